@@ -1,0 +1,2 @@
+// Placeholder entry; the real handler is being written.
+export const handler = async (): Promise<void> => {};

@@ -1,0 +1,73 @@
+/**
+ * Money is integer micro-USD (1 USD = 1,000,000). Prices are integer micro-USD per 1M tokens.
+ * Arithmetic that could exceed 2^53 is done in BigInt, so nothing is ever rounded by a float.
+ */
+
+export const MICROS_PER_USD = 1_000_000;
+const MAX_DECIMALS = 6;
+
+/**
+ * Converts a decimal USD amount (a JSON number or a string such as "0.15") to integer micro-USD
+ * exactly, by reading its decimal digits rather than multiplying a float. Returns undefined for
+ * negative values, non-finite values and more than 6 decimal places.
+ */
+export function usdToMicros(usd: number | string): number | undefined {
+  const text = typeof usd === 'number' ? numberToPlainString(usd) : usd.trim();
+  if (text === undefined) return undefined;
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!match) return undefined;
+  const whole = match[1] ?? '0';
+  const fraction = (match[2] ?? '').replace(/0+$/, '');
+  if (fraction.length > MAX_DECIMALS) return undefined;
+  const micros = BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(MAX_DECIMALS, '0') || '0');
+  if (micros > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return Number(micros);
+}
+
+function numberToPlainString(n: number): string | undefined {
+  if (!Number.isFinite(n) || n < 0) return undefined;
+  // toString uses exponent notation below 1e-6; toFixed(20) then trims gives the shortest exact digits.
+  const s = n.toString();
+  if (!s.includes('e')) return s;
+  return n.toFixed(20).replace(/\.?0+$/, '');
+}
+
+/** Formats micro-USD as a decimal USD string without floating-point rounding. */
+export function formatMicros(micros: number): string {
+  const sign = micros < 0 ? '-' : '';
+  const abs = BigInt(Math.abs(micros));
+  const whole = abs / 1_000_000n;
+  const frac = (abs % 1_000_000n).toString().padStart(6, '0');
+  return `${sign}${whole}.${frac}`;
+}
+
+export interface TokenPrice {
+  inputMicrosPerMTok: number;
+  outputMicrosPerMTok: number;
+}
+
+/** ceil((inTok × inPrice + outTok × outPrice) / 1,000,000) micro-USD, exactly. */
+export function priceTokens(price: TokenPrice, inputTokens: number, outputTokens: number): number {
+  assertCount(inputTokens, 'inputTokens');
+  assertCount(outputTokens, 'outputTokens');
+  const numerator =
+    BigInt(inputTokens) * BigInt(price.inputMicrosPerMTok) +
+    BigInt(outputTokens) * BigInt(price.outputMicrosPerMTok);
+  return Number((numerator + 999_999n) / 1_000_000n);
+}
+
+/**
+ * The largest output token count whose price, added to the input's, fits in `budgetMicros`.
+ * Returns 0 when even the input alone does not fit.
+ */
+export function maxOutputTokensWithin(price: TokenPrice, inputTokens: number, budgetMicros: number): number {
+  const budget = BigInt(Math.max(0, Math.floor(budgetMicros))) * 1_000_000n;
+  const inputCost = BigInt(inputTokens) * BigInt(price.inputMicrosPerMTok);
+  if (inputCost > budget) return 0;
+  if (price.outputMicrosPerMTok === 0) return Number.MAX_SAFE_INTEGER;
+  return Number((budget - inputCost) / BigInt(price.outputMicrosPerMTok));
+}
+
+function assertCount(n: number, name: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer`);
+}
