@@ -47,6 +47,7 @@ export function intEnv(name: string, fallback: number, max = Number.MAX_SAFE_INT
   const raw = optionalEnv(name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Environment variable ${name} must be a non-negative integer, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`Environment variable ${name} must be a non-negative integer, got "${raw}"`);
   return Math.min(n, max);
 }

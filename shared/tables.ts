@@ -61,7 +61,10 @@ export const ledgerKeys = {
   accountProfile: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'PROFILE' }),
   wallet: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'WALLET' }),
   accountKeyRef: (accountId: string, keyId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `KEY#${keyId}` }),
-  credit: (accountId: string, reference: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `CREDIT#${reference}` }),
+  credit: (accountId: string, reference: string) => ({
+    pk: `ACCOUNT#${accountId}`,
+    sk: `CREDIT#${reference}`,
+  }),
   hold: (accountId: string, requestId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `HOLD#${requestId}` }),
   apiKey: (keyHash: string) => ({ pk: `APIKEY#${keyHash}`, sk: 'APIKEY' }),
   keyIdIndex: (keyId: string) => ({ pk: `KEYID#${keyId}`, sk: 'KEYID' }),

@@ -1,2 +1,37 @@
-// Placeholder entry; the real handler is being written.
-export const handler = async (): Promise<void> => {};
+import { randomBytes } from 'node:crypto';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { DynamoAccountStore } from '../../shared/adapters/dynamodb/account-store.js';
+import { DynamoCatalogStore } from '../../shared/adapters/dynamodb/catalog-store.js';
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
+import { fromFunctionUrlEvent } from '../../shared/adapters/function-url.js';
+import { AdminApi } from '../../shared/admin/admin-api.js';
+import { ENV, optionalEnv, requireEnv } from '../../shared/config.js';
+import { asGatewayError } from '../../shared/domain/errors.js';
+import { errorResponse } from '../../shared/http.js';
+import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
+
+const ADMIN_MAX_BODY_BYTES = 262_144;
+const ledgerTable = requireEnv(ENV.ledgerTable);
+const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
+const log = powertoolsLog(createLogger());
+
+const api = new AdminApi({
+  accounts: new DynamoAccountStore(db, ledgerTable),
+  catalog: new DynamoCatalogStore(db, ledgerTable),
+  log,
+});
+
+/** Admin Function URL (AWS_IAM): buffered JSON in and out. */
+async function admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
+  const requestId = randomBytes(12).toString('hex');
+  let response: Awaited<ReturnType<AdminApi['handle']>>;
+  try {
+    response = await api.handle(fromFunctionUrlEvent(event, ADMIN_MAX_BODY_BYTES), requestId);
+  } catch (err) {
+    response = errorResponse(asGatewayError(err), requestId);
+  }
+  return { statusCode: response.status, headers: response.headers, body: response.body as string };
+}
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>().handler(admin);

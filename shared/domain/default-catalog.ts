@@ -24,7 +24,12 @@ export const DEFAULT_CATALOG: CatalogDocument = {
     'tier-2': {
       models: [
         { id: 'openai/gpt-4.1-mini', inputUsdPerMTok: 0.4, outputUsdPerMTok: 1.6, contextWindow: 1047576 },
-        { id: 'google/gemini-2.5-flash', inputUsdPerMTok: 0.3, outputUsdPerMTok: 2.5, contextWindow: 1048576 },
+        {
+          id: 'google/gemini-2.5-flash',
+          inputUsdPerMTok: 0.3,
+          outputUsdPerMTok: 2.5,
+          contextWindow: 1048576,
+        },
       ],
       price: { inputUsdPerMTok: 0.5, outputUsdPerMTok: 2.5 },
       maxOutputTokens: 8192,

@@ -35,7 +35,13 @@ export const usageRecordSchema = z.object({
   errorCode: z.string().max(64).optional(),
   /** Every upstream attempt, for the operator's request log. */
   attempts: z
-    .array(z.object({ model: z.string().max(200), outcome: z.string().max(64), ms: z.number().int().nonnegative() }))
+    .array(
+      z.object({
+        model: z.string().max(200),
+        outcome: z.string().max(64),
+        ms: z.number().int().nonnegative(),
+      }),
+    )
     .max(20)
     .optional(),
 });

@@ -1,0 +1,75 @@
+import type { ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+
+/**
+ * A stand-in for the `awslambda` global that the Lambda Node.js runtime provides to streaming
+ * handlers. Imported before any handler module, it lets the very modules deployed to Lambda
+ * stream over node:http: each write reaches the socket as it is made.
+ */
+
+export interface ResponseMetadata {
+  statusCode?: number;
+  headers?: Record<string, string>;
+}
+
+/** The response stream handed to a streaming handler, writing through to a node:http response. */
+export class LocalResponseStream extends Writable {
+  private headersSent = false;
+
+  constructor(private readonly res: ServerResponse) {
+    super({ decodeStrings: false });
+    // The client went away before the end: fail the stream so the handler's pipeline unwinds.
+    res.on('close', () => {
+      if (!res.writableFinished)
+        this.destroy(Object.assign(new Error('client disconnected'), { code: 'ECONNRESET' }));
+    });
+  }
+
+  setMetadata(meta: ResponseMetadata): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.res.writeHead(meta.statusCode ?? 200, meta.headers ?? {});
+    this.res.flushHeaders();
+  }
+
+  override _write(
+    chunk: Buffer | string,
+    encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.setMetadata({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' } });
+    if (this.res.write(chunk, encoding)) callback();
+    else this.res.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.setMetadata({ statusCode: 200 });
+    this.res.end(() => callback());
+  }
+}
+
+type StreamingHandler = (
+  event: unknown,
+  responseStream: LocalResponseStream,
+  context: unknown,
+) => Promise<unknown>;
+
+export const STREAMING = Symbol.for('tiergate.local.streaming');
+
+const awslambda = {
+  streamifyResponse(handler: StreamingHandler): StreamingHandler {
+    return Object.assign(handler, { [STREAMING]: true });
+  },
+  HttpResponseStream: {
+    from(stream: LocalResponseStream, metadata: ResponseMetadata): LocalResponseStream {
+      stream.setMetadata(metadata);
+      return stream;
+    },
+  },
+};
+
+const globals = globalThis as { awslambda?: unknown };
+globals.awslambda ??= awslambda;
+
+export const isStreamingHandler = (h: unknown): h is StreamingHandler =>
+  typeof h === 'function' && (h as unknown as Record<symbol, unknown>)[STREAMING] === true;

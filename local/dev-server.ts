@@ -1,0 +1,192 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isStreamingHandler, LocalResponseStream } from './awslambda-shim.js';
+
+/**
+ * node:http in front of the Lambda handlers: each request becomes a Function URL event, like
+ * the one Lambda delivers, and goes to the unchanged handler module. `/admin/*` requires the
+ * admin token (standing in for the AWS_IAM auth of the admin Function URL).
+ */
+
+export type LambdaHandler = (...args: unknown[]) => Promise<unknown>;
+
+export interface DevServerOptions {
+  port: number;
+  host?: string;
+  completions: LambdaHandler;
+  admin: LambdaHandler;
+  adminToken: string;
+  /** The public function's request body limit; larger bodies are refused before they are read. */
+  maxBodyBytes: number;
+  functionTimeoutMs?: number;
+}
+
+export interface DevServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const ADMIN_MAX_BODY_BYTES = 262_144;
+
+function errorBody(_status: number, type: string, code: string, message: string): string {
+  return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+function sendJson(res: ServerResponse, status: number, body: string, requestId: string): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) return resolve('too_large');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve('too_large');
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function toEvent(req: IncomingMessage, body: Buffer, url: URL) {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const queryStringParameters: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) queryStringParameters[k] = v;
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    headers,
+    queryStringParameters,
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    // Function URLs base64-encode bodies they do not treat as text; doing it always keeps bytes exact.
+    body: body.toString('base64'),
+    isBase64Encoded: true,
+  };
+}
+
+function lambdaContext(timeoutMs: number) {
+  const started = Date.now();
+  return {
+    functionName: 'local',
+    awsRequestId: randomUUID(),
+    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
+  };
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const presented = Buffer.from(/^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? '');
+  const expected = Buffer.from(token);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const timeoutMs = options.functionTimeoutMs ?? 900_000;
+  const server: Server = createServer({ noDelay: true, requestTimeout: 0 }, (req, res) => {
+    const requestId = randomUUID().replace(/-/g, '').slice(0, 24);
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const isAdmin = url.pathname === '/admin' || url.pathname.startsWith('/admin/');
+      if (isAdmin && !tokenMatches(req.headers.authorization, options.adminToken)) {
+        return sendJson(
+          res,
+          401,
+          errorBody(401, 'authentication_error', 'invalid_admin_token', 'Missing or wrong admin token.'),
+          requestId,
+        );
+      }
+      const limit = isAdmin ? ADMIN_MAX_BODY_BYTES : options.maxBodyBytes;
+      const body = await readBody(req, limit);
+      if (body === 'too_large') {
+        res.setHeader('connection', 'close');
+        return sendJson(
+          res,
+          413,
+          errorBody(
+            413,
+            'invalid_request_error',
+            'request_too_large',
+            `The request body exceeds the limit of ${limit} bytes.`,
+          ),
+          requestId,
+        );
+      }
+      const event = toEvent(req, body, url);
+      const handler = isAdmin ? options.admin : options.completions;
+      if (isStreamingHandler(handler)) {
+        const stream = new LocalResponseStream(res);
+        stream.on('error', () => {});
+        await (handler as LambdaHandler)(event, stream, lambdaContext(timeoutMs)).catch((err: unknown) => {
+          // A client that disconnected fails the pipeline; anything else is a real failure.
+          if (!res.destroyed) throw err;
+        });
+        return;
+      }
+      const result = (await (handler as LambdaHandler)(event, lambdaContext(timeoutMs))) as {
+        statusCode?: number;
+        headers?: Record<string, string>;
+        body?: string;
+      };
+      res.writeHead(result.statusCode ?? 200, result.headers ?? {});
+      res.end(result.body ?? '');
+    })().catch((err: unknown) => {
+      // A handler that throws is what Lambda reports as a failed invocation: a bare 500.
+      if (!res.headersSent) {
+        sendJson(
+          res,
+          500,
+          errorBody(500, 'server_error', 'internal_error', `Internal error. Request id: ${requestId}.`),
+          requestId,
+        );
+      } else res.destroy(err instanceof Error ? err : undefined);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

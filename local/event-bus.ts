@@ -1,0 +1,350 @@
+import { randomUUID } from 'node:crypto';
+import {
+  EventBridgeServiceException,
+  InternalException,
+  PutEventsCommand,
+  type PutEventsCommandOutput,
+} from '@aws-sdk/client-eventbridge';
+import { compilePattern, type EventMatcher } from '../shared/events/pattern-matcher.js';
+import type { RuleDefinition } from '../shared/events/rules.js';
+
+/**
+ * An in-process stand-in for the EventBridge bus, running the deployed rule patterns (shared/events/rules.ts)
+ * against the same handlers. It keeps the properties the consumers must cope with in AWS: PutEvents returns
+ * before delivery, delivery is at least once, a failing target is retried, then dead-lettered.
+ */
+
+/** The event EventBridge hands a Lambda target. */
+export interface BusEvent {
+  id: string;
+  source: string;
+  'detail-type': string;
+  detail: unknown;
+  time: string;
+  account: string;
+  region: string;
+  resources: string[];
+  version: '0';
+}
+
+/** The Lambda handler invoked with the EventBridge event. */
+export type EventTarget = (event: BusEvent) => Promise<void>;
+
+/** Test hooks. Read when an event is accepted, so changing them never affects deliveries already under way. */
+export interface DeliveryFaults {
+  /** Deliver every event twice, as at-least-once delivery may. */
+  duplicate?: boolean;
+  /** Fail the first delivery attempt of every event (the target is not invoked), so it is retried. */
+  dropFirstAttempt?: boolean;
+}
+
+export interface LocalEventBusOptions {
+  /** Delivery attempts per event and rule before it goes to `deadLetters`. Default 4. */
+  maxAttempts?: number;
+  /** Wait between attempts. Default 10 ms. */
+  retryDelayMs?: number;
+  faults?: DeliveryFaults;
+}
+
+export interface PutEventsEntry {
+  Source?: string;
+  DetailType?: string;
+  Detail?: string;
+  EventBusName?: string;
+  Time?: Date;
+  Resources?: string[];
+}
+
+export interface PutEventsResultEntry {
+  EventId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
+
+export interface PutEventsResult {
+  FailedEntryCount: number;
+  Entries: PutEventsResultEntry[];
+}
+
+export interface DeadLetter {
+  rule: string;
+  event: BusEvent;
+  error: string;
+}
+
+export interface Delivery {
+  rule: string;
+  eventId: string;
+}
+
+/** EventBridge's limits for PutEvents. */
+export const MAX_ENTRIES_PER_PUT = 10;
+export const MAX_ENTRY_BYTES = 256 * 1024;
+/** The account id stamped on local events: not a real account, so it cannot be mistaken for one. */
+export const LOCAL_ACCOUNT_ID = '000000000000';
+
+const TIME_ENTRY_BYTES = 14;
+
+interface CompiledRule {
+  id: string;
+  matches: EventMatcher;
+  target: EventTarget | undefined;
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** EventBridge's time format: ISO 8601 to the second. */
+function eventTime(time: Date): string {
+  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Entry size as EventBridge computes it for the 256 KB limit. */
+function entrySize(entry: PutEventsEntry): number {
+  let bytes = entry.Time === undefined ? 0 : TIME_ENTRY_BYTES;
+  bytes += Buffer.byteLength(entry.Source ?? '', 'utf8');
+  bytes += Buffer.byteLength(entry.DetailType ?? '', 'utf8');
+  bytes += Buffer.byteLength(entry.Detail ?? '', 'utf8');
+  for (const resource of entry.Resources ?? []) bytes += Buffer.byteLength(resource, 'utf8');
+  return bytes;
+}
+
+type Validated = { ok: true; detail: unknown } | { ok: false; ErrorCode: string; ErrorMessage: string };
+
+function invalid(ErrorCode: string, ErrorMessage: string): Validated {
+  return { ok: false, ErrorCode, ErrorMessage };
+}
+
+function validateEntry(entry: unknown): Validated {
+  if (!isJsonObject(entry)) return invalid('InvalidArgument', 'Entry must be an object.');
+  const e = entry as PutEventsEntry;
+  // Typed input can still carry anything at runtime (JSON from a test, a cast): check like the service does.
+  const missing = (['Source', 'DetailType', 'Detail'] as const).find((field) => !isNonEmptyString(e[field]));
+  if (
+    missing !== undefined ||
+    e.Source === undefined ||
+    e.DetailType === undefined ||
+    e.Detail === undefined
+  ) {
+    const field = missing ?? 'Source';
+    return invalid(
+      'InvalidArgument',
+      `Parameter ${field} is not valid. Reason: ${field} is a required argument.`,
+    );
+  }
+  if (e.Source.startsWith('aws.')) {
+    return invalid('NotAuthorizedForSourceException', `Not authorized for the source ${e.Source}.`);
+  }
+  if (e.Time !== undefined && !(e.Time instanceof Date && Number.isFinite(e.Time.getTime()))) {
+    return invalid('InvalidArgument', 'Parameter Time is not valid. Reason: Time must be a valid Date.');
+  }
+  if (
+    e.Resources !== undefined &&
+    !(Array.isArray(e.Resources) && e.Resources.every((r) => typeof r === 'string'))
+  ) {
+    return invalid('InvalidArgument', 'Parameter Resources is not valid. Reason: Resources must be strings.');
+  }
+  const size = entrySize(e);
+  if (size > MAX_ENTRY_BYTES) {
+    return invalid('InvalidArgument', `Entry size ${size} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit.`);
+  }
+  let detail: unknown;
+  try {
+    detail = JSON.parse(e.Detail);
+  } catch {
+    return invalid('MalformedDetail', 'Detail is malformed: it is not valid JSON.');
+  }
+  if (!isJsonObject(detail))
+    return invalid('MalformedDetail', 'Detail is malformed: it must be a JSON object.');
+  return { ok: true, detail };
+}
+
+function requestError(name: string, message: string): EventBridgeServiceException {
+  return new EventBridgeServiceException({ name, message, $fault: 'client', $metadata: {} });
+}
+
+export class LocalEventBus {
+  /** Deliveries that failed every attempt. */
+  readonly deadLetters: DeadLetter[] = [];
+  /** Successful deliveries, one per target invocation that resolved. */
+  readonly delivered: Delivery[] = [];
+
+  private readonly rules: readonly CompiledRule[];
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: number;
+  private readonly region: string;
+  private faults: DeliveryFaults;
+  private failPutEvents = false;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    rules: readonly RuleDefinition[],
+    targets: Partial<Record<RuleDefinition['target'], EventTarget>>,
+    options: LocalEventBusOptions = {},
+  ) {
+    const maxAttempts = options.maxAttempts ?? 4;
+    const retryDelayMs = options.retryDelayMs ?? 10;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw new Error(`maxAttempts must be an integer >= 1, got ${maxAttempts}`);
+    }
+    if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) {
+      throw new Error(`retryDelayMs must be a finite number >= 0, got ${retryDelayMs}`);
+    }
+    const ids = new Set<string>();
+    this.rules = rules.map((rule) => {
+      if (ids.has(rule.id)) throw new Error(`Duplicate rule id "${rule.id}"`);
+      ids.add(rule.id);
+      let matches: EventMatcher;
+      try {
+        matches = compilePattern(rule.pattern);
+      } catch (error) {
+        throw new Error(`Rule "${rule.id}": ${errorMessage(error)}`);
+      }
+      return { id: rule.id, matches, target: targets[rule.target] };
+    });
+    this.maxAttempts = maxAttempts;
+    this.retryDelayMs = retryDelayMs;
+    this.faults = { ...options.faults };
+    this.region = process.env.AWS_REGION ?? 'us-east-1';
+  }
+
+  setFaults(faults: DeliveryFaults): void {
+    this.faults = { ...faults };
+  }
+
+  /** While set, putEvents rejects the whole call, as a PutEvents outage would. */
+  setFailPutEvents(fail: boolean): void {
+    this.failPutEvents = fail;
+  }
+
+  async putEvents(entries: readonly PutEventsEntry[]): Promise<PutEventsResult> {
+    if (this.closed) throw new Error('LocalEventBus is closed');
+    if (this.failPutEvents) {
+      throw new InternalException({
+        message: 'PutEvents failed (injected by setFailPutEvents)',
+        $metadata: {},
+      });
+    }
+    // EventBridge rejects the whole request, not single entries, when the entry count is out of range.
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT) {
+      const count = Array.isArray(entries) ? entries.length : 0;
+      throw requestError(
+        'ValidationException',
+        `Entries must contain between 1 and ${MAX_ENTRIES_PER_PUT} entries, got ${count}.`,
+      );
+    }
+    const results: PutEventsResultEntry[] = [];
+    let failed = 0;
+    const now = new Date();
+    for (const entry of entries) {
+      const checked = validateEntry(entry);
+      if (!checked.ok) {
+        failed++;
+        results.push({ ErrorCode: checked.ErrorCode, ErrorMessage: checked.ErrorMessage });
+        continue;
+      }
+      const event: BusEvent = {
+        version: '0',
+        id: randomUUID(),
+        'detail-type': entry.DetailType ?? '',
+        source: entry.Source ?? '',
+        account: LOCAL_ACCOUNT_ID,
+        time: eventTime(entry.Time ?? now),
+        region: this.region,
+        resources: [...(entry.Resources ?? [])],
+        detail: checked.detail,
+      };
+      this.accept(event);
+      results.push({ EventId: event.id });
+    }
+    return { FailedEntryCount: failed, Entries: results };
+  }
+
+  /** Resolves when every delivery started so far, retries included, has finished. */
+  async drain(): Promise<void> {
+    // Loop: a target may publish further events while we wait.
+    while (this.inFlight.size > 0) {
+      await Promise.all([...this.inFlight]);
+    }
+  }
+
+  /** Stops accepting events and waits for the deliveries under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.drain();
+  }
+
+  private accept(event: BusEvent): void {
+    const faults = { ...this.faults };
+    const work = (async () => {
+      // Deliver on a later turn of the event loop: PutEvents returns before any target runs.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const copies = faults.duplicate ? 2 : 1;
+      const deliveries: Promise<void>[] = [];
+      for (const rule of this.rules) {
+        if (rule.target === undefined || !rule.matches(event)) continue;
+        for (let copy = 0; copy < copies; copy++) {
+          deliveries.push(this.deliver(rule.id, rule.target, event, faults.dropFirstAttempt === true));
+        }
+      }
+      await Promise.all(deliveries);
+    })();
+    const tracked = work.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  private async deliver(
+    rule: string,
+    target: EventTarget,
+    event: BusEvent,
+    dropFirst: boolean,
+  ): Promise<void> {
+    let lastError = 'no attempt made';
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      try {
+        if (attempt === 1 && dropFirst) throw new Error('first delivery attempt dropped (injected fault)');
+        // Each invocation gets its own copy, as each Lambda invocation deserialises its own event.
+        await target(structuredClone(event));
+        this.delivered.push({ rule, eventId: event.id });
+        return;
+      } catch (error) {
+        lastError = errorMessage(error);
+      }
+      if (attempt < this.maxAttempts) await sleep(this.retryDelayMs);
+    }
+    this.deadLetters.push({ rule, event: structuredClone(event), error: lastError });
+  }
+}
+
+/** The part of `EventBridgeClient` the publisher uses; a real client satisfies it. */
+export interface PutEventsSender {
+  send(command: PutEventsCommand): Promise<PutEventsCommandOutput>;
+}
+
+/** Lets code written against `EventBridgeClient.send(new PutEventsCommand(...))` publish to the local bus. */
+export function eventBridgeClientFor(bus: LocalEventBus): PutEventsSender {
+  return {
+    async send(command: PutEventsCommand): Promise<PutEventsCommandOutput> {
+      if (!(command instanceof PutEventsCommand)) {
+        throw new TypeError('The local EventBridge client only supports PutEventsCommand');
+      }
+      const result = await bus.putEvents(command.input.Entries ?? []);
+      return { $metadata: { httpStatusCode: 200, attempts: 1, totalRetryDelay: 0 }, ...result };
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import './awslambda-shim.js';
+import { randomBytes } from 'node:crypto';
+import { DynamoAccountStore } from '../shared/adapters/dynamodb/account-store.js';
+import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_BASE_URL, ENV } from '../shared/config.js';
+import { USAGE_RULES } from '../shared/events/rules.js';
+import { setEventBridgeClient } from '../shared/runtime/event-bridge.js';
+import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from './demo-upstream.js';
+import { type DevServer, type LambdaHandler, startDevServer } from './dev-server.js';
+import { createTables, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
+import {
+  type BusEvent,
+  eventBridgeClientFor,
+  LocalEventBus,
+  type LocalEventBusOptions,
+} from './event-bus.js';
+
+/**
+ * The whole gateway on one machine: DynamoDB Local, the in-process event bus, the demo upstream
+ * and the very handler modules that deploy to Lambda, behind node:http.
+ */
+
+export interface LocalRuntimeOptions {
+  /** 0 picks a free port. Default: PORT or 8787. */
+  port?: number;
+  adminToken?: string;
+  /** Use a running DynamoDB Local instead of starting one. */
+  dynamodbEndpoint?: string;
+  /** Persist DynamoDB Local's data here; in memory when unset. */
+  dataDir?: string;
+  /** Prefix of the table names, so several runtimes can share one DynamoDB Local. */
+  tablePrefix?: string;
+  /** A real upstream; the demo upstream is used when unset. */
+  upstreamBaseUrl?: string;
+  upstreamApiKey?: string;
+  demoUpstream?: DemoUpstreamOptions;
+  dailySpendCapUsd?: number;
+  /** Credit of the ready-made demo account. */
+  demoCreditUsd?: number;
+  bus?: LocalEventBusOptions;
+  /** Extra environment for the handlers, e.g. shorter cache TTLs in tests. */
+  env?: Record<string, string>;
+}
+
+export interface LocalRuntime {
+  url: string;
+  port: number;
+  adminUrl: string;
+  adminToken: string;
+  apiKey: string;
+  accountId: string;
+  dynamodbEndpoint: string;
+  tables: { ledger: string; requestLog: string };
+  /** The demo upstream, unless a real upstream was configured. */
+  upstream: DemoUpstream | undefined;
+  upstreamBaseUrl: string;
+  bus: LocalEventBus;
+  close(): Promise<void>;
+}
+
+let started = false;
+
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  // Handler modules read their configuration once, at import: one runtime per process.
+  if (started) throw new Error('A local runtime is already running in this process');
+  started = true;
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    let dynamodbEndpoint = options.dynamodbEndpoint;
+    if (!dynamodbEndpoint) {
+      const dynamo: DynamoDbLocal = await startDynamoDbLocal(
+        options.dataDir ? { dataDir: options.dataDir } : {},
+      );
+      cleanups.push(() => dynamo.stop());
+      dynamodbEndpoint = dynamo.endpoint;
+    }
+    const tables = await createTables(dynamodbEndpoint, options.tablePrefix ?? 'tiergate');
+
+    let upstream: DemoUpstream | undefined;
+    let upstreamBaseUrl: string;
+    if (options.upstreamBaseUrl || options.upstreamApiKey) {
+      // A key without a base URL means OpenRouter, the default upstream.
+      upstreamBaseUrl = options.upstreamBaseUrl ?? DEFAULT_UPSTREAM_BASE_URL;
+    } else {
+      const demo = await startDemoUpstream(options.demoUpstream ?? {});
+      upstream = demo;
+      cleanups.push(() => demo.close());
+      upstreamBaseUrl = demo.baseUrl;
+    }
+
+    const busName = 'tiergate-local';
+    Object.assign(process.env, {
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
+      [ENV.dynamodbEndpoint]: dynamodbEndpoint,
+      [ENV.ledgerTable]: tables.ledger,
+      [ENV.requestLogTable]: tables.requestLog,
+      [ENV.eventBus]: busName,
+      [ENV.upstreamBaseUrl]: upstreamBaseUrl,
+      [ENV.upstreamApiKey]: options.upstreamApiKey ?? '',
+      [ENV.dailySpendCapUsd]: String(options.dailySpendCapUsd ?? 100),
+      ...options.env,
+    });
+
+    // Lambda invokes consumers with the EventBridge event and a context; so does the local bus.
+    const invoke = (handler: LambdaHandler) => async (event: BusEvent) => {
+      await handler(event, {
+        functionName: 'local',
+        awsRequestId: event.id,
+        getRemainingTimeInMillis: () => 60_000,
+      });
+    };
+    const [completions, admin, billing, guardrail] = await Promise.all([
+      import('../lambdas/completions/handler.js'),
+      import('../lambdas/admin/handler.js'),
+      import('../lambdas/billing/handler.js'),
+      import('../lambdas/guardrail/handler.js'),
+    ]);
+    const bus = new LocalEventBus(
+      USAGE_RULES,
+      {
+        billing: invoke(billing.handler as unknown as LambdaHandler),
+        guardrail: invoke(guardrail.handler as unknown as LambdaHandler),
+      },
+      options.bus ?? {},
+    );
+    setEventBridgeClient(eventBridgeClientFor(bus));
+    cleanups.push(() => bus.close());
+
+    const adminToken = options.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
+    const server: DevServer = await startDevServer({
+      port: options.port ?? Number(process.env.PORT ?? 8787),
+      completions: completions.handler as unknown as LambdaHandler,
+      admin: admin.handler as unknown as LambdaHandler,
+      adminToken,
+      maxBodyBytes: Number(process.env[ENV.maxBodyBytes] ?? DEFAULT_MAX_BODY_BYTES),
+    });
+    cleanups.push(() => server.close());
+
+    const accounts = new DynamoAccountStore(createDocumentClient(dynamodbEndpoint), tables.ledger);
+    const creditMicros = Math.round((options.demoCreditUsd ?? 5) * 1_000_000);
+    const demo = await accounts.createAccount('demo', creditMicros);
+
+    return {
+      url: server.url,
+      port: server.port,
+      adminUrl: `${server.url}/admin`,
+      adminToken,
+      apiKey: demo.apiKey.key,
+      accountId: demo.account.id,
+      dynamodbEndpoint,
+      tables,
+      upstream,
+      upstreamBaseUrl,
+      bus,
+      close: async () => {
+        for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+        started = false;
+      },
+    };
+  } catch (err) {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    started = false;
+    throw err;
+  }
+}

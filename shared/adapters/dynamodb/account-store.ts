@@ -1,0 +1,328 @@
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { GatewayError } from '../../domain/errors.js';
+import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
+import { ledgerKeys } from '../../tables.js';
+import { conditionFailedAt } from './client.js';
+
+const itemIsNew = 'attribute_not_exists(pk)';
+const itemExists = 'attribute_exists(pk)';
+
+export interface KeyOptions {
+  name?: string;
+  rpm?: number;
+  tpm?: number;
+  dailyBudgetMicros?: number;
+}
+
+export interface KeySummary extends KeyOptions {
+  id: string;
+  status: 'active' | 'revoked';
+  createdAt: string;
+}
+
+export interface AccountView {
+  id: string;
+  name: string;
+  createdAt: string;
+  balanceMicros: number;
+  heldMicros: number;
+  keys: KeySummary[];
+}
+
+const accountNotFound = (id: string) =>
+  new GatewayError({
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'not_found',
+    message: `Account ${id.slice(0, 64)} does not exist.`,
+  });
+
+/** Accounts, their wallets and keys: the admin side of the ledger. */
+export class DynamoAccountStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async createAccount(
+    name: string,
+    creditMicros: number,
+  ): Promise<{ account: AccountView; apiKey: { id: string; key: string } }> {
+    const accountId = newId('acct');
+    const createdAt = this.now().toISOString();
+    const key = this.newKey(accountId, { name: 'default' }, createdAt);
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt },
+              ConditionExpression: itemIsNew,
+            },
+          },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...ledgerKeys.wallet(accountId), balanceMicros: creditMicros, heldMicros: 0 },
+              ConditionExpression: itemIsNew,
+            },
+          },
+          ...key.puts,
+        ],
+      }),
+    );
+    return {
+      account: {
+        id: accountId,
+        name,
+        createdAt,
+        balanceMicros: creditMicros,
+        heldMicros: 0,
+        keys: [key.summary],
+      },
+      apiKey: { id: key.summary.id, key: key.plaintext },
+    };
+  }
+
+  async getAccount(accountId: string): Promise<AccountView> {
+    const items = await this.accountItems(accountId);
+    const profile = items.find((i) => i.sk === 'PROFILE');
+    if (!profile) throw accountNotFound(accountId);
+    const wallet = items.find((i) => i.sk === 'WALLET');
+    const keys: KeySummary[] = items
+      .filter((i) => String(i.sk).startsWith('KEY#'))
+      .map((i) => ({
+        id: String(i.keyId),
+        status: i.status === 'active' ? 'active' : 'revoked',
+        createdAt: String(i.createdAt),
+        ...(typeof i.name === 'string' ? { name: i.name } : {}),
+        ...(typeof i.rpm === 'number' ? { rpm: i.rpm } : {}),
+        ...(typeof i.tpm === 'number' ? { tpm: i.tpm } : {}),
+        ...(typeof i.dailyBudgetMicros === 'number' ? { dailyBudgetMicros: i.dailyBudgetMicros } : {}),
+      }));
+    return {
+      id: accountId,
+      name: String(profile.name),
+      createdAt: String(profile.createdAt),
+      balanceMicros: Number(wallet?.balanceMicros ?? 0),
+      heldMicros: Number(wallet?.heldMicros ?? 0),
+      keys,
+    };
+  }
+
+  /** Deletes the account, its wallet, keys and credit references. Revoked key hashes go too. */
+  async deleteAccount(accountId: string): Promise<void> {
+    const items = await this.accountItems(accountId);
+    if (!items.some((i) => i.sk === 'PROFILE')) throw accountNotFound(accountId);
+    const keys: Array<Record<string, string>> = items.map((i) => ({ pk: String(i.pk), sk: String(i.sk) }));
+    for (const ref of items.filter((i) => String(i.sk).startsWith('KEY#'))) {
+      keys.push(ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId)));
+    }
+    // The profile goes last so a failed delete can be retried and still find the account.
+    keys.sort((a, b) => Number(a.sk === 'PROFILE') - Number(b.sk === 'PROFILE'));
+    for (let i = 0; i < keys.length; i += 25) {
+      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 8) throw new Error('DynamoDB kept returning unprocessed deletes');
+        const out = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+        if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+      }
+    }
+  }
+
+  async createKey(accountId: string, options: KeyOptions): Promise<{ id: string; key: string }> {
+    const createdAt = this.now().toISOString();
+    const key = this.newKey(accountId, options, createdAt);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: ledgerKeys.accountProfile(accountId),
+                ConditionExpression: itemExists,
+              },
+            },
+            ...key.puts,
+          ],
+        }),
+      );
+    } catch (err) {
+      if (conditionFailedAt(err, 0)) throw accountNotFound(accountId);
+      throw err;
+    }
+    return { id: key.summary.id, key: key.plaintext };
+  }
+
+  async revokeKey(keyId: string): Promise<void> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: ledgerKeys.keyIdIndex(keyId), ConsistentRead: true }),
+    );
+    if (!Item) {
+      throw new GatewayError({
+        status: 404,
+        type: 'invalid_request_error',
+        code: 'not_found',
+        message: `Key ${keyId.slice(0, 64)} does not exist.`,
+      });
+    }
+    const revoke = {
+      UpdateExpression: 'SET #status = :revoked',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':revoked': 'revoked' },
+      ConditionExpression: itemExists,
+    };
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke } },
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
+              ...revoke,
+            },
+          },
+        ],
+      }),
+    );
+  }
+
+  /**
+   * Adds credit once per reference: the reference item and the balance change commit together,
+   * so a retried top-up returns the balance without adding again.
+   */
+  async credit(
+    accountId: string,
+    amountMicros: number,
+    reference: string,
+  ): Promise<{ balanceMicros: number; applied: boolean }> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...ledgerKeys.credit(accountId, reference),
+                  amountMicros,
+                  reference,
+                  createdAt: this.now().toISOString(),
+                },
+                ConditionExpression: itemIsNew,
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: ledgerKeys.wallet(accountId),
+                UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
+                ConditionExpression: itemExists,
+                ExpressionAttributeValues: { ':amount': amountMicros },
+              },
+            },
+          ],
+        }),
+      );
+      return { balanceMicros: await this.balance(accountId), applied: true };
+    } catch (err) {
+      if (conditionFailedAt(err, 1)) throw accountNotFound(accountId);
+      if (!conditionFailedAt(err, 0)) throw err;
+      const { Item } = await this.db.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.credit(accountId, reference),
+          ConsistentRead: true,
+        }),
+      );
+      if (Item && Number(Item.amountMicros) !== amountMicros) {
+        throw new GatewayError({
+          status: 409,
+          type: 'invalid_request_error',
+          code: 'conflict',
+          param: 'reference',
+          message: 'This reference was already used with a different amount.',
+        });
+      }
+      return { balanceMicros: await this.balance(accountId), applied: false };
+    }
+  }
+
+  async balance(accountId: string): Promise<number> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: ledgerKeys.wallet(accountId), ConsistentRead: true }),
+    );
+    if (!Item) throw accountNotFound(accountId);
+    return Number(Item.balanceMicros);
+  }
+
+  private async accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': ledgerKeys.accountProfile(accountId).pk },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
+  private newKey(accountId: string, options: KeyOptions, createdAt: string) {
+    const plaintext = generateApiKey();
+    const keyHash = hashApiKey(plaintext);
+    const keyId = newId('key');
+    const limits = {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.rpm !== undefined ? { rpm: options.rpm } : {}),
+      ...(options.tpm !== undefined ? { tpm: options.tpm } : {}),
+      ...(options.dailyBudgetMicros !== undefined ? { dailyBudgetMicros: options.dailyBudgetMicros } : {}),
+    };
+    const record = { keyId, accountId, status: 'active', createdAt, ...limits };
+    const puts = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.apiKey(keyHash), ...record },
+          ConditionExpression: itemIsNew,
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.accountKeyRef(accountId, keyId), ...record, keyHash },
+          ConditionExpression: itemIsNew,
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.keyIdIndex(keyId), keyId, accountId, keyHash },
+          ConditionExpression: itemIsNew,
+        },
+      },
+    ];
+    const summary: KeySummary = { id: keyId, status: 'active', createdAt, ...limits };
+    return { plaintext, puts, summary };
+  }
+}

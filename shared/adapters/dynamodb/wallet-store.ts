@@ -1,0 +1,85 @@
+import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { UsageRecord } from '../../domain/usage.js';
+import type { HoldRequest, HoldResult, WalletStore } from '../../ports.js';
+import { ledgerKeys } from '../../tables.js';
+import { cancelledItem, conditionFailedAt, isConditionalCheckFailed } from './client.js';
+
+const walletCovers = 'balanceMicros >= :hold';
+const holdIsNew = 'attribute_not_exists(pk)';
+const holdExists = 'attribute_exists(pk)';
+
+/** Sort key of the sparse holds-by-age index: creation time, then request id. */
+export const holdAgeKey = (startedAt: string, requestId: string): string => `${startedAt}#${requestId}`;
+export const HOLDS_INDEX_PARTITION = 'HOLD';
+
+export class DynamoWalletStore implements WalletStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async placeHold(hold: HoldRequest): Promise<HoldResult> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: ledgerKeys.wallet(hold.accountId),
+                UpdateExpression:
+                  'SET balanceMicros = balanceMicros - :hold, heldMicros = heldMicros + :hold',
+                ConditionExpression: walletCovers,
+                ExpressionAttributeValues: { ':hold': hold.holdMicros },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...ledgerKeys.hold(hold.accountId, hold.requestId),
+                  gsi1pk: HOLDS_INDEX_PARTITION,
+                  gsi1sk: holdAgeKey(hold.startedAt, hold.requestId),
+                  accountId: hold.accountId,
+                  keyId: hold.keyId,
+                  requestId: hold.requestId,
+                  tier: hold.tier,
+                  catalogVersion: hold.catalogVersion,
+                  holdMicros: hold.holdMicros,
+                  startedAt: hold.startedAt,
+                },
+                ConditionExpression: holdIsNew,
+              },
+            },
+          ],
+        }),
+      );
+      return { ok: true };
+    } catch (err) {
+      if (conditionFailedAt(err, 0)) {
+        const wallet = cancelledItem(err, 0);
+        if (!wallet) return { ok: false, reason: 'no_wallet' };
+        return { ok: false, reason: 'insufficient', balanceMicros: Number(wallet.balanceMicros ?? 0) };
+      }
+      throw err;
+    }
+  }
+
+  async writeOutbox(accountId: string, requestId: string, usage: UsageRecord): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.hold(accountId, requestId),
+          UpdateExpression: 'SET outbox = :usage',
+          ConditionExpression: holdExists,
+          ExpressionAttributeValues: { ':usage': usage },
+        }),
+      );
+    } catch (err) {
+      // The hold is already settled (the event did get through after all): nothing to keep.
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+  }
+}

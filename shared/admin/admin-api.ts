@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
+import { parseJsonObject } from '../domain/chat-request.js';
+import {
+  asGatewayError,
+  GatewayError,
+  invalidRequest,
+  methodNotAllowed,
+  notFound,
+} from '../domain/errors.js';
+import { usdToMicros } from '../domain/money.js';
+import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
+import type { CatalogStore } from '../ports.js';
+
+/** Reports the admin API serves once the billing pipeline provides them. */
+export interface AdminReports {
+  usage(query: Record<string, string | undefined>): Promise<unknown>;
+  requests(query: Record<string, string | undefined>): Promise<unknown>;
+  guardrail(): Promise<unknown>;
+}
+
+export interface AdminApiDeps {
+  accounts: DynamoAccountStore;
+  catalog: CatalogStore;
+  reports?: AdminReports;
+  log: Log;
+}
+
+const usdAmount = z
+  .number()
+  .nonnegative()
+  .refine((v) => usdToMicros(v) !== undefined, 'must be a USD amount with at most 6 decimal places');
+
+const createAccountBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  creditUsd: usdAmount.optional(),
+});
+const createKeyBody = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  rpm: z.number().int().positive().max(1_000_000).optional(),
+  tpm: z.number().int().positive().max(1_000_000_000).optional(),
+  dailyBudgetUsd: usdAmount.optional(),
+});
+const creditBody = z.strictObject({
+  amountUsd: usdAmount.refine((v) => v > 0, 'must be greater than 0'),
+  reference: z.string().trim().min(1).max(128),
+});
+const rollbackBody = z.strictObject({ version: z.number().int().positive() });
+
+function parseBody<T>(schema: z.ZodType<T>, req: HttpRequest): T {
+  const result = schema.safeParse(parseJsonObject(req.body));
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
+  const param = keys[0] ?? (issue?.path.map(String).join('.') || null);
+  const what =
+    keys.length > 0 ? `unknown field "${keys[0]}"` : `${param ?? 'body'}: ${issue?.message ?? 'invalid'}`;
+  throw invalidRequest(`Invalid request: ${what}.`, param);
+}
+
+const micros = (usd: number | undefined): number | undefined =>
+  usd === undefined ? undefined : usdToMicros(usd);
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  run: (req: HttpRequest, params: string[]) => Promise<HttpResponse>;
+}
+
+/** The operator's admin API. In AWS it sits behind an AWS_IAM Function URL; locally behind a token. */
+export class AdminApi {
+  private readonly routes: Route[];
+
+  constructor(private readonly deps: AdminApiDeps) {
+    const { accounts, catalog } = deps;
+    const id = '([A-Za-z0-9_-]{1,128})';
+    this.routes = [
+      {
+        method: 'POST',
+        pattern: /^\/admin\/accounts$/,
+        run: async (req) => {
+          const body = parseBody(createAccountBody, req);
+          const created = await accounts.createAccount(body.name, micros(body.creditUsd) ?? 0);
+          const { id: accountId, name, balanceMicros } = created.account;
+          return jsonResponse(201, {
+            account: { id: accountId, name, balanceMicros },
+            apiKey: created.apiKey,
+          });
+        },
+      },
+      {
+        method: 'GET',
+        pattern: new RegExp(`^/admin/accounts/${id}$`),
+        run: async (_req, [accountId]) => jsonResponse(200, await accounts.getAccount(accountId as string)),
+      },
+      {
+        method: 'DELETE',
+        pattern: new RegExp(`^/admin/accounts/${id}$`),
+        run: async (_req, [accountId]) => {
+          await accounts.deleteAccount(accountId as string);
+          return jsonResponse(200, { id: accountId, deleted: true });
+        },
+      },
+      {
+        method: 'POST',
+        pattern: new RegExp(`^/admin/accounts/${id}/keys$`),
+        run: async (req, [accountId]) => {
+          const body = parseBody(createKeyBody, req);
+          const dailyBudgetMicros = micros(body.dailyBudgetUsd);
+          const key = await accounts.createKey(accountId as string, {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.rpm !== undefined ? { rpm: body.rpm } : {}),
+            ...(body.tpm !== undefined ? { tpm: body.tpm } : {}),
+            ...(dailyBudgetMicros !== undefined ? { dailyBudgetMicros } : {}),
+          });
+          return jsonResponse(201, key);
+        },
+      },
+      {
+        method: 'DELETE',
+        pattern: new RegExp(`^/admin/keys/${id}$`),
+        run: async (_req, [keyId]) => {
+          await accounts.revokeKey(keyId as string);
+          return jsonResponse(200, { id: keyId, status: 'revoked' });
+        },
+      },
+      {
+        method: 'POST',
+        pattern: new RegExp(`^/admin/accounts/${id}/credit$`),
+        run: async (req, [accountId]) => {
+          const body = parseBody(creditBody, req);
+          const out = await accounts.credit(accountId as string, micros(body.amountUsd) ?? 0, body.reference);
+          return jsonResponse(200, out);
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/tiers$/,
+        run: async () => {
+          const active = await catalog.getActive();
+          return jsonResponse(200, {
+            version: active.version,
+            publishedAt: active.publishedAt,
+            catalog: active.document,
+          });
+        },
+      },
+      {
+        method: 'PUT',
+        pattern: /^\/admin\/tiers$/,
+        run: async (req) => jsonResponse(201, await catalog.publish(parseJsonObject(req.body) as never)),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/tiers\/versions$/,
+        run: async () => jsonResponse(200, await catalog.listVersions()),
+      },
+      {
+        method: 'POST',
+        pattern: /^\/admin\/tiers\/rollback$/,
+        run: async (req) => {
+          const { version } = parseBody(rollbackBody, req);
+          const active = await catalog.rollback(version);
+          return jsonResponse(200, { active: active.version, publishedAt: active.publishedAt });
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/usage$/,
+        run: async (req) => jsonResponse(200, await this.reports().usage(req.query)),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/requests$/,
+        run: async (req) => jsonResponse(200, await this.reports().requests(req.query)),
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/guardrail$/,
+        run: async () => jsonResponse(200, await this.reports().guardrail()),
+      },
+    ];
+  }
+
+  async handle(req: HttpRequest, requestId: string): Promise<HttpResponse> {
+    const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
+    const matching = this.routes.filter((r) => r.pattern.test(path));
+    if (matching.length === 0) return errorResponse(notFound(path), requestId);
+    const route = matching.find((r) => r.method === req.method);
+    if (!route) {
+      return errorResponse(
+        methodNotAllowed(
+          req.method,
+          matching.map((r) => r.method),
+        ),
+        requestId,
+      );
+    }
+    try {
+      const params = (route.pattern.exec(path) ?? []).slice(1);
+      const response = await route.run(req, params);
+      return { ...response, headers: { ...response.headers, 'x-request-id': requestId } };
+    } catch (err) {
+      const gatewayError = asGatewayError(err);
+      if (gatewayError.status >= 500) {
+        this.deps.log.error('admin request failed', {
+          requestId,
+          path,
+          err: err instanceof Error ? err.message : String(err),
+        });
+      }
+      return errorResponse(gatewayError, requestId);
+    }
+  }
+
+  private reports(): AdminReports {
+    if (!this.deps.reports) {
+      throw new GatewayError({
+        status: 501,
+        type: 'server_error',
+        code: 'not_implemented',
+        message: 'Reports are not configured.',
+      });
+    }
+    return this.deps.reports;
+  }
+}

@@ -1,0 +1,213 @@
+import { resolveTierId, type TierId } from './catalog.js';
+import { invalidRequest, modelNotFound } from './errors.js';
+
+/**
+ * Every OpenAI chat-completions parameter. They pass through to the upstream untouched; anything
+ * else is rejected as OpenAI does, which also stops clients from steering provider routing
+ * (e.g. OpenRouter's `models`, `provider`, `route`) around the tier.
+ */
+const OPENAI_CHAT_PARAMS = new Set([
+  'messages',
+  'model',
+  'audio',
+  'frequency_penalty',
+  'function_call',
+  'functions',
+  'logit_bias',
+  'logprobs',
+  'max_completion_tokens',
+  'max_tokens',
+  'metadata',
+  'modalities',
+  'moderation',
+  'n',
+  'parallel_tool_calls',
+  'prediction',
+  'presence_penalty',
+  'prompt_cache_key',
+  'prompt_cache_options',
+  'prompt_cache_retention',
+  'reasoning_effort',
+  'response_format',
+  'safety_identifier',
+  'seed',
+  'service_tier',
+  'stop',
+  'store',
+  'stream',
+  'stream_options',
+  'temperature',
+  'tool_choice',
+  'tools',
+  'top_logprobs',
+  'top_p',
+  'user',
+  'verbosity',
+  'web_search_options',
+]);
+
+const MESSAGE_ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
+const MAX_MESSAGES = 10_000;
+const MAX_DEPTH = 64;
+
+export interface ChatRequest {
+  tier: TierId;
+  stream: boolean;
+  /** The client asked for the final usage chunk. */
+  includeUsage: boolean;
+  /** The client's own output cap (max_completion_tokens, else max_tokens), if any. */
+  requestedMaxTokens: number | undefined;
+  /** Choices requested (n); the output cap applies to each. */
+  choices: number;
+  /** The body to forward, minus `model`, `stream_options` and the token caps the gateway sets. */
+  passThrough: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses a raw body into a JSON object or throws a 400 naming the problem. */
+export function parseJsonObject(raw: string): Json {
+  if (raw.trim() === '') throw invalidRequest('The request body is empty; send a JSON object.');
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw invalidRequest('The request body is not valid JSON.');
+  }
+  if (!isObject(value)) throw invalidRequest('The request body must be a JSON object.');
+  if (depthExceeds(value, MAX_DEPTH))
+    throw invalidRequest(`The request body is nested deeper than ${MAX_DEPTH} levels.`);
+  return value;
+}
+
+function depthExceeds(root: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function expectType(body: Json, name: string, check: (v: unknown) => boolean, what: string): void {
+  const v = body[name];
+  if (v !== undefined && v !== null && !check(v)) throw invalidRequest(`'${name}' must be ${what}.`, name);
+}
+
+const isNumberIn = (min: number, max: number) => (v: unknown) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
+const isIntIn = (min: number, max: number) => (v: unknown) =>
+  Number.isSafeInteger(v) && isNumberIn(min, max)(v);
+const isString = (v: unknown) => typeof v === 'string';
+const isBoolean = (v: unknown) => typeof v === 'boolean';
+
+/** Validates a chat-completions body: OpenAI's types for every parameter the gateway reads. */
+export function parseChatRequest(body: Json): ChatRequest {
+  for (const key of Object.keys(body)) {
+    if (!OPENAI_CHAT_PARAMS.has(key))
+      throw invalidRequest(`Unrecognized request argument supplied: ${key.slice(0, 64)}`, key.slice(0, 64));
+  }
+  const model = body.model;
+  if (model === undefined) throw invalidRequest("Missing required parameter: 'model'.", 'model');
+  if (typeof model !== 'string') throw invalidRequest("'model' must be a string.", 'model');
+  const tier = resolveTierId(model);
+
+  validateMessages(body.messages);
+  expectType(body, 'stream', isBoolean, 'a boolean');
+  expectType(body, 'temperature', isNumberIn(0, 2), 'a number between 0 and 2');
+  expectType(body, 'top_p', isNumberIn(0, 1), 'a number between 0 and 1');
+  expectType(body, 'frequency_penalty', isNumberIn(-2, 2), 'a number between -2 and 2');
+  expectType(body, 'presence_penalty', isNumberIn(-2, 2), 'a number between -2 and 2');
+  expectType(body, 'n', isIntIn(1, 128), 'an integer between 1 and 128');
+  expectType(body, 'max_tokens', isIntIn(1, Number.MAX_SAFE_INTEGER), 'a positive integer');
+  expectType(body, 'max_completion_tokens', isIntIn(1, Number.MAX_SAFE_INTEGER), 'a positive integer');
+  expectType(body, 'seed', Number.isSafeInteger, 'an integer');
+  expectType(body, 'logprobs', isBoolean, 'a boolean');
+  expectType(body, 'top_logprobs', isIntIn(0, 20), 'an integer between 0 and 20');
+  expectType(body, 'user', isString, 'a string');
+  expectType(body, 'store', isBoolean, 'a boolean');
+  expectType(body, 'parallel_tool_calls', isBoolean, 'a boolean');
+  expectType(body, 'reasoning_effort', isString, 'a string');
+  expectType(
+    body,
+    'stop',
+    (v) => isString(v) || (Array.isArray(v) && v.length <= 4 && v.every(isString)),
+    'a string or an array of up to 4 strings',
+  );
+  expectType(body, 'tools', (v) => Array.isArray(v) && v.every(isObject), 'an array of tool objects');
+  expectType(body, 'tool_choice', (v) => isString(v) || isObject(v), 'a string or an object');
+  expectType(body, 'response_format', isObject, 'an object');
+  expectType(body, 'logit_bias', isObject, 'an object');
+  expectType(body, 'metadata', isObject, 'an object');
+  expectType(body, 'stream_options', isObject, 'an object');
+
+  const stream = body.stream === true;
+  const streamOptions = body.stream_options;
+  if (isObject(streamOptions)) {
+    if (!stream) {
+      throw invalidRequest(
+        "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        'stream_options',
+      );
+    }
+    if (streamOptions.include_usage !== undefined && typeof streamOptions.include_usage !== 'boolean') {
+      throw invalidRequest(
+        "'stream_options.include_usage' must be a boolean.",
+        'stream_options.include_usage',
+      );
+    }
+  }
+  // Unknown models are reported after type checks so a malformed body is always a 400.
+  if (tier === undefined) throw modelNotFound();
+
+  const requested = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
+  const {
+    model: _model,
+    stream_options: _so,
+    max_tokens: _mt,
+    max_completion_tokens: _mct,
+    ...passThrough
+  } = body;
+  return {
+    tier,
+    stream,
+    includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
+    requestedMaxTokens: requested ?? undefined,
+    choices: typeof body.n === 'number' ? body.n : 1,
+    passThrough,
+  };
+}
+
+function validateMessages(messages: unknown): void {
+  if (messages === undefined) throw invalidRequest("Missing required parameter: 'messages'.", 'messages');
+  if (!Array.isArray(messages)) throw invalidRequest("'messages' must be an array.", 'messages');
+  if (messages.length === 0)
+    throw invalidRequest("'messages' must contain at least one message.", 'messages');
+  if (messages.length > MAX_MESSAGES)
+    throw invalidRequest(`'messages' may hold at most ${MAX_MESSAGES} messages.`, 'messages');
+  messages.forEach((m, i) => {
+    const param = `messages.[${i}]`;
+    if (!isObject(m)) throw invalidRequest(`'${param}' must be an object.`, param);
+    if (typeof m.role !== 'string' || !MESSAGE_ROLES.has(m.role)) {
+      throw invalidRequest(
+        `'${param}.role' must be one of ${[...MESSAGE_ROLES].join(', ')}.`,
+        `${param}.role`,
+      );
+    }
+    const content = m.content;
+    const contentOk =
+      typeof content === 'string' ||
+      (Array.isArray(content) && content.every((p) => isObject(p) && typeof p.type === 'string')) ||
+      ((content === null || content === undefined) && (m.role === 'assistant' || m.role === 'function'));
+    if (!contentOk) {
+      throw invalidRequest(
+        `'${param}.content' must be a string or an array of content parts.`,
+        `${param}.content`,
+      );
+    }
+  });
+}

@@ -1,0 +1,8 @@
+/** UTC calendar helpers: daily budgets, aggregates and the guardrail all reset at 00:00 UTC. */
+
+export const utcDay = (epochMs: number): string => new Date(epochMs).toISOString().slice(0, 10);
+
+export function nextUtcMidnight(epochMs: number): number {
+  const d = new Date(epochMs);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+}

@@ -1,0 +1,46 @@
+import type { GatewayError } from './domain/errors.js';
+
+/** A transport-neutral HTTP request: built from a Function URL event or a node:http request. */
+export interface HttpRequest {
+  method: string;
+  path: string;
+  /** Lower-case header names. */
+  headers: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  /** The decoded body text ('' when none). */
+  body: string;
+  /** Byte length of the body as received. */
+  bodyBytes: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** A string for buffered responses; an async iterable of text frames for streams. */
+  body: string | AsyncIterable<string>;
+}
+
+/** Structured logging without request content: callers pass ids, codes and figures only. */
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLog: Log = { info() {}, warn() {}, error() {} };
+
+export function jsonResponse(
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(payload),
+  };
+}
+
+export function errorResponse(err: GatewayError, requestId: string): HttpResponse {
+  return jsonResponse(err.status, err.toBody(requestId), { ...err.headers, 'x-request-id': requestId });
+}

@@ -1,0 +1,72 @@
+import type { Catalog, CatalogDocument, TierId } from './domain/catalog.js';
+import type { UsageRecord } from './domain/usage.js';
+
+/**
+ * The ports the domain depends on. DynamoDB, EventBridge and HTTP implement them in
+ * shared/adapters; unit tests use in-memory fakes of these, never of the AWS SDK.
+ */
+
+export interface ApiKeyRecord {
+  keyId: string;
+  accountId: string;
+  status: 'active' | 'revoked';
+  name?: string;
+  rpm?: number;
+  tpm?: number;
+  dailyBudgetMicros?: number;
+}
+
+export interface KeyStore {
+  /** The key record stored under the SHA-256 of a plaintext key. */
+  findByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+}
+
+export interface CatalogVersionInfo {
+  version: number;
+  publishedAt: string;
+}
+
+export interface CatalogStore {
+  /** The active catalog; seeds the default catalog as version 1 on first use. */
+  getActive(): Promise<Catalog>;
+  listVersions(): Promise<{ active: number; versions: CatalogVersionInfo[] }>;
+  publish(document: CatalogDocument): Promise<CatalogVersionInfo>;
+  rollback(version: number): Promise<CatalogVersionInfo>;
+}
+
+export interface HoldRequest {
+  accountId: string;
+  keyId: string;
+  requestId: string;
+  tier: TierId;
+  catalogVersion: number;
+  holdMicros: number;
+  startedAt: string;
+}
+
+export type HoldResult =
+  | { ok: true }
+  | { ok: false; reason: 'insufficient'; balanceMicros: number }
+  | { ok: false; reason: 'no_wallet' };
+
+export interface WalletStore {
+  /** Atomically moves `holdMicros` from the balance into a hold item; fails closed. */
+  placeHold(hold: HoldRequest): Promise<HoldResult>;
+  /** Writes the usage onto the hold item when publishing the usage event failed. */
+  writeOutbox(accountId: string, requestId: string, usage: UsageRecord): Promise<void>;
+}
+
+export interface UsagePublisher {
+  /** Publishes one `usage.recorded` event; rejects when it could not be accepted. */
+  publish(usage: UsageRecord): Promise<void>;
+}
+
+export interface GuardrailState {
+  tripped: boolean;
+  /** Epoch ms at which a trip lifts (next UTC midnight). */
+  resetsAt: number;
+}
+
+export interface GuardrailReader {
+  state(): Promise<GuardrailState>;
+}
