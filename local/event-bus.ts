@@ -325,7 +325,7 @@ export class LocalEventBus {
       } catch (error) {
         lastError = errorMessage(error);
       }
-      if (attempt < this.maxAttempts) await sleep(this.retryDelayMs);
+      await sleep(this.retryDelayMs);
     }
     this.deadLetters.push({ rule, event: structuredClone(event), error: lastError });
   }

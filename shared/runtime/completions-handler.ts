@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { fromFunctionUrlEvent } from '../adapters/function-url.js';
+import { asGatewayError } from '../domain/errors.js';
+import type { PublicApi } from '../gateway/public-api.js';
+import { errorResponse, type HttpResponse } from '../http.js';
+
+export interface CompletionsHandlerOptions {
+  maxBodyBytes: number;
+  /** Abort upstream this long before Lambda's own timeout, leaving time to settle. */
+  abortMarginMs: number;
+}
+
+const newRequestId = (): string => randomBytes(12).toString('hex');
+
+/**
+ * The streaming Function URL handler around the public API: event in, status + headers +
+ * (possibly streamed) body out. Needs the `awslambda` global (Lambda's, or local/awslambda-shim).
+ */
+export function createCompletionsHandler(api: PublicApi, options: CompletionsHandlerOptions) {
+  async function completions(event: APIGatewayProxyEventV2, context: Context) {
+    const requestId = newRequestId();
+    const remaining =
+      typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 900_000;
+    const deadline = Date.now() + Math.max(1_000, remaining - options.abortMarginMs);
+    let response: HttpResponse;
+    try {
+      response = await api.handle(fromFunctionUrlEvent(event, options.maxBodyBytes), { requestId, deadline });
+    } catch (err) {
+      response = errorResponse(asGatewayError(err), requestId);
+    }
+    const body = typeof response.body === 'string' ? response.body : Readable.from(response.body);
+    return { statusCode: response.status, headers: response.headers, body };
+  }
+  return middy<APIGatewayProxyEventV2, Awaited<ReturnType<typeof completions>>>({
+    streamifyResponse: true,
+    timeoutEarlyInMillis: 0,
+  }).handler(completions);
+}

@@ -1,0 +1,73 @@
+import { DynamoCatalogStore } from '../adapters/dynamodb/catalog-store.js';
+import { createDocumentClient } from '../adapters/dynamodb/client.js';
+import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/dynamodb/guardrail-reader.js';
+import { DynamoKeyStore } from '../adapters/dynamodb/key-store.js';
+import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
+import { HttpUpstream, type Upstream } from '../adapters/upstream.js';
+import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
+import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
+import type { Catalog } from '../domain/catalog.js';
+import { TtlCache } from '../domain/ttl-cache.js';
+import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
+import { ChatCompletions } from '../gateway/chat-completions.js';
+import { DynamoProbeResultStore } from '../gateway/health.js';
+import { PublicApi } from '../gateway/public-api.js';
+import type { Log } from '../http.js';
+import type { GuardrailReader, UsagePublisher, WalletStore } from '../ports.js';
+import { eventBridgeClient } from './event-bridge.js';
+import { upstreamApiKey } from './upstream-key.js';
+
+/** Handlers cache the active catalog for at most 30 s. */
+export const MAX_CATALOG_CACHE_TTL_MS = 30_000;
+
+export interface PublicApiOverrides {
+  wallet?: WalletStore;
+  usage?: UsagePublisher;
+  guardrail?: GuardrailReader;
+  upstream?: Upstream;
+}
+
+/**
+ * Builds the completions function's API from the environment: the one wiring used by the Lambda
+ * handler (and by the benchmark, which swaps single ports to measure their cost).
+ */
+export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): PublicApi {
+  const ledgerTable = requireEnv(ENV.ledgerTable);
+  const busName = requireEnv(ENV.eventBus);
+  const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
+  const catalogStore = new DynamoCatalogStore(db, ledgerTable);
+  const catalogCache = new TtlCache<'active', Catalog>(
+    Math.min(intEnv(ENV.catalogCacheTtlMs, MAX_CATALOG_CACHE_TTL_MS), MAX_CATALOG_CACHE_TTL_MS),
+  );
+  const catalog = () => catalogCache.get('active', () => catalogStore.getActive());
+  const auth = new Authenticator(
+    new DynamoKeyStore(db, ledgerTable),
+    intEnv(ENV.keyCacheTtlMs, MAX_KEY_CACHE_TTL_MS),
+  );
+  return new PublicApi({
+    auth,
+    catalog,
+    probes: new DynamoProbeResultStore(db, ledgerTable),
+    probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360) * 60_000,
+    completions: new ChatCompletions({
+      auth,
+      catalog,
+      wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
+      usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
+      guardrail:
+        overrides.guardrail ??
+        new DynamoGuardrailReader(
+          db,
+          ledgerTable,
+          intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
+        ),
+      upstream:
+        overrides.upstream ??
+        new HttpUpstream({
+          baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
+          apiKey: upstreamApiKey,
+        }),
+      log,
+    }),
+  });
+}

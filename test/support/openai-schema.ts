@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ValidateFunction } from 'ajv';
+
+/**
+ * Validators for the official OpenAI OpenAPI schemas (chat completion, chunk, error, model list),
+ * from a copy of openai-chat-subset.json. OpenAPI 3.0's `nullable` becomes JSON Schema's null
+ * type so ajv can read it.
+ */
+type Schema = Record<string, unknown>;
+
+function toJsonSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toJsonSchema);
+  if (typeof node !== 'object' || node === null) return node;
+  const src = node as Schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(src)) {
+    if (k === 'nullable' || k === 'discriminator' || k === 'example' || k.startsWith('x-')) continue;
+    if (k === '$ref' && typeof v === 'string') out.$ref = v.replace('#/components/schemas/', '#/$defs/');
+    else out[k] = toJsonSchema(v);
+  }
+  if (src.nullable === true) {
+    if (typeof out.type === 'string') {
+      out.type = [out.type, 'null'];
+      if (Array.isArray(out.enum)) out.enum = [...out.enum, null];
+    } else return { anyOf: [out, { type: 'null' }] };
+  }
+  return out;
+}
+
+const raw = JSON.parse(
+  readFileSync(new URL('../fixtures/openai-chat-subset.json', import.meta.url), 'utf8'),
+) as {
+  components: { schemas: Schema };
+};
+const defs = toJsonSchema(raw.components.schemas) as Schema;
+const ajv = new Ajv({ strict: false, allErrors: true });
+ajv.addSchema({ $id: 'openai', $defs: defs });
+
+const validator = (name: string): ValidateFunction => {
+  const v = ajv.getSchema(`openai#/$defs/${name}`);
+  if (!v) throw new Error(`schema ${name} not found`);
+  return v;
+};
+
+export const validateCompletion = validator('CreateChatCompletionResponse');
+export const validateChunk = validator('CreateChatCompletionStreamResponse');
+export const validateError = validator('ErrorResponse');
+export const validateModelList = validator('ListModelsResponse');
+
+/** Throws with ajv's messages when `value` does not match; returns the value otherwise. */
+export function assertValid<T>(validate: ValidateFunction, value: T): T {
+  if (!validate(value)) {
+    throw new Error(
+      `schema violation: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 2000)}`,
+    );
+  }
+  return value;
+}
