@@ -123,29 +123,28 @@ function entrySize(entry: PutEventsEntry): number {
   return bytes;
 }
 
-type Validated = { ok: true; detail: unknown } | { ok: false; ErrorCode: string; ErrorMessage: string };
+type Validated =
+  | { ok: true; source: string; detailType: string; detail: unknown }
+  | { ok: false; ErrorCode: string; ErrorMessage: string };
 
 function invalid(ErrorCode: string, ErrorMessage: string): Validated {
   return { ok: false, ErrorCode, ErrorMessage };
 }
 
+function missingField(field: string): Validated {
+  return invalid(
+    'InvalidArgument',
+    `Parameter ${field} is not valid. Reason: ${field} is a required argument.`,
+  );
+}
+
 function validateEntry(entry: unknown): Validated {
   if (!isJsonObject(entry)) return invalid('InvalidArgument', 'Entry must be an object.');
   const e = entry as PutEventsEntry;
-  // Typed input can still carry anything at runtime (JSON from a test, a cast): check like the service does.
-  const missing = (['Source', 'DetailType', 'Detail'] as const).find((field) => !isNonEmptyString(e[field]));
-  if (
-    missing !== undefined ||
-    e.Source === undefined ||
-    e.DetailType === undefined ||
-    e.Detail === undefined
-  ) {
-    const field = missing ?? 'Source';
-    return invalid(
-      'InvalidArgument',
-      `Parameter ${field} is not valid. Reason: ${field} is a required argument.`,
-    );
-  }
+  // Typed input can still carry anything at runtime (parsed JSON, a cast): check as the service does.
+  if (!isNonEmptyString(e.Source)) return missingField('Source');
+  if (!isNonEmptyString(e.DetailType)) return missingField('DetailType');
+  if (!isNonEmptyString(e.Detail)) return missingField('Detail');
   if (e.Source.startsWith('aws.')) {
     return invalid('NotAuthorizedForSourceException', `Not authorized for the source ${e.Source}.`);
   }
@@ -168,9 +167,10 @@ function validateEntry(entry: unknown): Validated {
   } catch {
     return invalid('MalformedDetail', 'Detail is malformed: it is not valid JSON.');
   }
-  if (!isJsonObject(detail))
+  if (!isJsonObject(detail)) {
     return invalid('MalformedDetail', 'Detail is malformed: it must be a JSON object.');
-  return { ok: true, detail };
+  }
+  return { ok: true, source: e.Source, detailType: e.DetailType, detail };
 }
 
 function requestError(name: string, message: string): EventBridgeServiceException {
@@ -261,8 +261,8 @@ export class LocalEventBus {
       const event: BusEvent = {
         version: '0',
         id: randomUUID(),
-        'detail-type': entry.DetailType ?? '',
-        source: entry.Source ?? '',
+        'detail-type': checked.detailType,
+        source: checked.source,
         account: LOCAL_ACCOUNT_ID,
         time: eventTime(entry.Time ?? now),
         region: this.region,
@@ -325,7 +325,7 @@ export class LocalEventBus {
       } catch (error) {
         lastError = errorMessage(error);
       }
-      await sleep(this.retryDelayMs);
+      if (attempt < this.maxAttempts) await sleep(this.retryDelayMs);
     }
     this.deadLetters.push({ rule, event: structuredClone(event), error: lastError });
   }

@@ -40,6 +40,8 @@ export interface LocalRuntimeOptions {
   bus?: LocalEventBusOptions;
   /** Extra environment for the handlers, e.g. shorter cache TTLs in tests. */
   env?: Record<string, string>;
+  /** How often the local scheduler runs the reconciler; 0 turns the schedule off. Default 60 s. */
+  reconcileEveryMs?: number;
 }
 
 export interface LocalRuntime {
@@ -55,8 +57,13 @@ export interface LocalRuntime {
   upstream: DemoUpstream | undefined;
   upstreamBaseUrl: string;
   bus: LocalEventBus;
+  /** Runs the reconciler once, as its schedule would. */
+  runReconciler(): Promise<void>;
   close(): Promise<void>;
 }
+
+// Before any AWS SDK client exists: the SDK's Node-version notice is noise for a local runtime.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 let started = false;
 
@@ -115,22 +122,44 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         getRemainingTimeInMillis: () => 60_000,
       });
     };
-    const [completions, admin, billing, guardrail] = await Promise.all([
-      import('../lambdas/completions/handler.js'),
-      import('../lambdas/admin/handler.js'),
-      import('../lambdas/billing/handler.js'),
-      import('../lambdas/guardrail/handler.js'),
-    ]);
+    // The bus exists before the handlers load: they take the process's EventBridge client at import.
+    const consumers: { billing?: LambdaHandler; guardrail?: LambdaHandler } = {};
     const bus = new LocalEventBus(
       USAGE_RULES,
       {
-        billing: invoke(billing.handler as unknown as LambdaHandler),
-        guardrail: invoke(guardrail.handler as unknown as LambdaHandler),
+        billing: (event) => invoke(consumers.billing as LambdaHandler)(event),
+        guardrail: (event) => invoke(consumers.guardrail as LambdaHandler)(event),
       },
       options.bus ?? {},
     );
     setEventBridgeClient(eventBridgeClientFor(bus));
     cleanups.push(() => bus.close());
+    const [completions, admin, billing, guardrail, reconciler] = await Promise.all([
+      import('../lambdas/completions/handler.js'),
+      import('../lambdas/admin/handler.js'),
+      import('../lambdas/billing/handler.js'),
+      import('../lambdas/guardrail/handler.js'),
+      import('../lambdas/reconciler/handler.js'),
+    ]);
+    consumers.billing = billing.handler as unknown as LambdaHandler;
+    consumers.guardrail = guardrail.handler as unknown as LambdaHandler;
+    const runReconciler = async () => {
+      await (reconciler.handler as unknown as LambdaHandler)(
+        { source: 'aws.scheduler', 'detail-type': 'Scheduled Event' },
+        {
+          functionName: 'local-reconciler',
+          awsRequestId: randomBytes(8).toString('hex'),
+          getRemainingTimeInMillis: () => 300_000,
+        },
+      );
+    };
+    // The local scheduler: the stack runs the reconciler on an EventBridge Scheduler schedule.
+    const reconcileEveryMs = options.reconcileEveryMs ?? 60_000;
+    if (reconcileEveryMs > 0) {
+      const timer = setInterval(() => void runReconciler().catch(() => {}), reconcileEveryMs);
+      timer.unref();
+      cleanups.push(async () => clearInterval(timer));
+    }
 
     const adminToken = options.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
     const server: DevServer = await startDevServer({
@@ -158,6 +187,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       upstream,
       upstreamBaseUrl,
       bus,
+      runReconciler,
       close: async () => {
         for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
         started = false;

@@ -22,6 +22,8 @@ export const ENV = {
   /** Milliseconds before the function's own timeout at which the handler aborts upstream. */
   abortMarginMs: 'ABORT_MARGIN_MS',
   requestLogRetentionDays: 'REQUEST_LOG_RETENTION_DAYS',
+  /** Holds older than this are settled by the reconciler (completions timeout plus a margin). */
+  reconcileAfterMs: 'RECONCILE_AFTER_MS',
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   logPrompts: 'TIERGATE_LOG_PROMPTS',
 } as const;

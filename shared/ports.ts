@@ -14,6 +14,8 @@ export interface ApiKeyRecord {
   rpm?: number;
   tpm?: number;
   dailyBudgetMicros?: number;
+  /** The account's daily budget, copied onto each of its keys so admission needs no extra read. */
+  accountDailyBudgetMicros?: number;
 }
 
 export interface KeyStore {
@@ -42,10 +44,13 @@ export interface HoldRequest {
   catalogVersion: number;
   holdMicros: number;
   startedAt: string;
+  /** Daily budgets checked in the same transaction against today's settled charges. */
+  budgets?: Array<{ scope: 'key' | 'account'; day: string; limitMicros: number }>;
 }
 
 export type HoldResult =
   | { ok: true }
+  | { ok: false; reason: 'budget'; scope: 'key' | 'account' }
   | { ok: false; reason: 'insufficient'; balanceMicros: number }
   | { ok: false; reason: 'no_wallet' };
 

@@ -6,8 +6,11 @@ import { DynamoCatalogStore } from '../../shared/adapters/dynamodb/catalog-store
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { fromFunctionUrlEvent } from '../../shared/adapters/function-url.js';
 import { AdminApi } from '../../shared/admin/admin-api.js';
+import { DynamoAdminReports } from '../../shared/admin/reports.js';
 import { ENV, optionalEnv, requireEnv } from '../../shared/config.js';
 import { asGatewayError } from '../../shared/domain/errors.js';
+import { usdToMicros } from '../../shared/domain/money.js';
+import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { errorResponse } from '../../shared/http.js';
 import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
 
@@ -15,10 +18,17 @@ const ADMIN_MAX_BODY_BYTES = 262_144;
 const ledgerTable = requireEnv(ENV.ledgerTable);
 const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
 const log = powertoolsLog(createLogger());
+const capMicros = usdToMicros(requireEnv(ENV.dailySpendCapUsd)) ?? 0;
 
 const api = new AdminApi({
   accounts: new DynamoAccountStore(db, ledgerTable),
   catalog: new DynamoCatalogStore(db, ledgerTable),
+  reports: new DynamoAdminReports(
+    db,
+    requireEnv(ENV.requestLogTable),
+    new SpendGuardrail(db, ledgerTable, capMicros),
+    capMicros,
+  ),
   log,
 });
 

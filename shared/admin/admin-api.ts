@@ -34,6 +34,7 @@ const usdAmount = z
 const createAccountBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
   creditUsd: usdAmount.optional(),
+  dailyBudgetUsd: usdAmount.optional(),
 });
 const createKeyBody = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
@@ -80,7 +81,11 @@ export class AdminApi {
         pattern: /^\/admin\/accounts$/,
         run: async (req) => {
           const body = parseBody(createAccountBody, req);
-          const created = await accounts.createAccount(body.name, micros(body.creditUsd) ?? 0);
+          const created = await accounts.createAccount(
+            body.name,
+            micros(body.creditUsd) ?? 0,
+            micros(body.dailyBudgetUsd),
+          );
           const { id: accountId, name, balanceMicros } = created.account;
           return jsonResponse(201, {
             account: { id: accountId, name, balanceMicros },

@@ -9,8 +9,10 @@ import {
   sanitizeCompletion,
   type Usage,
 } from '../domain/chat-response.js';
+import { utcDay } from '../domain/clock.js';
 import {
   asGatewayError,
+  budgetExceeded,
   dailySpendLimit,
   type GatewayError,
   insufficientQuota,
@@ -22,7 +24,7 @@ import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
 import { SSE_DONE, sseFrame } from '../domain/sse.js';
 import type { UsageRecord, UsageStatus } from '../domain/usage.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
-import type { ApiKeyRecord, GuardrailReader, UsagePublisher, WalletStore } from '../ports.js';
+import type { ApiKeyRecord, GuardrailReader, HoldRequest, UsagePublisher, WalletStore } from '../ports.js';
 import type { Authenticator } from './auth.js';
 
 /** Below this many affordable output tokens a request is refused with insufficient_quota. */
@@ -172,6 +174,7 @@ export class ChatCompletions {
         return { holdMicros, outputCap: cap };
       }
       if (result.reason === 'no_wallet') throw insufficientQuota();
+      if (result.reason === 'budget') throw budgetExceeded(result.scope);
       this.lowBalance.set(key.accountId, result.balanceMicros);
       // Lower the output cap to what the wallet covers, so the charge can never exceed the hold.
       const affordable = Math.floor(
@@ -230,9 +233,17 @@ class RequestRun {
     private readonly init: RunInit,
   ) {}
 
-  holdRequest(holdMicros: number) {
+  holdRequest(holdMicros: number): HoldRequest {
     const { key, tier, requestId, catalogVersion, startedAt } = this.init;
+    const day = utcDay(startedAt);
+    const budgets: NonNullable<HoldRequest['budgets']> = [];
+    if (key.dailyBudgetMicros !== undefined)
+      budgets.push({ scope: 'key', day, limitMicros: key.dailyBudgetMicros });
+    if (key.accountDailyBudgetMicros !== undefined) {
+      budgets.push({ scope: 'account', day, limitMicros: key.accountDailyBudgetMicros });
+    }
     return {
+      ...(budgets.length > 0 ? { budgets } : {}),
       accountId: key.accountId,
       keyId: key.keyId,
       requestId,

@@ -32,6 +32,7 @@ export interface AccountView {
   createdAt: string;
   balanceMicros: number;
   heldMicros: number;
+  dailyBudgetMicros?: number;
   keys: KeySummary[];
 }
 
@@ -54,17 +55,19 @@ export class DynamoAccountStore {
   async createAccount(
     name: string,
     creditMicros: number,
+    dailyBudgetMicros?: number,
   ): Promise<{ account: AccountView; apiKey: { id: string; key: string } }> {
     const accountId = newId('acct');
     const createdAt = this.now().toISOString();
-    const key = this.newKey(accountId, { name: 'default' }, createdAt);
+    const budget = dailyBudgetMicros === undefined ? {} : { dailyBudgetMicros };
+    const key = this.newKey(accountId, { name: 'default' }, createdAt, dailyBudgetMicros);
     await this.db.send(
       new TransactWriteCommand({
         TransactItems: [
           {
             Put: {
               TableName: this.tableName,
-              Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt },
+              Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt, ...budget },
               ConditionExpression: itemIsNew,
             },
           },
@@ -83,6 +86,7 @@ export class DynamoAccountStore {
       account: {
         id: accountId,
         name,
+        ...budget,
         createdAt,
         balanceMicros: creditMicros,
         heldMicros: 0,
@@ -111,6 +115,9 @@ export class DynamoAccountStore {
     return {
       id: accountId,
       name: String(profile.name),
+      ...(typeof profile.dailyBudgetMicros === 'number'
+        ? { dailyBudgetMicros: profile.dailyBudgetMicros }
+        : {}),
       createdAt: String(profile.createdAt),
       balanceMicros: Number(wallet?.balanceMicros ?? 0),
       heldMicros: Number(wallet?.heldMicros ?? 0),
@@ -143,7 +150,17 @@ export class DynamoAccountStore {
 
   async createKey(accountId: string, options: KeyOptions): Promise<{ id: string; key: string }> {
     const createdAt = this.now().toISOString();
-    const key = this.newKey(accountId, options, createdAt);
+    const { Item: profile } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: ledgerKeys.accountProfile(accountId),
+        ConsistentRead: true,
+      }),
+    );
+    if (!profile) throw accountNotFound(accountId);
+    const accountBudget =
+      typeof profile.dailyBudgetMicros === 'number' ? profile.dailyBudgetMicros : undefined;
+    const key = this.newKey(accountId, options, createdAt, accountBudget);
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -288,7 +305,12 @@ export class DynamoAccountStore {
     return items;
   }
 
-  private newKey(accountId: string, options: KeyOptions, createdAt: string) {
+  private newKey(
+    accountId: string,
+    options: KeyOptions,
+    createdAt: string,
+    accountDailyBudgetMicros?: number,
+  ) {
     const plaintext = generateApiKey();
     const keyHash = hashApiKey(plaintext);
     const keyId = newId('key');
@@ -298,7 +320,14 @@ export class DynamoAccountStore {
       ...(options.tpm !== undefined ? { tpm: options.tpm } : {}),
       ...(options.dailyBudgetMicros !== undefined ? { dailyBudgetMicros: options.dailyBudgetMicros } : {}),
     };
-    const record = { keyId, accountId, status: 'active', createdAt, ...limits };
+    const record = {
+      keyId,
+      accountId,
+      status: 'active',
+      createdAt,
+      ...limits,
+      ...(accountDailyBudgetMicros === undefined ? {} : { accountDailyBudgetMicros }),
+    };
     const puts = [
       {
         Put: {

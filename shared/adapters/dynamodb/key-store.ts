@@ -21,6 +21,9 @@ export class DynamoKeyStore implements KeyStore {
       ...(typeof Item.rpm === 'number' ? { rpm: Item.rpm } : {}),
       ...(typeof Item.tpm === 'number' ? { tpm: Item.tpm } : {}),
       ...(typeof Item.dailyBudgetMicros === 'number' ? { dailyBudgetMicros: Item.dailyBudgetMicros } : {}),
+      ...(typeof Item.accountDailyBudgetMicros === 'number'
+        ? { accountDailyBudgetMicros: Item.accountDailyBudgetMicros }
+        : {}),
     };
   }
 }

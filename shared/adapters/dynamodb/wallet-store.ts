@@ -7,6 +7,7 @@ import { cancelledItem, conditionFailedAt, isConditionalCheckFailed } from './cl
 const walletCovers = 'balanceMicros >= :hold';
 const holdIsNew = 'attribute_not_exists(pk)';
 const holdExists = 'attribute_exists(pk)';
+const withinBudget = 'attribute_not_exists(pk) OR chargeMicros < :limit';
 
 /** Sort key of the sparse holds-by-age index: creation time, then request id. */
 export const holdAgeKey = (startedAt: string, requestId: string): string => `${startedAt}#${requestId}`;
@@ -19,6 +20,7 @@ export class DynamoWalletStore implements WalletStore {
   ) {}
 
   async placeHold(hold: HoldRequest): Promise<HoldResult> {
+    const budgets = hold.budgets ?? [];
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -52,11 +54,24 @@ export class DynamoWalletStore implements WalletStore {
                 ConditionExpression: holdIsNew,
               },
             },
+            ...budgets.map((b) => ({
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: ledgerKeys.guardrailAggregate(
+                  b.day,
+                  b.scope === 'key' ? `KEY#${hold.keyId}` : `ACCOUNT#${hold.accountId}`,
+                ),
+                ConditionExpression: withinBudget,
+                ExpressionAttributeValues: { ':limit': b.limitMicros },
+              },
+            })),
           ],
         }),
       );
       return { ok: true };
     } catch (err) {
+      const spent = budgets.findIndex((_, i) => conditionFailedAt(err, i + 2));
+      if (spent !== -1) return { ok: false, reason: 'budget', scope: budgets[spent]?.scope ?? 'key' };
       if (conditionFailedAt(err, 0)) {
         const wallet = cancelledItem(err, 0);
         if (!wallet) return { ok: false, reason: 'no_wallet' };

@@ -1,0 +1,182 @@
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { TIER_IDS } from '../domain/catalog.js';
+import { utcDay } from '../domain/clock.js';
+import { invalidRequest } from '../domain/errors.js';
+import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
+import { REQUEST_LOG_TABLE } from '../tables.js';
+import type { AdminReports } from './admin-api.js';
+
+const BY_DAY_INDEX = REQUEST_LOG_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'by-day';
+const MAX_RANGE_DAYS = 31;
+const MAX_ITEMS = 50_000;
+const DAY_MS = 86_400_000;
+
+type Item = Record<string, unknown>;
+
+interface UsageRow {
+  group: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  chargeMicros: number;
+  upstreamCostMicros: number;
+}
+
+function parseTime(value: string | undefined, param: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw invalidRequest(`'${param}' must be an ISO 8601 date or time.`, param);
+  return t;
+}
+
+function publicLogItem(item: Item): Item {
+  const { pk: _pk, sk: _sk, expiresAt: _e, day: _d, ...rest } = item;
+  return rest;
+}
+
+/** Usage and request reports from the request log, and today's guardrail state. */
+export class DynamoAdminReports implements AdminReports {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly requestLogTable: string,
+    private readonly spend: SpendGuardrail,
+    private readonly capMicros: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async requests(query: Record<string, string | undefined>) {
+    const limit = query.limit === undefined ? 50 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw invalidRequest("'limit' must be an integer from 1 to 1000.", 'limit');
+    }
+    const items = query.accountId
+      ? await this.accountItems(query.accountId, 0, this.now() + DAY_MS, limit)
+      : await this.dayItems(this.now() - (MAX_RANGE_DAYS - 1) * DAY_MS, this.now(), limit);
+    return { requests: items.slice(0, limit).map(publicLogItem) };
+  }
+
+  async usage(query: Record<string, string | undefined>) {
+    const by = query.by ?? 'tier';
+    if (by !== 'tier' && by !== 'day' && by !== 'key')
+      throw invalidRequest("'by' must be tier, day or key.", 'by');
+    const until = parseTime(query.until, 'until', this.now());
+    const since = parseTime(query.since, 'since', until - 7 * DAY_MS);
+    if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
+    if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {
+      throw invalidRequest(`Without accountId the range may span at most ${MAX_RANGE_DAYS} days.`, 'since');
+    }
+    const items = query.accountId
+      ? await this.accountItems(query.accountId, since, until, MAX_ITEMS)
+      : await this.dayItems(since, until, MAX_ITEMS);
+    const rows = new Map<string, UsageRow>();
+    for (const item of items) {
+      const startedAt = String(item.startedAt);
+      const t = Date.parse(startedAt);
+      if (t < since || t > until) continue;
+      const group =
+        by === 'tier' ? String(item.tier) : by === 'day' ? startedAt.slice(0, 10) : String(item.keyId);
+      const row = rows.get(group) ?? {
+        group,
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        chargeMicros: 0,
+        upstreamCostMicros: 0,
+      };
+      row.requests++;
+      row.inputTokens += Number(item.inputTokens ?? 0);
+      row.outputTokens += Number(item.outputTokens ?? 0);
+      row.chargeMicros += Number(item.chargeMicros ?? 0);
+      row.upstreamCostMicros += Number(item.upstreamCostMicros ?? 0);
+      rows.set(group, row);
+    }
+    return {
+      by,
+      since: new Date(since).toISOString(),
+      until: new Date(until).toISOString(),
+      ...(query.accountId ? { accountId: query.accountId } : {}),
+      rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)),
+    };
+  }
+
+  async guardrail() {
+    const day = utcDay(this.now());
+    const global = await this.spend.totals(day, scopes.global);
+    const byTier: Record<string, { spendMicros: number; chargeMicros: number; requests: number }> = {};
+    for (const tier of TIER_IDS) {
+      const t = await this.spend.totals(day, scopes.tier(tier));
+      byTier[tier] = {
+        spendMicros: t.upstreamCostMicros,
+        chargeMicros: t.chargeMicros,
+        requests: t.requests,
+      };
+    }
+    return {
+      day,
+      spendMicros: global.upstreamCostMicros,
+      chargeMicros: global.chargeMicros,
+      requests: global.requests,
+      capMicros: this.capMicros,
+      tripped: global.tripped,
+      byTier,
+    };
+  }
+
+  private async accountItems(
+    accountId: string,
+    since: number,
+    until: number,
+    limit: number,
+  ): Promise<Item[]> {
+    return this.collect(
+      {
+        TableName: this.requestLogTable,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': `ACCOUNT#${accountId}`,
+          ':from': new Date(since).toISOString(),
+          ':to': `${new Date(until).toISOString()}~`,
+        },
+        ScanIndexForward: false,
+      },
+      limit,
+    );
+  }
+
+  /** Newest first, day by day through the by-day index. */
+  private async dayItems(since: number, until: number, limit: number): Promise<Item[]> {
+    const items: Item[] = [];
+    for (let t = until; t >= since - DAY_MS && items.length < limit; t -= DAY_MS) {
+      const day = utcDay(t);
+      if (day < utcDay(since)) break;
+      items.push(
+        ...(await this.collect(
+          {
+            TableName: this.requestLogTable,
+            IndexName: BY_DAY_INDEX,
+            KeyConditionExpression: '#day = :day',
+            ExpressionAttributeNames: { '#day': 'day' },
+            ExpressionAttributeValues: { ':day': day },
+            ScanIndexForward: false,
+          },
+          limit - items.length,
+        )),
+      );
+    }
+    return items;
+  }
+
+  private async collect(
+    input: ConstructorParameters<typeof QueryCommand>[0],
+    limit: number,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && items.length < limit);
+    return items.slice(0, limit);
+  }
+}

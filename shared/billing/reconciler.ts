@@ -1,0 +1,100 @@
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { HOLDS_INDEX_PARTITION } from '../adapters/dynamodb/wallet-store.js';
+import { type UsageRecord, usageRecordSchema } from '../domain/usage.js';
+import type { SpendGuardrail } from '../guardrail/spend-guardrail.js';
+import type { Log } from '../http.js';
+import { LEDGER_TABLE } from '../tables.js';
+import type { Settlement } from './settlement.js';
+
+export interface ReconcileReport {
+  scanned: number;
+  fromOutbox: number;
+  released: number;
+  alreadySettled: number;
+  failed: number;
+}
+
+const HOLDS_INDEX = LEDGER_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'holds-by-age';
+
+/**
+ * Settles holds that outlived the completions function: from the outbox when the function
+ * wrote one (its usage event could not be published), else by releasing the hold in full and
+ * logging the request as abandoned. Settlement and guardrail are idempotent per request, so a
+ * hold the billing function settles meanwhile is simply skipped.
+ */
+export class Reconciler {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly ledgerTable: string,
+    private readonly settlement: Settlement,
+    private readonly guardrail: SpendGuardrail,
+    private readonly log: Log,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async reconcile(olderThanMs: number, maxHolds = 1_000): Promise<ReconcileReport> {
+    const report: ReconcileReport = { scanned: 0, fromOutbox: 0, released: 0, alreadySettled: 0, failed: 0 };
+    const cutoff = new Date(this.now() - olderThanMs).toISOString();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.ledgerTable,
+          IndexName: HOLDS_INDEX,
+          KeyConditionExpression: 'gsi1pk = :p AND gsi1sk < :cutoff',
+          ExpressionAttributeValues: { ':p': HOLDS_INDEX_PARTITION, ':cutoff': cutoff },
+          ExclusiveStartKey: startKey,
+          Limit: 100,
+        }),
+      );
+      for (const hold of page.Items ?? []) {
+        report.scanned++;
+        try {
+          await this.settleOne(hold, report);
+        } catch (err) {
+          report.failed++;
+          this.log.error('reconcile failed', { requestId: hold.requestId, err: (err as Error).message });
+        }
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && report.scanned < maxHolds);
+    return report;
+  }
+
+  private async settleOne(hold: Record<string, unknown>, report: ReconcileReport): Promise<void> {
+    const outbox = usageRecordSchema.safeParse(hold.outbox);
+    if (outbox.success) {
+      const result = await this.settlement.settle(outbox.data);
+      await this.guardrail.record(outbox.data);
+      if (result.settled) report.fromOutbox++;
+      else report.alreadySettled++;
+      return;
+    }
+    const at = new Date(this.now()).toISOString();
+    const abandoned: UsageRecord = {
+      requestId: String(hold.requestId),
+      accountId: String(hold.accountId),
+      keyId: String(hold.keyId),
+      tier: hold.tier as UsageRecord['tier'],
+      catalogVersion: Number(hold.catalogVersion),
+      model: '',
+      status: 'rejected',
+      inputTokens: 0,
+      outputTokens: 0,
+      usageSource: 'estimated',
+      upstreamCostMicros: 0,
+      chargeMicros: 0,
+      holdMicros: Number(hold.holdMicros),
+      ttftMs: null,
+      latencyMs: Math.max(0, this.now() - Date.parse(String(hold.startedAt))),
+      startedAt: String(hold.startedAt),
+      endedAt: at,
+      stream: false,
+    };
+    const result = await this.settlement.settle(abandoned, 'abandoned');
+    if (result.settled) {
+      report.released++;
+      this.log.warn('hold released in full: request abandoned', { requestId: abandoned.requestId });
+    } else report.alreadySettled++;
+  }
+}

@@ -1,0 +1,149 @@
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { conditionFailedAt, isConditionalCheckFailed } from '../adapters/dynamodb/client.js';
+import { GUARDRAIL_GLOBAL_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
+import { utcDay } from '../domain/clock.js';
+import type { UsageRecord } from '../domain/usage.js';
+import { ledgerKeys } from '../tables.js';
+
+/** Dedupe markers outlive any redelivery (EventBridge retries for at most 24 h). */
+const DEDUPE_TTL_SECONDS = 3 * 86_400;
+/** Aggregates are kept for reports, then expire. */
+const AGGREGATE_TTL_SECONDS = 400 * 86_400;
+
+const firstDelivery = 'attribute_not_exists(pk)';
+const notYetTripped = 'attribute_not_exists(tripped)';
+
+export const scopes = {
+  global: GUARDRAIL_GLOBAL_SCOPE,
+  tier: (tier: string) => `TIER#${tier}`,
+  account: (accountId: string) => `ACCOUNT#${accountId}`,
+  key: (keyId: string) => `KEY#${keyId}`,
+};
+
+export interface GuardrailOutcome {
+  /** false for a duplicate: nothing was counted. */
+  counted: boolean;
+  day: string;
+  /** true when this event took the day's global upstream spend to the cap. */
+  trippedNow: boolean;
+}
+
+export interface DayTotals {
+  requests: number;
+  upstreamCostMicros: number;
+  chargeMicros: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * Daily (UTC) aggregates of upstream cost and charges, global, per tier, per account and per
+ * key, counted once per request however often its event is delivered. When the global upstream
+ * spend reaches the cap, the day trips; a new day has new items and so starts untripped.
+ */
+export class SpendGuardrail {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly capMicros: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async record(usage: UsageRecord): Promise<GuardrailOutcome> {
+    const day = utcDay(Date.parse(usage.endedAt));
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const add = {
+      UpdateExpression:
+        'ADD requests :one, upstreamCostMicros :cost, chargeMicros :charge, inputTokens :in, outputTokens :out SET expiresAt = :exp',
+      ExpressionAttributeValues: {
+        ':one': 1,
+        ':cost': usage.upstreamCostMicros,
+        ':charge': usage.chargeMicros,
+        ':in': usage.inputTokens,
+        ':out': usage.outputTokens,
+        ':exp': nowSeconds + AGGREGATE_TTL_SECONDS,
+      },
+    };
+    const scopeList = [
+      scopes.global,
+      scopes.tier(usage.tier),
+      scopes.account(usage.accountId),
+      scopes.key(usage.keyId),
+    ];
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              // Deduplicated on the request id: retries of one event and re-publications of one
+              // request (e.g. from the outbox) are the same spend.
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...ledgerKeys.eventDedupe('guardrail', usage.requestId),
+                  expiresAt: nowSeconds + DEDUPE_TTL_SECONDS,
+                },
+                ConditionExpression: firstDelivery,
+              },
+            },
+            ...scopeList.map((scope) => ({
+              Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
+            })),
+          ],
+        }),
+      );
+    } catch (err) {
+      if (conditionFailedAt(err, 0)) return { counted: false, day, trippedNow: false };
+      throw err;
+    }
+    return { counted: true, day, trippedNow: await this.tripIfOverCap(day) };
+  }
+
+  /** Trips the day once its global upstream spend is at or over the cap. */
+  private async tripIfOverCap(day: string): Promise<boolean> {
+    const totals = await this.totals(day, scopes.global);
+    if (totals.upstreamCostMicros < this.capMicros) return false;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.guardrailAggregate(day, scopes.global),
+          UpdateExpression: 'SET tripped = :true, trippedAt = :at, capMicros = :cap',
+          ConditionExpression: notYetTripped,
+          ExpressionAttributeValues: {
+            ':true': true,
+            ':at': new Date(this.now()).toISOString(),
+            ':cap': this.capMicros,
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false; // another delivery tripped it first
+      throw err;
+    }
+  }
+
+  async totals(day: string, scope: string): Promise<DayTotals & { tripped: boolean }> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: ledgerKeys.guardrailAggregate(day, scope),
+        ConsistentRead: true,
+      }),
+    );
+    return {
+      requests: Number(Item?.requests ?? 0),
+      upstreamCostMicros: Number(Item?.upstreamCostMicros ?? 0),
+      chargeMicros: Number(Item?.chargeMicros ?? 0),
+      inputTokens: Number(Item?.inputTokens ?? 0),
+      outputTokens: Number(Item?.outputTokens ?? 0),
+      tripped: Item?.tripped === true,
+    };
+  }
+}

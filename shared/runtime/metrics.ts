@@ -1,0 +1,19 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { UsageRecord } from '../domain/usage.js';
+
+/** Per-tier business metrics in the `Tiergate` namespace, emitted as EMF (no API calls). */
+export const createMetrics = (): Metrics =>
+  new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Tiergate', serviceName: 'tiergate' });
+
+export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
+  const single = metrics.singleMetric();
+  single.addDimension('tier', usage.tier);
+  single.addMetric('Requests', MetricUnit.Count, 1);
+  single.addMetric('InputTokens', MetricUnit.Count, usage.inputTokens);
+  single.addMetric('OutputTokens', MetricUnit.Count, usage.outputTokens);
+  single.addMetric('ChargeMicros', MetricUnit.Count, usage.chargeMicros);
+  single.addMetric('UpstreamCostMicros', MetricUnit.Count, usage.upstreamCostMicros);
+  single.addMetric('LatencyMs', MetricUnit.Milliseconds, usage.latencyMs);
+  if (usage.ttftMs !== null) single.addMetric('TtftMs', MetricUnit.Milliseconds, usage.ttftMs);
+  single.addMetric('Errors', MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+}
