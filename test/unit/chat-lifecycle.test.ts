@@ -1,0 +1,300 @@
+import { describe, expect, it } from 'vitest';
+import type { Upstream, UpstreamResponse } from '../../shared/adapters/upstream.js';
+import { type Catalog, compileCatalog, parseCatalogDocument } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { generateApiKey } from '../../shared/domain/keys.js';
+import { priceTokens } from '../../shared/domain/money.js';
+import type { UsageRecord } from '../../shared/domain/usage.js';
+import { Authenticator } from '../../shared/gateway/auth.js';
+import { ChatCompletions } from '../../shared/gateway/chat-completions.js';
+import { type HttpRequest, silentLog } from '../../shared/http.js';
+import type { HoldRequest, HoldResult, WalletStore } from '../../shared/ports.js';
+
+/** The request lifecycle with in-memory fakes of every port: no network, no storage. */
+
+const catalogDoc = structuredClone(DEFAULT_CATALOG);
+catalogDoc.tiers['tier-1'].ttftTimeoutMs = 200;
+const catalog: Catalog = compileCatalog(parseCatalogDocument(catalogDoc), 3, '2026-01-01T00:00:00.000Z');
+const tier1 = catalog.tiers['tier-1'];
+const [primary, secondary] = tier1.models as [(typeof tier1.models)[0], (typeof tier1.models)[0]];
+const KEY = generateApiKey();
+
+type Script = (body: Record<string, unknown>, signal: AbortSignal) => Promise<UpstreamResponse>;
+
+function sse(events: string[], opts: { failAfter?: number; hangAfter?: number } = {}): UpstreamResponse {
+  return {
+    status: 200,
+    retryAfterSeconds: undefined,
+    text: async () => '',
+    async *events() {
+      for (const [i, e] of events.entries()) {
+        if (opts.failAfter === i) throw new Error('socket hang up');
+        if (opts.hangAfter === i) await new Promise(() => {});
+        yield e;
+      }
+    },
+  };
+}
+
+const chunk = (content: string | null, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    id: 'gen-1',
+    provider: 'OpenAI',
+    choices: [{ index: 0, delta: content === null ? {} : { content } }],
+    ...extra,
+  });
+
+function json(status: number, body: unknown): UpstreamResponse {
+  return {
+    status,
+    retryAfterSeconds: undefined,
+    text: async () => JSON.stringify(body),
+    events: async function* () {},
+  };
+}
+
+const okCompletion = (model: string) =>
+  json(200, {
+    id: 'gen-9',
+    model,
+    provider: 'OpenAI',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'hello there' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+  });
+
+function harness(opts: { balance?: number; script: Script; publishFails?: boolean; tripped?: boolean }) {
+  let balance = opts.balance ?? 1_000_000_000;
+  const events: string[] = [];
+  const holds: HoldRequest[] = [];
+  const usage: UsageRecord[] = [];
+  const outbox: UsageRecord[] = [];
+  const calls: Array<{ body: Record<string, unknown>; signal: AbortSignal }> = [];
+  const wallet: WalletStore = {
+    async placeHold(hold): Promise<HoldResult> {
+      events.push('hold');
+      await new Promise((r) => setTimeout(r, 5));
+      if (balance < hold.holdMicros) return { ok: false, reason: 'insufficient', balanceMicros: balance };
+      balance -= hold.holdMicros;
+      holds.push(hold);
+      return { ok: true };
+    },
+    async writeOutbox(_a, _r, u) {
+      outbox.push(u);
+    },
+  };
+  const upstream: Upstream = {
+    chat(body, signal) {
+      events.push('upstream');
+      calls.push({ body, signal });
+      return opts.script(body, signal);
+    },
+  };
+  const completions = new ChatCompletions({
+    auth: new Authenticator({
+      findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active' }),
+    }),
+    catalog: async () => catalog,
+    wallet,
+    usage: {
+      async publish(u) {
+        if (opts.publishFails) throw new Error('PutEvents failed');
+        usage.push(u);
+      },
+    },
+    guardrail: { state: async () => ({ tripped: opts.tripped === true, resetsAt: Date.now() + 3_600_000 }) },
+    upstream,
+    log: silentLog,
+  });
+  const request = (body: Record<string, unknown>): HttpRequest => {
+    const text = JSON.stringify(body);
+    return {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${KEY}` },
+      query: {},
+      body: text,
+      bodyBytes: Buffer.byteLength(text),
+    };
+  };
+  const call = (body: Record<string, unknown>) =>
+    completions.handle(request({ model: 'tier-1', messages: [{ role: 'user', content: 'hi' }], ...body }), {
+      requestId: `r${Math.random().toString(16).slice(2)}`,
+      deadline: Date.now() + 60_000,
+    });
+  return { call, events, holds, usage, outbox, calls, balance: () => balance };
+}
+
+async function collect(body: string | AsyncIterable<string>): Promise<string> {
+  if (typeof body === 'string') return body;
+  let out = '';
+  for await (const part of body) out += part;
+  return out;
+}
+
+describe('admission', () => {
+  it('starts the upstream call before the hold resolves for a funded account, and settles once', async () => {
+    const h = harness({ script: async (b) => okCompletion(String(b.model)) });
+    const res = await h.call({});
+    expect(res.status).toBe(200);
+    expect(h.events.slice(0, 2).sort()).toEqual(['hold', 'upstream']);
+    expect(h.usage).toHaveLength(1);
+    expect(h.usage[0]).toMatchObject({
+      status: 'ok',
+      inputTokens: 10,
+      outputTokens: 5,
+      usageSource: 'upstream',
+      model: primary.id,
+    });
+    expect(h.usage[0]?.chargeMicros).toBe(priceTokens(tier1.price, 10, 5));
+    expect(h.usage[0]?.upstreamCostMicros).toBe(priceTokens(primary.cost, 10, 5));
+    expect(h.usage[0]?.holdMicros).toBe(h.holds[0]?.holdMicros);
+  });
+
+  it('refuses with 429 insufficient_quota and aborts the optimistic upstream call when even the minimum is not covered', async () => {
+    const h = harness({
+      balance: 5,
+      script: (_b, signal) =>
+        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+    });
+    const res = await h.call({});
+    expect(res.status).toBe(429);
+    expect(JSON.parse(await collect(res.body)).error.code).toBe('insufficient_quota');
+    expect(res.headers['x-should-retry']).toBe('false');
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage).toHaveLength(0);
+    // The account is now known to be short: the next request holds before calling upstream.
+    await h.call({});
+    expect(h.events.slice(-1)).toEqual(['hold']);
+  });
+
+  it('lowers the output cap to what the wallet covers, so the charge can never exceed the hold', async () => {
+    const body = JSON.stringify({
+      model: 'tier-1',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4000,
+    });
+    const full = priceTokens(tier1.price, Buffer.byteLength(body), 4000);
+    const h = harness({ balance: Math.floor(full / 2), script: async (b) => okCompletion(String(b.model)) });
+    const res = await h.call({ max_tokens: 4000 });
+    expect(res.status).toBe(200);
+    const sentCap = h.calls.at(-1)?.body.max_tokens as number;
+    expect(sentCap).toBeLessThan(4000);
+    expect(sentCap).toBeGreaterThanOrEqual(16);
+    expect(h.holds[0]?.holdMicros).toBeLessThanOrEqual(Math.floor(full / 2));
+    expect(h.calls[0]?.signal.aborted).toBe(true); // the optimistic call with the full cap was abandoned
+  });
+
+  it('answers 503 daily_spend_limit with retry-after when the guardrail has tripped', async () => {
+    const h = harness({ tripped: true, script: async (b) => okCompletion(String(b.model)) });
+    const res = await h.call({});
+    expect(res.status).toBe(503);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(h.holds).toHaveLength(0);
+  });
+});
+
+describe('fallbacks before the first byte', () => {
+  it('serves from the next model when the primary answers 500, and costs it at that model price', async () => {
+    const h = harness({
+      script: async (b) =>
+        b.model === primary.id ? json(500, { error: { message: 'boom' } }) : okCompletion(String(b.model)),
+    });
+    const res = await h.call({});
+    expect(res.status).toBe(200);
+    expect(h.usage[0]).toMatchObject({
+      model: secondary.id,
+      upstreamCostMicros: priceTokens(secondary.cost, 10, 5),
+    });
+    expect(h.usage[0]?.attempts?.[0]).toMatchObject({ model: primary.id, outcome: 'status_500' });
+  });
+
+  it('moves on when the primary produces no first token within the tier timeout', async () => {
+    const h = harness({
+      script: async (b) =>
+        b.model === primary.id
+          ? sse([chunk('', { choices: [{ index: 0, delta: { role: 'assistant' } }] })], { hangAfter: 1 })
+          : sse([
+              chunk('hi'),
+              chunk(null, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+              chunk(null, { choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } }),
+              '[DONE]',
+            ]),
+    });
+    const res = await h.call({ stream: true });
+    const text = await collect(res.body);
+    expect(res.status).toBe(200);
+    expect(text).toContain('data: [DONE]');
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage[0]).toMatchObject({ model: secondary.id, status: 'ok' });
+  });
+
+  it('answers 502 upstream_error when every model fails, and still records one usage event', async () => {
+    const h = harness({ script: async () => json(503, { error: { message: `${primary.id} overloaded` } }) });
+    const res = await h.call({});
+    const text = await collect(res.body);
+    expect(res.status).toBe(502);
+    expect(JSON.parse(text).error.code).toBe('upstream_error');
+    expect(text).not.toContain(primary.id);
+    expect(h.usage).toHaveLength(1);
+    expect(h.usage[0]).toMatchObject({ status: 'upstream_error', chargeMicros: 0 });
+  });
+});
+
+describe('streams', () => {
+  const good = [
+    chunk('Hello '),
+    chunk('world'),
+    chunk(null, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+    chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 2 } }),
+    '[DONE]',
+  ];
+
+  it('sends the usage chunk only when asked, but always asks upstream for usage', async () => {
+    for (const includeUsage of [true, false]) {
+      const h = harness({ script: async () => sse(good) });
+      const res = await h.call({
+        stream: true,
+        ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
+      });
+      const text = await collect(res.body);
+      expect(h.calls[0]?.body.stream_options).toEqual({ include_usage: true });
+      expect(text.includes('"usage"')).toBe(includeUsage);
+      expect(h.usage[0]).toMatchObject({
+        inputTokens: 4,
+        outputTokens: 2,
+        usageSource: 'upstream',
+        stream: true,
+      });
+    }
+  });
+
+  it('ends a stream that fails after the first byte with an error frame and no [DONE]', async () => {
+    const h = harness({ script: async () => sse(good, { failAfter: 2 }) });
+    const res = await h.call({ stream: true });
+    const text = await collect(res.body);
+    expect(res.status).toBe(200);
+    expect(text.trimEnd().split('\n\n').at(-1)).toMatch(/^data: \{"error":\{/);
+    expect(text).not.toContain('[DONE]');
+    expect(h.usage[0]).toMatchObject({ status: 'upstream_error', usageSource: 'estimated' });
+    expect(h.usage[0]?.outputTokens).toBeGreaterThan(0);
+  });
+
+  it('bills a client that disconnects for what was generated, and aborts upstream', async () => {
+    const h = harness({ script: async () => sse(good, { hangAfter: 2 }) });
+    const res = await h.call({ stream: true });
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.return?.();
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage[0]).toMatchObject({ status: 'client_disconnected', usageSource: 'estimated' });
+    expect(h.usage[0]?.chargeMicros).toBeGreaterThan(0);
+  });
+
+  it('writes the usage to the outbox when publishing fails', async () => {
+    const h = harness({ publishFails: true, script: async () => sse(good) });
+    await collect((await h.call({ stream: true })).body);
+    expect(h.usage).toHaveLength(0);
+    expect(h.outbox).toHaveLength(1);
+    expect(h.outbox[0]).toMatchObject({ status: 'ok', outputTokens: 2 });
+  });
+});

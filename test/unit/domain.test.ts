@@ -1,0 +1,285 @@
+import { describe, expect, it } from 'vitest';
+import { compileCatalog, parseCatalogDocument, resolveTierId } from '../../shared/domain/catalog.js';
+import { parseChatRequest, parseJsonObject } from '../../shared/domain/chat-request.js';
+import { readUsage, sanitizeChunk, sanitizeCompletion } from '../../shared/domain/chat-response.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { GatewayError } from '../../shared/domain/errors.js';
+import { bearerToken, generateApiKey, hashApiKey, looksLikeApiKey } from '../../shared/domain/keys.js';
+import { SseParser } from '../../shared/domain/sse.js';
+import { TtlCache } from '../../shared/domain/ttl-cache.js';
+import { Authenticator } from '../../shared/gateway/auth.js';
+import type { ApiKeyRecord } from '../../shared/ports.js';
+
+const gatewayError = (fn: () => unknown): GatewayError => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error('expected a GatewayError');
+};
+
+describe('tier resolution', () => {
+  it('maps ids and aliases to canonical tier ids and rejects everything else', () => {
+    expect(resolveTierId('tier-3')).toBe('tier-3');
+    expect(resolveTierId('speed')).toBe('tier-1');
+    expect(resolveTierId('balance')).toBe('tier-2');
+    expect(resolveTierId('intelligence')).toBe('tier-3');
+    expect(resolveTierId('reasoning')).toBe('tier-4');
+    for (const bad of ['tier-5', 'gpt-4o', 'toString', '__proto__', 'Tier-1', ''])
+      expect(resolveTierId(bad)).toBeUndefined();
+  });
+});
+
+describe('catalog validation', () => {
+  const clone = () =>
+    structuredClone(DEFAULT_CATALOG) as unknown as Record<string, Record<string, Record<string, unknown>>>;
+
+  it('accepts the default catalog and compiles prices to integer micro-USD', () => {
+    const catalog = compileCatalog(parseCatalogDocument(DEFAULT_CATALOG), 1, '2026-01-01T00:00:00.000Z');
+    expect(catalog.tiers['tier-1'].price).toEqual({
+      inputMicrosPerMTok: 200_000,
+      outputMicrosPerMTok: 800_000,
+    });
+    expect(catalog.tiers['tier-1'].models[0]?.cost).toEqual({
+      inputMicrosPerMTok: 150_000,
+      outputMicrosPerMTok: 600_000,
+    });
+  });
+
+  it('names the field of an unknown key', () => {
+    const doc = clone();
+    (doc.tiers?.['tier-2'] as Record<string, unknown>).surprise = 1;
+    const err = gatewayError(() => parseCatalogDocument(doc));
+    expect(err.status).toBe(400);
+    expect(err.param).toBe('tiers.tier-2.surprise');
+  });
+
+  it('requires all four tiers', () => {
+    const doc = clone();
+    delete doc.tiers?.['tier-4'];
+    expect(gatewayError(() => parseCatalogDocument(doc)).param).toBe('tiers.tier-4');
+  });
+
+  it('rejects negative prices, sub-micro precision and an empty model list', () => {
+    const negative = clone();
+    (negative.tiers?.['tier-1']?.price as Record<string, number>).inputUsdPerMTok = -1;
+    expect(gatewayError(() => parseCatalogDocument(negative)).param).toBe(
+      'tiers.tier-1.price.inputUsdPerMTok',
+    );
+    const precise = clone();
+    (precise.tiers?.['tier-1']?.price as Record<string, number>).outputUsdPerMTok = 0.0000001;
+    expect(gatewayError(() => parseCatalogDocument(precise)).param).toBe(
+      'tiers.tier-1.price.outputUsdPerMTok',
+    );
+    const empty = clone();
+    (empty.tiers?.['tier-3'] as Record<string, unknown>).models = [];
+    expect(gatewayError(() => parseCatalogDocument(empty)).param).toBe('tiers.tier-3.models');
+  });
+});
+
+describe('chat request validation', () => {
+  const base = { model: 'tier-2', messages: [{ role: 'user', content: 'hi' }] };
+
+  it('passes every OpenAI parameter through and strips the ones the gateway sets', () => {
+    const req = parseChatRequest({
+      ...base,
+      temperature: 0.2,
+      tools: [{ type: 'function', function: { name: 'f' } }],
+      max_tokens: 100,
+      stream: true,
+      stream_options: { include_usage: true },
+      reasoning_effort: 'low',
+    });
+    expect(req).toMatchObject({ tier: 'tier-2', stream: true, includeUsage: true, requestedMaxTokens: 100 });
+    expect(req.passThrough).toMatchObject({ temperature: 0.2, reasoning_effort: 'low', stream: true });
+    expect(req.passThrough).not.toHaveProperty('model');
+    expect(req.passThrough).not.toHaveProperty('max_tokens');
+    expect(req.passThrough).not.toHaveProperty('stream_options');
+  });
+
+  it('rejects parameters that would steer provider routing', () => {
+    for (const key of ['models', 'provider', 'route', 'transforms']) {
+      const err = gatewayError(() => parseChatRequest({ ...base, [key]: ['x'] }));
+      expect([err.status, err.param]).toEqual([400, key]);
+    }
+  });
+
+  it('gives a 400 naming the parameter for wrong types', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ temperature: 'hot' }, 'temperature'],
+      [{ max_tokens: -1 }, 'max_tokens'],
+      [{ max_tokens: 1.5 }, 'max_tokens'],
+      [{ n: 0 }, 'n'],
+      [{ stream: 'yes' }, 'stream'],
+      [{ messages: 'hi' }, 'messages'],
+      [{ messages: [] }, 'messages'],
+      [{ messages: [{ role: 'wizard', content: 'x' }] }, 'messages.[0].role'],
+      [{ messages: [{ role: 'user', content: 5 }] }, 'messages.[0].content'],
+      [{ model: 7 }, 'model'],
+      [{ stream_options: { include_usage: true } }, 'stream_options'],
+    ];
+    for (const [patch, param] of cases) {
+      const err = gatewayError(() => parseChatRequest({ ...base, ...patch }));
+      expect([err.status, err.param]).toEqual([400, param]);
+    }
+  });
+
+  it('reports an unknown model as 404 model_not_found, but a malformed body first as 400', () => {
+    expect(gatewayError(() => parseChatRequest({ ...base, model: 'gpt-4o' })).code).toBe('model_not_found');
+    expect(gatewayError(() => parseChatRequest({ ...base, model: 'gpt-4o', temperature: 9 })).status).toBe(
+      400,
+    );
+  });
+
+  it('rejects malformed, non-object and deeply nested JSON', () => {
+    expect(gatewayError(() => parseJsonObject('{"a":')).status).toBe(400);
+    expect(gatewayError(() => parseJsonObject('[1]')).status).toBe(400);
+    expect(gatewayError(() => parseJsonObject('')).status).toBe(400);
+    const deep = `${'{"a":'.repeat(200)}1${'}'.repeat(200)}`;
+    expect(gatewayError(() => parseJsonObject(deep)).status).toBe(400);
+  });
+});
+
+describe('response sanitising', () => {
+  const identity = { id: 'chatcmpl-req1', tier: 'tier-2' as const, created: 1 };
+  const upstream = {
+    id: 'gen-abc',
+    provider: 'OpenAI',
+    model: 'openai/gpt-4.1-mini',
+    system_fingerprint: 'fp_x',
+    object: 'chat.completion',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: 'hi', reasoning: 'secret' },
+        finish_reason: 'stop',
+        native_finish_reason: 'stop',
+      },
+    ],
+    usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4, cost: 0.001 },
+  };
+
+  it('keeps only OpenAI fields and sets the gateway identity', () => {
+    const out = sanitizeCompletion(upstream, identity, readUsage(upstream.usage));
+    const text = JSON.stringify(out);
+    for (const leak of [
+      'gen-abc',
+      'OpenAI',
+      'gpt-4.1',
+      'fp_x',
+      'native_finish_reason',
+      'cost',
+      'reasoning',
+    ]) {
+      expect(text).not.toContain(leak);
+    }
+    expect(out).toMatchObject({
+      id: 'chatcmpl-req1',
+      model: 'tier-2',
+      usage: { prompt_tokens: 3, total_tokens: 4 },
+    });
+  });
+
+  it('sanitises chunks the same way', () => {
+    const chunk = sanitizeChunk(
+      { ...upstream, choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] },
+      identity,
+    );
+    expect(JSON.stringify(chunk)).not.toMatch(/gen-abc|OpenAI|gpt|fp_x/);
+    expect(chunk).toMatchObject({
+      object: 'chat.completion.chunk',
+      model: 'tier-2',
+      choices: [{ delta: { content: 'x' } }],
+    });
+  });
+
+  it('reads usage only when it is well-formed', () => {
+    expect(readUsage({ prompt_tokens: 'a', completion_tokens: 1 })).toBeUndefined();
+    expect(readUsage(undefined)).toBeUndefined();
+    expect(readUsage({ prompt_tokens: 2, completion_tokens: 3 })).toMatchObject({ total_tokens: 5 });
+  });
+});
+
+describe('SSE parser', () => {
+  it('yields events split across arbitrary chunk boundaries, ignoring comments and other fields', () => {
+    const text =
+      ': OPENROUTER PROCESSING\n\ndata: {"a":1}\n\nevent: x\ndata: {"b":\ndata: 2}\r\n\r\ndata: [DONE]\n\n';
+    for (let size = 1; size <= text.length; size++) {
+      const parser = new SseParser();
+      const events: string[] = [];
+      for (let i = 0; i < text.length; i += size) events.push(...parser.push(text.slice(i, i + size)));
+      events.push(...parser.end());
+      expect(events).toEqual(['{"a":1}', '{"b":\n2}', '[DONE]']);
+    }
+  });
+
+  it('flushes a final event without a trailing blank line', () => {
+    const parser = new SseParser();
+    expect(parser.push('data: x')).toEqual([]);
+    expect(parser.end()).toEqual(['x']);
+  });
+});
+
+describe('TTL cache', () => {
+  it('expires entries after the TTL and shares one load between concurrent misses', async () => {
+    let now = 0;
+    let loads = 0;
+    const cache = new TtlCache<string, number>(30_000, () => now);
+    const load = async () => ++loads;
+    expect(await Promise.all([cache.get('k', load), cache.get('k', load)])).toEqual([1, 1]);
+    now = 29_999;
+    expect(await cache.get('k', load)).toBe(1);
+    now = 30_000;
+    expect(await cache.get('k', load)).toBe(2);
+  });
+
+  it('does not cache failures', async () => {
+    const cache = new TtlCache<string, number>(1000);
+    await expect(cache.get('k', async () => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    expect(await cache.get('k', async () => 5)).toBe(5);
+  });
+});
+
+describe('API keys', () => {
+  it('generates prefixed random keys and stores only their SHA-256', () => {
+    const a = generateApiKey();
+    const b = generateApiKey();
+    expect(a).not.toBe(b);
+    expect(a.startsWith('tg-') && looksLikeApiKey(a)).toBe(true);
+    expect(hashApiKey(a)).toMatch(/^[0-9a-f]{64}$/);
+    expect(looksLikeApiKey(`${a}x`)).toBe(false);
+    expect(bearerToken(`Bearer ${a}`)).toBe(a);
+    expect(bearerToken('Basic abc')).toBeUndefined();
+  });
+
+  it('stops accepting a revoked key once the cached record expires (at most 60 s)', async () => {
+    let now = 0;
+    const key = generateApiKey();
+    const record: ApiKeyRecord = { keyId: 'k1', accountId: 'a1', status: 'active' };
+    let lookups = 0;
+    const auth = new Authenticator(
+      {
+        findByHash: async (hash) => {
+          lookups++;
+          return hash === hashApiKey(key) ? { ...record } : undefined;
+        },
+      },
+      120_000, // asks for more than the cap: capped at 60 s
+      () => now,
+    );
+    expect((await auth.authenticate(`Bearer ${key}`)).keyId).toBe('k1');
+    record.status = 'revoked';
+    now = 59_999;
+    expect((await auth.authenticate(`Bearer ${key}`)).keyId).toBe('k1');
+    now = 60_000;
+    await expect(auth.authenticate(`Bearer ${key}`)).rejects.toMatchObject({
+      status: 401,
+      code: 'invalid_api_key',
+    });
+    await expect(auth.authenticate('Bearer tg-short')).rejects.toMatchObject({ status: 401 });
+    await expect(auth.authenticate(undefined)).rejects.toMatchObject({ status: 401 });
+    expect(lookups).toBe(2); // malformed keys never reach storage
+  });
+});
