@@ -7,10 +7,23 @@ import { asGatewayError } from '../domain/errors.js';
 import type { PublicApi } from '../gateway/public-api.js';
 import { errorResponse, type HttpResponse } from '../http.js';
 
+/** Counts an error response by its code (EMF line; no API call on the request path). */
+export type ErrorCounter = (code: string, status: number) => void;
+
 export interface CompletionsHandlerOptions {
   maxBodyBytes: number;
   /** Abort upstream this long before Lambda's own timeout, leaving time to settle. */
   abortMarginMs: number;
+  countError?: ErrorCounter;
+}
+
+function errorCode(response: HttpResponse): string {
+  if (typeof response.body !== 'string') return 'unknown';
+  try {
+    return String((JSON.parse(response.body) as { error?: { code?: unknown } }).error?.code ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
 }
 
 const newRequestId = (): string => randomBytes(12).toString('hex');
@@ -31,6 +44,7 @@ export function createCompletionsHandler(api: PublicApi, options: CompletionsHan
     } catch (err) {
       response = errorResponse(asGatewayError(err), requestId);
     }
+    if (response.status >= 400) options.countError?.(errorCode(response), response.status);
     const body = typeof response.body === 'string' ? response.body : Readable.from(response.body);
     return { statusCode: response.status, headers: response.headers, body };
   }

@@ -5,6 +5,15 @@ import type { UsageRecord } from '../domain/usage.js';
 export const createMetrics = (): Metrics =>
   new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Tiergate', serviceName: 'tiergate' });
 
+/** Error responses by code, so 4xx floods and upstream failures show on the dashboard. */
+export function errorCounter(metrics: Metrics) {
+  return (code: string, status: number): void => {
+    const single = metrics.singleMetric();
+    single.addDimension('code', code);
+    single.addMetric(status >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
+  };
+}
+
 export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   const single = metrics.singleMetric();
   single.addDimension('tier', usage.tier);
