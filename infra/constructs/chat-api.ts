@@ -1,0 +1,120 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { type FunctionUrl, FunctionUrlAuthType, HttpMethod, InvokeMode } from 'aws-cdk-lib/aws-lambda';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ENV } from '../../shared/config.js';
+import type { TiergateConfig } from '../config.js';
+import { GatewayFunction } from './gateway-function.js';
+import type { LedgerTables } from './ledger-tables.js';
+
+/** Reasoning models can think for many minutes before the first token: allow Lambda's maximum. */
+export const COMPLETIONS_TIMEOUT = Duration.minutes(15);
+/** How long before the function's own timeout the handler aborts upstream, to still settle and close the stream. */
+export const ABORT_MARGIN_MS = 10_000;
+
+/** Gateway headers a browser client may read (DESIGN §2); everything else stays hidden by CORS. */
+const EXPOSED_HEADERS = [
+  'x-request-id',
+  'x-tier',
+  'x-tier-catalog-version',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'retry-after',
+  'x-should-retry',
+];
+
+export interface ChatApiProps {
+  readonly config: TiergateConfig;
+  readonly tables: LedgerTables;
+  readonly bus: IEventBus;
+}
+
+/** The public OpenAI-compatible API (streaming Function URL) and the IAM-authenticated admin API. */
+export class ChatApi extends Construct {
+  readonly completions: GatewayFunction;
+  readonly admin: GatewayFunction;
+  readonly completionsUrl: FunctionUrl;
+  readonly adminUrl: FunctionUrl;
+  /** Holds the upstream provider's API key; the operator puts the key in after deploy. */
+  readonly upstreamKeySecret: Secret;
+
+  constructor(scope: Construct, id: string, props: ChatApiProps) {
+    super(scope, id);
+    const { config, tables, bus } = props;
+
+    // Created empty of any real value (Secrets Manager generates a random placeholder): the key never passes
+    // through CDK, the template or an environment variable.
+    this.upstreamKeySecret = new Secret(this, 'UpstreamApiKey', {
+      description:
+        'Tiergate upstream API key (e.g. OpenRouter). Replace the placeholder with put-secret-value.',
+    });
+    Validations.of(this.upstreamKeySecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Third-party API key issued by the upstream provider: it cannot be rotated by a Lambda here; the operator ' +
+        'rotates it at the provider and stores the new value with put-secret-value.',
+    });
+
+    this.completions = new GatewayFunction(this, 'Completions', {
+      entry: 'completions',
+      description: 'Tiergate public API: /v1/chat/completions, /v1/models, /health',
+      logRetention: config.logRetentionDays,
+      timeout: COMPLETIONS_TIMEOUT,
+      // Lambda CPU scales with memory: more of it for JSON parsing and SSE re-framing on the streaming hot path.
+      memorySize: 1024,
+    })
+      .setEnvironment(ENV.upstreamBaseUrl, config.upstreamBaseUrl)
+      .setEnvironment(ENV.abortMarginMs, String(ABORT_MARGIN_MS))
+      .setEnvironment(ENV.probeIntervalMinutes, String(config.probeIntervalMinutes))
+      .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
+      // Reads keys, wallets, catalog and guardrail state; writes holds and rate windows (TransactWriteItems).
+      // No DeleteItem: settling a hold is billing's and the reconciler's job alone.
+      .bindTable(tables.ledger, {
+        items: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
+        query: ['table'],
+      })
+      .bindBus(bus)
+      .bindSecret(this.upstreamKeySecret);
+
+    this.completionsUrl = this.completions.function.addFunctionUrl({
+      // The handler authenticates every request with its bearer key (DESIGN §2).
+      authType: FunctionUrlAuthType.NONE,
+      invokeMode: InvokeMode.RESPONSE_STREAM,
+      cors: {
+        // Any origin, on purpose: auth is a bearer key, not a cookie, so a browser on another origin gains
+        // nothing it does not already hold. Credentials are never allowed.
+        allowedOrigins: ['*'],
+        allowedMethods: [HttpMethod.POST, HttpMethod.GET],
+        allowedHeaders: ['authorization', 'content-type'],
+        exposedHeaders: EXPOSED_HEADERS,
+        allowCredentials: false,
+        maxAge: Duration.days(1),
+      },
+    });
+
+    this.admin = new GatewayFunction(this, 'Admin', {
+      entry: 'admin',
+      description: 'Tiergate admin API (/admin/*), SigV4 only',
+      logRetention: config.logRetentionDays,
+    })
+      .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
+      .setEnvironment(ENV.probeIntervalMinutes, String(config.probeIntervalMinutes))
+      .bindTable(tables.ledger, {
+        items: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'BatchWriteItem'],
+        query: ['table', ...tables.ledger.definition.globalSecondaryIndexes.map((index) => index.indexName)],
+      })
+      // Read-only: the request log is written by billing and the reconciler alone.
+      .bindTable(tables.requestLog, {
+        items: ['GetItem'],
+        query: [
+          'table',
+          ...tables.requestLog.definition.globalSecondaryIndexes.map((index) => index.indexName),
+        ],
+      });
+
+    // AWS_IAM: only principals allowed lambda:InvokeFunctionUrl in this account (the operator's CLI) get in.
+    this.adminUrl = this.admin.function.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
+  }
+}

@@ -1,0 +1,178 @@
+import { join } from 'node:path';
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../../shared/config.js';
+import { type LambdaEntry, lambdaEntryPath, nodejsBundlingOptions, PROJECT_ROOT } from '../bundling.js';
+import type { GatewayTable } from './ledger-tables.js';
+
+/** CloudWatch namespace of every custom metric (Powertools metrics and EMF). */
+export const METRICS_NAMESPACE = 'Tiergate';
+export const SERVICE_NAME = 'tiergate';
+
+/** DynamoDB item-level actions a function can be granted. Scan and table-level actions are deliberately absent. */
+export type ItemAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'ConditionCheckItem'
+  | 'BatchWriteItem';
+
+/**
+ * What a function may do with one table. Transactions need no action of their own: DynamoDB authorises each
+ * item of a TransactWriteItems against its PutItem / UpdateItem / DeleteItem / ConditionCheckItem.
+ */
+export interface TableAccess {
+  /** Granted on the table ARN only. */
+  readonly items: readonly ItemAction[];
+  /** Where Query is allowed: `'table'` for the base table, or index names from the table's definition. */
+  readonly query?: readonly string[];
+}
+
+/** Explicit statements for `access`: named actions on this table's ARN and on named index ARNs, nothing wider. */
+export function tableAccessStatements(binding: GatewayTable, access: TableAccess): PolicyStatement[] {
+  const { table, definition } = binding;
+  const statements: PolicyStatement[] = [];
+  if (access.items.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        actions: [...new Set(access.items)].map((action) => `dynamodb:${action}`),
+        resources: [table.tableArn],
+      }),
+    );
+  }
+  const queryResources = (access.query ?? []).map((target) => {
+    if (target === 'table') return table.tableArn;
+    if (!definition.globalSecondaryIndexes.some((index) => index.indexName === target)) {
+      throw new Error(`Table ${definition.id} has no index "${target}" to grant Query on`);
+    }
+    return `${table.tableArn}/index/${target}`;
+  });
+  if (queryResources.length > 0) {
+    statements.push(new PolicyStatement({ actions: ['dynamodb:Query'], resources: queryResources }));
+  }
+  return statements;
+}
+
+export interface GatewayFunctionProps {
+  /** Folder under lambdas/ whose handler.ts exports `handler`. */
+  readonly entry: LambdaEntry;
+  readonly description: string;
+  readonly logRetention: RetentionDays;
+  /** @default 30 seconds */
+  readonly timeout?: Duration;
+  /** @default 512 MB */
+  readonly memorySize?: number;
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every Lambda default lives here: Node.js 22 on arm64, bundled by the local esbuild (no Docker) into minified
+ * ESM with source maps, its own log group with retention, X-Ray tracing, and a role that holds nothing but what
+ * the bind methods grant. Each bind method sets the environment variable and grants least privilege in one call,
+ * so a function can never know about a resource it may not touch, or be allowed one it does not know about.
+ */
+export class GatewayFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: GatewayFunctionProps) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    // Our own role instead of the default one: the AWSLambdaBasicExecutionRole managed policy would allow
+    // writing to every log group in the account; this role may write to its own only.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of the Tiergate ${props.entry} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: lambdaEntryPath(props.entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: nodejsBundlingOptions(),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      description: props.description,
+      timeout: props.timeout ?? Duration.seconds(30),
+      memorySize: props.memorySize ?? 512,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      tracing: Tracing.ACTIVE,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
+    });
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node.js 22 is the runtime DESIGN.md section 9 specifies and the bundles target (esbuild node22); moving ' +
+        'to Node.js 24 is a deliberate upgrade made together with that target, not one a cdk-nag release forces.',
+    });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) is granted on "*": these actions ' +
+        'support no resource-level permissions. test/infra/stack.test.ts fails if any other action gets "*".',
+    });
+  }
+
+  /** Plain configuration, never a secret: secrets go through `bindSecret`. */
+  setEnvironment(name: string, value: string): this {
+    // The plain-key variable exists for the local runtime only; in AWS the key stays in Secrets Manager.
+    if (name === ENV.upstreamApiKey) throw new Error(`${name} must not be deployed: use bindSecret`);
+    this.function.addEnvironment(name, value);
+    return this;
+  }
+
+  /** Sets the table's environment variable and grants exactly `access` on it. */
+  bindTable(binding: GatewayTable, access: TableAccess): this {
+    this.setEnvironment(binding.envName, binding.table.tableName);
+    for (const statement of tableAccessStatements(binding, access)) this.role.addToPrincipalPolicy(statement);
+    return this;
+  }
+
+  /** Sets EVENT_BUS_NAME and allows events:PutEvents on this bus only. */
+  bindBus(bus: IEventBus, envName: string = ENV.eventBus): this {
+    this.setEnvironment(envName, bus.eventBusName);
+    bus.grantPutEventsTo(this.role);
+    return this;
+  }
+
+  /** Passes the secret's ARN (never its value) and allows reading this secret only. */
+  bindSecret(secret: ISecret, envName: string = ENV.upstreamApiKeySecretArn): this {
+    this.setEnvironment(envName, secret.secretArn);
+    secret.grantRead(this.role);
+    return this;
+  }
+
+  /**
+   * Events of asynchronous invocations (EventBridge) that still fail after Lambda's two retries go to `queue`,
+   * as the raw event, the same shape EventBridge puts in a rule's DLQ, so one redrive handles both.
+   */
+  sendFailedAsyncEventsTo(queue: IQueue): this {
+    // The L2 only takes a DLQ at construction; the consumers' queues are built after their functions.
+    (this.function.node.defaultChild as CfnFunction).deadLetterConfig = { targetArn: queue.queueArn };
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
+    );
+    this.function.configureAsyncInvoke({ retryAttempts: 2 });
+    return this;
+  }
+}
