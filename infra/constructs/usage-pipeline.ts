@@ -7,6 +7,7 @@ import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENV } from '../../shared/config.js';
 import { USAGE_SOURCE } from '../../shared/domain/usage.js';
 import { type RuleDefinition, USAGE_RULES } from '../../shared/events/rules.js';
 import type { TiergateConfig } from '../config.js';
@@ -94,8 +95,11 @@ export class UsagePipeline extends Construct {
       logRetention: config.logRetentionDays,
       timeout: Duration.minutes(2),
     })
+      // Settling from the outbox also feeds the guardrail (idempotent per request): it needs the cap, and
+      // PutItem for the guardrail's dedupe marker.
+      .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
       .bindTable(tables.ledger, {
-        items: ['GetItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem'],
+        items: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem'],
         query: ['holds-by-age'],
       })
       .bindTable(tables.requestLog, { items: ['PutItem'] });

@@ -144,6 +144,7 @@ describe('IAM: least privilege per function', () => {
         'dynamodb:ConditionCheckItem on ledger',
         'dynamodb:DeleteItem on ledger',
         'dynamodb:GetItem on ledger',
+        'dynamodb:PutItem on ledger',
         'dynamodb:UpdateItem on ledger',
         'dynamodb:Query on ledger/index/holds-by-age',
         'dynamodb:PutItem on requestLog',
@@ -400,7 +401,9 @@ describe('functions', () => {
     );
     expect(envNames('billing')).toEqual([...common, 'LEDGER_TABLE_NAME', 'REQUEST_LOG_TABLE_NAME'].sort());
     expect(envNames('guardrail')).toEqual([...common, 'DAILY_SPEND_CAP_USD', 'LEDGER_TABLE_NAME'].sort());
-    expect(envNames('reconciler')).toEqual([...common, 'LEDGER_TABLE_NAME', 'REQUEST_LOG_TABLE_NAME'].sort());
+    expect(envNames('reconciler')).toEqual(
+      [...common, 'DAILY_SPEND_CAP_USD', 'LEDGER_TABLE_NAME', 'REQUEST_LOG_TABLE_NAME'].sort(),
+    );
   });
 });
 
