@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
 import { parseJsonObject } from '../domain/chat-request.js';
 import {

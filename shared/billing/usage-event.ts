@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/v4';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord, usageRecordSchema } from '../domain/usage.js';
 
 const envelope = z.object({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/v4';
 import { invalidRequest } from './errors.js';
 import { type TokenPrice, usdToMicros } from './money.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/v4';
 import { TIER_IDS } from './catalog.js';
 
 export const USAGE_SOURCE = 'tiergate';
