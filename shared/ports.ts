@@ -66,6 +66,24 @@ export interface UsagePublisher {
   publish(usage: UsageRecord): Promise<void>;
 }
 
+export interface RateLimits {
+  rpm?: number;
+  tpm?: number;
+}
+
+export interface RateDecision {
+  allowed: boolean;
+  /** Seconds until the current one-minute window ends. */
+  resetSeconds: number;
+  remainingRequests?: number;
+  remainingTokens?: number;
+}
+
+export interface RateLimiter {
+  /** Counts one request of `tokens` estimated tokens against the key's current window. */
+  consume(keyId: string, limits: RateLimits, tokens: number): Promise<RateDecision>;
+}
+
 export interface GuardrailState {
   tripped: boolean;
   /** Epoch ms at which a trip lifts (next UTC midnight). */

@@ -1,5 +1,5 @@
 import type { Upstream, UpstreamResponse } from '../adapters/upstream.js';
-import type { Catalog, Tier, UpstreamModel } from '../domain/catalog.js';
+import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
 import { parseChatRequest, parseJsonObject } from '../domain/chat-request.js';
 import {
   generatedChars,
@@ -17,6 +17,7 @@ import {
   type GatewayError,
   insufficientQuota,
   invalidRequest,
+  rateLimited,
   upstreamError,
   upstreamTimeout,
 } from '../domain/errors.js';
@@ -24,8 +25,18 @@ import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
 import { SSE_DONE, sseFrame } from '../domain/sse.js';
 import type { UsageRecord, UsageStatus } from '../domain/usage.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
-import type { ApiKeyRecord, GuardrailReader, HoldRequest, UsagePublisher, WalletStore } from '../ports.js';
+import type {
+  ApiKeyRecord,
+  GuardrailReader,
+  HoldRequest,
+  RateDecision,
+  RateLimiter,
+  RateLimits,
+  UsagePublisher,
+  WalletStore,
+} from '../ports.js';
 import type { Authenticator } from './auth.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 
 /** Below this many affordable output tokens a request is refused with insufficient_quota. */
 export const MIN_OUTPUT_TOKENS = 16;
@@ -38,9 +49,41 @@ export interface CompletionsDeps {
   usage: UsagePublisher;
   guardrail: GuardrailReader;
   upstream: Upstream;
+  /** Counts requests and tokens per minute for keys that have limits. */
+  rateLimiter?: RateLimiter;
+  breaker?: CircuitBreaker;
   log: Log;
   now?: () => number;
 }
+
+/** OpenAI's rate-limit headers for a key with limits. */
+function rateHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
+  const reset = `${decision.resetSeconds}s`;
+  return {
+    ...(limits.rpm !== undefined
+      ? {
+          'x-ratelimit-limit-requests': String(limits.rpm),
+          'x-ratelimit-remaining-requests': String(decision.remainingRequests ?? 0),
+          'x-ratelimit-reset-requests': reset,
+        }
+      : {}),
+    ...(limits.tpm !== undefined
+      ? {
+          'x-ratelimit-limit-tokens': String(limits.tpm),
+          'x-ratelimit-remaining-tokens': String(decision.remainingTokens ?? 0),
+          'x-ratelimit-reset-tokens': reset,
+        }
+      : {}),
+  };
+}
+
+const limitsOf = (key: ApiKeyRecord): RateLimits | undefined =>
+  key.rpm === undefined && key.tpm === undefined
+    ? undefined
+    : {
+        ...(key.rpm !== undefined ? { rpm: key.rpm } : {}),
+        ...(key.tpm !== undefined ? { tpm: key.tpm } : {}),
+      };
 
 export interface RequestContext {
   requestId: string;
@@ -70,9 +113,11 @@ export class ChatCompletions {
   /** Last balance seen short per account: such accounts hold before calling upstream. */
   private readonly lowBalance = new Map<string, number>();
   private readonly now: () => number;
+  private readonly breaker: CircuitBreaker;
 
   constructor(private readonly deps: CompletionsDeps) {
     this.now = deps.now ?? Date.now;
+    this.breaker = deps.breaker ?? new CircuitBreaker({ now: this.now });
   }
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
@@ -124,9 +169,10 @@ export class ChatCompletions {
     };
     const cap = Math.min(parsed.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     const inputBound = req.bodyBytes; // UTF-8 bytes bound the prompt's tokens from above
-    const run = new RequestRun(this.deps, this.now, {
+    const run = new RequestRun(this.deps, this.now, this.breaker, {
       key,
       tier,
+      candidates: this.candidates(catalog, tier),
       catalogVersion: catalog.version,
       requestId: ctx.requestId,
       startedAt,
@@ -143,18 +189,50 @@ export class ChatCompletions {
 
     // Hold and first upstream call run concurrently, so a funded account pays no storage round
     // trip before its first token; nothing is forwarded until the hold has succeeded.
+    // The rate-limit count runs alongside, too: it is a separate update so that it can return the
+    // count for the x-ratelimit-* headers, which a transaction cannot.
+    const limits = limitsOf(key);
+    const rateP = limits
+      ? this.deps.rateLimiter?.consume(key.keyId, limits, estimateTokens(inputBound) + cap * parsed.choices)
+      : undefined;
     const optimistic = this.lowBalance.has(key.accountId) ? undefined : run.startAttempt(0, cap);
-    let admission: { holdMicros: number; outputCap: number };
-    try {
-      admission = await this.placeHold(run, key, tier, cap, inputBound, parsed.choices);
-    } catch (err) {
+    const holdP = this.placeHold(run, key, tier, cap, inputBound, parsed.choices);
+    const [rate, hold] = await Promise.allSettled([rateP, holdP]);
+    const limitHeaders =
+      limits && rate.status === 'fulfilled' && rate.value ? rateHeaders(limits, rate.value) : {};
+    const rateRefused = rate.status === 'rejected' || rate.value?.allowed === false;
+    if (hold.status === 'rejected' || rateRefused) {
       optimistic?.abort();
-      throw err;
+      if (hold.status === 'fulfilled') {
+        // Held, then refused by the rate limit: a zero-charge usage event releases the hold.
+        run.admitted(hold.value.holdMicros, hold.value.outputCap);
+        await run.finish('rejected', 'rate_limit_exceeded');
+      }
+      if (rate.status === 'rejected') throw rate.reason;
+      const refusal =
+        rate.value?.allowed === false
+          ? rateLimited(rate.value.resetSeconds)
+          : asGatewayError((hold as PromiseRejectedResult).reason);
+      Object.assign(refusal.headers, limitHeaders);
+      throw refusal;
     }
+    const admission = hold.value;
     run.admitted(admission.holdMicros, admission.outputCap);
     const first = optimistic && admission.outputCap === cap ? optimistic : undefined;
     if (optimistic && !first) optimistic.abort();
-    return run.serve(first, headers);
+    return run.serve(first, { ...headers, ...limitHeaders });
+  }
+
+  /**
+   * The models to try, in order: the tier's, skipping those whose circuit is open, then, when the
+   * catalog allows escalation, the next tier's. Never empty: if every circuit is open, all are tried.
+   */
+  private candidates(catalog: Catalog, tier: Tier): UpstreamModel[] {
+    const index = TIER_IDS.indexOf(tier.id);
+    const next = tier.escalateToNextTier ? TIER_IDS[index + 1] : undefined;
+    const all = [...tier.models, ...(next ? catalog.tiers[next].models : [])];
+    const open = all.filter((m) => this.breaker.allows(m.id));
+    return open.length > 0 ? open : all;
   }
 
   private async placeHold(
@@ -190,6 +268,8 @@ export class ChatCompletions {
 interface RunInit {
   key: ApiKeyRecord;
   tier: Tier;
+  /** Upstream models in the order they may serve this request. */
+  candidates: UpstreamModel[];
   catalogVersion: number;
   requestId: string;
   startedAt: number;
@@ -230,6 +310,7 @@ class RequestRun {
   constructor(
     private readonly deps: CompletionsDeps,
     private readonly now: () => number,
+    private readonly breaker: CircuitBreaker,
     private readonly init: RunInit,
   ) {}
 
@@ -260,7 +341,7 @@ class RequestRun {
   }
 
   startAttempt(index: number, outputCap: number): Attempt {
-    const model = this.init.tier.models[index] as UpstreamModel;
+    const model = this.init.candidates[index] as UpstreamModel;
     const controller = new AbortController();
     const body: Record<string, unknown> = {
       ...this.init.passThrough,
@@ -286,9 +367,9 @@ class RequestRun {
 
   /** Tries the tier's models in order until one yields a first byte, then serves it. */
   async serve(first: Attempt | undefined, headers: Record<string, string>): Promise<HttpResponse> {
-    const { tier } = this.init;
+    const { candidates } = this.init;
     let lastError: GatewayError = upstreamError();
-    for (let index = 0; index < tier.models.length; index++) {
+    for (let index = 0; index < candidates.length; index++) {
       if (this.now() >= this.init.deadline) {
         lastError = upstreamTimeout();
         break;
@@ -297,6 +378,7 @@ class RequestRun {
       this.current = attempt;
       try {
         const response = this.init.stream ? await this.openStream(attempt) : await this.complete(attempt);
+        this.breaker.record(attempt.model.id, true);
         return { ...response, headers: { ...response.headers, ...headers } };
       } catch (err) {
         attempt.abort();
@@ -315,7 +397,15 @@ class RequestRun {
           attempt: index,
           outcome: err.outcome,
         });
-        if (lastError.status < 500) break; // the request itself was refused: another model would refuse it too
+        if (lastError.status >= 500) {
+          this.breaker.record(attempt.model.id, false);
+          continue;
+        }
+        // Too long for this model: only a model with a larger context window can help.
+        const next = candidates[index + 1];
+        const larger = (next?.contextWindow ?? 0) > (attempt.model.contextWindow ?? Number.POSITIVE_INFINITY);
+        if (err.outcome === 'context_length' && larger) continue;
+        break; // the request itself was refused: another model would refuse it too
       }
     }
     await this.finish(lastError.code === 'upstream_timeout' ? 'timeout' : 'upstream_error', lastError.code);
@@ -330,13 +420,19 @@ class RequestRun {
       throw new AttemptFailed('connection_error', upstreamError(err));
     });
     if (response.status >= 200 && response.status < 300) return response;
-    await response.text().catch(() => '');
+    const errorText = await response.text().catch(() => '');
     if (response.status === 429 || response.status >= 500 || response.status === 408) {
       throw new AttemptFailed(`status_${response.status}`, upstreamError());
     }
     if (response.status === 401 || response.status === 403 || response.status === 402) {
       // The gateway's own upstream credentials or funding: an operator problem, not the client's.
       throw new AttemptFailed(`status_${response.status}`, upstreamError());
+    }
+    if (/context[_ ]length|context window|maximum context|too many tokens/i.test(errorText)) {
+      throw new AttemptFailed(
+        'context_length',
+        invalidRequest("The request exceeds this tier's context window. Shorten the messages.", 'messages'),
+      );
     }
     // 400/404/413/422: the upstream refused the request as formed; say so without its words,
     // which may name the model.
@@ -555,8 +651,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, attempt: Attempt): Prom
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      attempt.abort();
+      // Settle as a timeout before aborting, so the abort's own rejection cannot win the race.
       reject(new AttemptFailed('timeout', upstreamTimeout()));
+      attempt.abort();
     }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -2,6 +2,7 @@ import { DynamoCatalogStore } from '../adapters/dynamodb/catalog-store.js';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
 import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/dynamodb/guardrail-reader.js';
 import { DynamoKeyStore } from '../adapters/dynamodb/key-store.js';
+import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
 import { HttpUpstream, type Upstream } from '../adapters/upstream.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
@@ -53,6 +54,7 @@ export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): P
       auth,
       catalog,
       wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
+      rateLimiter: new DynamoRateLimiter(db, ledgerTable),
       usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
       guardrail:
         overrides.guardrail ??

@@ -7,8 +7,9 @@ import { priceTokens } from '../../shared/domain/money.js';
 import type { UsageRecord } from '../../shared/domain/usage.js';
 import { Authenticator } from '../../shared/gateway/auth.js';
 import { ChatCompletions } from '../../shared/gateway/chat-completions.js';
+import { CircuitBreaker } from '../../shared/gateway/circuit-breaker.js';
 import { type HttpRequest, silentLog } from '../../shared/http.js';
-import type { HoldRequest, HoldResult, WalletStore } from '../../shared/ports.js';
+import type { ApiKeyRecord, HoldRequest, HoldResult, RateLimiter, WalletStore } from '../../shared/ports.js';
 
 /** The request lifecycle with in-memory fakes of every port: no network, no storage. */
 
@@ -62,7 +63,18 @@ const okCompletion = (model: string) =>
     usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
   });
 
-function harness(opts: { balance?: number; script: Script; publishFails?: boolean; tripped?: boolean }) {
+interface HarnessOptions {
+  balance?: number;
+  script: Script;
+  publishFails?: boolean;
+  tripped?: boolean;
+  key?: Partial<ApiKeyRecord>;
+  rate?: RateLimiter;
+  catalog?: Catalog;
+  breaker?: CircuitBreaker;
+}
+
+function harness(opts: HarnessOptions) {
   let balance = opts.balance ?? 1_000_000_000;
   const events: string[] = [];
   const holds: HoldRequest[] = [];
@@ -91,9 +103,11 @@ function harness(opts: { balance?: number; script: Script; publishFails?: boolea
   };
   const completions = new ChatCompletions({
     auth: new Authenticator({
-      findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active' }),
+      findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active', ...opts.key }),
     }),
-    catalog: async () => catalog,
+    catalog: async () => opts.catalog ?? catalog,
+    ...(opts.rate ? { rateLimiter: opts.rate } : {}),
+    ...(opts.breaker ? { breaker: opts.breaker } : {}),
     wallet,
     usage: {
       async publish(u) {
@@ -296,5 +310,120 @@ describe('streams', () => {
     expect(h.usage).toHaveLength(0);
     expect(h.outbox).toHaveLength(1);
     expect(h.outbox[0]).toMatchObject({ status: 'ok', outputTokens: 2 });
+  });
+});
+
+describe('rate limits', () => {
+  const limiter = (allowed: boolean): RateLimiter & { calls: number } => {
+    const l = {
+      calls: 0,
+      async consume() {
+        l.calls++;
+        return { allowed, resetSeconds: 17, remainingRequests: allowed ? 4 : 0 };
+      },
+    };
+    return l;
+  };
+
+  it('sends x-ratelimit-* headers on every response of a limited key', async () => {
+    const rate = limiter(true);
+    const h = harness({ key: { rpm: 5 }, rate, script: async (b) => okCompletion(String(b.model)) });
+    const res = await h.call({});
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({
+      'x-ratelimit-limit-requests': '5',
+      'x-ratelimit-remaining-requests': '4',
+      'x-ratelimit-reset-requests': '17s',
+    });
+  });
+
+  it('answers 429 rate_limit_exceeded with retry-after, and releases a hold it already placed', async () => {
+    const h = harness({
+      key: { rpm: 5 },
+      rate: limiter(false),
+      script: async (b) => okCompletion(String(b.model)),
+    });
+    const res = await h.call({});
+    expect(res.status).toBe(429);
+    expect(JSON.parse(await collect(res.body)).error).toMatchObject({
+      code: 'rate_limit_exceeded',
+      type: 'rate_limit_error',
+    });
+    expect(res.headers['retry-after']).toBe('17');
+    expect(res.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(h.holds).toHaveLength(1);
+    expect(h.usage).toEqual([
+      expect.objectContaining({ status: 'rejected', chargeMicros: 0, holdMicros: h.holds[0]?.holdMicros }),
+    ]);
+  });
+
+  it('does not count keys without limits', async () => {
+    const rate = limiter(true);
+    const h = harness({ rate, script: async (b) => okCompletion(String(b.model)) });
+    expect((await h.call({})).headers).not.toHaveProperty('x-ratelimit-limit-requests');
+    expect(rate.calls).toBe(0);
+  });
+});
+
+describe('resilience', () => {
+  it('skips a model whose circuit is open, and tries it again after the cool-down', async () => {
+    let now = 1_000_000;
+    const breaker = new CircuitBreaker({ minSamples: 3, errorRatio: 0.5, openMs: 30_000, now: () => now });
+    for (let i = 0; i < 3; i++) breaker.record(primary.id, false);
+    const h = harness({ breaker, script: async (b) => okCompletion(String(b.model)) });
+    await h.call({});
+    expect(h.calls.map((c) => c.body.model)).toEqual([secondary.id]);
+    now += 30_001;
+    await h.call({});
+    expect(h.calls.at(-1)?.body.model).toBe(primary.id);
+  });
+
+  it('falls back on a context-length error only to a model with a larger window', async () => {
+    const tooLong = () =>
+      json(400, {
+        error: { message: 'maximum context length is 128000 tokens', code: 'context_length_exceeded' },
+      });
+    const h = harness({
+      script: async (b) => (b.model === primary.id ? tooLong() : okCompletion(String(b.model))),
+    });
+    expect((await h.call({})).status).toBe(200); // the secondary's window is larger
+    const doc = structuredClone(DEFAULT_CATALOG);
+    doc.tiers['tier-1'].models = doc.tiers['tier-1'].models.map((m) => ({ ...m, contextWindow: 1000 }));
+    const small = compileCatalog(parseCatalogDocument(doc), 4, '2026-01-01T00:00:00.000Z');
+    const h2 = harness({ catalog: small, script: async () => tooLong() });
+    const res = await h2.call({});
+    expect(res.status).toBe(400);
+    expect(h2.calls).toHaveLength(1);
+  });
+
+  it('escalates to the next tier only when the catalog allows it, billing at the requested tier', async () => {
+    const doc = structuredClone(DEFAULT_CATALOG);
+    doc.tiers['tier-1'].escalateToNextTier = true;
+    const escalating = compileCatalog(parseCatalogDocument(doc), 5, '2026-01-01T00:00:00.000Z');
+    const tier2Primary = escalating.tiers['tier-2'].models[0]?.id as string;
+    const failTier1 = async (b: Record<string, unknown>) =>
+      tier1.models.some((m) => m.id === b.model) ? json(503, {}) : okCompletion(String(b.model));
+    const h = harness({ catalog: escalating, script: failTier1 });
+    const res = await h.call({});
+    expect(res.status).toBe(200);
+    expect(h.usage[0]).toMatchObject({
+      model: tier2Primary,
+      tier: 'tier-1',
+      chargeMicros: priceTokens(tier1.price, 10, 5),
+    });
+    const plain = harness({ script: failTier1 });
+    expect((await plain.call({})).status).toBe(502);
+  });
+
+  it('aborts upstream at the deadline and still records the request as a timeout', async () => {
+    const h = harness({
+      script: (_b, signal) =>
+        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+    });
+    const res = await h.call({}); // tier-1 ttft is 200 ms in this catalog: every model times out
+    expect(res.status).toBe(504);
+    expect(JSON.parse(await collect(res.body)).error.code).toBe('upstream_timeout');
+    expect(h.calls.every((c) => c.signal.aborted)).toBe(true);
+    expect(h.usage[0]).toMatchObject({ status: 'timeout', chargeMicros: 0 });
   });
 });
