@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
+import { parseCatalogDocument } from '../domain/catalog-schema.js';
 import { parseJsonObject } from '../domain/chat-request.js';
 import {
   asGatewayError,
@@ -153,7 +154,8 @@ export class AdminApi {
       {
         method: 'PUT',
         pattern: /^\/admin\/tiers$/,
-        run: async (req) => jsonResponse(201, await catalog.publish(parseJsonObject(req.body) as never)),
+        run: async (req) =>
+          jsonResponse(201, await catalog.publish(parseCatalogDocument(parseJsonObject(req.body)))),
       },
       {
         method: 'GET',

@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { HOLDS_INDEX_PARTITION } from '../adapters/dynamodb/wallet-store.js';
-import { type UsageRecord, usageRecordSchema } from '../domain/usage.js';
+import type { UsageRecord } from '../domain/usage.js';
+import { usageRecordSchema } from '../domain/usage-schema.js';
 import type { SpendGuardrail } from '../guardrail/spend-guardrail.js';
 import type { Log } from '../http.js';
 import { LEDGER_TABLE } from '../tables.js';

@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
-import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord, usageRecordSchema } from '../domain/usage.js';
+import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../domain/usage.js';
+import { usageRecordSchema } from '../domain/usage-schema.js';
 
 const envelope = z.object({
   id: z.string().min(1),

@@ -26,10 +26,10 @@ export function usdToMicros(usd: number | string): number | undefined {
 
 function numberToPlainString(n: number): string | undefined {
   if (!Number.isFinite(n) || n < 0) return undefined;
-  // toString uses exponent notation below 1e-6; toFixed(20) then trims gives the shortest exact digits.
+  // JavaScript writes numbers below 1e-6 and from 1e21 in exponent form: the first have more than
+  // six decimals, the second exceed any balance. Neither is a valid amount.
   const s = n.toString();
-  if (!s.includes('e')) return s;
-  return n.toFixed(20).replace(/\.?0+$/, '');
+  return s.includes('e') ? undefined : s;
 }
 
 /** Formats micro-USD as a decimal USD string without floating-point rounding. */

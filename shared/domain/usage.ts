@@ -1,5 +1,4 @@
-import * as z from 'zod/v4';
-import { TIER_IDS } from './catalog.js';
+import type { TierId } from './catalog.js';
 
 export const USAGE_SOURCE = 'tiergate';
 export const USAGE_DETAIL_TYPE = 'usage.recorded';
@@ -7,43 +6,29 @@ export const USAGE_DETAIL_TYPE = 'usage.recorded';
 export const USAGE_STATUSES = ['ok', 'upstream_error', 'timeout', 'client_disconnected', 'rejected'] as const;
 export type UsageStatus = (typeof USAGE_STATUSES)[number];
 
-const micros = z.number().int().nonnegative();
-const count = z.number().int().nonnegative();
-
 /** The `usage.recorded` event detail: one normalised usage record that feeds every consumer. */
-export const usageRecordSchema = z.object({
-  requestId: z.string().min(1).max(128),
-  accountId: z.string().min(1).max(128),
-  keyId: z.string().min(1).max(128),
-  tier: z.enum(TIER_IDS),
-  catalogVersion: z.number().int().positive(),
+export interface UsageRecord {
+  requestId: string;
+  accountId: string;
+  keyId: string;
+  tier: TierId;
+  catalogVersion: number;
   /** Internal only: never shown to clients. */
-  model: z.string().max(200),
-  status: z.enum(USAGE_STATUSES),
-  inputTokens: count,
-  outputTokens: count,
-  usageSource: z.enum(['upstream', 'estimated']),
-  upstreamCostMicros: micros,
-  chargeMicros: micros,
-  holdMicros: micros,
-  ttftMs: z.number().int().nonnegative().nullable(),
-  latencyMs: z.number().int().nonnegative(),
-  startedAt: z.iso.datetime(),
-  endedAt: z.iso.datetime(),
-  stream: z.boolean(),
+  model: string;
+  status: UsageStatus;
+  inputTokens: number;
+  outputTokens: number;
+  usageSource: 'upstream' | 'estimated';
+  upstreamCostMicros: number;
+  chargeMicros: number;
+  holdMicros: number;
+  ttftMs: number | null;
+  latencyMs: number;
+  startedAt: string;
+  endedAt: string;
+  stream: boolean;
   /** Error code the client saw, when the request failed after admission. */
-  errorCode: z.string().max(64).optional(),
+  errorCode?: string | undefined;
   /** Every upstream attempt, for the operator's request log. */
-  attempts: z
-    .array(
-      z.object({
-        model: z.string().max(200),
-        outcome: z.string().max(64),
-        ms: z.number().int().nonnegative(),
-      }),
-    )
-    .max(20)
-    .optional(),
-});
-
-export type UsageRecord = z.infer<typeof usageRecordSchema>;
+  attempts?: Array<{ model: string; outcome: string; ms: number }> | undefined;
+}

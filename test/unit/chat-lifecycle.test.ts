@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Upstream, UpstreamResponse } from '../../shared/adapters/upstream.js';
-import { type Catalog, compileCatalog, parseCatalogDocument } from '../../shared/domain/catalog.js';
+import { type Catalog, compileCatalog } from '../../shared/domain/catalog.js';
+import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { generateApiKey } from '../../shared/domain/keys.js';
 import { priceTokens } from '../../shared/domain/money.js';

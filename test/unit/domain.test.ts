@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileCatalog, parseCatalogDocument, resolveTierId } from '../../shared/domain/catalog.js';
+import { compileCatalog, resolveTierId } from '../../shared/domain/catalog.js';
+import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { parseChatRequest, parseJsonObject } from '../../shared/domain/chat-request.js';
 import { readUsage, sanitizeChunk, sanitizeCompletion } from '../../shared/domain/chat-response.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  USAGE_DETAIL_TYPE,
-  USAGE_SOURCE,
-  type UsageRecord,
-  usageRecordSchema,
-} from '../../shared/domain/usage.js';
+import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../../shared/domain/usage.js';
+import { usageRecordSchema } from '../../shared/domain/usage-schema.js';
 import { compilePattern, matchesPattern, validatePattern } from '../../shared/events/pattern-matcher.js';
 import { type EventPattern, USAGE_RULES } from '../../shared/events/rules.js';
 

@@ -5,12 +5,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
-import {
-  type Catalog,
-  type CatalogDocument,
-  compileCatalog,
-  parseCatalogDocument,
-} from '../../domain/catalog.js';
+import { type Catalog, type CatalogDocument, compileCatalog } from '../../domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../domain/default-catalog.js';
 import { GatewayError } from '../../domain/errors.js';
 import type { CatalogStore, CatalogVersionInfo } from '../../ports.js';
@@ -63,8 +58,8 @@ export class DynamoCatalogStore implements CatalogStore {
     return { active: active.version, versions };
   }
 
-  async publish(input: CatalogDocument): Promise<CatalogVersionInfo> {
-    const document = parseCatalogDocument(input);
+  /** Publishes a validated document (see catalog-schema.ts) as the next version and activates it. */
+  async publish(document: CatalogDocument): Promise<CatalogVersionInfo> {
     for (let attempt = 0; attempt < MAX_PUBLISH_ATTEMPTS; attempt++) {
       const version = (await this.latestVersion()) + 1;
       const publishedAt = this.now().toISOString();
@@ -150,7 +145,7 @@ export class DynamoCatalogStore implements CatalogStore {
   /** Seeds version 1 once; a concurrent seeder's win is as good as ours. */
   private async seedDefault(): Promise<void> {
     const publishedAt = this.now().toISOString();
-    const document = parseCatalogDocument(DEFAULT_CATALOG);
+    const document = DEFAULT_CATALOG; // validated by the unit tests, not at run time
     try {
       await this.db.send(
         new TransactWriteCommand({
