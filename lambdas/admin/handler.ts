@@ -10,13 +10,15 @@ import { DynamoAdminReports } from '../../shared/admin/reports.js';
 import { ENV, optionalEnv, requireEnv } from '../../shared/config.js';
 import { asGatewayError } from '../../shared/domain/errors.js';
 import { usdToMicros } from '../../shared/domain/money.js';
+import { DynamoProbeResultStore } from '../../shared/gateway/health.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { errorResponse } from '../../shared/http.js';
 import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
+import { traceClient, tracingMiddleware } from '../../shared/runtime/tracing.js';
 
 const ADMIN_MAX_BODY_BYTES = 262_144;
 const ledgerTable = requireEnv(ENV.ledgerTable);
-const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
+const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint), traceClient);
 const log = powertoolsLog(createLogger());
 const capMicros = usdToMicros(requireEnv(ENV.dailySpendCapUsd)) ?? 0;
 
@@ -29,6 +31,7 @@ const api = new AdminApi({
     new SpendGuardrail(db, ledgerTable, capMicros),
     capMicros,
   ),
+  probes: new DynamoProbeResultStore(db, ledgerTable),
   log,
 });
 
@@ -44,4 +47,6 @@ async function admin(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResu
   return { statusCode: response.status, headers: response.headers, body: response.body as string };
 }
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>().handler(admin);
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
+  .use(tracingMiddleware())
+  .handler(admin);

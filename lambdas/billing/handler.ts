@@ -5,11 +5,12 @@ import { parseUsageEvent } from '../../shared/billing/usage-event.js';
 import { ENV, intEnv, optionalEnv, requireEnv } from '../../shared/config.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { createMetrics, recordUsageMetrics } from '../../shared/runtime/metrics.js';
+import { traceClient, tracingMiddleware } from '../../shared/runtime/tracing.js';
 
 const logger = createLogger();
 const metrics = createMetrics();
 const settlement = new Settlement(
-  createDocumentClient(optionalEnv(ENV.dynamodbEndpoint)),
+  createDocumentClient(optionalEnv(ENV.dynamodbEndpoint), traceClient),
   requireEnv(ENV.ledgerTable),
   requireEnv(ENV.requestLogTable),
   Date.now,
@@ -30,4 +31,4 @@ async function billing(event: unknown): Promise<void> {
   if (result.settled) recordUsageMetrics(metrics, usage);
 }
 
-export const handler = middy().handler(billing);
+export const handler = middy().use(tracingMiddleware()).handler(billing);

@@ -6,6 +6,7 @@ import { usdToMicros } from '../../shared/domain/money.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { createLogger } from '../../shared/runtime/logger.js';
 import { createMetrics } from '../../shared/runtime/metrics.js';
+import { traceClient, tracingMiddleware } from '../../shared/runtime/tracing.js';
 
 const capRaw = requireEnv(ENV.dailySpendCapUsd);
 const capMicros = usdToMicros(capRaw);
@@ -14,7 +15,7 @@ if (capMicros === undefined) throw new Error(`${ENV.dailySpendCapUsd} must be a 
 const logger = createLogger();
 const metrics = createMetrics();
 const guardrail = new SpendGuardrail(
-  createDocumentClient(optionalEnv(ENV.dynamodbEndpoint)),
+  createDocumentClient(optionalEnv(ENV.dynamodbEndpoint), traceClient),
   requireEnv(ENV.ledgerTable),
   capMicros,
 );
@@ -31,4 +32,4 @@ async function recordSpend(event: unknown): Promise<void> {
   logger.info(outcome.counted ? 'counted' : 'duplicate ignored', { eventId, requestId: usage.requestId });
 }
 
-export const handler = middy().handler(recordSpend);
+export const handler = middy().use(tracingMiddleware()).handler(recordSpend);

@@ -6,11 +6,12 @@ import { ENV, intEnv, optionalEnv, requireEnv } from '../../shared/config.js';
 import { usdToMicros } from '../../shared/domain/money.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
+import { traceClient, tracingMiddleware } from '../../shared/runtime/tracing.js';
 
 /** Holds older than this outlived the completions function (its timeout plus a margin). */
 const reconcileAfterMs = intEnv(ENV.reconcileAfterMs, 16 * 60_000);
 const ledgerTable = requireEnv(ENV.ledgerTable);
-const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
+const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint), traceClient);
 const log = powertoolsLog(createLogger());
 const reconciler = new Reconciler(
   db,
@@ -32,4 +33,4 @@ async function reconcile(): Promise<void> {
   log.info('reconciled', { ...report });
 }
 
-export const handler = middy().handler(reconcile);
+export const handler = middy().use(tracingMiddleware()).handler(reconcile);

@@ -10,8 +10,10 @@ import {
   notFound,
 } from '../domain/errors.js';
 import { usdToMicros } from '../domain/money.js';
+import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { CatalogStore } from '../ports.js';
+import { probeResultBody } from '../probe/result.js';
 
 /** Reports the admin API serves once the billing pipeline provides them. */
 export interface AdminReports {
@@ -24,6 +26,8 @@ export interface AdminApiDeps {
   accounts: DynamoAccountStore;
   catalog: CatalogStore;
   reports?: AdminReports;
+  /** The last synthetic-probe result, which the probe's Record step writes. */
+  probes?: ProbeResultRecorder;
   log: Log;
 }
 
@@ -186,6 +190,24 @@ export class AdminApi {
         pattern: /^\/admin\/guardrail$/,
         run: async () => jsonResponse(200, await this.reports().guardrail()),
       },
+      {
+        method: 'PUT',
+        pattern: /^\/admin\/probe$/,
+        run: async (req) => {
+          const result = parseBody(probeResultBody, req);
+          const recorded = await this.probes().save(result);
+          return jsonResponse(200, { recorded, ...(recorded ? {} : { reason: 'a newer result is recorded' }) });
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/admin\/probe$/,
+        run: async () => {
+          const last = await this.probes().last();
+          if (!last) throw notFoundError('No probe result is recorded yet.');
+          return jsonResponse(200, last);
+        },
+      },
     ];
   }
 
@@ -220,15 +242,19 @@ export class AdminApi {
     }
   }
 
+  private probes(): ProbeResultRecorder {
+    if (!this.deps.probes) throw notConfigured('Probe results are not configured.');
+    return this.deps.probes;
+  }
+
   private reports(): AdminReports {
-    if (!this.deps.reports) {
-      throw new GatewayError({
-        status: 501,
-        type: 'server_error',
-        code: 'not_implemented',
-        message: 'Reports are not configured.',
-      });
-    }
+    if (!this.deps.reports) throw notConfigured('Reports are not configured.');
     return this.deps.reports;
   }
 }
+
+const notConfigured = (message: string): GatewayError =>
+  new GatewayError({ status: 501, type: 'server_error', code: 'not_implemented', message });
+
+const notFoundError = (message: string): GatewayError =>
+  new GatewayError({ status: 404, type: 'invalid_request_error', code: 'not_found', message });

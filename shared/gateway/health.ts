@@ -1,20 +1,25 @@
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { isConditionalCheckFailed } from '../adapters/dynamodb/client.js';
 import { type HttpResponse, jsonResponse } from '../http.js';
+import type { ProbeResult } from '../probe/result.js';
 import { ledgerKeys } from '../tables.js';
 
-export interface ProbeResult {
-  passed: boolean;
-  /** ISO time the probe finished. */
-  at: string;
-  failingStep?: string;
-  steps?: Array<{ name: string; passed: boolean; ms: number; error?: string }>;
-}
+export type { ProbeResult } from '../probe/result.js';
 
 export interface ProbeResultStore {
   last(): Promise<ProbeResult | undefined>;
 }
 
-export class DynamoProbeResultStore implements ProbeResultStore {
+export interface ProbeResultRecorder extends ProbeResultStore {
+  /** Stores `result` as the last one, unless a result that finished later is already stored (then false). */
+  save(result: ProbeResult): Promise<boolean>;
+}
+
+// A slow run (or a retried Record task) that finishes after a newer one must not hide the newer result.
+const noNewerResult = 'attribute_not_exists(pk) OR #at <= :at';
+
+/** The last probe result: one ledger item, written by the admin API, read by /health. */
+export class DynamoProbeResultStore implements ProbeResultRecorder {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -28,9 +33,29 @@ export class DynamoProbeResultStore implements ProbeResultStore {
     return {
       passed: Item.passed === true,
       at: String(Item.at),
+      ...(typeof Item.startedAt === 'string' ? { startedAt: Item.startedAt } : {}),
       ...(typeof Item.failingStep === 'string' ? { failingStep: Item.failingStep } : {}),
       ...(Array.isArray(Item.steps) ? { steps: Item.steps as ProbeResult['steps'] } : {}),
+      ...(typeof Item.probeAccountId === 'string' ? { probeAccountId: Item.probeAccountId } : {}),
     };
+  }
+
+  async save(result: ProbeResult): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.probeLast(), ...result },
+          ConditionExpression: noNewerResult,
+          ExpressionAttributeNames: { '#at': 'at' },
+          ExpressionAttributeValues: { ':at': result.at },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
   }
 }
 

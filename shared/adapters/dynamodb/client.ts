@@ -13,12 +13,16 @@ export function documentClient(): DynamoDBDocumentClient {
   return shared;
 }
 
-export function createDocumentClient(endpoint?: string): DynamoDBDocumentClient {
-  const client = new DynamoDBClient({
+/** `instrument` wraps the raw client, e.g. with X-Ray tracing. */
+export function createDocumentClient(
+  endpoint?: string,
+  instrument: (client: DynamoDBClient) => DynamoDBClient = (c) => c,
+): DynamoDBDocumentClient {
+  const raw = new DynamoDBClient({
     ...(endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1' } : {}),
     maxAttempts: 3,
   });
-  return DynamoDBDocumentClient.from(client, {
+  return DynamoDBDocumentClient.from(instrument(raw), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
 }

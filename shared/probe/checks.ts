@@ -1,0 +1,258 @@
+import * as z from 'zod/v4';
+
+/**
+ * What the Complete step checks in a response, as pure functions: the OpenAI shapes, usage, and that nothing
+ * names an upstream model or provider. Each returns problems as short texts that quote no response content.
+ */
+
+/** The tier the probe calls: the cheapest and fastest. */
+export const PROBE_TIER = 'tier-1';
+
+/**
+ * Provider names that must never reach a client (DESIGN §2), besides the catalog's own model ids and their
+ * provider prefixes. Lower case; all at least four characters, so they cannot match inside an id by chance.
+ */
+export const PROVIDER_NAMES: readonly string[] = [
+  'openai',
+  'openrouter',
+  'anthropic',
+  'google',
+  'gemini',
+  'vertex',
+  'deepseek',
+  'mistral',
+  'meta-llama',
+  'cohere',
+  'qwen',
+  'amazon',
+  'bedrock',
+  'azure',
+  'microsoft',
+  'groq',
+  'fireworks',
+  'together',
+  'perplexity',
+  'nvidia',
+  'x-ai',
+];
+
+/** Fields an upstream adds that the gateway must strip. */
+const UPSTREAM_FIELDS = ['provider', 'system_fingerprint'];
+/** Generated text: it may mention anything, so leak checks skip it. */
+const GENERATED_FIELDS = new Set(['content', 'refusal', 'reasoning', 'reasoning_content', 'arguments']);
+const MIN_TERM_LENGTH = 4;
+
+/** The terms to look for: each catalog model id, its name without the provider prefix, the prefix, and PROVIDER_NAMES. */
+export function leakTerms(modelIds: readonly string[]): string[] {
+  const terms = new Set(PROVIDER_NAMES);
+  for (const id of modelIds) {
+    const lower = id.toLowerCase();
+    terms.add(lower);
+    const slash = lower.indexOf('/');
+    if (slash > 0) {
+      terms.add(lower.slice(0, slash));
+      terms.add(lower.slice(slash + 1));
+    }
+  }
+  return [...terms].filter((term) => term.length >= MIN_TERM_LENGTH);
+}
+
+/** The model ids of an admin `GET /admin/tiers` answer. */
+export function catalogModelIds(tiersResponse: unknown): string[] {
+  const parsed = z
+    .object({
+      catalog: z.object({
+        tiers: z.record(z.string(), z.object({ models: z.array(z.object({ id: z.string() })) })),
+      }),
+    })
+    .safeParse(tiersResponse);
+  if (!parsed.success) return [];
+  return Object.values(parsed.data.catalog.tiers).flatMap((tier) => tier.models.map((model) => model.id));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function withoutGeneratedText(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutGeneratedText);
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (!GENERATED_FIELDS.has(key)) out[key] = withoutGeneratedText(child);
+  }
+  return out;
+}
+
+function hasKey(value: unknown, keys: readonly string[]): string | undefined {
+  if (Array.isArray(value)) {
+    for (const child of value) {
+      const found = hasKey(child, keys);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!isRecord(value)) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    if (keys.includes(key)) return key;
+    const found = hasKey(child, keys);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Problems if a JSON body names an upstream (outside generated text) or carries an upstream-only field. */
+export function bodyLeaks(body: unknown, terms: readonly string[]): string[] {
+  const problems: string[] = [];
+  const field = hasKey(body, UPSTREAM_FIELDS);
+  if (field) problems.push(`carries the upstream field "${field}"`);
+  const text = JSON.stringify(withoutGeneratedText(body)).toLowerCase();
+  if (terms.some((term) => text.includes(term))) problems.push('names an upstream model or provider');
+  return problems;
+}
+
+/** Problems if a header name or value names an upstream model or provider. */
+export function headerLeaks(headers: Headers, terms: readonly string[]): string[] {
+  const leaking: string[] = [];
+  for (const [name, value] of headers) {
+    const text = `${name}: ${value}`.toLowerCase();
+    if (terms.some((term) => text.includes(term))) leaking.push(name);
+  }
+  return leaking.length > 0 ? [`header ${leaking.join(', ')} names an upstream model or provider`] : [];
+}
+
+const usage = z
+  .object({
+    prompt_tokens: z.number().int().positive(),
+    completion_tokens: z.number().int().positive(),
+    total_tokens: z.number().int().positive(),
+  })
+  .refine((u) => u.total_tokens === u.prompt_tokens + u.completion_tokens, {
+    message: 'total_tokens must be prompt_tokens + completion_tokens',
+  });
+
+const gatewayId = z.string().regex(/^chatcmpl-[A-Za-z0-9]+$/);
+
+const completionShape = z.object({
+  id: gatewayId,
+  object: z.literal('chat.completion'),
+  created: z.number().int().positive(),
+  model: z.literal(PROBE_TIER),
+  choices: z
+    .array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }),
+        finish_reason: z.string(),
+      }),
+    )
+    .min(1),
+  usage,
+});
+
+const chunkShape = z.object({
+  id: gatewayId,
+  object: z.literal('chat.completion.chunk'),
+  created: z.number().int().positive(),
+  model: z.literal(PROBE_TIER),
+  choices: z.array(
+    z.object({
+      index: z.number().int().nonnegative(),
+      delta: z.record(z.string(), z.unknown()),
+      finish_reason: z.string().nullable().optional(),
+    }),
+  ),
+  usage: usage.nullable().optional(),
+});
+
+/** Names the first offending field and the kind of problem, never the value. */
+function shapeProblem(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const path = issue?.path.map(String).join('.') || 'body';
+  return `field ${path} is not as OpenAI specifies (${issue?.code ?? 'invalid'})`;
+}
+
+/** A non-streaming answer: its shape, usage, the gateway id and no upstream names. */
+export function checkCompletion(body: unknown, terms: readonly string[]): string[] {
+  const parsed = completionShape.safeParse(body);
+  const problems = parsed.success ? [] : [shapeProblem(parsed.error)];
+  return [...problems, ...bodyLeaks(body, terms)];
+}
+
+export interface ParsedStream {
+  /** JSON payloads, in order; `[DONE]` excluded. */
+  chunks: unknown[];
+  done: boolean;
+}
+
+/** Splits an SSE body into its `data:` payloads. A frame that is not JSON is a problem, not an exception. */
+export function parseSse(text: string): ParsedStream | string {
+  const chunks: unknown[] = [];
+  let done = false;
+  for (const event of text.split(/\r?\n\r?\n/)) {
+    const data = event
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).replace(/^ /, ''))
+      .join('\n');
+    if (data === '') continue;
+    if (done) return 'data arrived after [DONE]';
+    if (data === '[DONE]') {
+      done = true;
+      continue;
+    }
+    try {
+      chunks.push(JSON.parse(data));
+    } catch {
+      return 'a frame is not JSON';
+    }
+  }
+  return { chunks, done };
+}
+
+/** A streamed answer: every chunk's shape, one id, a finish, the usage chunk, `[DONE]`, no upstream names. */
+export function checkStream(text: string, terms: readonly string[]): string[] {
+  const parsed = parseSse(text);
+  if (typeof parsed === 'string') return [parsed];
+  const problems: string[] = [];
+  const { chunks } = parsed;
+  if (chunks.some((chunk) => isRecord(chunk) && 'error' in chunk)) {
+    problems.push('the stream ended with an error frame');
+  }
+  if (!parsed.done) problems.push('the stream did not end with [DONE]');
+  if (chunks.length === 0) return [...problems, 'the stream carried no chunks'];
+  for (const chunk of chunks) {
+    const shape = chunkShape.safeParse(chunk);
+    if (!shape.success) {
+      problems.push(`a chunk's ${shapeProblem(shape.error)}`);
+      break;
+    }
+  }
+  const ids = new Set(chunks.map((chunk) => (isRecord(chunk) ? chunk.id : undefined)));
+  if (ids.size !== 1) problems.push('the chunks do not share one id');
+  const finished = chunks.some(
+    (chunk) =>
+      isRecord(chunk) &&
+      Array.isArray(chunk.choices) &&
+      chunk.choices.some((choice) => isRecord(choice) && typeof choice.finish_reason === 'string'),
+  );
+  if (!finished) problems.push('no chunk carries a finish_reason');
+  if (!chunks.some((chunk) => isRecord(chunk) && isRecord(chunk.usage))) {
+    problems.push('no usage chunk although stream_options.include_usage was set');
+  }
+  for (const chunk of chunks) {
+    const leaks = bodyLeaks(chunk, terms);
+    if (leaks.length > 0) {
+      problems.push(...leaks.map((leak) => `a chunk ${leak}`));
+      break;
+    }
+  }
+  return problems;
+}
+
+/** The gateway's request id from a response id (`chatcmpl-<request id>`). */
+export function requestIdOf(responseId: unknown): string | undefined {
+  return typeof responseId === 'string' && responseId.startsWith('chatcmpl-')
+    ? responseId.slice('chatcmpl-'.length)
+    : undefined;
+}

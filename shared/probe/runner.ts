@@ -1,0 +1,65 @@
+import type { ProbeEnv } from './env.js';
+import type { ProbeResult } from './result.js';
+import {
+  cleanup,
+  complete,
+  initialState,
+  type ProbeState,
+  probeResult,
+  signUp,
+  taskErrorOf,
+  verifyBilling,
+} from './steps.js';
+
+export interface ProbeRunOptions {
+  /**
+   * Pause before VerifyBilling, as the state machine's Wait state does. Default 0: VerifyBilling polls anyway,
+   * and in the state machine the pause only saves Lambda time.
+   */
+  billingWaitMs?: number;
+}
+
+export interface ProbeRun {
+  result: ProbeResult;
+  /** Whether PUT /admin/probe stored the result (so /health reflects it). */
+  recorded: boolean;
+  recordError?: string;
+}
+
+/**
+ * One probe run outside Step Functions, with the state machine's semantics: the same step functions in the same
+ * order, the first failure skips the remaining steps, Cleanup runs on every path, and the result is recorded.
+ */
+export async function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Promise<ProbeRun> {
+  let state: ProbeState = initialState(env.now());
+  const steps = [
+    ['SignUp', signUp],
+    ['Complete', complete],
+    ['VerifyBilling', verifyBilling],
+  ] as const;
+  for (const [name, step] of steps) {
+    if (name === 'VerifyBilling' && options.billingWaitMs) await env.sleep(options.billingWaitMs);
+    try {
+      state = await step(env, state);
+    } catch (err) {
+      // What the state machine's Catch (ResultPath $.error) and the Pass state naming the step do.
+      state = { ...state, failedStep: name, error: taskErrorOf(err) };
+      break;
+    }
+  }
+  try {
+    state = await cleanup(env, state);
+  } catch (err) {
+    state =
+      state.failedStep === undefined
+        ? { ...state, failedStep: 'Cleanup', error: taskErrorOf(err) }
+        : { ...state, cleanupError: taskErrorOf(err) };
+  }
+  const result = probeResult(state, env.now());
+  try {
+    await env.admin.send({ method: 'PUT', path: '/admin/probe', body: result });
+    return { result, recorded: true };
+  } catch (err) {
+    return { result, recorded: false, recordError: err instanceof Error ? err.message : String(err) };
+  }
+}

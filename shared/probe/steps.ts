@@ -1,0 +1,457 @@
+import * as z from 'zod/v4';
+import { segment } from '../../cli/admin-client.js';
+import { usdToMicros } from '../domain/money.js';
+import {
+  catalogModelIds,
+  checkCompletion,
+  checkStream,
+  headerLeaks,
+  leakTerms,
+  PROBE_TIER,
+  requestIdOf,
+} from './checks.js';
+import type { ProbeEnv } from './env.js';
+import {
+  PROBE_STEPS,
+  type ProbeResult,
+  type ProbeStepName,
+  type ProbeStepResult,
+  redactSecrets,
+} from './result.js';
+
+/**
+ * The probe's steps. Each takes the state the previous one returned and returns it extended, or throws a
+ * ProbeStepError; the state machine (and `runProbe`, its local twin) threads the state from task to task.
+ */
+
+/** Credit of the throwaway account: covers the holds of two small tier-1 requests at any sane price. */
+export const PROBE_CREDIT_USD = 0.1;
+/**
+ * Output cap of the probe's completions. `max_completion_tokens`, because reasoning models refuse `max_tokens`;
+ * and large enough that a reasoning model still has tokens left to answer after it has thought.
+ */
+export const PROBE_MAX_COMPLETION_TOKENS = 512;
+const PROBE_PROMPT = 'This is a health check. Reply with the single word OK.';
+/** Requests the probe makes through the public API: one plain, one streamed. */
+const PROBE_REQUESTS = 2;
+
+/** An error from the failure path of the state machine: a Catch's `{Error, Cause}`. */
+export interface TaskError {
+  Error: string;
+  Cause?: string;
+}
+
+export interface ProbeAccount {
+  id: string;
+  keyId: string;
+  creditMicros: number;
+}
+
+/** What flows from task to task (the state machine's JSON state). */
+export interface ProbeState {
+  startedAt: string;
+  /** Steps that passed so far, in order. */
+  steps: ProbeStepResult[];
+  account?: ProbeAccount;
+  /** The throwaway key Complete uses. It dies with the account, and Cleanup drops it from the state. */
+  apiKey?: string;
+  /** Gateway request ids of the probe's completions, for VerifyBilling. */
+  requestIds?: string[];
+  /** Set on the failure path: the failed step (by a Pass state) and its error (by the Catch). */
+  failedStep?: string;
+  error?: TaskError;
+  /** Set when the cleanup that followed a failure failed too. */
+  cleanupError?: TaskError;
+}
+
+const stepResult = z.object({
+  name: z.string(),
+  passed: z.boolean(),
+  ms: z.number(),
+  error: z.string().optional(),
+});
+const taskError = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+/** Validates the state a task receives; unknown fields are dropped. */
+export const probeStateSchema = z.object({
+  startedAt: z.string(),
+  steps: z.array(stepResult),
+  account: z.object({ id: z.string(), keyId: z.string(), creditMicros: z.number() }).optional(),
+  apiKey: z.string().optional(),
+  requestIds: z.array(z.string()).optional(),
+  failedStep: z.string().optional(),
+  error: taskError.optional(),
+  cleanupError: taskError.optional(),
+});
+
+/** A step that did not pass. The name is the error type Step Functions sees. */
+export class ProbeStepError extends Error {
+  override readonly name = 'ProbeStepFailed';
+  constructor(
+    readonly step: ProbeStepName,
+    readonly ms: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(redactSecrets(message), options);
+  }
+}
+
+/** The state a run starts from. */
+export function initialState(now: number): ProbeState {
+  return { startedAt: new Date(now).toISOString(), steps: [] };
+}
+
+interface Timer {
+  ms(): number;
+  fail(message: string, cause?: unknown): ProbeStepError;
+  pass(): ProbeStepResult;
+}
+
+function timer(env: ProbeEnv, step: ProbeStepName): Timer {
+  const started = env.now();
+  const ms = () => Math.max(0, Math.round(env.now() - started));
+  return {
+    ms,
+    fail: (message, cause) => new ProbeStepError(step, ms(), message, cause === undefined ? {} : { cause }),
+    pass: () => ({ name: step, passed: true, ms: ms() }),
+  };
+}
+
+/** One line about an admin API failure: its status and message (admin messages never hold secrets). */
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+const statusOf = (err: unknown): number | undefined => {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+};
+
+function need<T>(value: T | undefined, what: string, step: ProbeStepName): T {
+  if (value === undefined) throw new ProbeStepError(step, 0, `${what} is missing from the probe state`);
+  return value;
+}
+
+const createdAccount = z.object({
+  account: z.object({ id: z.string().min(1), balanceMicros: z.number() }),
+  apiKey: z.object({ id: z.string(), key: z.string() }),
+});
+const createdKey = z.object({ id: z.string().min(1), key: z.string().min(1) });
+
+/**
+ * SignUp: through the admin API, a throwaway account with a small credit, then a key of its own. If anything
+ * fails once the account exists, the account is deleted before the step fails, so no failure leaves one behind.
+ */
+export async function signUp(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
+  const t = timer(env, 'SignUp');
+  const creditMicros = usdToMicros(PROBE_CREDIT_USD) ?? 0;
+  let accountId: string | undefined;
+  try {
+    const created = createdAccount.safeParse(
+      await env.admin.send({
+        method: 'POST',
+        path: '/admin/accounts',
+        body: { name: `tiergate-probe ${state.startedAt}`, creditUsd: PROBE_CREDIT_USD },
+      }),
+    );
+    if (!created.success) throw t.fail('creating the account: the answer is not an account with a key');
+    accountId = created.data.account.id;
+    if (created.data.account.balanceMicros !== creditMicros) {
+      throw t.fail(`the new account holds ${created.data.account.balanceMicros} micro-USD, not ${creditMicros}`);
+    }
+    const key = createdKey.safeParse(
+      await env.admin.send({
+        method: 'POST',
+        path: `/admin/accounts/${segment(accountId)}/keys`,
+        body: { name: 'probe' },
+      }),
+    );
+    if (!key.success) throw t.fail('creating the key: the answer is not a key');
+    return {
+      ...state,
+      account: { id: accountId, keyId: key.data.id, creditMicros },
+      apiKey: key.data.key,
+      steps: [...state.steps, t.pass()],
+    };
+  } catch (err) {
+    const failure = err instanceof ProbeStepError ? err : t.fail(`admin API: ${describe(err)}`, err);
+    if (accountId === undefined) throw failure;
+    const undone = await deleteAccount(env, accountId).then(
+      () => 'the account was deleted again',
+      (deleteErr: unknown) => `deleting account ${accountId} failed too: ${describe(deleteErr)}`,
+    );
+    throw t.fail(`${failure.message}; ${undone}`, err);
+  }
+}
+
+async function deleteAccount(env: ProbeEnv, accountId: string): Promise<void> {
+  try {
+    await env.admin.send({ method: 'DELETE', path: `/admin/accounts/${segment(accountId)}` });
+  } catch (err) {
+    // Already gone (e.g. a retried cleanup): that is what we wanted.
+    if (statusOf(err) !== 404) throw err;
+  }
+}
+
+interface CallResult {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** One call of the public API with the probe key, exactly as an OpenAI client makes it, bounded in time. */
+async function callCompletions(env: ProbeEnv, apiKey: string, body: unknown): Promise<CallResult> {
+  const response = await env.fetch(`${env.publicUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(env.requestTimeoutMs),
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** "HTTP 502 upstream_error": the status and the gateway's error code, never its message. */
+function failedCall(result: CallResult): string {
+  let code = '';
+  try {
+    const parsed = JSON.parse(result.text) as { error?: { code?: unknown } };
+    if (typeof parsed.error?.code === 'string') code = ` ${parsed.error.code.slice(0, 64)}`;
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  return `HTTP ${result.status}${code}`;
+}
+
+function gatewayHeaderProblems(result: CallResult, terms: readonly string[]): string[] {
+  const problems = headerLeaks(result.headers, terms);
+  if (result.headers.get('x-tier') !== PROBE_TIER) problems.push(`header x-tier is not ${PROBE_TIER}`);
+  if (!result.headers.get('x-request-id')) problems.push('header x-request-id is missing');
+  return problems;
+}
+
+/**
+ * Complete: through the public Function URL, a tier-1 completion, plain and streamed. Both must conform to the
+ * OpenAI shapes, carry usage, name only the tier, and show no upstream model or provider anywhere.
+ */
+export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
+  const t = timer(env, 'Complete');
+  const apiKey = need(state.apiKey, 'the probe key', 'Complete');
+  let terms: string[];
+  try {
+    terms = leakTerms(catalogModelIds(await env.admin.send({ method: 'GET', path: '/admin/tiers' })));
+  } catch (err) {
+    throw t.fail(`reading the catalog: ${describe(err)}`, err);
+  }
+  const request = {
+    model: PROBE_TIER,
+    messages: [{ role: 'user', content: PROBE_PROMPT }],
+    max_completion_tokens: PROBE_MAX_COMPLETION_TOKENS,
+  };
+  const requestIds: string[] = [];
+  for (const mode of ['non-streaming', 'streaming'] as const) {
+    const body =
+      mode === 'streaming' ? { ...request, stream: true, stream_options: { include_usage: true } } : request;
+    let result: CallResult;
+    try {
+      result = await callCompletions(env, apiKey, body);
+    } catch (err) {
+      const reason = err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : describe(err);
+      throw t.fail(`${mode} completion: no answer (${reason})`, err);
+    }
+    if (result.status !== 200) throw t.fail(`${mode} completion: ${failedCall(result)}`);
+    const problems = gatewayHeaderProblems(result, terms);
+    let responseId: unknown;
+    if (mode === 'streaming') {
+      if (!result.headers.get('content-type')?.includes('text/event-stream')) {
+        problems.push('content-type is not text/event-stream');
+      }
+      problems.push(...checkStream(result.text, terms));
+      const first = /"id"\s*:\s*"([^"]+)"/.exec(result.text);
+      responseId = first?.[1];
+    } else {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(result.text);
+      } catch {
+        throw t.fail(`${mode} completion: the body is not JSON`);
+      }
+      problems.push(...checkCompletion(parsed, terms));
+      responseId = (parsed as { id?: unknown } | null)?.id;
+    }
+    const requestId = result.headers.get('x-request-id') ?? '';
+    if (requestIdOf(responseId) !== requestId) problems.push('the id does not carry the x-request-id');
+    if (problems.length > 0) throw t.fail(`${mode} completion: ${problems.join('; ')}`);
+    requestIds.push(requestId);
+  }
+  return { ...state, requestIds, steps: [...state.steps, t.pass()] };
+}
+
+const requestLog = z.object({
+  requests: z.array(
+    z.object({ requestId: z.string(), chargeMicros: z.number().int(), status: z.string() }).loose(),
+  ),
+});
+const accountView = z.object({ balanceMicros: z.number().int(), heldMicros: z.number().int() });
+
+/**
+ * VerifyBilling: polls (bounded by `billingTimeoutMs`) until the request log holds an item for each of the
+ * probe's requests and no hold is open, then checks that the wallet went down by exactly their charges.
+ */
+export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
+  const t = timer(env, 'VerifyBilling');
+  const account = need(state.account, 'the probe account', 'VerifyBilling');
+  const requestIds = need(state.requestIds, 'the request ids', 'VerifyBilling');
+  const deadline = env.now() + env.billingTimeoutMs;
+  let waitingFor = 'nothing yet';
+  for (;;) {
+    let logged: z.infer<typeof requestLog>['requests'];
+    let wallet: z.infer<typeof accountView>;
+    try {
+      const log = requestLog.parse(
+        await env.admin.send({
+          method: 'GET',
+          path: '/admin/requests',
+          query: { accountId: account.id, limit: 20 },
+        }),
+      );
+      logged = log.requests.filter((item) => requestIds.includes(item.requestId));
+      wallet = accountView.parse(
+        await env.admin.send({ method: 'GET', path: `/admin/accounts/${segment(account.id)}` }),
+      );
+    } catch (err) {
+      throw t.fail(`admin API: ${describe(err)}`, err);
+    }
+    if (logged.length === requestIds.length && wallet.heldMicros === 0) {
+      const notOk = logged.filter((item) => item.status !== 'ok');
+      if (notOk.length > 0) throw t.fail(`${notOk.length} request(s) were logged as ${notOk[0]?.status}`);
+      const charges = logged.reduce((sum, item) => sum + item.chargeMicros, 0);
+      const decrease = account.creditMicros - wallet.balanceMicros;
+      if (decrease !== charges) {
+        throw t.fail(`the wallet went down by ${decrease} micro-USD but the requests were charged ${charges}`);
+      }
+      return { ...state, steps: [...state.steps, t.pass()] };
+    }
+    waitingFor =
+      logged.length < requestIds.length
+        ? `${logged.length} of ${requestIds.length} request-log items`
+        : `${wallet.heldMicros} micro-USD still held`;
+    if (env.now() + env.pollIntervalMs > deadline) break;
+    await env.sleep(env.pollIntervalMs);
+  }
+  throw t.fail(`billing did not settle within ${Math.round(env.billingTimeoutMs / 1000)} s: ${waitingFor}`);
+}
+
+/** Cleanup: deletes the probe account, its keys and wallet, and checks it is gone. Runs on every path. */
+export async function cleanup(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
+  const t = timer(env, 'Cleanup');
+  const { apiKey: _dropped, ...rest } = state;
+  if (state.account) {
+    try {
+      await deleteAccount(env, state.account.id);
+    } catch (err) {
+      throw t.fail(`deleting account ${state.account.id}: ${describe(err)}`, err);
+    }
+    const gone = await env.admin
+      .send({ method: 'GET', path: `/admin/accounts/${segment(state.account.id)}` })
+      .then(
+        () => false,
+        (err: unknown) => statusOf(err) === 404,
+      );
+    if (!gone) throw t.fail(`account ${state.account.id} still exists after its deletion`);
+  }
+  return { ...rest, steps: [...state.steps, t.pass()] };
+}
+
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A failed task as a step result. A ProbeStepError arrives as its JSON (see `asTaskFailure`); in AWS wrapped in
+ * Lambda's `{errorType, errorMessage}` envelope. Anything else (a timeout, a crash) is named by its type.
+ */
+export function failedStepResult(step: string, error: TaskError | undefined, fallbackMs: number): ProbeStepResult {
+  const cause = error?.Cause ?? '';
+  const envelope = tryJson(cause) as { errorMessage?: unknown } | undefined;
+  const message = typeof envelope?.errorMessage === 'string' ? envelope.errorMessage : cause;
+  const detail = tryJson(message) as { ms?: unknown; error?: unknown } | undefined;
+  if (typeof detail?.error === 'string') {
+    const ms = typeof detail.ms === 'number' && detail.ms >= 0 ? Math.round(detail.ms) : fallbackMs;
+    return { name: step, passed: false, ms, error: redactSecrets(detail.error) };
+  }
+  const type = error?.Error ?? 'unknown error';
+  return {
+    name: step,
+    passed: false,
+    ms: fallbackMs,
+    error: redactSecrets(message && message !== type ? `${type}: ${message}` : type),
+  };
+}
+
+/** How a thrown step error leaves a task: a ProbeStepError as JSON Record can read back, timing included. */
+export function asTaskFailure(err: unknown): Error {
+  if (err instanceof ProbeStepError) {
+    const failure = new Error(JSON.stringify({ step: err.step, ms: err.ms, error: err.message }));
+    failure.name = err.name;
+    return failure;
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The `{Error, Cause}` a Catch would hand on for this error. */
+export function taskErrorOf(err: unknown): TaskError {
+  const failure = asTaskFailure(err);
+  return { Error: failure.name, Cause: failure.message };
+}
+
+/** The run's result from the final state: every step in order, the first failure, and whether all passed. */
+export function probeResult(state: ProbeState, now: number): ProbeResult {
+  const elapsed = Math.max(0, now - Date.parse(state.startedAt));
+  const known = state.steps.reduce((sum, step) => sum + step.ms, 0);
+  // Without its own timing (a Lambda timeout, say), a failed step gets what is left of the run's time.
+  const rest = Number.isFinite(elapsed) ? Math.max(0, Math.round(elapsed - known)) : 0;
+  const steps = state.steps.filter((step) => step.name !== 'Cleanup');
+  if (state.failedStep !== undefined && state.failedStep !== 'Cleanup') {
+    steps.push(failedStepResult(state.failedStep, state.error, rest));
+  }
+  steps.push(...state.steps.filter((step) => step.name === 'Cleanup'));
+  if (state.failedStep === 'Cleanup') steps.push(failedStepResult('Cleanup', state.error, rest));
+  if (state.cleanupError) steps.push(failedStepResult('Cleanup', state.cleanupError, rest));
+  const failingStep =
+    state.failedStep ??
+    steps.find((step) => !step.passed)?.name ??
+    // A state that skipped a step cannot pass: name the first one missing.
+    PROBE_STEPS.find((name) => !steps.some((step) => step.name === name));
+  const passed = failingStep === undefined;
+  return {
+    passed,
+    startedAt: state.startedAt,
+    at: new Date(now).toISOString(),
+    ...(failingStep === undefined ? {} : { failingStep }),
+    steps,
+    ...(state.account ? { probeAccountId: state.account.id } : {}),
+  };
+}
+
+/** Record: writes the result to the ledger through the admin API, so /health and GET /admin/probe show it. */
+export async function record(env: ProbeEnv, state: ProbeState): Promise<ProbeResult> {
+  const result = probeResult(state, env.now());
+  await env.admin.send({ method: 'PUT', path: '/admin/probe', body: result });
+  return result;
+}
+
+/** The tasks of the state machine, by the `step` of their event. */
+export const PROBE_TASKS = {
+  signUp,
+  complete,
+  verifyBilling,
+  cleanup,
+  record,
+} as const;
+export type ProbeTaskName = keyof typeof PROBE_TASKS;
