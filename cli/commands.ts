@@ -60,6 +60,7 @@ interface AccountKey {
   status: string;
   createdAt: string;
   rpm?: number;
+  tpm?: number;
   dailyBudgetMicros?: number;
 }
 interface Account {
@@ -250,6 +251,7 @@ export const COMMANDS: readonly Command[] = [
               { header: 'STATUS' },
               { header: 'CREATED' },
               { header: 'RPM', align: right },
+              { header: 'TPM', align: right },
               { header: 'DAILY BUDGET', align: right },
             ],
             keys.map((key) => [
@@ -258,6 +260,7 @@ export const COMMANDS: readonly Command[] = [
               formatText(key.status),
               formatText(key.createdAt),
               formatInt(key.rpm),
+              formatInt(key.tpm),
               formatUsd(key.dailyBudgetMicros),
             ]),
           ),
@@ -280,12 +283,14 @@ export const COMMANDS: readonly Command[] = [
     options: {
       name: ['N', 'a label for the key'],
       rpm: ['N', 'requests per minute allowed for this key'],
+      tpm: ['N', 'tokens per minute allowed for this key (prompt estimate plus output cap)'],
       'daily-budget': ['USD', 'the most this key may spend per UTC day'],
     },
     summary: 'Create an API key for an account',
     details: 'The API key is printed once; it cannot be shown again.',
     build: ([accountId = ''], options) => {
       const rpm = options.rpm === undefined ? undefined : parsePositiveInt('rpm', options.rpm);
+      const tpm = options.tpm === undefined ? undefined : parsePositiveInt('tpm', options.tpm);
       const budget =
         options['daily-budget'] === undefined ? undefined : parseUsd('daily-budget', options['daily-budget']);
       return {
@@ -294,6 +299,7 @@ export const COMMANDS: readonly Command[] = [
         body: {
           ...(options.name === undefined ? {} : { name: nonEmpty('name', options.name) }),
           ...(rpm === undefined ? {} : { rpm }),
+          ...(tpm === undefined ? {} : { tpm }),
           ...(budget === undefined ? {} : { dailyBudgetUsd: budget.usd }),
         },
       };

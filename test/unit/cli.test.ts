@@ -217,7 +217,7 @@ describe('accounts', () => {
 });
 
 describe('keys', () => {
-  it('create sends name, rpm and daily budget as numbers and prints the key', async () => {
+  it('create sends name, rpm, tpm and daily budget as numbers and prints the key', async () => {
     canned.set('POST /admin/accounts/acc_1/keys', { status: 201, body: { id: 'key_9', key: 'tg-new-key' } });
     const out = await admin(
       'keys',
@@ -227,6 +227,8 @@ describe('keys', () => {
       'ci',
       '--rpm',
       '60',
+      '--tpm',
+      '90000',
       '--daily-budget',
       '2.5',
     );
@@ -234,7 +236,7 @@ describe('keys', () => {
     const req = only();
     expect(req.method).toBe('POST');
     expect(req.path).toBe('/admin/accounts/acc_1/keys');
-    expect(jsonBody(req)).toEqual({ name: 'ci', rpm: 60, dailyBudgetUsd: 2.5 });
+    expect(jsonBody(req)).toEqual({ name: 'ci', rpm: 60, tpm: 90000, dailyBudgetUsd: 2.5 });
     expect(out.stdout).toContain('key_9');
     expect(out.stdout).toContain('    tg-new-key');
     expect(out.stdout).toMatch(/shown only once/);
@@ -629,7 +631,7 @@ describe('usage errors', () => {
     const command = await run(['keys', 'create', '-h']);
     expect(command.code).toBe(0);
     expect(command.stdout).toContain(
-      'Usage: tiergate keys create ACCOUNT_ID [--name N] [--rpm N] [--daily-budget USD]',
+      'Usage: tiergate keys create ACCOUNT_ID [--name N] [--rpm N] [--tpm N] [--daily-budget USD]',
     );
     const group = await run(['help', 'tiers']);
     expect(group.stdout).toContain('tiergate tiers rollback VERSION');
