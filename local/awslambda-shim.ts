@@ -68,8 +68,12 @@ const awslambda = {
   },
 };
 
-const globals = globalThis as { awslambda?: unknown };
-globals.awslambda ??= awslambda;
+// Some AWS SDK modules create a bare `globalThis.awslambda = {}`: fill in what is missing rather
+// than stepping aside when the global exists.
+const globals = globalThis as unknown as { awslambda?: Partial<typeof awslambda> };
+globals.awslambda ??= {};
+globals.awslambda.streamifyResponse ??= awslambda.streamifyResponse;
+globals.awslambda.HttpResponseStream ??= awslambda.HttpResponseStream;
 
 export const isStreamingHandler = (h: unknown): h is StreamingHandler =>
   typeof h === 'function' && (h as unknown as Record<symbol, unknown>)[STREAMING] === true;

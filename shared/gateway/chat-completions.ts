@@ -523,8 +523,13 @@ class RequestRun {
     attempt: Attempt,
   ): AsyncGenerator<string, void, undefined> {
     let ended = false;
+    // An error thrown in while suspended at a yield comes from the consumer (the client went
+    // away), not from upstream: it must reach `finally` as a disconnect.
+    let yielding = false;
     try {
+      yielding = true;
       yield* firstFrames;
+      yielding = false;
       let sawDone = false;
       for (;;) {
         const remaining = this.init.deadline - this.now();
@@ -536,19 +541,25 @@ class RequestRun {
         }
         const chunk = parseChunk(next.value);
         if (!chunk || chunk.error !== undefined) throw upstreamError();
+        yielding = true;
         yield* this.forward(chunk);
+        yielding = false;
       }
       // A stream that stops without [DONE] and without usage was cut off upstream.
       if (!sawDone && !this.usage) throw upstreamError();
       if (this.init.includeUsage) {
-        yield sseFrame({
-          ...sanitizeChunk({ choices: [] }, this.init.identity, this.usage ?? this.estimatedUsage()),
-        });
+        yielding = true;
+        yield sseFrame(
+          sanitizeChunk({ choices: [] }, this.init.identity, this.usage ?? this.estimatedUsage()),
+        );
+        yielding = false;
       }
       ended = true;
       await this.finish('ok');
+      yielding = true;
       yield SSE_DONE;
     } catch (err) {
+      if (yielding) throw err;
       ended = true;
       attempt.abort();
       const gatewayError = err instanceof AttemptFailed ? upstreamTimeout() : asGatewayError(err);

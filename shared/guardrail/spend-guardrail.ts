@@ -4,7 +4,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { conditionFailedAt, isConditionalCheckFailed } from '../adapters/dynamodb/client.js';
+import { conditionFailedAt, isConditionalCheckFailed, retryOnConflict } from '../adapters/dynamodb/client.js';
 import { GUARDRAIL_GLOBAL_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
 import type { UsageRecord } from '../domain/usage.js';
@@ -76,26 +76,28 @@ export class SpendGuardrail {
       scopes.key(usage.keyId),
     ];
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              // Deduplicated on the request id: retries of one event and re-publications of one
-              // request (e.g. from the outbox) are the same spend.
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...ledgerKeys.eventDedupe('guardrail', usage.requestId),
-                  expiresAt: nowSeconds + DEDUPE_TTL_SECONDS,
+      await retryOnConflict(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                // Deduplicated on the request id: retries of one event and re-publications of one
+                // request (e.g. from the outbox) are the same spend.
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...ledgerKeys.eventDedupe('guardrail', usage.requestId),
+                    expiresAt: nowSeconds + DEDUPE_TTL_SECONDS,
+                  },
+                  ConditionExpression: firstDelivery,
                 },
-                ConditionExpression: firstDelivery,
               },
-            },
-            ...scopeList.map((scope) => ({
-              Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
-            })),
-          ],
-        }),
+              ...scopeList.map((scope) => ({
+                Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
+              })),
+            ],
+          }),
+        ),
       );
     } catch (err) {
       if (conditionFailedAt(err, 0)) return { counted: false, day, trippedNow: false };

@@ -15,7 +15,10 @@ afterAll(() => {
 function waitFor(proc: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}; output so far:\n${out}`)),
+      timeoutMs,
+    );
     const onData = (d: Buffer) => {
       out += d.toString();
       if (pattern.test(out)) {
@@ -43,10 +46,15 @@ describe('npm start', () => {
     const key = /Demo API key\s+(tg-\S+)/.exec(out)?.[1];
     const token = /Admin token\s+(\S+)/.exec(out)?.[1];
     expect(url && key && token).toBeTruthy();
-    expect(out).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions -H "Authorization: Bearer tg-/);
+    expect(out).toMatch(
+      /curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions -H "Authorization: Bearer tg-/,
+    );
 
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key as string, maxRetries: 0 });
-    const res = await client.chat.completions.create({ model: 'tier-2', messages: [{ role: 'user', content: 'Hello' }] });
+    const res = await client.chat.completions.create({
+      model: 'tier-2',
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
     expect(res.model).toBe('tier-2');
     const admin = await fetch(`${url}/admin/tiers`, { headers: { authorization: `Bearer ${token}` } });
     expect(admin.status).toBe(200);

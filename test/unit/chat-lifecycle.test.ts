@@ -428,3 +428,19 @@ describe('resilience', () => {
     expect(h.usage[0]).toMatchObject({ status: 'timeout', chargeMicros: 0 });
   });
 });
+
+describe('client disconnect through the stream adapter', () => {
+  it('records client_disconnected when the consumer throws into the stream, as Readable.from does on destroy', async () => {
+    const good = [chunk('a'), chunk('b'), chunk('c')];
+    const h = harness({ script: async () => sse(good, { hangAfter: 2 }) });
+    const res = await h.call({ stream: true });
+    const iterator = (res.body as AsyncGenerator<string>)[Symbol.asyncIterator]() as AsyncGenerator<string>;
+    await iterator.next();
+    await iterator
+      .throw(Object.assign(new Error('client disconnected'), { code: 'ECONNRESET' }))
+      .catch(() => {});
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage).toHaveLength(1);
+    expect(h.usage[0]).toMatchObject({ status: 'client_disconnected' });
+  });
+});

@@ -197,9 +197,9 @@ describe('accounts', () => {
     expect(out.stdout).toMatch(/Held\s+\$0\.250000/);
     const lines = out.stdout.split('\n');
     const header = lines.find((l) => l.startsWith('KEY'));
-    expect(header).toMatch(/KEY\s+NAME\s+STATUS\s+CREATED\s+RPM\s+DAILY BUDGET/);
-    expect(lines.find((l) => l.startsWith('key_a'))).toMatch(/ci\s+active\s+\S+\s+60\s+-$/);
-    expect(lines.find((l) => l.startsWith('key_b'))).toMatch(/batch\s+revoked\s+\S+\s+-\s+\$2\.000000$/);
+    expect(header).toMatch(/KEY\s+NAME\s+STATUS\s+CREATED\s+RPM\s+TPM\s+DAILY BUDGET/);
+    expect(lines.find((l) => l.startsWith('key_a'))).toMatch(/ci\s+active\s+\S+\s+60\s+-\s+-$/);
+    expect(lines.find((l) => l.startsWith('key_b'))).toMatch(/batch\s+revoked\s+\S+\s+-\s+-\s+\$2\.000000$/);
   });
 
   it('delete sends DELETE and accepts an empty 204', async () => {

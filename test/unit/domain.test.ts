@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isTransactionConflict, retryOnConflict } from '../../shared/adapters/dynamodb/client.js';
 import { compileCatalog, resolveTierId } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { parseChatRequest, parseJsonObject } from '../../shared/domain/chat-request.js';
@@ -282,5 +283,40 @@ describe('API keys', () => {
     await expect(auth.authenticate('Bearer tg-short')).rejects.toMatchObject({ status: 401 });
     await expect(auth.authenticate(undefined)).rejects.toMatchObject({ status: 401 });
     expect(lookups).toBe(2); // malformed keys never reach storage
+  });
+});
+
+describe('transaction conflicts', () => {
+  const conflict = () =>
+    Object.assign(new Error('cancelled'), {
+      name: 'TransactionCanceledException',
+      CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+    });
+  const conditionFailed = () =>
+    Object.assign(new Error('cancelled'), {
+      name: 'TransactionCanceledException',
+      CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'TransactionConflict' }],
+    });
+
+  it('retries a transaction that lost a conflict, and nothing else', async () => {
+    let calls = 0;
+    expect(
+      await retryOnConflict(async () => {
+        calls++;
+        if (calls < 3) throw conflict();
+        return 'done';
+      }),
+    ).toBe('done');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(
+      retryOnConflict(async () => {
+        calls++;
+        throw conditionFailed();
+      }),
+    ).rejects.toThrow('cancelled');
+    expect(calls).toBe(1); // a failed condition is an answer, not a race
+    expect(isTransactionConflict(conflict())).toBe(true);
+    expect(isTransactionConflict(conditionFailed())).toBe(false);
   });
 });

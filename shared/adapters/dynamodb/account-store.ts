@@ -8,7 +8,7 @@ import {
 import { GatewayError } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt } from './client.js';
+import { conditionFailedAt, retryOnConflict } from './client.js';
 
 const itemIsNew = 'attribute_not_exists(pk)';
 const itemExists = 'attribute_exists(pk)';
@@ -61,26 +61,28 @@ export class DynamoAccountStore {
     const createdAt = this.now().toISOString();
     const budget = dailyBudgetMicros === undefined ? {} : { dailyBudgetMicros };
     const key = this.newKey(accountId, { name: 'default' }, createdAt, dailyBudgetMicros);
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt, ...budget },
-              ConditionExpression: itemIsNew,
+    await retryOnConflict(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt, ...budget },
+                ConditionExpression: itemIsNew,
+              },
             },
-          },
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: { ...ledgerKeys.wallet(accountId), balanceMicros: creditMicros, heldMicros: 0 },
-              ConditionExpression: itemIsNew,
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...ledgerKeys.wallet(accountId), balanceMicros: creditMicros, heldMicros: 0 },
+                ConditionExpression: itemIsNew,
+              },
             },
-          },
-          ...key.puts,
-        ],
-      }),
+            ...key.puts,
+          ],
+        }),
+      ),
     );
     return {
       account: {
@@ -162,19 +164,21 @@ export class DynamoAccountStore {
       typeof profile.dailyBudgetMicros === 'number' ? profile.dailyBudgetMicros : undefined;
     const key = this.newKey(accountId, options, createdAt, accountBudget);
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              ConditionCheck: {
-                TableName: this.tableName,
-                Key: ledgerKeys.accountProfile(accountId),
-                ConditionExpression: itemExists,
+      await retryOnConflict(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                ConditionCheck: {
+                  TableName: this.tableName,
+                  Key: ledgerKeys.accountProfile(accountId),
+                  ConditionExpression: itemExists,
+                },
               },
-            },
-            ...key.puts,
-          ],
-        }),
+              ...key.puts,
+            ],
+          }),
+        ),
       );
     } catch (err) {
       if (conditionFailedAt(err, 0)) throw accountNotFound(accountId);
@@ -201,19 +205,23 @@ export class DynamoAccountStore {
       ExpressionAttributeValues: { ':revoked': 'revoked' },
       ConditionExpression: itemExists,
     };
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke } },
-          {
-            Update: {
-              TableName: this.tableName,
-              Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
-              ...revoke,
+    await retryOnConflict(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke },
             },
-          },
-        ],
-      }),
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
+                ...revoke,
+              },
+            },
+          ],
+        }),
+      ),
     );
   }
 
@@ -227,32 +235,34 @@ export class DynamoAccountStore {
     reference: string,
   ): Promise<{ balanceMicros: number; applied: boolean }> {
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...ledgerKeys.credit(accountId, reference),
-                  amountMicros,
-                  reference,
-                  createdAt: this.now().toISOString(),
+      await retryOnConflict(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...ledgerKeys.credit(accountId, reference),
+                    amountMicros,
+                    reference,
+                    createdAt: this.now().toISOString(),
+                  },
+                  ConditionExpression: itemIsNew,
                 },
-                ConditionExpression: itemIsNew,
               },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: ledgerKeys.wallet(accountId),
-                UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
-                ConditionExpression: itemExists,
-                ExpressionAttributeValues: { ':amount': amountMicros },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: ledgerKeys.wallet(accountId),
+                  UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
+                  ConditionExpression: itemExists,
+                  ExpressionAttributeValues: { ':amount': amountMicros },
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
       return { balanceMicros: await this.balance(accountId), applied: true };
     } catch (err) {

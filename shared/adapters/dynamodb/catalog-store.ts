@@ -10,7 +10,7 @@ import { DEFAULT_CATALOG } from '../../domain/default-catalog.js';
 import { GatewayError } from '../../domain/errors.js';
 import type { CatalogStore, CatalogVersionInfo } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, isConditionalCheckFailed } from './client.js';
+import { conditionFailedAt, isConditionalCheckFailed, retryOnConflict } from './client.js';
 
 const versionIsNew = 'attribute_not_exists(pk)';
 const MAX_PUBLISH_ATTEMPTS = 5;
@@ -64,24 +64,26 @@ export class DynamoCatalogStore implements CatalogStore {
       const version = (await this.latestVersion()) + 1;
       const publishedAt = this.now().toISOString();
       try {
-        await this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: { ...ledgerKeys.catalogVersion(version), version, publishedAt, document },
-                  ConditionExpression: versionIsNew,
+        await retryOnConflict(() =>
+          this.db.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: { ...ledgerKeys.catalogVersion(version), version, publishedAt, document },
+                    ConditionExpression: versionIsNew,
+                  },
                 },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: { ...ledgerKeys.catalogActive(), version, publishedAt, document },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: { ...ledgerKeys.catalogActive(), version, publishedAt, document },
+                  },
                 },
-              },
-            ],
-          }),
+              ],
+            }),
+          ),
         );
         return { version, publishedAt };
       } catch (err) {
@@ -147,25 +149,27 @@ export class DynamoCatalogStore implements CatalogStore {
     const publishedAt = this.now().toISOString();
     const document = DEFAULT_CATALOG; // validated by the unit tests, not at run time
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...ledgerKeys.catalogVersion(1), version: 1, publishedAt, document },
-                ConditionExpression: versionIsNew,
+      await retryOnConflict(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: { ...ledgerKeys.catalogVersion(1), version: 1, publishedAt, document },
+                  ConditionExpression: versionIsNew,
+                },
               },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...ledgerKeys.catalogActive(), version: 1, publishedAt, document },
-                ConditionExpression: versionIsNew,
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: { ...ledgerKeys.catalogActive(), version: 1, publishedAt, document },
+                  ConditionExpression: versionIsNew,
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
     } catch (err) {
       if (!(conditionFailedAt(err, 0) || conditionFailedAt(err, 1) || isConditionalCheckFailed(err)))

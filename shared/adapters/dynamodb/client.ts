@@ -1,5 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, optionalEnv } from '../../config.js';
 
 /**
@@ -40,9 +41,46 @@ export function isConditionalCheckFailed(err: unknown): boolean {
   return (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
-/** The item returned with a cancelled transaction's failed condition (ALL_OLD), if any. */
+/**
+ * The item returned with a cancelled transaction's failed condition (ALL_OLD), if any. The
+ * document client does not convert items carried by exceptions: they arrive as raw attribute
+ * values, so they are unmarshalled here.
+ */
 export function cancelledItem(err: unknown, index: number): Record<string, unknown> | undefined {
-  const reasons = (err as { CancellationReasons?: Array<{ Item?: Record<string, unknown> }> })
+  const reasons = (err as { CancellationReasons?: Array<{ Item?: Record<string, AttributeValue> }> })
     .CancellationReasons;
-  return reasons?.[index]?.Item;
+  const item = reasons?.[index]?.Item;
+  return item ? unmarshall(item) : undefined;
+}
+
+/** The item a failed conditional write returned (ReturnValuesOnConditionCheckFailure), unmarshalled. */
+export function conditionFailedItem(err: unknown): Record<string, unknown> | undefined {
+  const item = (err as { Item?: Record<string, AttributeValue> }).Item;
+  return item ? unmarshall(item) : undefined;
+}
+
+/** True when DynamoDB cancelled a transaction only because another one touched the same item. */
+export function isTransactionConflict(err: unknown): boolean {
+  const e = err as { name?: string; CancellationReasons?: Array<{ Code?: string }> };
+  if (e?.name === 'TransactionConflictException') return true;
+  return (
+    e?.name === 'TransactionCanceledException' &&
+    (e.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict') &&
+    !(e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
+  );
+}
+
+/**
+ * Runs a transaction again when it lost a conflict with a concurrent one on the same item (a
+ * busy wallet): the outcome is still decided by the conditions, never by the race.
+ */
+export async function retryOnConflict<T>(run: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (attempt >= attempts || !isTransactionConflict(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+    }
+  }
 }

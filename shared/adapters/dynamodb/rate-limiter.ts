@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { RateDecision, RateLimiter, RateLimits } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
-import { isConditionalCheckFailed } from './client.js';
+import { conditionFailedItem, isConditionalCheckFailed } from './client.js';
 
 const WINDOW_MS = 60_000;
 
@@ -57,7 +57,7 @@ export class DynamoRateLimiter implements RateLimiter {
       };
     } catch (err) {
       if (!isConditionalCheckFailed(err)) throw err;
-      const item = (err as { Item?: Record<string, unknown> }).Item;
+      const item = conditionFailedItem(err);
       const requests = Number(item?.requests ?? 0);
       const used = Number(item?.tokens ?? 0);
       return {

@@ -1,0 +1,403 @@
+import OpenAI from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { TIER_ALIASES, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import {
+  demoUpstream,
+  marker,
+  servedUpstreamRequest,
+  upstreamRequestsWith,
+  WEATHER_TOOL,
+} from '../support/e2e-helpers.js';
+import {
+  assertValid,
+  validateChunk,
+  validateCompletion,
+  validateModelList,
+} from '../support/openai-schema.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
+
+let runtime: LocalRuntime;
+let client: OpenAI;
+
+const primaryModel = (tier: TierId): string => {
+  const id = DEFAULT_CATALOG.tiers[tier].models[0]?.id;
+  if (!id) throw new Error(`catalog tier ${tier} has no model`);
+  return id;
+};
+
+beforeAll(async () => {
+  // Holds are not settled in these tests; enough credit that the tier-3/4 output caps stay affordable.
+  runtime = await startTestRuntime({ demoCreditUsd: 100 });
+  client = new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: runtime.apiKey, maxRetries: 0 });
+});
+afterAll(async () => {
+  await runtime?.close();
+});
+
+async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
+  const chunks: ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(assertValid(validateChunk, chunk));
+  return chunks;
+}
+
+describe('non-streaming completions', () => {
+  it('returns a schema-valid completion with the tier as model and the gateway headers', async () => {
+    const tag = marker();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'tier-2', messages: [{ role: 'user', content: `hello ${tag}` }] })
+      .withResponse();
+    assertValid(validateCompletion, data);
+    expect(data.model).toBe('tier-2');
+    expect(data.object).toBe('chat.completion');
+    expect(data.id).toMatch(/^chatcmpl-/);
+    expect(data.choices).toHaveLength(1);
+    expect(data.choices[0]?.message.role).toBe('assistant');
+    expect(typeof data.choices[0]?.message.content).toBe('string');
+    expect(data.choices[0]?.message.content?.length).toBeGreaterThan(0);
+    expect(data.choices[0]?.finish_reason).toBe('stop');
+    expect(data.usage).toBeDefined();
+    expect(data.usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(data.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(data.usage?.total_tokens).toBe(
+      (data.usage?.prompt_tokens ?? 0) + (data.usage?.completion_tokens ?? 0),
+    );
+
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toBeTruthy();
+    expect(data.id).toBe(`chatcmpl-${requestId}`);
+    expect(response.headers.get('x-tier')).toBe('tier-2');
+    expect(response.headers.get('x-tier-catalog-version')).toMatch(/^[1-9]\d*$/);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+
+  it('serves every tier id and every alias and reports the canonical tier id', async () => {
+    const names: Array<[string, TierId]> = [
+      ...TIER_IDS.map((id) => [id, id] as [string, TierId]),
+      ...Object.entries(TIER_ALIASES),
+    ];
+    expect(names).toHaveLength(8);
+    for (const [name, tier] of names) {
+      const tag = marker();
+      const { data, response } = await client.chat.completions
+        .create({ model: name, max_tokens: 32, messages: [{ role: 'user', content: `hi ${tag} tokens:3` }] })
+        .withResponse();
+      assertValid(validateCompletion, data);
+      expect(data.model, `model reported for ${name}`).toBe(tier);
+      expect(response.headers.get('x-tier'), `x-tier for ${name}`).toBe(tier);
+      expect(servedUpstreamRequest(runtime, tag).model, `upstream model for ${name}`).toBe(
+        primaryModel(tier),
+      );
+    }
+  });
+});
+
+describe('streaming completions', () => {
+  it('streams schema-valid chunks whose model is the tier id, with the gateway headers', async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({
+        model: 'balance',
+        stream: true,
+        messages: [{ role: 'user', content: `stream please ${marker()} tokens:6` }],
+      })
+      .withResponse();
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(response.headers.get('x-tier')).toBe('tier-2');
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+    expect(response.headers.get('x-tier-catalog-version')).toMatch(/^[1-9]\d*$/);
+    const chunks = await collect(stream);
+    expect(chunks.length).toBeGreaterThan(6);
+    for (const chunk of chunks) {
+      expect(chunk.model).toBe('tier-2');
+      expect(chunk.object).toBe('chat.completion.chunk');
+      expect(chunk.id).toBe(`chatcmpl-${response.headers.get('x-request-id')}`);
+    }
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text.trim().split(/\s+/)).toHaveLength(6);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('forwards chunks as they arrive instead of buffering the reply', async () => {
+    const upstream = demoUpstream(runtime);
+    const tokensPerSecond = 25;
+    const tokens = 20;
+    // Warm the account's admission path, so the measured spread reflects streaming only.
+    await client.chat.completions.create({
+      model: 'tier-1',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'warm' }],
+    });
+    upstream.setPacing({ tokensPerSecond });
+    try {
+      const stream = await client.chat.completions.create({
+        model: 'tier-1',
+        stream: true,
+        messages: [{ role: 'user', content: `pace ${marker()} tokens:${tokens}` }],
+      });
+      const arrivals: number[] = [];
+      for await (const chunk of stream) {
+        assertValid(validateChunk, chunk);
+        if (chunk.choices[0]?.delta.content) arrivals.push(performance.now());
+      }
+      expect(arrivals).toHaveLength(tokens);
+      const upstreamSpreadMs = ((tokens - 1) / tokensPerSecond) * 1000;
+      const spread = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
+      // Only a lower bound: a buffering gateway would deliver every chunk at (nearly) the same time.
+      expect(spread).toBeGreaterThanOrEqual(upstreamSpreadMs * 0.5);
+    } finally {
+      upstream.setPacing({ tokensPerSecond: 500 });
+    }
+  });
+
+  it('sends a final usage chunk only when stream_options.include_usage is true', async () => {
+    const withTag = marker('with');
+    const withUsage = await collect(
+      await client.chat.completions.create({
+        model: 'tier-1',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: `usage ${withTag} tokens:4` }],
+      }),
+    );
+    const last = withUsage.at(-1);
+    expect(last?.choices).toEqual([]);
+    expect(last?.usage?.completion_tokens).toBe(4);
+    expect(last?.usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(last?.usage?.total_tokens).toBe((last?.usage?.prompt_tokens ?? 0) + 4);
+    expect(withUsage.filter((c) => c.usage)).toHaveLength(1);
+    expect(withUsage.filter((c) => c.choices.length === 0)).toHaveLength(1);
+
+    const withoutTag = marker('without');
+    const withoutUsage = await collect(
+      await client.chat.completions.create({
+        model: 'tier-1',
+        stream: true,
+        messages: [{ role: 'user', content: `no usage ${withoutTag} tokens:4` }],
+      }),
+    );
+    expect(withoutUsage.length).toBeGreaterThan(0);
+    expect(withoutUsage.some((c) => c.usage !== undefined && c.usage !== null)).toBe(false);
+    expect(withoutUsage.some((c) => c.choices.length === 0)).toBe(false);
+
+    const falseTag = marker('false');
+    const falseUsage = await collect(
+      await client.chat.completions.create({
+        model: 'tier-1',
+        stream: true,
+        stream_options: { include_usage: false },
+        messages: [{ role: 'user', content: `usage false ${falseTag} tokens:4` }],
+      }),
+    );
+    expect(falseUsage.some((c) => c.usage !== undefined && c.usage !== null)).toBe(false);
+
+    // The upstream is always asked for usage, so streams are billed on real usage.
+    for (const tag of [withTag, withoutTag, falseTag]) {
+      const body = servedUpstreamRequest(runtime, tag).body;
+      expect(body.stream, tag).toBe(true);
+      expect((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage, tag).toBe(true);
+    }
+  });
+});
+
+describe('parameter pass-through', () => {
+  it('forwards the OpenAI parameters and sends the catalog model id instead of the tier', async () => {
+    const tag = marker();
+    const params = {
+      temperature: 0.3,
+      top_p: 0.9,
+      stop: ['END', 'STOP'],
+      seed: 42,
+      max_tokens: 50,
+      response_format: { type: 'json_object' as const },
+      user: 'user-1234',
+      logprobs: true,
+      top_logprobs: 2,
+      tools: [WEATHER_TOOL],
+      tool_choice: 'none' as const,
+      n: 2,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      parallel_tool_calls: false,
+    };
+    const res = await client.chat.completions.create({
+      model: 'tier-2',
+      messages: [
+        { role: 'system', content: 'Answer in JSON.' },
+        { role: 'user', content: `pass ${tag} tokens:5` },
+      ],
+      ...params,
+    });
+    assertValid(validateCompletion, res);
+    expect(res.choices).toHaveLength(2);
+
+    const sent = servedUpstreamRequest(runtime, tag);
+    expect(sent.model).toBe(primaryModel('tier-2'));
+    expect(sent.body.model).toBe(primaryModel('tier-2'));
+    for (const [name, value] of Object.entries(params)) {
+      expect(sent.body[name], `upstream ${name}`).toEqual(value);
+    }
+    expect(sent.body.messages).toEqual([
+      { role: 'system', content: 'Answer in JSON.' },
+      { role: 'user', content: `pass ${tag} tokens:5` },
+    ]);
+    expect(JSON.stringify(sent.body)).not.toContain('tier-2');
+    expect(sent.stream).toBe(false);
+    expect(sent.body.stream_options).toBeUndefined();
+  });
+
+  it('never sends the tier name upstream, for any tier or alias', async () => {
+    for (const name of [...TIER_IDS, ...Object.keys(TIER_ALIASES)]) {
+      const tag = marker();
+      await client.chat.completions.create({
+        model: name,
+        max_tokens: 16,
+        messages: [{ role: 'user', content: `which ${tag} tokens:2` }],
+      });
+      for (const r of upstreamRequestsWith(runtime, tag)) {
+        expect(r.model, name).not.toBe(name);
+        expect(
+          DEFAULT_CATALOG.tiers[TIER_ALIASES[name] ?? (name as TierId)].models.map((m) => m.id),
+        ).toContain(r.model);
+      }
+    }
+  });
+
+  it('lowers max_tokens and max_completion_tokens above the tier cap to the cap', async () => {
+    const cap = DEFAULT_CATALOG.tiers['tier-1'].maxOutputTokens;
+    const tag = marker();
+    await client.chat.completions.create({
+      model: 'tier-1',
+      max_tokens: cap * 10,
+      messages: [{ role: 'user', content: `cap ${tag} tokens:3` }],
+    });
+    expect(servedUpstreamRequest(runtime, tag).body.max_tokens).toBe(cap);
+
+    const tag2 = marker();
+    await client.chat.completions.create({
+      model: 'tier-1',
+      max_completion_tokens: cap + 1,
+      messages: [{ role: 'user', content: `cap ${tag2} tokens:3` }],
+    });
+    const body2 = servedUpstreamRequest(runtime, tag2).body;
+    const sentCap = body2.max_completion_tokens ?? body2.max_tokens;
+    expect(sentCap).toBe(cap);
+
+    const tag3 = marker();
+    await client.chat.completions.create({
+      model: 'tier-1',
+      max_tokens: 7,
+      messages: [{ role: 'user', content: `cap ${tag3} tokens:3` }],
+    });
+    expect(servedUpstreamRequest(runtime, tag3).body.max_tokens).toBe(7);
+
+    // A client that sends no cap still gets the tier's cap upstream.
+    const tag4 = marker();
+    await client.chat.completions.create({
+      model: 'tier-1',
+      messages: [{ role: 'user', content: `cap ${tag4} tokens:3` }],
+    });
+    const body4 = servedUpstreamRequest(runtime, tag4).body;
+    expect(body4.max_tokens ?? body4.max_completion_tokens).toBe(cap);
+  });
+});
+
+describe('wallet-limited output cap', () => {
+  it('lowers the output cap to what a small balance covers instead of failing', async () => {
+    const creditMicros = 1_000; // $0.001: less than the tier-1 hold for its full 4096-token cap
+    const created = await admin(runtime, 'POST', '/admin/accounts', { name: 'small', creditUsd: 0.001 });
+    expect(created.status).toBe(201);
+    const key = (created.json.apiKey as { key: string }).key;
+    const small = new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: key, maxRetries: 0 });
+    const tag = marker();
+    const res = await small.chat.completions.create({
+      model: 'tier-1',
+      messages: [{ role: 'user', content: `small ${tag} tokens:3` }],
+    });
+    assertValid(validateCompletion, res);
+    expect(res.model).toBe('tier-1');
+    const price = DEFAULT_CATALOG.tiers['tier-1'].price;
+    const sent = servedUpstreamRequest(runtime, tag).body.max_tokens as number;
+    // The cap sent upstream is what the wallet can pay for: below the tier cap, above the minimum.
+    expect(sent).toBeLessThan(DEFAULT_CATALOG.tiers['tier-1'].maxOutputTokens);
+    expect(sent).toBeGreaterThanOrEqual(16);
+    expect(sent * price.outputUsdPerMTok).toBeLessThanOrEqual(creditMicros);
+  });
+});
+
+describe('tool calls', () => {
+  it('passes a non-streaming tool call through', async () => {
+    const res = await client.chat.completions.create({
+      model: 'tier-2',
+      tools: [WEATHER_TOOL],
+      messages: [{ role: 'user', content: `What is the weather in Paris? ${marker()}` }],
+    });
+    assertValid(validateCompletion, res);
+    const choice = res.choices[0];
+    expect(choice?.finish_reason).toBe('tool_calls');
+    const call = choice?.message.tool_calls?.[0];
+    expect(call?.type).toBe('function');
+    if (call?.type !== 'function') throw new Error('expected a function tool call');
+    expect(call.id).toBeTruthy();
+    expect(call.function.name).toBe('get_weather');
+    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'Paris' });
+  });
+
+  it('streams a tool call whose reassembled arguments parse as JSON', async () => {
+    const chunks = await collect(
+      await client.chat.completions.create({
+        model: 'tier-2',
+        stream: true,
+        tools: [WEATHER_TOOL],
+        messages: [{ role: 'user', content: `What is the weather in Paris? ${marker()}` }],
+      }),
+    );
+    const calls = new Map<number, { id?: string; name: string; arguments: string }>();
+    let finish: string | null | undefined;
+    for (const chunk of chunks) {
+      expect(chunk.model).toBe('tier-2');
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      if (choice.finish_reason) finish = choice.finish_reason;
+      for (const delta of choice.delta.tool_calls ?? []) {
+        const call = calls.get(delta.index) ?? { name: '', arguments: '' };
+        if (delta.id) call.id = delta.id;
+        call.name += delta.function?.name ?? '';
+        call.arguments += delta.function?.arguments ?? '';
+        calls.set(delta.index, call);
+      }
+    }
+    expect(finish).toBe('tool_calls');
+    expect(calls.size).toBe(1);
+    const call = calls.get(0);
+    expect(call?.id).toBeTruthy();
+    expect(call?.name).toBe('get_weather');
+    expect(JSON.parse(call?.arguments ?? '')).toEqual({ location: 'Paris' });
+  });
+});
+
+describe('GET /v1/models', () => {
+  it('lists the four tiers owned by tiergate', async () => {
+    const ids: string[] = [];
+    for await (const model of client.models.list()) {
+      expect(model.owned_by).toBe('tiergate');
+      expect(model.object).toBe('model');
+      ids.push(model.id);
+    }
+    expect(ids).toEqual([...TIER_IDS]);
+
+    const raw = await fetch(`${runtime.url}/v1/models`, {
+      headers: { authorization: `Bearer ${runtime.apiKey}` },
+    });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(raw.headers.get('x-request-id')).toBeTruthy();
+    assertValid(validateModelList, await raw.json());
+  });
+
+  it('requires an API key', async () => {
+    const raw = await fetch(`${runtime.url}/v1/models`);
+    expect(raw.status).toBe(401);
+  });
+});

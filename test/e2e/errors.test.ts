@@ -1,0 +1,426 @@
+import OpenAI, { type APIError } from 'openai';
+import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import {
+  demoUpstream,
+  jsonFrames,
+  marker,
+  rawRequest,
+  readSse,
+  upstreamRequestsWith,
+} from '../support/e2e-helpers.js';
+import { assertValid, validateChunk, validateError } from '../support/openai-schema.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
+
+let runtime: LocalRuntime;
+let client: OpenAI;
+
+beforeAll(async () => {
+  runtime = await startTestRuntime();
+  client = new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: runtime.apiKey, maxRetries: 0 });
+});
+afterAll(async () => {
+  await runtime?.close();
+});
+afterEach(() => {
+  runtime?.upstream?.clearFaults();
+});
+
+const hi = (extra = '') => [{ role: 'user' as const, content: `hi ${extra}`.trim() }];
+
+/** Runs `call`, which must throw, and returns what it threw. */
+async function thrown(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await call();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** Checks the OpenAI error contract of a raw response and returns its body. */
+async function expectErrorResponse(res: Response, status: number, code: string): Promise<ErrorBody> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  expect(res.headers.get('x-request-id')).toBeTruthy();
+  const body = assertValid(validateError, JSON.parse(text) as ErrorBody);
+  expect(body.error.code).toBe(code);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  return body;
+}
+
+describe('SDK error classes', () => {
+  it('raises BadRequestError for malformed parameters', async () => {
+    const badTemperature = await thrown(() =>
+      client.chat.completions.create({
+        model: 'tier-2',
+        messages: hi(),
+        temperature: 'hot' as unknown as number,
+      }),
+    );
+    expect(badTemperature).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((badTemperature as APIError).status).toBe(400);
+    expect((badTemperature as APIError).param).toBe('temperature');
+    expect((badTemperature as APIError).type).toBe('invalid_request_error');
+
+    const noMessages = await thrown(() =>
+      client.chat.completions.create({
+        model: 'tier-2',
+      } as unknown as ChatCompletionCreateParamsNonStreaming),
+    );
+    expect(noMessages).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((noMessages as APIError).param).toBe('messages');
+
+    const unknownParamBody = { model: 'tier-2', messages: hi(), frobnicate: true };
+    const unknownParam = await thrown(() => client.chat.completions.create(unknownParamBody));
+    expect(unknownParam).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((unknownParam as APIError).param).toBe('frobnicate');
+
+    // OpenRouter's routing knobs must not let a client pick the model behind the tier.
+    const routing = { model: 'tier-2', messages: hi(), models: ['openai/gpt-4.1'] };
+    expect(await thrown(() => client.chat.completions.create(routing))).toBeInstanceOf(
+      OpenAI.BadRequestError,
+    );
+
+    const emptyMessages = await thrown(() =>
+      client.chat.completions.create({ model: 'tier-2', messages: [] }),
+    );
+    expect(emptyMessages).toBeInstanceOf(OpenAI.BadRequestError);
+
+    const badRole = await thrown(() =>
+      client.chat.completions.create({
+        model: 'tier-2',
+        messages: [
+          { role: 'wizard', content: 'x' },
+        ] as unknown as ChatCompletionCreateParamsNonStreaming['messages'],
+      }),
+    );
+    expect(badRole).toBeInstanceOf(OpenAI.BadRequestError);
+
+    const badN = await thrown(() =>
+      client.chat.completions.create({ model: 'tier-2', messages: hi(), n: 0 }),
+    );
+    expect(badN).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((badN as APIError).param).toBe('n');
+  });
+
+  it('raises AuthenticationError for a missing, unknown or malformed key', async () => {
+    const keys = {
+      missing: new OpenAI({
+        baseURL: `${runtime.url}/v1`,
+        apiKey: 'unused',
+        maxRetries: 0,
+        defaultHeaders: { authorization: null },
+      }),
+      unknown: new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: `tg-${'A'.repeat(43)}`, maxRetries: 0 }),
+      malformed: new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: 'sk-not-a-tiergate-key', maxRetries: 0 }),
+    };
+    for (const [label, c] of Object.entries(keys)) {
+      const err = await thrown(() => c.chat.completions.create({ model: 'tier-2', messages: hi() }));
+      expect(err, label).toBeInstanceOf(OpenAI.AuthenticationError);
+      expect((err as APIError).status, label).toBe(401);
+      expect((err as APIError).code, label).toBe('invalid_api_key');
+      expect((err as APIError).type, label).toBe('authentication_error');
+    }
+    // Auth comes first: a bad key with a bad body is still a 401.
+    const both = await thrown(() =>
+      keys.unknown.chat.completions.create({
+        model: 'tier-2',
+      } as unknown as ChatCompletionCreateParamsNonStreaming),
+    );
+    expect(both).toBeInstanceOf(OpenAI.AuthenticationError);
+
+    const raw = await rawRequest(runtime, { model: 'tier-2', messages: hi() }, { apiKey: null });
+    await expectErrorResponse(raw, 401, 'invalid_api_key');
+    const basic = await rawRequest(
+      runtime,
+      { model: 'tier-2', messages: hi() },
+      {
+        apiKey: null,
+        headers: { authorization: `Basic ${Buffer.from(`x:${runtime.apiKey}`).toString('base64')}` },
+      },
+    );
+    await expectErrorResponse(basic, 401, 'invalid_api_key');
+  });
+
+  it('raises NotFoundError with model_not_found for an unknown model', async () => {
+    for (const model of [
+      'gpt-4o',
+      'tier-5',
+      'TIER-1',
+      DEFAULT_CATALOG.tiers['tier-1'].models[0]?.id ?? 'x',
+    ]) {
+      const err = await thrown(() => client.chat.completions.create({ model, messages: hi() }));
+      expect(err, model).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as APIError).status).toBe(404);
+      expect((err as APIError).code).toBe('model_not_found');
+      expect((err as APIError).type).toBe('invalid_request_error');
+    }
+    const streamErr = await thrown(() =>
+      client.chat.completions.create({ model: 'nope', stream: true, messages: hi() }),
+    );
+    expect(streamErr).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('raises RateLimitError insufficient_quota with x-should-retry: false for an account without credit', async () => {
+    const created = await admin(runtime, 'POST', '/admin/accounts', { name: 'broke' });
+    expect(created.status).toBe(201);
+    const key = (created.json.apiKey as { key: string }).key;
+    const broke = new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: key, maxRetries: 0 });
+    for (const stream of [false, true]) {
+      const err = await thrown(() =>
+        stream
+          ? broke.chat.completions.create({ model: 'tier-1', stream: true, messages: hi() })
+          : broke.chat.completions.create({ model: 'tier-1', messages: hi() }),
+      );
+      expect(err, `stream=${stream}`).toBeInstanceOf(OpenAI.RateLimitError);
+      const apiErr = err as APIError;
+      expect(apiErr.status).toBe(429);
+      expect(apiErr.code).toBe('insufficient_quota');
+      expect(apiErr.type).toBe('insufficient_quota');
+      expect(apiErr.headers?.get('x-should-retry')).toBe('false');
+      expect(apiErr.headers?.get('x-request-id')).toBeTruthy();
+    }
+    const raw = await rawRequest(runtime, { model: 'tier-1', messages: hi() }, { apiKey: key });
+    await expectErrorResponse(raw, 429, 'insufficient_quota');
+  });
+});
+
+describe('raw HTTP errors', () => {
+  it('answers malformed JSON with 400', async () => {
+    for (const body of ['{"model": "tier-2", "messages": [', 'not json', '[]', '"tier-2"', '']) {
+      const res = await rawRequest(runtime, body);
+      const err = await expectErrorResponse(res, 400, 'invalid_request');
+      expect(err.error.type).toBe('invalid_request_error');
+    }
+  });
+
+  it('answers a body over the limit with 413 request_too_large', async () => {
+    const big = JSON.stringify({
+      model: 'tier-2',
+      messages: [{ role: 'user', content: 'x'.repeat(1_500_000) }],
+    });
+    const res = await rawRequest(runtime, big);
+    const err = await expectErrorResponse(res, 413, 'request_too_large');
+    expect(err.error.type).toBe('invalid_request_error');
+  });
+
+  it('answers a chunked body over the limit with 413 too', async () => {
+    const piece = new TextEncoder().encode('x'.repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 1_500_000) return controller.close();
+        sent += piece.length;
+        controller.enqueue(piece);
+      },
+    });
+    const res = await fetch(`${runtime.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${runtime.apiKey}` },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await expectErrorResponse(res, 413, 'request_too_large');
+  });
+
+  it('answers an unknown path with 404 not_found', async () => {
+    for (const path of ['/v1/nothing', '/v2/chat/completions', '/', '/v1/chat/completions/extra']) {
+      const res = await rawRequest(runtime, undefined, { method: 'GET', path });
+      await expectErrorResponse(res, 404, 'not_found');
+    }
+  });
+
+  it('answers a wrong method with 405 method_not_allowed', async () => {
+    const get = await rawRequest(runtime, undefined, { method: 'GET' });
+    await expectErrorResponse(get, 405, 'method_not_allowed');
+    const del = await rawRequest(runtime, undefined, { method: 'DELETE', path: '/v1/models' });
+    await expectErrorResponse(del, 405, 'method_not_allowed');
+    const put = await rawRequest(runtime, { model: 'tier-1', messages: hi() }, { method: 'PUT' });
+    await expectErrorResponse(put, 405, 'method_not_allowed');
+  });
+
+  it('answers a body that is not valid UTF-8 with 400', async () => {
+    const prefix = Buffer.from('{"model":"tier-2","messages":[{"role":"user","content":"');
+    const suffix = Buffer.from('"}]}');
+    const bytes = Buffer.concat([prefix, Buffer.from([0xff, 0xfe, 0xc3, 0x28]), suffix]);
+    const res = await rawRequest(runtime, new Uint8Array(bytes));
+    await expectErrorResponse(res, 400, 'invalid_request');
+  });
+
+  it('answers stream_options without stream with 400 naming the parameter', async () => {
+    for (const stream of [undefined, false]) {
+      const res = await rawRequest(runtime, {
+        model: 'tier-2',
+        messages: hi(),
+        stream_options: { include_usage: true },
+        ...(stream === undefined ? {} : { stream }),
+      });
+      const err = await expectErrorResponse(res, 400, 'invalid_request');
+      expect(err.error.param).toBe('stream_options');
+    }
+  });
+
+  it('reports every bad-input error in the OpenAI shape and never as a 5xx', async () => {
+    const bad: Array<[unknown, string | undefined]> = [
+      [{ model: 'tier-2', messages: hi(), temperature: 3 }, 'temperature'],
+      [{ model: 'tier-2', messages: hi(), top_p: -1 }, 'top_p'],
+      [{ model: 'tier-2', messages: hi(), max_tokens: 0 }, 'max_tokens'],
+      [{ model: 'tier-2', messages: hi(), max_tokens: 1.5 }, 'max_tokens'],
+      [{ model: 'tier-2', messages: hi(), stream: 'yes' }, 'stream'],
+      [{ model: 'tier-2', messages: 'hello' }, 'messages'],
+      [{ model: 'tier-2', messages: [null] }, undefined],
+      [{ model: 'tier-2', messages: [{ role: 'user' }] }, undefined],
+      [{ model: 42, messages: hi() }, 'model'],
+      [{ messages: hi() }, 'model'],
+      [{ model: 'tier-2', messages: hi(), stop: [1, 2] }, 'stop'],
+      [{ model: 'tier-2', messages: hi(), tools: 'all' }, 'tools'],
+      [
+        { model: 'tier-2', messages: hi(), stream: true, stream_options: { include_usage: 'yes' } },
+        undefined,
+      ],
+      [{ model: 'tier-2', messages: hi(), seed: 'abc' }, 'seed'],
+    ];
+    for (const [body, param] of bad) {
+      const res = await rawRequest(runtime, body);
+      const label = JSON.stringify(body);
+      expect(res.status, label).toBeLessThan(500);
+      const err = await expectErrorResponse(res, 400, 'invalid_request');
+      if (param !== undefined) expect(err.error.param, label).toBe(param);
+    }
+    const deep = `{"model":"tier-2","messages":[{"role":"user","content":"x"}],"metadata":${'{"a":'.repeat(200)}1${'}'.repeat(200)}}`;
+    const deepRes = await rawRequest(runtime, deep);
+    expect(deepRes.status).toBeLessThan(500);
+    await expectErrorResponse(deepRes, 400, 'invalid_request');
+  });
+});
+
+describe('upstream failures', () => {
+  it('maps an upstream 500 on every model of the tier to 502 upstream_error', async () => {
+    const upstream = demoUpstream(runtime);
+    upstream.injectFault({ fault: { kind: 'status', status: 500 } });
+    const tag = marker();
+    const err = await thrown(() =>
+      client.chat.completions.create({ model: 'tier-2', messages: hi(tag) }).withResponse(),
+    );
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    const apiErr = err as APIError;
+    expect(apiErr.status).toBe(502);
+    expect(apiErr.code).toBe('upstream_error');
+    expect(apiErr.type).toBe('server_error');
+    expect(apiErr.headers?.get('x-request-id')).toBeTruthy();
+    expect(apiErr.headers?.get('content-type')).toMatch(/^application\/json/);
+    // Every model of the tier was tried before giving up.
+    const tried = new Set(upstreamRequestsWith(runtime, tag).map((r) => r.model));
+    expect([...tried].sort()).toEqual(DEFAULT_CATALOG.tiers['tier-2'].models.map((m) => m.id).sort());
+
+    const streamTag = marker();
+    const streamErr = await thrown(() =>
+      client.chat.completions.create({ model: 'tier-2', stream: true, messages: hi(streamTag) }),
+    );
+    expect(streamErr).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((streamErr as APIError).status).toBe(502);
+    expect((streamErr as APIError).code).toBe('upstream_error');
+
+    const raw = await rawRequest(runtime, { model: 'tier-2', messages: hi(marker()) });
+    await expectErrorResponse(raw, 502, 'upstream_error');
+  });
+
+  it('falls back to the next model when only the primary fails', async () => {
+    const upstream = demoUpstream(runtime);
+    const [primary, fallback] = DEFAULT_CATALOG.tiers['tier-1'].models;
+    upstream.injectFault({ fault: { kind: 'status', status: 503 }, model: primary?.id ?? '' });
+    const tag = marker();
+    const res = await client.chat.completions.create({ model: 'tier-1', messages: hi(tag) });
+    expect(res.model).toBe('tier-1');
+    const models = upstreamRequestsWith(runtime, tag).map((r) => r.model);
+    expect(models).toContain(primary?.id);
+    expect(models.at(-1)).toBe(fallback?.id);
+  });
+
+  it('falls back to the next model when a stream fails before its first token', async () => {
+    const upstream = demoUpstream(runtime);
+    const [primary, fallback] = DEFAULT_CATALOG.tiers['tier-1'].models;
+    upstream.injectFault({
+      fault: { kind: 'disconnect', afterChunks: 0 },
+      model: primary?.id ?? '',
+      times: 1,
+    });
+    const tag = marker();
+    const res = await rawRequest(runtime, { model: 'tier-1', stream: true, messages: hi(`${tag} tokens:5`) });
+    expect(res.status).toBe(200);
+    const sse = await readSse(res);
+    expect(sse.text).toContain('data: [DONE]');
+    expect(sse.text).not.toContain('"error"');
+    for (const chunk of jsonFrames(sse)) assertValid(validateChunk, chunk);
+    expect(upstreamRequestsWith(runtime, tag).at(-1)?.model).toBe(fallback?.id);
+  });
+
+  it('ends a stream cut off mid-way with an error frame and without [DONE]', async () => {
+    // Paced so the cut comes well after the gateway has started forwarding: a cut that happens
+    // before the first byte reaches the client may legitimately be answered by a fallback model.
+    const res = await withCutOff(3, () =>
+      rawRequest(runtime, { model: 'tier-1', stream: true, messages: hi(`${marker()} tokens:10`) }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const sse = await readSse(res);
+    expect(sse.text).toContain('data: {"error":');
+    expect(sse.text).not.toContain('[DONE]');
+    const payloads = jsonFrames(sse);
+    const last = payloads.at(-1);
+    const errorFrame = assertValid(validateError, last as unknown as ErrorBody);
+    expect(errorFrame.error.code).toBe('upstream_error');
+    expect(errorFrame.error.type).toBe('server_error');
+    // The content that did arrive was forwarded before the error.
+    const content = payloads.slice(0, -1);
+    expect(content.filter((c) => JSON.stringify(c).includes('"content":"')).length).toBeGreaterThanOrEqual(3);
+    for (const chunk of content) {
+      assertValid(validateChunk, chunk);
+      expect(chunk.model).toBe('tier-1');
+    }
+    expect(payloads.filter((p) => p.error !== undefined)).toHaveLength(1);
+  });
+
+  it('makes the SDK stream raise instead of ending cleanly after a mid-stream failure', async () => {
+    const stream = await withCutOff(2, () =>
+      client.chat.completions.create({
+        model: 'tier-1',
+        stream: true,
+        messages: hi(`${marker()} tokens:10`),
+      }),
+    );
+    const seen: unknown[] = [];
+    const err = await thrown(async () => {
+      for await (const chunk of stream) seen.push(chunk);
+    });
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+/**
+ * Sends a tier-1 stream whose upstream connection drops after `afterChunks` content chunks, paced so
+ * the drop happens after the gateway has begun forwarding to the client.
+ */
+async function withCutOff<T>(afterChunks: number, send: () => Promise<T>): Promise<T> {
+  const upstream = demoUpstream(runtime);
+  // Warm the account's path first, so admission is not what the timing depends on.
+  const warm = await rawRequest(runtime, { model: 'tier-1', max_tokens: 16, messages: hi('warm tokens:1') });
+  await warm.text();
+  upstream.setPacing({ tokensPerSecond: 10 });
+  upstream.injectFault({ fault: { kind: 'disconnect', afterChunks }, times: 1 });
+  try {
+    return await send();
+  } finally {
+    upstream.setPacing({ tokensPerSecond: 500 });
+  }
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { compileCatalog, type TierId } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { priceTokens, type TokenPrice } from '../../shared/domain/money.js';
+import type { UsageRecord } from '../../shared/domain/usage.js';
+import { ledgerKeys } from '../../shared/tables.js';
+import { admin } from './runtime.js';
+
+/**
+ * Money helpers for the billing tests: the tier prices the gateway holds and charges with, the
+ * hold it computes for a given body, and direct reads of wallets, holds and request-log items.
+ */
+
+/** The default catalog as the gateway compiles it (it seeds it as version 1). */
+export const CATALOG_V1 = compileCatalog(DEFAULT_CATALOG, 1, '2020-01-01T00:00:00.000Z');
+
+export function tierPrice(tier: TierId): TokenPrice {
+  return CATALOG_V1.tiers[tier].price;
+}
+
+/** The hold the gateway places for `body` (sent byte for byte) with `outputCap` tokens per choice. */
+export function holdFor(tier: TierId, body: string, outputCap: number, choices = 1): number {
+  return priceTokens(tierPrice(tier), Buffer.byteLength(body, 'utf8'), outputCap * choices);
+}
+
+/** The charge the gateway derives from a usage block. */
+export function chargeFor(tier: TierId, inputTokens: number, outputTokens: number): number {
+  return priceTokens(tierPrice(tier), inputTokens, outputTokens);
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}${randomBytes(8).toString('hex')}`;
+}
+
+type Item = Record<string, unknown>;
+
+/** Every item of a partition (optionally with a sort-key prefix), strongly consistent, all pages. */
+export async function queryAll(
+  db: DynamoDBDocumentClient,
+  table: string,
+  pk: string,
+  skPrefix?: string,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  let startKey: Item | undefined;
+  for (let page = 0; page < 1_000; page++) {
+    const out = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: skPrefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :sk)',
+        ExpressionAttributeValues: { ':pk': pk, ...(skPrefix === undefined ? {} : { ':sk': skPrefix }) },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+    if (!startKey) return items;
+  }
+  throw new Error(`too many pages in ${table} ${pk}`);
+}
+
+export interface WalletState {
+  balanceMicros: number;
+  heldMicros: number;
+}
+
+export async function walletOf(
+  db: DynamoDBDocumentClient,
+  ledger: string,
+  accountId: string,
+): Promise<WalletState> {
+  const { Item } = await db.send(
+    new GetCommand({ TableName: ledger, Key: ledgerKeys.wallet(accountId), ConsistentRead: true }),
+  );
+  if (!Item) throw new Error(`no wallet for ${accountId}`);
+  return { balanceMicros: Number(Item.balanceMicros), heldMicros: Number(Item.heldMicros) };
+}
+
+/** The account's open hold items (sk HOLD#…). */
+export function openHolds(db: DynamoDBDocumentClient, ledger: string, accountId: string): Promise<Item[]> {
+  return queryAll(db, ledger, `ACCOUNT#${accountId}`, 'HOLD#');
+}
+
+/** The account's request-log items. */
+export function logItems(db: DynamoDBDocumentClient, requestLog: string, accountId: string): Promise<Item[]> {
+  return queryAll(db, requestLog, `ACCOUNT#${accountId}`);
+}
+
+export const sumOf = (items: Item[], field: string): number =>
+  items.reduce((sum, item) => sum + Number(item[field] ?? 0), 0);
+
+/** A new account through the admin API, with exactly `creditMicros` of credit; returns its id and key. */
+export async function createAccount(
+  runtime: LocalRuntime,
+  name: string,
+  creditMicros: number,
+  extra: { dailyBudgetUsd?: number } = {},
+): Promise<{ accountId: string; apiKey: string; keyId: string }> {
+  if (!Number.isSafeInteger(creditMicros) || creditMicros < 0) throw new Error('credit must be micros');
+  const res = await admin(runtime, 'POST', '/admin/accounts', {
+    name,
+    ...(creditMicros > 0 ? { creditUsd: creditMicros / 1_000_000 } : {}),
+    ...extra,
+  });
+  if (res.status !== 201)
+    throw new Error(`account creation failed: ${res.status} ${JSON.stringify(res.json)}`);
+  const account = res.json.account as { id: string; balanceMicros: number };
+  const apiKey = res.json.apiKey as { id: string; key: string };
+  if (account.balanceMicros !== creditMicros) {
+    throw new Error(`account got ${account.balanceMicros} micros, wanted ${creditMicros}`);
+  }
+  return { accountId: account.id, apiKey: apiKey.key, keyId: apiKey.id };
+}
+
+/** A valid usage record (the `usage.recorded` detail), for driving settlement and the guardrail directly. */
+export function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
+  const startedAt = overrides.startedAt ?? new Date().toISOString();
+  return {
+    requestId: uniqueId('req'),
+    accountId: 'acct-test',
+    keyId: 'key-test',
+    tier: 'tier-1',
+    catalogVersion: 1,
+    model: 'openai/gpt-4o-mini',
+    status: 'ok',
+    inputTokens: 10,
+    outputTokens: 10,
+    usageSource: 'upstream',
+    upstreamCostMicros: 1,
+    chargeMicros: 1,
+    holdMicros: 1,
+    ttftMs: 5,
+    latencyMs: 10,
+    startedAt,
+    endedAt: overrides.endedAt ?? startedAt,
+    stream: false,
+    ...overrides,
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
