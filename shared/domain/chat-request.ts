@@ -59,6 +59,8 @@ export interface ChatRequest {
   requestedMaxTokens: number | undefined;
   /** Choices requested (n); the output cap applies to each. */
   choices: number;
+  /** The client used max_completion_tokens (reasoning models want it) rather than max_tokens. */
+  usesCompletionTokens: boolean;
   /** The body to forward, minus `model`, `stream_options` and the token caps the gateway sets. */
   passThrough: Record<string, unknown>;
 }
@@ -178,6 +180,7 @@ export function parseChatRequest(body: Json): ChatRequest {
     includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
     requestedMaxTokens: requested ?? undefined,
     choices: typeof body.n === 'number' ? body.n : 1,
+    usesCompletionTokens: body.max_completion_tokens !== undefined && body.max_completion_tokens !== null,
     passThrough,
   };
 }

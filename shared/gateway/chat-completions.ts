@@ -181,7 +181,7 @@ export class ChatCompletions {
       includeUsage: parsed.includeUsage,
       choices: parsed.choices,
       passThrough: parsed.passThrough,
-      useCompletionTokensParam: req.body.includes('"max_completion_tokens"'),
+      useCompletionTokensParam: parsed.usesCompletionTokens,
       inputBound,
       promptChars: JSON.stringify(parsed.passThrough.messages ?? []).length,
       identity,
