@@ -183,7 +183,7 @@ export class ChatCompletions {
       passThrough: parsed.passThrough,
       useCompletionTokensParam: parsed.usesCompletionTokens,
       inputBound,
-      promptChars: JSON.stringify(parsed.passThrough.messages ?? []).length,
+      messages: parsed.passThrough.messages,
       identity,
     });
 
@@ -280,7 +280,8 @@ interface RunInit {
   passThrough: Record<string, unknown>;
   useCompletionTokensParam: boolean;
   inputBound: number;
-  promptChars: number;
+  /** Only read to estimate usage when the upstream sent none. */
+  messages: unknown;
   identity: Identity;
 }
 
@@ -581,7 +582,7 @@ class RequestRun {
   }
 
   private estimatedUsage(): Usage {
-    const prompt = estimateTokens(this.init.promptChars);
+    const prompt = estimateTokens(JSON.stringify(this.init.messages ?? []).length);
     const completion = estimateTokens(this.outputChars);
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   }
