@@ -7,7 +7,14 @@ import type { BuildOptions } from 'esbuild';
 export const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /** The functions that deploy, one folder each under lambdas/. */
-export const LAMBDA_ENTRIES = ['completions', 'admin', 'billing', 'guardrail', 'reconciler'] as const;
+export const LAMBDA_ENTRIES = [
+  'completions',
+  'admin',
+  'billing',
+  'guardrail',
+  'reconciler',
+  'probe',
+] as const;
 export type LambdaEntry = (typeof LAMBDA_ENTRIES)[number];
 
 export function lambdaEntryPath(entry: LambdaEntry): string {

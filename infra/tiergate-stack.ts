@@ -5,6 +5,7 @@ import { ChatApi } from './constructs/chat-api.js';
 import { LedgerTables } from './constructs/ledger-tables.js';
 import { dashboardUrl, Observability } from './constructs/observability.js';
 import { SpendGuardrail } from './constructs/spend-guardrail.js';
+import { SyntheticProbe } from './constructs/synthetic-probe.js';
 import { UsagePipeline } from './constructs/usage-pipeline.js';
 
 export interface TiergateStackProps extends StackProps {
@@ -24,6 +25,7 @@ export class TiergateStack extends Stack {
   readonly usage: UsagePipeline;
   readonly api: ChatApi;
   readonly observability: Observability;
+  readonly probe: SyntheticProbe;
 
   constructor(scope: Construct, id: string, props: TiergateStackProps) {
     super(scope, id, props);
@@ -43,6 +45,12 @@ export class TiergateStack extends Stack {
       reconciler: this.usage.reconciler,
       deadLetterQueues: this.usage.deadLetterQueues,
     });
+    this.probe = new SyntheticProbe(this, 'SyntheticProbe', {
+      config,
+      publicUrl: this.api.completionsUrl,
+      adminUrl: this.api.adminUrl,
+    });
+    this.observability.addProbeAlarms(config.probeIntervalMinutes);
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Public API root (/health, /v1/...); OpenAI SDKs take <ApiUrl>v1 as their base URL',

@@ -88,6 +88,7 @@ const TIME_ENTRY_BYTES = 14;
 interface CompiledRule {
   id: string;
   matches: EventMatcher;
+  targetName: RuleDefinition['target'];
   target: EventTarget | undefined;
 }
 
@@ -189,6 +190,7 @@ export class LocalEventBus {
   private readonly region: string;
   private faults: DeliveryFaults;
   private failPutEvents = false;
+  private readonly disabledTargets = new Set<RuleDefinition['target']>();
   private closed = false;
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -215,7 +217,7 @@ export class LocalEventBus {
       } catch (error) {
         throw new Error(`Rule "${rule.id}": ${errorMessage(error)}`);
       }
-      return { id: rule.id, matches, target: targets[rule.target] };
+      return { id: rule.id, matches, targetName: rule.target, target: targets[rule.target] };
     });
     this.maxAttempts = maxAttempts;
     this.retryDelayMs = retryDelayMs;
@@ -230,6 +232,15 @@ export class LocalEventBus {
   /** While set, putEvents rejects the whole call, as a PutEvents outage would. */
   setFailPutEvents(fail: boolean): void {
     this.failPutEvents = fail;
+  }
+
+  /**
+   * Test hook: while a target is disabled, events accepted for it are dropped, as when its rule is disabled in
+   * AWS (a consumer that is not running). Deliveries already under way are not affected.
+   */
+  setTargetEnabled(target: RuleDefinition['target'], enabled: boolean): void {
+    if (enabled) this.disabledTargets.delete(target);
+    else this.disabledTargets.add(target);
   }
 
   async putEvents(entries: readonly PutEventsEntry[]): Promise<PutEventsResult> {
@@ -291,13 +302,14 @@ export class LocalEventBus {
 
   private accept(event: BusEvent): void {
     const faults = { ...this.faults };
+    const disabled = new Set(this.disabledTargets);
     const work = (async () => {
       // Deliver on a later turn of the event loop: PutEvents returns before any target runs.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const copies = faults.duplicate ? 2 : 1;
       const deliveries: Promise<void>[] = [];
       for (const rule of this.rules) {
-        if (rule.target === undefined || !rule.matches(event)) continue;
+        if (rule.target === undefined || disabled.has(rule.targetName) || !rule.matches(event)) continue;
         for (let copy = 0; copy < copies; copy++) {
           deliveries.push(this.deliver(rule.id, rule.target, event, faults.dropFirstAttempt === true));
         }

@@ -2,8 +2,10 @@ import './awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
 import { DynamoAccountStore } from '../shared/adapters/dynamodb/account-store.js';
 import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_BASE_URL, ENV } from '../shared/config.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv } from '../shared/config.js';
 import { USAGE_RULES } from '../shared/events/rules.js';
+import { createProbeEnv } from '../shared/probe/env.js';
+import { type ProbeRun, runProbe as runProbeOnce } from '../shared/probe/runner.js';
 import { setEventBridgeClient } from '../shared/runtime/event-bridge.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from './demo-upstream.js';
 import { type DevServer, type LambdaHandler, startDevServer } from './dev-server.js';
@@ -42,6 +44,13 @@ export interface LocalRuntimeOptions {
   env?: Record<string, string>;
   /** How often the local scheduler runs the reconciler; 0 turns the schedule off. Default 60 s. */
   reconcileEveryMs?: number;
+  /**
+   * How often the local scheduler runs the synthetic probe; its first run follows shortly after start, so
+   * /health turns 200. 0 turns it off. Default: every PROBE_INTERVAL_MINUTES (else 360) minutes on a fixed port,
+   * as `npm start` listens; off on an ephemeral port (port 0), where tests and the benchmark embed the runtime:
+   * they must see only their own requests and spend, and call `runProbe()` when they want a probe.
+   */
+  probeEveryMs?: number;
 }
 
 export interface LocalRuntime {
@@ -59,13 +68,27 @@ export interface LocalRuntime {
   bus: LocalEventBus;
   /** Runs the reconciler once, as its schedule would. */
   runReconciler(): Promise<void>;
+  /**
+   * Runs the synthetic probe once (the state machine's steps, in order, against this runtime) and records the
+   * result, so /health reflects it. Calls made while a run is under way share that run.
+   */
+  runProbe(): Promise<ProbeRun>;
   close(): Promise<void>;
 }
+
+/** The local scheduler's first probe run, this long after start. */
+export const PROBE_FIRST_RUN_DELAY_MS = 1_000;
+/** VerifyBilling's bound locally: the local bus settles in milliseconds, so this only bounds a broken one. */
+const LOCAL_BILLING_TIMEOUT_MS = 30_000;
+const LOCAL_POLL_INTERVAL_MS = 100;
 
 // Before any AWS SDK client exists: the SDK's Node-version notice is noise for a local runtime.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 let started = false;
+
+/** The probe interval the local handlers use for /health freshness. */
+const probeIntervalMs = (): number => intEnv(ENV.probeIntervalMinutes, 360) * 60_000;
 
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   // Handler modules read their configuration once, at import: one runtime per process.
@@ -162,14 +185,61 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
 
     const adminToken = options.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
+    const requestedPort = options.port ?? Number(process.env.PORT ?? 8787);
     const server: DevServer = await startDevServer({
-      port: options.port ?? Number(process.env.PORT ?? 8787),
+      port: requestedPort,
       completions: completions.handler as unknown as LambdaHandler,
       admin: admin.handler as unknown as LambdaHandler,
       adminToken,
       maxBodyBytes: Number(process.env[ENV.maxBodyBytes] ?? DEFAULT_MAX_BODY_BYTES),
     });
     cleanups.push(() => server.close());
+
+    let probeInFlight: Promise<ProbeRun> | undefined;
+    const runProbe = (): Promise<ProbeRun> => {
+      probeInFlight ??= runProbeOnce(
+        createProbeEnv({
+          publicUrl: server.url,
+          adminUrl: `${server.url}/admin`,
+          adminToken,
+          billingTimeoutMs: LOCAL_BILLING_TIMEOUT_MS,
+          pollIntervalMs: LOCAL_POLL_INTERVAL_MS,
+        }),
+      ).finally(() => {
+        probeInFlight = undefined;
+      });
+      return probeInFlight;
+    };
+    // The local scheduler: the stack runs the probe state machine on an EventBridge Scheduler schedule.
+    const probeEveryMs = options.probeEveryMs ?? (requestedPort === 0 ? 0 : probeIntervalMs());
+    if (probeEveryMs > 0) {
+      const scheduled = () =>
+        void runProbe().then(
+          ({ result, recorded, recordError }) => {
+            if (!result.passed) {
+              const step = result.steps?.find((s) => !s.passed);
+              process.stderr.write(
+                `tiergate: synthetic probe failed at ${result.failingStep}${step?.error ? `: ${step.error}` : ''}\n`,
+              );
+            } else if (!recorded) {
+              process.stderr.write(`tiergate: synthetic probe result not recorded: ${recordError}\n`);
+            }
+          },
+          () => {},
+        );
+      const first = setTimeout(scheduled, Math.min(PROBE_FIRST_RUN_DELAY_MS, probeEveryMs));
+      const timer = setInterval(scheduled, probeEveryMs);
+      first.unref();
+      timer.unref();
+      cleanups.push(async () => {
+        clearTimeout(first);
+        clearInterval(timer);
+      });
+    }
+    // Runs before the server closes (cleanups run in reverse): a run under way finishes against a live server.
+    cleanups.push(async () => {
+      await probeInFlight?.catch(() => {});
+    });
 
     const accounts = new DynamoAccountStore(createDocumentClient(dynamodbEndpoint), tables.ledger);
     const creditMicros = Math.round((options.demoCreditUsd ?? 5) * 1_000_000);
@@ -188,6 +258,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       upstreamBaseUrl,
       bus,
       runReconciler,
+      runProbe,
       close: async () => {
         for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
         started = false;

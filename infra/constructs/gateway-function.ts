@@ -2,7 +2,15 @@ import { join } from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  type CfnFunction,
+  type FunctionUrl,
+  FunctionUrlAuthType,
+  LoggingFormat,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -159,6 +167,17 @@ export class GatewayFunction extends Construct {
   bindSecret(secret: ISecret, envName: string = ENV.upstreamApiKeySecretArn): this {
     this.setEnvironment(envName, secret.secretArn);
     secret.grantRead(this.role);
+    return this;
+  }
+
+  /**
+   * Sets the URL's environment variable. For an AWS_IAM URL it also allows this function to call it, and only
+   * through the URL (lambda:InvokeFunctionUrl, plus lambda:InvokeFunction conditioned on InvokedViaFunctionUrl,
+   * which IAM-authenticated URLs require): the caller signs with its execution role.
+   */
+  bindFunctionUrl(url: FunctionUrl, envName: string): this {
+    this.setEnvironment(envName, url.url);
+    if (url.authType === FunctionUrlAuthType.AWS_IAM) url.grantInvokeUrl(this.role);
     return this;
   }
 

@@ -19,6 +19,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TIER_DESCRIPTIONS, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { PROBE_SUCCESS_METRIC } from '../../shared/probe/result.js';
 import type { TiergateConfig } from '../config.js';
 import { type GatewayFunction, METRICS_NAMESPACE, SERVICE_NAME } from './gateway-function.js';
 
@@ -34,7 +35,8 @@ export const TIER_METRICS = {
   errors: 'Errors',
 } as const;
 export const GUARDRAIL_TRIPPED_METRIC = 'GuardrailTripped';
-export const PROBE_SUCCESS_METRIC = 'ProbeSuccess';
+/** Published by the probe's Record task (shared/probe), 1 for a run that passed and was recorded, else 0. */
+export { PROBE_SUCCESS_METRIC };
 
 /**
  * Dimensions of a Tiergate metric. Powertools Metrics always adds `service` (POWERTOOLS_SERVICE_NAME, which
@@ -201,33 +203,54 @@ export class Observability extends Construct {
   }
 
   /**
-   * The probe-failed alarm, for the synthetic probe to call once it exists: a failed run or a missing one
-   * (no data for a whole interval) both alarm. Not created before then, or it would be in ALARM from day one.
+   * The synthetic probe's two alarms, which SyntheticProbe hooks up with its schedule:
+   * - `ProbeFailed`: a run failed (ProbeSuccess 0). Missing data keeps the state, so it stays in ALARM until a
+   *   run passes; that no run reports at all is the other alarm's business.
+   * - `ProbeMissing`: no run passed within two probe intervals, missing data counting as breaching, so a probe
+   *   that stopped running (schedule, state machine or Record broken) alarms as loudly as one that fails.
    */
-  addProbeAlarm(intervalMinutes: number): Alarm {
-    const alarm = new Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName: PROBE_SUCCESS_METRIC,
-      dimensionsMap: metricDimensions(),
-      statistic: 'Minimum',
-      period: Duration.minutes(intervalMinutes),
-    }).createAlarm(this, 'ProbeFailed', {
-      alarmDescription: 'The synthetic probe failed, or did not report within one probe interval.',
+  addProbeAlarms(intervalMinutes: number): { failed: Alarm; missing: Alarm } {
+    const probeSuccess = (statistic: string, period: Duration) =>
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: PROBE_SUCCESS_METRIC,
+        dimensionsMap: metricDimensions(),
+        statistic,
+        period,
+      });
+    const failed = probeSuccess('Minimum', FIVE_MINUTES).createAlarm(this, 'ProbeFailed', {
+      alarmDescription:
+        'The synthetic probe failed: sign-up, completions, billing or cleanup is broken. GET /health names ' +
+        'the failing step; GET /admin/probe (or npm run probe) gives the error.',
       threshold: 1,
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.BREACHING,
+      treatMissingData: TreatMissingData.IGNORE,
     });
-    this.watch(alarm);
+    // One period per interval, so each holds one scheduled run; CloudWatch allows 2 periods of up to a day.
+    const missing = probeSuccess('Maximum', Duration.minutes(intervalMinutes)).createAlarm(
+      this,
+      'ProbeMissing',
+      {
+        alarmDescription: `No synthetic probe passed within two probe intervals (${2 * intervalMinutes} minutes): it fails, or it does not run.`,
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.BREACHING,
+      },
+    );
+    this.watch(failed);
+    this.watch(missing);
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Synthetic probe (1 = passed)',
-        left: [alarm.metric],
+        left: [failed.metric],
         leftAnnotations: [{ value: 1, label: 'pass' }],
         width: 24,
       }),
     );
-    return alarm;
+    return { failed, missing };
   }
 
   private watch(alarm: Alarm): void {

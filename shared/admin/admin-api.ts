@@ -196,7 +196,10 @@ export class AdminApi {
         run: async (req) => {
           const result = parseBody(probeResultBody, req);
           const recorded = await this.probes().save(result);
-          return jsonResponse(200, { recorded, ...(recorded ? {} : { reason: 'a newer result is recorded' }) });
+          return jsonResponse(200, {
+            recorded,
+            ...(recorded ? {} : { reason: 'a newer result is recorded' }),
+          });
         },
       },
       {

@@ -6,6 +6,7 @@ import {
   initialState,
   type ProbeState,
   probeResult,
+  saveProbeResult,
   signUp,
   taskErrorOf,
   verifyBilling,
@@ -57,8 +58,8 @@ export async function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Pr
   }
   const result = probeResult(state, env.now());
   try {
-    await env.admin.send({ method: 'PUT', path: '/admin/probe', body: result });
-    return { result, recorded: true };
+    if (await saveProbeResult(env, result)) return { result, recorded: true };
+    return { result, recorded: false, recordError: 'a result that finished later is already recorded' };
   } catch (err) {
     return { result, recorded: false, recordError: err instanceof Error ? err.message : String(err) };
   }

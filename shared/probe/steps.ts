@@ -8,6 +8,7 @@ import {
   headerLeaks,
   leakTerms,
   PROBE_TIER,
+  parseSse,
   requestIdOf,
 } from './checks.js';
 import type { ProbeEnv } from './env.js';
@@ -32,8 +33,6 @@ export const PROBE_CREDIT_USD = 0.1;
  */
 export const PROBE_MAX_COMPLETION_TOKENS = 512;
 const PROBE_PROMPT = 'This is a health check. Reply with the single word OK.';
-/** Requests the probe makes through the public API: one plain, one streamed. */
-const PROBE_REQUESTS = 2;
 
 /** An error from the failure path of the state machine: a Catch's `{Error, Cause}`. */
 export interface TaskError {
@@ -118,7 +117,7 @@ function timer(env: ProbeEnv, step: ProbeStepName): Timer {
   };
 }
 
-/** One line about an admin API failure: its status and message (admin messages never hold secrets). */
+/** One line about a failure: its message. Admin API messages hold no secrets; ProbeStepError masks any anyway. */
 function describe(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return String(err);
@@ -159,7 +158,9 @@ export async function signUp(env: ProbeEnv, state: ProbeState): Promise<ProbeSta
     if (!created.success) throw t.fail('creating the account: the answer is not an account with a key');
     accountId = created.data.account.id;
     if (created.data.account.balanceMicros !== creditMicros) {
-      throw t.fail(`the new account holds ${created.data.account.balanceMicros} micro-USD, not ${creditMicros}`);
+      throw t.fail(
+        `the new account holds ${created.data.account.balanceMicros} micro-USD, not ${creditMicros}`,
+      );
     }
     const key = createdKey.safeParse(
       await env.admin.send({
@@ -268,8 +269,8 @@ export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeS
         problems.push('content-type is not text/event-stream');
       }
       problems.push(...checkStream(result.text, terms));
-      const first = /"id"\s*:\s*"([^"]+)"/.exec(result.text);
-      responseId = first?.[1];
+      const parsed = parseSse(result.text);
+      responseId = typeof parsed === 'string' ? undefined : (parsed.chunks[0] as { id?: unknown } | null)?.id;
     } else {
       let parsed: unknown;
       try {
@@ -329,7 +330,9 @@ export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<P
       const charges = logged.reduce((sum, item) => sum + item.chargeMicros, 0);
       const decrease = account.creditMicros - wallet.balanceMicros;
       if (decrease !== charges) {
-        throw t.fail(`the wallet went down by ${decrease} micro-USD but the requests were charged ${charges}`);
+        throw t.fail(
+          `the wallet went down by ${decrease} micro-USD but the requests were charged ${charges}`,
+        );
       }
       return { ...state, steps: [...state.steps, t.pass()] };
     }
@@ -376,7 +379,11 @@ function tryJson(text: string): unknown {
  * A failed task as a step result. A ProbeStepError arrives as its JSON (see `asTaskFailure`); in AWS wrapped in
  * Lambda's `{errorType, errorMessage}` envelope. Anything else (a timeout, a crash) is named by its type.
  */
-export function failedStepResult(step: string, error: TaskError | undefined, fallbackMs: number): ProbeStepResult {
+export function failedStepResult(
+  step: string,
+  error: TaskError | undefined,
+  fallbackMs: number,
+): ProbeStepResult {
   const cause = error?.Cause ?? '';
   const envelope = tryJson(cause) as { errorMessage?: unknown } | undefined;
   const message = typeof envelope?.errorMessage === 'string' ? envelope.errorMessage : cause;
@@ -439,10 +446,19 @@ export function probeResult(state: ProbeState, now: number): ProbeResult {
   };
 }
 
-/** Record: writes the result to the ledger through the admin API, so /health and GET /admin/probe show it. */
+/**
+ * Writes a result to the ledger through the admin API, so /health and GET /admin/probe show it. False when the
+ * ledger already holds a result that finished later (this one is then not stored).
+ */
+export async function saveProbeResult(env: ProbeEnv, result: ProbeResult): Promise<boolean> {
+  const answer = await env.admin.send({ method: 'PUT', path: '/admin/probe', body: result });
+  return (answer as { recorded?: unknown } | undefined)?.recorded !== false;
+}
+
+/** Record: the run's result from the final state, saved. */
 export async function record(env: ProbeEnv, state: ProbeState): Promise<ProbeResult> {
   const result = probeResult(state, env.now());
-  await env.admin.send({ method: 'PUT', path: '/admin/probe', body: result });
+  await saveProbeResult(env, result);
   return result;
 }
 

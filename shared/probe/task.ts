@@ -43,7 +43,11 @@ export function createProbeTask(deps: ProbeTaskDeps) {
       try {
         const result = await PROBE_TASKS.record(env, state);
         passed = result.passed;
-        deps.log.info('probe recorded', { passed, failingStep: result.failingStep, startedAt: state.startedAt });
+        deps.log.info('probe recorded', {
+          passed,
+          failingStep: result.failingStep,
+          startedAt: state.startedAt,
+        });
         return result;
       } finally {
         // Also when recording failed: then /health will not show this run, so it must not count as a success.

@@ -6,7 +6,16 @@ import type { TiergateStack } from '../../infra/tiergate-stack.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { USAGE_RULES } from '../../shared/events/rules.js';
 import { LEDGER_TABLE, REQUEST_LOG_TABLE } from '../../shared/tables.js';
-import { logicalId, removeTestOutput, roleGrants, testStack } from './support.js';
+import {
+  type AslState,
+  logicalId,
+  placeholderFunctionArn,
+  removeTestOutput,
+  roleGrants,
+  type StateMachineDefinition,
+  stateMachineDefinition,
+  testStack,
+} from './support.js';
 
 let stack: TiergateStack;
 let template: Template;
@@ -27,6 +36,7 @@ beforeAll(() => {
     billing: stack.usage.billing,
     guardrail: stack.guardrail.function,
     reconciler: stack.usage.reconciler,
+    probe: stack.probe.function,
   };
   names = new Map([
     [logicalId(stack.tables.ledger.table), 'ledger'],
@@ -176,13 +186,51 @@ describe('IAM: least privilege per function', () => {
   });
 
   it('lets the scheduler invoke the reconciler and nothing else', () => {
-    const scheduleRoleId = template.toJSON().Resources[
-      Object.keys(template.findResources('AWS::Scheduler::Schedule'))[0] ?? ''
-    ].Properties.Target.RoleArn['Fn::GetAtt'][0] as string;
+    const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule')).find(
+      (candidate) =>
+        JSON.stringify(candidate.Properties.Target.Arn) ===
+        JSON.stringify(arnOf(logicalId(functions.reconciler.function))),
+    );
+    const scheduleRoleId = schedule?.Properties.Target.RoleArn['Fn::GetAtt'][0] as string;
     expect(roleGrants(template, scheduleRoleId, names)).toEqual([
       'lambda:InvokeFunction on reconcilerFunction',
       'lambda:InvokeFunction on reconcilerFunction:*',
     ]);
+  });
+
+  it('probe: may call the admin URL, only through the URL, and touches no table, bus or secret', () => {
+    expect(grantsOf('probe')).toEqual(
+      [
+        ...baseline('probe'),
+        'lambda:InvokeFunction on adminFunction',
+        'lambda:InvokeFunctionUrl on adminFunction',
+      ].sort(),
+    );
+    // Both conditioned to the IAM-authenticated URL: the probe cannot invoke the admin function directly.
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) =>
+        (policy.Properties.Roles as { Ref?: string }[]).some(
+          (role) => role.Ref === logicalId(functions.probe.role),
+        ),
+      )
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Record<string, unknown>[])
+      .filter((statement) => String(statement.Action).startsWith('lambda:'));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunctionUrl',
+          Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+        expect.objectContaining({
+          Action: 'lambda:InvokeFunction',
+          Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': true } },
+        }),
+      ]),
+    );
+    expect(statements).toHaveLength(2);
+    expect(grantsOf('probe').filter((grant) => /^(dynamodb|events|secretsmanager|sqs):/.test(grant))).toEqual(
+      [],
+    );
   });
 });
 
@@ -404,6 +452,11 @@ describe('functions', () => {
     expect(envNames('reconciler')).toEqual(
       [...common, 'DAILY_SPEND_CAP_USD', 'LEDGER_TABLE_NAME', 'REQUEST_LOG_TABLE_NAME'].sort(),
     );
+    expect(envNames('probe')).toEqual([...common, 'PROBE_ADMIN_URL', 'PROBE_PUBLIC_URL'].sort());
+    expect(environmentOf(functions.probe)).toMatchObject({
+      PROBE_PUBLIC_URL: { 'Fn::GetAtt': [logicalId(stack.api.completionsUrl), 'FunctionUrl'] },
+      PROBE_ADMIN_URL: { 'Fn::GetAtt': [logicalId(stack.api.adminUrl), 'FunctionUrl'] },
+    });
   });
 });
 
@@ -532,24 +585,187 @@ describe('observability', () => {
     }
   });
 
-  it('creates no probe alarm until the probe hooks one up', () => {
-    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'))).not.toContain('ProbeSuccess');
-  });
-
-  it('addProbeAlarm: a failed or missing probe run within one interval alarms', () => {
-    const probed = testStack().stack;
-    const alarm = probed.observability.addProbeAlarm(360);
-    const props = Template.fromStack(probed).toJSON().Resources[logicalId(alarm)].Properties;
-    expect(props).toMatchObject({
+  it('alarms when a probe run fails, and holds the alarm until one passes', () => {
+    expect(alarmsByName().get('ProbeFailed')).toMatchObject({
       Namespace: 'Tiergate',
       MetricName: 'ProbeSuccess',
+      Dimensions: [{ Name: 'service', Value: 'tiergate' }],
       Statistic: 'Minimum',
-      Period: 21600,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
       EvaluationPeriods: 1,
+      TreatMissingData: 'ignore',
+      AlarmActions: [topicRef()],
+    });
+  });
+
+  it('alarms when no probe passed within two intervals, missing data counting as breaching', () => {
+    expect(alarmsByName().get('ProbeMissing')).toMatchObject({
+      Namespace: 'Tiergate',
+      MetricName: 'ProbeSuccess',
+      Dimensions: [{ Name: 'service', Value: 'tiergate' }],
+      Statistic: 'Maximum',
+      Period: 21600,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
       Threshold: 1,
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'breaching',
-      AlarmActions: [ref(logicalId(probed.observability.topic))],
+      AlarmActions: [topicRef()],
+      OKActions: [topicRef()],
+    });
+  });
+});
+
+describe('synthetic probe', () => {
+  let definition: StateMachineDefinition;
+  const probeArn = () => placeholderFunctionArn(logicalId(functions.probe.function));
+  const tasks = () =>
+    Object.entries(definition.States).filter(
+      (entry): entry is [string, AslState] => entry[1].Type === 'Task',
+    );
+  /** Every state reachable from `start` through Next and Catch. */
+  const reachable = (start: string): Set<string> => {
+    const seen = new Set<string>();
+    const queue = [start];
+    while (queue.length > 0) {
+      const name = queue.shift() as string;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const state = definition.States[name];
+      if (state?.Next) queue.push(state.Next);
+      for (const catcher of state?.Catch ?? []) queue.push(catcher.Next);
+    }
+    return seen;
+  };
+  const stepOf = (state: AslState | undefined) => state?.Parameters?.step;
+
+  beforeAll(() => {
+    definition = stateMachineDefinition(template, logicalId(stack.probe.stateMachine));
+  });
+
+  it('runs SignUp, Complete, VerifyBilling, Cleanup and RecordPassed in order, one Lambda task each', () => {
+    const order: string[] = [];
+    for (let name: string | undefined = definition.StartAt; name; name = definition.States[name]?.Next) {
+      if (definition.States[name]?.Type === 'Task') order.push(name);
+    }
+    expect(order).toEqual(['SignUp', 'Complete', 'VerifyBilling', 'Cleanup', 'RecordPassed']);
+    expect(order.map((name) => stepOf(definition.States[name]))).toEqual([
+      'signUp',
+      'complete',
+      'verifyBilling',
+      'cleanup',
+      'record',
+    ]);
+    for (const [, state] of tasks()) {
+      expect(state.Resource).toBe(probeArn());
+      expect(state.Parameters).toMatchObject({ 'state.$': '$' });
+    }
+    // Billing is given time in a Wait state (free) before VerifyBilling polls (Lambda time).
+    expect(definition.States.Complete?.Next).toBe('WaitForBilling');
+    expect(definition.States.WaitForBilling).toMatchObject({ Type: 'Wait', Next: 'VerifyBilling' });
+  });
+
+  it('gives every task bounded retries of Lambda service errors only, a timeout and a catch-all', () => {
+    expect(tasks().length).toBeGreaterThanOrEqual(7);
+    for (const [name, state] of tasks()) {
+      expect(state.Retry, name).toHaveLength(1);
+      const retry = state.Retry?.[0];
+      expect(retry?.MaxAttempts, name).toBe(2);
+      expect(
+        retry?.ErrorEquals.every((error) => error.startsWith('Lambda.')),
+        name,
+      ).toBe(true);
+      expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+      expect(
+        state.Catch?.map((catcher) => catcher.ErrorEquals),
+        name,
+      ).toEqual([['States.ALL']]);
+    }
+  });
+
+  it('cleans up on every failure path once an account may exist, then records the failure and fails', () => {
+    for (const step of ['SignUp', 'Complete', 'VerifyBilling']) {
+      const catcher = definition.States[step]?.Catch?.[0];
+      expect(catcher?.ResultPath).toBe('$.error');
+      const named = definition.States[catcher?.Next ?? ''];
+      expect(named).toMatchObject({ Type: 'Pass', Result: step, ResultPath: '$.failedStep' });
+      expect(named?.Next).toBe('CleanupAfterFailure');
+    }
+    expect(stepOf(definition.States.CleanupAfterFailure)).toBe('cleanup');
+    // A failed cleanup is recorded too.
+    expect(definition.States.CleanupAfterFailure?.Next).toBe('RecordFailed');
+    expect(definition.States.CleanupAfterFailure?.Catch?.[0]).toMatchObject({
+      Next: 'RecordFailed',
+      ResultPath: '$.cleanupError',
+    });
+    expect(definition.States[definition.States.Cleanup?.Catch?.[0]?.Next ?? '']).toMatchObject({
+      Result: 'Cleanup',
+      Next: 'RecordFailed',
+    });
+    expect(stepOf(definition.States.RecordFailed)).toBe('record');
+    expect(definition.States.ProbeFailed).toMatchObject({ Type: 'Fail', CausePath: '$.failingStep' });
+    expect(definition.States.RecordFailed?.Next).toBe('ProbeFailed');
+    // No path from a step's catch reaches the end without the cleanup task and a record task.
+    for (const step of ['SignUp', 'Complete', 'VerifyBilling']) {
+      const after = reachable(definition.States[step]?.Catch?.[0]?.Next ?? '');
+      expect(after.has('CleanupAfterFailure')).toBe(true);
+      expect(after.has('RecordPassed')).toBe(false);
+    }
+  });
+
+  it('logs every event (without execution data, which holds the probe key) and is traced', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: {
+              LogGroupArn: arnOf(logicalId(stack.probe.logGroup)),
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it('runs every probeIntervalMinutes on EventBridge Scheduler, starting the state machine and nothing else', () => {
+    const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule')).find(
+      (candidate) =>
+        JSON.stringify(candidate.Properties.Target.Arn) ===
+        JSON.stringify(ref(logicalId(stack.probe.stateMachine))),
+    );
+    expect(schedule?.Properties).toMatchObject({ ScheduleExpression: 'rate(6 hours)', State: 'ENABLED' });
+    const roleId = schedule?.Properties.Target.RoleArn['Fn::GetAtt'][0] as string;
+    names.set(logicalId(stack.probe.stateMachine), 'probeStateMachine');
+    expect(roleGrants(template, roleId, names)).toEqual(['states:StartExecution on probeStateMachine']);
+  });
+
+  it('lets the state machine invoke the probe function only', () => {
+    const roleArn = resources[logicalId(stack.probe.stateMachine)]?.Properties.RoleArn as
+      | { 'Fn::GetAtt': string[] }
+      | undefined;
+    const roleId = roleArn?.['Fn::GetAtt'][0] ?? '';
+    const lambdaGrants = roleGrants(template, roleId, names).filter((grant) => grant.startsWith('lambda:'));
+    expect(lambdaGrants).toEqual([
+      'lambda:InvokeFunction on probeFunction',
+      'lambda:InvokeFunction on probeFunction:*',
+    ]);
+  });
+
+  it('follows probeIntervalMinutes from context in the schedule and the missing-probe alarm', () => {
+    const configured = testStack({ probeIntervalMinutes: 30 }).stack;
+    const configuredTemplate = Template.fromStack(configured);
+    configuredTemplate.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(30 minutes)',
+    });
+    configuredTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ProbeSuccess',
+      Statistic: 'Maximum',
+      Period: 1800,
     });
   });
 });

@@ -103,3 +103,60 @@ export function roleGrants(
   }
   return [...grants].sort();
 }
+
+/** A Lambda function ARN for a function's logical id, standing in for `Fn::GetAtt [id, Arn]`. */
+export const placeholderFunctionArn = (logicalId: string): string =>
+  `arn:aws:lambda:us-east-1:123456789012:function:${logicalId}`;
+
+export interface StateMachineDefinition {
+  StartAt: string;
+  TimeoutSeconds?: number;
+  States: Record<string, AslState>;
+}
+
+export interface AslState {
+  Type: string;
+  Next?: string;
+  End?: boolean;
+  Resource?: string;
+  Parameters?: Record<string, unknown>;
+  TimeoutSeconds?: number;
+  Retry?: Array<{
+    ErrorEquals: string[];
+    MaxAttempts?: number;
+    IntervalSeconds?: number;
+    BackoffRate?: number;
+  }>;
+  Catch?: Array<{ ErrorEquals: string[]; Next: string; ResultPath?: string }>;
+  [field: string]: unknown;
+}
+
+/**
+ * The Amazon States Language of a synthesized state machine, as Step Functions will receive it: the
+ * `DefinitionString` join with every `Fn::GetAtt [id, Arn]` replaced by a placeholder function ARN
+ * (`placeholderFunctionArn(id)`), so a local executor can run it and tests can map tasks to handlers.
+ */
+export function stateMachineDefinition(
+  template: Template,
+  stateMachineLogicalId: string,
+): StateMachineDefinition {
+  const resource = template.toJSON().Resources[stateMachineLogicalId];
+  if (resource?.Type !== 'AWS::StepFunctions::StateMachine') {
+    throw new Error(`${stateMachineLogicalId} is not a state machine`);
+  }
+  const definition = resource.Properties.DefinitionString as Json;
+  const render = (part: Json): string => {
+    if (typeof part === 'string') return part;
+    const record = part as Record<string, Json>;
+    const getAtt = record['Fn::GetAtt'];
+    if (Array.isArray(getAtt) && typeof getAtt[0] === 'string' && getAtt[1] === 'Arn') {
+      return placeholderFunctionArn(getAtt[0]);
+    }
+    const join = record['Fn::Join'];
+    if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) {
+      return join[1].map(render).join(join[0]);
+    }
+    throw new Error(`Cannot render ${JSON.stringify(part)} in a state machine definition`);
+  };
+  return JSON.parse(render(definition)) as StateMachineDefinition;
+}

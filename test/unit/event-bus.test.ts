@@ -560,3 +560,40 @@ describe('eventBridgeClientFor', () => {
     });
   });
 });
+
+describe('LocalEventBus target switch', () => {
+  it('drops events for a disabled target, keeps delivering to the others, and resumes once re-enabled', async () => {
+    const billing = recorder();
+    const guardrail = recorder();
+    const bus = makeBus({ billing: billing.target, guardrail: guardrail.target }, {}, USAGE_RULES);
+    const usage = (requestId: string): PutEventsEntry => ({
+      Source: USAGE_SOURCE,
+      DetailType: USAGE_DETAIL_TYPE,
+      Detail: JSON.stringify({ requestId }),
+    });
+
+    bus.setTargetEnabled('billing', false);
+    await bus.putEvents([usage('while-off')]);
+    await bus.drain();
+    expect(billing.calls).toEqual([]);
+    expect(guardrail.calls.map((e) => e.detail)).toEqual([{ requestId: 'while-off' }]);
+    // Dropped, as by a disabled rule: not retried, not dead-lettered, not delivered later.
+    expect(bus.deadLetters).toEqual([]);
+
+    bus.setTargetEnabled('billing', true);
+    await bus.putEvents([usage('after')]);
+    await bus.drain();
+    expect(billing.calls.map((e) => e.detail)).toEqual([{ requestId: 'after' }]);
+    expect(guardrail.calls).toHaveLength(2);
+  });
+
+  it('does not affect an event accepted before the target was disabled', async () => {
+    const billing = recorder();
+    const bus = makeBus({ billing: billing.target });
+
+    await bus.putEvents([entry()]);
+    bus.setTargetEnabled('billing', false);
+    await bus.drain();
+    expect(billing.calls).toHaveLength(1);
+  });
+});
