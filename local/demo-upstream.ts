@@ -43,11 +43,17 @@ export type DemoFault =
   /** Override pacing for this request. */
   | { kind: 'slow'; tokensPerSecond: number };
 
-/** `model`: only requests whose body.model equals this; `times`: how many requests (default unlimited). */
+/**
+ * `model`: only requests whose body.model equals this; `times`: how many requests (default unlimited);
+ * `probability`: the chance (0..1, default 1) that the rule applies to a matching request, for random
+ * faults under load. A rule that does not fire uses up none of its `times`, and the next matching rule
+ * gets its chance.
+ */
 export interface FaultRule {
   fault: DemoFault;
   model?: string;
   times?: number;
+  probability?: number;
 }
 
 export interface RecordedRequest {
@@ -309,7 +315,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
 
   function takeFault(model: string): DemoFault | undefined {
     const slot = faults.find(
-      (f) => f.remaining > 0 && (f.rule.model === undefined || f.rule.model === model),
+      (f) =>
+        f.remaining > 0 &&
+        (f.rule.model === undefined || f.rule.model === model) &&
+        (f.rule.probability === undefined || Math.random() < f.rule.probability),
     );
     if (slot === undefined) return undefined;
     slot.remaining--;
@@ -710,6 +719,8 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     port,
     requests,
     injectFault(rule: FaultRule): void {
+      const p = rule.probability;
+      if (p !== undefined && !(p >= 0 && p <= 1)) throw new RangeError('probability must be between 0 and 1');
       faults.push({ rule, remaining: rule.times ?? Number.POSITIVE_INFINITY });
     },
     clearFaults(): void {

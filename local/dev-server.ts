@@ -108,7 +108,7 @@ function lambdaContext(timeoutMs: number) {
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
-  const presented = Buffer.from(/^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? '');
+  const presented = Buffer.from(/^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i.exec(header ?? '')?.[1] ?? '');
   const expected = Buffer.from(token);
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
@@ -173,6 +173,26 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         );
       } else res.destroy(err instanceof Error ? err : undefined);
     });
+  });
+  // Requests node:http refuses before any handler runs (oversized or malformed heads) still get
+  // an OpenAI-shaped error, not a bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = tooLarge
+      ? errorBody(
+          431,
+          'invalid_request_error',
+          'request_header_fields_too_large',
+          'The request headers are too large.',
+        )
+      : errorBody(400, 'invalid_request_error', 'invalid_request', 'The request is not valid HTTP.');
+    const requestId = randomUUID().replace(/-/g, '').slice(0, 24);
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

@@ -146,6 +146,21 @@ export function parseChatRequest(body: Json): ChatRequest {
   expectType(body, 'logit_bias', isObject, 'an object');
   expectType(body, 'metadata', isObject, 'an object');
   expectType(body, 'stream_options', isObject, 'an object');
+  for (const name of ['audio', 'prediction', 'web_search_options', 'moderation', 'prompt_cache_options']) {
+    expectType(body, name, isObject, 'an object');
+  }
+  for (const name of [
+    'prompt_cache_key',
+    'prompt_cache_retention',
+    'safety_identifier',
+    'service_tier',
+    'verbosity',
+  ]) {
+    expectType(body, name, isString, 'a string');
+  }
+  expectType(body, 'function_call', (v) => isString(v) || isObject(v), 'a string or an object');
+  expectType(body, 'functions', (v) => Array.isArray(v) && v.every(isObject), 'an array of function objects');
+  expectType(body, 'modalities', (v) => Array.isArray(v) && v.every(isString), 'an array of strings');
 
   const stream = body.stream === true;
   const streamOptions = body.stream_options;

@@ -17,6 +17,7 @@ export const newId = (prefix: string): string => `${prefix}_${randomBytes(10).to
 /** Extracts the bearer token from an Authorization header value. */
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  // HTTP whitespace is space and tab only (RFC 9110); \s would also accept e.g. a non-breaking space.
+  const match = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i.exec(header);
   return match?.[1];
 }

@@ -613,3 +613,66 @@ describe('demo upstream close()', () => {
     await expect(pending).rejects.toThrow();
   });
 });
+
+describe('demo upstream random faults (probability)', () => {
+  let upstream: DemoUpstream;
+
+  beforeAll(async () => {
+    upstream = await startDemoUpstream({ ttftMs: 0, tokensPerSecond: 0 });
+  });
+  afterEach(() => {
+    upstream.clearFaults();
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  /** Sends `count` small completions, 20 at a time, and returns their statuses. */
+  async function statuses(count: number, model = MODEL): Promise<number[]> {
+    const out: number[] = [];
+    for (let sent = 0; sent < count; sent += 20) {
+      const batch = Array.from({ length: Math.min(20, count - sent) }, async () => {
+        const res = await fetch(`${upstream.baseUrl}/chat/completions`, {
+          method: 'POST',
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi tokens:1' }] }),
+        });
+        await res.arrayBuffer();
+        return res.status;
+      });
+      out.push(...(await Promise.all(batch)));
+    }
+    return out;
+  }
+
+  it('applies a rule to about `probability` of the matching requests', async () => {
+    upstream.injectFault({ fault: { kind: 'status', status: 503 }, probability: 0.5 });
+    const got = await statuses(200);
+    const faulted = got.filter((s) => s === 503).length;
+    expect(got.every((s) => s === 200 || s === 503)).toBe(true);
+    // Binomial(200, 0.5): outside 60..140 has a probability below 1e-8.
+    expect(faulted).toBeGreaterThan(60);
+    expect(faulted).toBeLessThan(140);
+  });
+
+  it('never fires at probability 0, always at 1, and a rule that does not fire keeps its times', async () => {
+    upstream.injectFault({ fault: { kind: 'status', status: 500 }, probability: 0, times: 1 });
+    expect(await statuses(20)).toEqual(Array(20).fill(200));
+    // The skipped rule is still armed; a later rule gets its chance instead.
+    upstream.injectFault({ fault: { kind: 'status', status: 502 }, probability: 1, times: 2 });
+    expect((await statuses(3)).sort()).toEqual([200, 502, 502]);
+  });
+
+  it('lets the next matching rule fire when an earlier one does not', async () => {
+    upstream.injectFault({ fault: { kind: 'status', status: 500 }, probability: 0 });
+    upstream.injectFault({ fault: { kind: 'status', status: 503 }, model: 'other/model', probability: 1 });
+    upstream.injectFault({ fault: { kind: 'status', status: 502 }, probability: 1, times: 1 });
+    expect(await statuses(1, 'other/model')).toEqual([503]);
+    expect((await statuses(2)).sort()).toEqual([200, 502]);
+  });
+
+  it('refuses a probability outside 0..1', () => {
+    for (const probability of [-0.1, 1.5, Number.NaN]) {
+      expect(() => upstream.injectFault({ fault: { kind: 'hang' }, probability })).toThrow(RangeError);
+    }
+  });
+});

@@ -1,0 +1,498 @@
+// First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
+import '../../local/awslambda-shim.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DemoFault } from '../../local/demo-upstream.js';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
+import type { CatalogDocument, TierId } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import {
+  demoUpstream,
+  jsonFrames,
+  marker,
+  readSse,
+  type SseResult,
+  upstreamRequestsWith,
+  waitFor,
+} from '../support/e2e-helpers.js';
+import { chargeFor, createAccount, openHolds } from '../support/money-helpers.js';
+import { assertValid, validateChunk, validateCompletion, validateError } from '../support/openai-schema.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
+
+/**
+ * Every fault the demo upstream can inject, end to end: the request is served by a fallback model,
+ * or it fails with the right code; either way the books balance afterwards. Each test uses a fresh
+ * account, so its wallet decrease must equal the sum of its request-log charges exactly.
+ *
+ * The circuit breaker is per process and opens a model at half failures over five samples, so the
+ * faults are spread over the four tiers and every primary is warmed with successes first.
+ */
+
+let runtime: LocalRuntime;
+let db: DynamoDBDocumentClient;
+
+const CREDIT = 2_000_000;
+/** tier-1's time-to-first-token budget in the catalog this file publishes, so hangs time out fast. */
+const TTFT_MS = 400;
+const PACING = { ttftMs: 20, tokensPerSecond: 500 };
+
+const primaryOf = (tier: TierId): string => DEFAULT_CATALOG.tiers[tier].models[0]?.id ?? '';
+const secondaryOf = (tier: TierId): string => DEFAULT_CATALOG.tiers[tier].models[1]?.id ?? '';
+
+beforeAll(async () => {
+  runtime = await startTestRuntime({
+    reconcileEveryMs: 0,
+    demoUpstream: PACING,
+    env: { CATALOG_CACHE_TTL_MS: '200' },
+  });
+  db = createDocumentClient(runtime.dynamodbEndpoint);
+  const catalog = JSON.parse(JSON.stringify(DEFAULT_CATALOG)) as CatalogDocument;
+  catalog.tiers['tier-1'].ttftTimeoutMs = TTFT_MS;
+  const published = await admin(runtime, 'PUT', '/admin/tiers', catalog);
+  expect(published.status, JSON.stringify(published.json)).toBe(201);
+  const warm = await createAccount(runtime, 'warm-up', CREDIT);
+  await waitFor(
+    async () => {
+      const res = await post(warm, { model: 'tier-1', max_tokens: 16, messages: say('tokens:1') });
+      await res.text();
+      return res.headers.get('x-tier-catalog-version') === String(published.json.version);
+    },
+    { timeoutMs: 5_000, intervalMs: 50, what: 'the catalog with the short TTFT to be active' },
+  );
+  // Successes on every primary, so the failures below never make half of a model's recent outcomes.
+  for (const tier of ['tier-1', 'tier-2', 'tier-3', 'tier-4'] as const) {
+    for (let i = 0; i < 6; i++) {
+      const res = await post(warm, { model: tier, max_tokens: 16, messages: say('tokens:1') });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+  }
+});
+afterEach(() => {
+  demoUpstream(runtime).clearFaults();
+  demoUpstream(runtime).setPacing(PACING);
+});
+afterAll(async () => {
+  await runtime?.close();
+});
+
+interface Account {
+  accountId: string;
+  apiKey: string;
+}
+
+const say = (text: string) => [{ role: 'user', content: text }];
+
+function post(account: Account, body: unknown): Promise<Response> {
+  return fetch(`${runtime.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${account.apiKey}` },
+    body: JSON.stringify(body),
+  });
+}
+
+function inject(fault: DemoFault, options: { model?: string; times?: number } = {}): void {
+  demoUpstream(runtime).injectFault({ fault, ...options });
+}
+
+/** The upstream models that a tagged request reached, in order, with the fault each one got. */
+function attemptsUpstream(tag: string): Array<{ model: string; fault: string | undefined }> {
+  return upstreamRequestsWith(runtime, tag).map((r) => ({ model: r.model, fault: r.fault }));
+}
+
+type LogItem = Record<string, unknown> & {
+  requestId: string;
+  model: string;
+  status: string;
+  tier: TierId;
+  inputTokens: number;
+  outputTokens: number;
+  chargeMicros: number;
+  holdMicros: number;
+  usageSource: string;
+  errorCode?: string;
+  attempts?: Array<{ model: string; outcome: string; ms: number }>;
+};
+
+/**
+ * The books of a fresh account after its requests: no open hold, exactly one request-log item per
+ * admitted request, each charged at the tier's price for its tokens, and the wallet lower by exactly
+ * the sum of the charges. Returns the log items by request id.
+ */
+async function books(account: Account, requestIds: string[]): Promise<Map<string, LogItem>> {
+  await runtime.bus.drain();
+  const state = await admin(runtime, 'GET', `/admin/accounts/${account.accountId}`);
+  expect(state.status).toBe(200);
+  const wallet = state.json as { balanceMicros: number; heldMicros: number };
+  expect(wallet.heldMicros).toBe(0);
+  expect(await openHolds(db, runtime.tables.ledger, account.accountId)).toEqual([]);
+  const log = await admin(runtime, 'GET', `/admin/requests?accountId=${account.accountId}&limit=1000`);
+  expect(log.status).toBe(200);
+  const items = (log.json as { requests: LogItem[] }).requests;
+  expect(items.map((i) => i.requestId).sort()).toEqual([...requestIds].sort());
+  for (const item of items) {
+    const price = chargeFor(item.tier, item.inputTokens, item.outputTokens);
+    expect(item.chargeMicros, item.requestId).toBe(Math.min(price, item.holdMicros));
+  }
+  const charged = items.reduce((sum, i) => sum + i.chargeMicros, 0);
+  expect(CREDIT - wallet.balanceMicros).toBe(charged);
+  return new Map(items.map((i) => [i.requestId, i]));
+}
+
+function requestIdOf(res: Response): string {
+  const id = res.headers.get('x-request-id');
+  expect(id).toBeTruthy();
+  return id ?? '';
+}
+
+/** Content text per frame, from the client's side of a stream. */
+function contentOf(sse: SseResult): string[] {
+  return jsonFrames(sse)
+    .filter((f) => f.error === undefined)
+    .map((f) => {
+      const choice = (f.choices as Array<{ delta?: { content?: string | null } }> | undefined)?.[0];
+      return choice?.delta?.content ?? '';
+    })
+    .filter((c) => c !== '');
+}
+
+/** A stream that completed: chunks in the OpenAI schema, named by the tier, ending with [DONE]. */
+function expectCompleteStream(sse: SseResult, tier: TierId): void {
+  expect(sse.status).toBe(200);
+  expect(sse.text).toContain('data: [DONE]');
+  expect(sse.text).not.toContain('"error"');
+  for (const chunk of jsonFrames(sse)) {
+    assertValid(validateChunk, chunk);
+    expect(chunk.model).toBe(tier);
+  }
+}
+
+/** A stream cut short: the content forwarded so far, then exactly one error frame and no [DONE]. */
+function expectTruncatedStream(sse: SseResult, tier: TierId, code: string): void {
+  expect(sse.status).toBe(200);
+  expect(sse.text).not.toContain('[DONE]');
+  const frames = jsonFrames(sse);
+  const last = frames.at(-1) as { error?: unknown };
+  expect(assertValid(validateError, last).error).toMatchObject({ code, type: 'server_error' });
+  expect(frames.filter((f) => f.error !== undefined)).toHaveLength(1);
+  for (const chunk of frames.slice(0, -1)) {
+    assertValid(validateChunk, chunk);
+    expect(chunk.model).toBe(tier);
+  }
+}
+
+async function expectErrorResponse(res: Response, status: number, code: string): Promise<void> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  expect(assertValid(validateError, JSON.parse(text) as { error: { code: string } }).error.code).toBe(code);
+}
+
+/** The request was served by the tier's second model after the first failed with `outcome`. */
+function expectFallback(item: LogItem | undefined, tier: TierId, outcome: string): void {
+  expect(item).toBeDefined();
+  expect(item?.status).toBe('ok');
+  expect(item?.model).toBe(secondaryOf(tier));
+  expect(item?.attempts).toEqual([{ model: primaryOf(tier), outcome, ms: expect.any(Number) }]);
+}
+
+describe('a 500 on the first model', () => {
+  const tier = 'tier-2';
+
+  it('is served by the fallback, streaming or not, and billed once at the tier price', async () => {
+    const account = await createAccount(runtime, 'status-500', CREDIT);
+    inject({ kind: 'status', status: 500 }, { model: primaryOf(tier) });
+
+    const tag = marker();
+    const res = await post(account, { model: tier, messages: say(`${tag} tokens:5`) });
+    expect(res.status).toBe(200);
+    const completion = assertValid(validateCompletion, (await res.json()) as { model: string });
+    expect(completion.model).toBe(tier);
+    expect(attemptsUpstream(tag)).toEqual([
+      { model: primaryOf(tier), fault: 'status' },
+      { model: secondaryOf(tier), fault: undefined },
+    ]);
+
+    const streamTag = marker();
+    const streamRes = await post(account, {
+      model: tier,
+      stream: true,
+      messages: say(`${streamTag} tokens:5`),
+    });
+    const sse = await readSse(streamRes);
+    expectCompleteStream(sse, tier);
+    expect(contentOf(sse)).toHaveLength(5);
+    expect(attemptsUpstream(streamTag).map((a) => a.model)).toEqual([primaryOf(tier), secondaryOf(tier)]);
+
+    const log = await books(account, [requestIdOf(res), requestIdOf(streamRes)]);
+    for (const item of log.values()) {
+      expectFallback(item, tier, 'status_500');
+      expect(item.usageSource).toBe('upstream');
+      expect(item.chargeMicros).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('a 429 with retry-after from the upstream', () => {
+  const tier = 'tier-3';
+
+  it('is served by the fallback, and the upstream retry-after is not forwarded', async () => {
+    const account = await createAccount(runtime, 'status-429', CREDIT);
+    inject({ kind: 'status', status: 429, retryAfterSeconds: 30 }, { model: primaryOf(tier) });
+
+    const res = await post(account, { model: tier, messages: say(`${marker()} tokens:4`) });
+    expect(res.status).toBe(200);
+    expect((assertValid(validateCompletion, await res.json()) as { model: string }).model).toBe(tier);
+    const streamRes = await post(account, {
+      model: tier,
+      stream: true,
+      messages: say(`${marker()} tokens:4`),
+    });
+    expectCompleteStream(await readSse(streamRes), tier);
+    for (const r of [res, streamRes]) {
+      expect(r.headers.get('retry-after')).toBeNull();
+      expect(r.headers.get('x-ratelimit-remaining-requests')).toBeNull();
+    }
+
+    const log = await books(account, [requestIdOf(res), requestIdOf(streamRes)]);
+    for (const item of log.values()) expectFallback(item, tier, 'status_429');
+  });
+
+  it('is a 502 upstream_error, not a 429, when every model is rate limited; nothing is charged', async () => {
+    const account = await createAccount(runtime, 'status-429-all', CREDIT);
+    inject({ kind: 'status', status: 429, retryAfterSeconds: 30 });
+    const tag = marker();
+    const res = await post(account, { model: tier, messages: say(tag) });
+    expect(res.headers.get('retry-after')).toBeNull();
+    await expectErrorResponse(res, 502, 'upstream_error');
+    expect(attemptsUpstream(tag).map((a) => a.model)).toEqual([primaryOf(tier), secondaryOf(tier)]);
+
+    const item = (await books(account, [requestIdOf(res)])).get(requestIdOf(res));
+    expect(item).toMatchObject({ status: 'upstream_error', errorCode: 'upstream_error', chargeMicros: 0 });
+    expect(item?.attempts?.map((a) => a.outcome)).toEqual(['status_429', 'status_429']);
+  });
+});
+
+describe('a hang before the first token', () => {
+  const tier = 'tier-1';
+
+  it('times out within the tier TTFT and is served by the fallback; the hung attempt is abandoned', async () => {
+    const account = await createAccount(runtime, 'hang', CREDIT);
+    inject({ kind: 'hang' }, { model: primaryOf(tier) });
+
+    const tag = marker();
+    const started = performance.now();
+    const res = await post(account, { model: tier, messages: say(`${tag} tokens:3`) });
+    expect(res.status).toBe(200);
+    await res.json();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TTFT_MS * 0.9);
+    const streamTag = marker();
+    const streamRes = await post(account, {
+      model: tier,
+      stream: true,
+      messages: say(`${streamTag} tokens:3`),
+    });
+    expectCompleteStream(await readSse(streamRes), tier);
+
+    for (const t of [tag, streamTag]) {
+      const [hung, served] = upstreamRequestsWith(runtime, t);
+      expect([hung?.model, hung?.fault, served?.model]).toEqual([primaryOf(tier), 'hang', secondaryOf(tier)]);
+      // The gateway closed the hung connection instead of leaving it open.
+      await waitFor(() => hung?.aborted === true, { what: 'the hung upstream request to be aborted' });
+    }
+    const log = await books(account, [requestIdOf(res), requestIdOf(streamRes)]);
+    for (const item of log.values()) expectFallback(item, tier, 'timeout');
+  });
+
+  it('is a 504 upstream_timeout before the first byte when every model hangs; nothing is charged', async () => {
+    const account = await createAccount(runtime, 'hang-all', CREDIT);
+    inject({ kind: 'hang' });
+    const res = await post(account, { model: tier, messages: say(marker()) });
+    await expectErrorResponse(res, 504, 'upstream_timeout');
+    // A stream that never started can still get a real status code.
+    const streamRes = await post(account, { model: tier, stream: true, messages: say(marker()) });
+    await expectErrorResponse(streamRes, 504, 'upstream_timeout');
+
+    const log = await books(account, [requestIdOf(res), requestIdOf(streamRes)]);
+    for (const item of log.values()) {
+      expect(item).toMatchObject({ status: 'timeout', errorCode: 'upstream_timeout', chargeMicros: 0 });
+      expect(item.attempts?.map((a) => [a.model, a.outcome])).toEqual([
+        [primaryOf(tier), 'timeout'],
+        [secondaryOf(tier), 'timeout'],
+      ]);
+    }
+  });
+});
+
+describe('a disconnect', () => {
+  const tier = 'tier-4';
+
+  it('mid-stream ends the stream with an error frame and no [DONE], and bills the forwarded part', async () => {
+    const account = await createAccount(runtime, 'disconnect-stream', CREDIT);
+    // Paced, so the cut comes after the gateway has committed to the first model and begun forwarding.
+    demoUpstream(runtime).setPacing({ tokensPerSecond: 20 });
+    inject({ kind: 'disconnect', afterChunks: 3 }, { model: primaryOf(tier), times: 1 });
+    const tag = marker();
+    const res = await post(account, { model: tier, stream: true, messages: say(`${tag} tokens:20`) });
+    const sse = await readSse(res);
+    expectTruncatedStream(sse, tier, 'upstream_error');
+    const content = contentOf(sse);
+    expect(content).toHaveLength(3);
+    expect(attemptsUpstream(tag)).toEqual([{ model: primaryOf(tier), fault: 'disconnect' }]);
+
+    const item = (await books(account, [requestIdOf(res)])).get(requestIdOf(res));
+    expect(item).toMatchObject({
+      status: 'upstream_error',
+      errorCode: 'upstream_error',
+      model: primaryOf(tier),
+      usageSource: 'estimated',
+      // ~4 characters a token, of exactly what the client received.
+      outputTokens: Math.ceil(content.join('').length / 4),
+    });
+    expect(item?.chargeMicros).toBeGreaterThan(0);
+  });
+
+  it('before a non-streaming body arrives is served by the fallback', async () => {
+    const account = await createAccount(runtime, 'disconnect-body', CREDIT);
+    inject({ kind: 'disconnect', afterChunks: 0 }, { model: primaryOf(tier), times: 1 });
+    const tag = marker();
+    const res = await post(account, { model: tier, messages: say(`${tag} tokens:4`) });
+    expect(res.status).toBe(200);
+    expect((assertValid(validateCompletion, await res.json()) as { model: string }).model).toBe(tier);
+    expect(attemptsUpstream(tag).map((a) => a.model)).toEqual([primaryOf(tier), secondaryOf(tier)]);
+    expectFallback(
+      (await books(account, [requestIdOf(res)])).get(requestIdOf(res)),
+      tier,
+      'connection_error',
+    );
+  });
+});
+
+describe('malformed SSE', () => {
+  const tier = 'tier-4';
+
+  it('after the first token ends the stream with an error frame and no [DONE], billing what was forwarded', async () => {
+    const account = await createAccount(runtime, 'malformed-stream', CREDIT);
+    inject({ kind: 'malformed-sse' }, { model: primaryOf(tier), times: 1 });
+    const tag = marker();
+    const res = await post(account, { model: tier, stream: true, messages: say(`${tag} tokens:10`) });
+    const sse = await readSse(res);
+    expectTruncatedStream(sse, tier, 'upstream_error');
+    // The unparseable frame itself never reaches the client.
+    expect(sse.text).not.toContain('not json');
+    const content = contentOf(sse);
+    expect(content).toHaveLength(1);
+
+    const item = (await books(account, [requestIdOf(res)])).get(requestIdOf(res));
+    expect(item).toMatchObject({
+      status: 'upstream_error',
+      model: primaryOf(tier),
+      usageSource: 'estimated',
+      outputTokens: Math.ceil(content.join('').length / 4),
+    });
+    expect(item?.chargeMicros).toBeGreaterThan(0);
+  });
+
+  it('as an unparseable non-streaming body is served by the fallback', async () => {
+    const account = await createAccount(runtime, 'malformed-body', CREDIT);
+    inject({ kind: 'malformed-sse' }, { model: primaryOf(tier), times: 1 });
+    const res = await post(account, { model: tier, messages: say(`${marker()} tokens:4`) });
+    expect(res.status).toBe(200);
+    expect((assertValid(validateCompletion, await res.json()) as { model: string }).model).toBe(tier);
+    expectFallback(
+      (await books(account, [requestIdOf(res)])).get(requestIdOf(res)),
+      tier,
+      'malformed_response',
+    );
+  });
+});
+
+describe('a missing usage block', () => {
+  const tier = 'tier-2';
+
+  it('is served, with usage estimated for the client and the bill alike', async () => {
+    const account = await createAccount(runtime, 'no-usage', CREDIT);
+    inject({ kind: 'no-usage' }, { model: primaryOf(tier), times: 3 });
+
+    const res = await post(account, { model: tier, messages: say(`${marker()} tokens:6`) });
+    expect(res.status).toBe(200);
+    const completion = assertValid(validateCompletion, await res.json()) as {
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
+
+    const withUsage = await post(account, {
+      model: tier,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: say(`${marker()} tokens:6`),
+    });
+    const sseWithUsage = await readSse(withUsage);
+    expectCompleteStream(sseWithUsage, tier);
+    const usageChunk = jsonFrames(sseWithUsage).find((f) => f.usage) as
+      | { usage: { prompt_tokens: number; completion_tokens: number } }
+      | undefined;
+    expect(usageChunk).toBeDefined();
+
+    const without = await post(account, { model: tier, stream: true, messages: say(`${marker()} tokens:6`) });
+    const sseWithout = await readSse(without);
+    expectCompleteStream(sseWithout, tier);
+    expect(jsonFrames(sseWithout).some((f) => f.usage)).toBe(false);
+
+    const log = await books(account, [requestIdOf(res), requestIdOf(withUsage), requestIdOf(without)]);
+    for (const item of log.values()) {
+      expect(item).toMatchObject({ status: 'ok', model: primaryOf(tier), usageSource: 'estimated' });
+      expect(item.outputTokens).toBeGreaterThan(0);
+      expect(item.chargeMicros).toBeGreaterThan(0);
+    }
+    // What the client was told is what it was billed for.
+    for (const [r, usage] of [
+      [res, completion.usage],
+      [withUsage, usageChunk?.usage],
+    ] as const) {
+      const item = log.get(requestIdOf(r));
+      expect([usage?.prompt_tokens, usage?.completion_tokens]).toEqual([
+        item?.inputTokens,
+        item?.outputTokens,
+      ]);
+    }
+  });
+});
+
+describe('a slow trickle', () => {
+  const tier = 'tier-3';
+
+  it('is still served completely, the stream chunk by chunk as the tokens arrive', async () => {
+    const account = await createAccount(runtime, 'slow', CREDIT);
+    inject({ kind: 'slow', tokensPerSecond: 20 }, { model: primaryOf(tier), times: 2 });
+
+    const res = await post(account, { model: tier, stream: true, messages: say(`${marker()} tokens:6`) });
+    const sse = await readSse(res);
+    expectCompleteStream(sse, tier);
+    const contentFrames = sse.frames.filter((f) => /"content":"[^"]/.test(f.data));
+    expect(contentFrames).toHaveLength(6);
+    // Six tokens at 20/s span 250 ms upstream; forwarded as they came, not buffered to the end.
+    const first = contentFrames[0]?.at ?? 0;
+    const last = contentFrames.at(-1)?.at ?? 0;
+    expect(last - first).toBeGreaterThanOrEqual(0.6 * 250);
+
+    const body = await post(account, { model: tier, messages: say(`${marker()} tokens:6`) });
+    expect(body.status).toBe(200);
+    const completion = assertValid(validateCompletion, await body.json()) as {
+      choices: Array<{ message: { content: string }; finish_reason: string }>;
+    };
+    expect(completion.choices[0]?.message.content.trim().split(/\s+/)).toHaveLength(6);
+    expect(completion.choices[0]?.finish_reason).toBe('stop');
+
+    const log = await books(account, [requestIdOf(res), requestIdOf(body)]);
+    for (const item of log.values()) {
+      expect(item).toMatchObject({
+        status: 'ok',
+        model: primaryOf(tier),
+        usageSource: 'upstream',
+        outputTokens: 6,
+      });
+      expect(item.attempts).toBeUndefined();
+    }
+  });
+});
