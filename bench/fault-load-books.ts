@@ -2,10 +2,10 @@
  * The books of the fault-load run, read straight from DynamoDB Local after the bus has drained:
  * wallets, open holds and request-log items per account, and the money-conservation checks.
  */
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { ledgerKeys } from '../shared/tables.js';
 
-type Item = Record<string, unknown>;
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { queryPartition } from '../shared/adapters/dynamodb/client.js';
+import { ledgerKeys } from '../shared/tables.js';
 
 /** One funded account of the run and what it started with. */
 export interface LoadAccount {
@@ -33,25 +33,7 @@ export interface AccountBooks {
   requestIds: string[];
 }
 
-async function queryAll(db: DynamoDBDocumentClient, table: string, pk: string, skPrefix?: string) {
-  const items: Item[] = [];
-  let startKey: Item | undefined;
-  for (let page = 0; page < 10_000; page++) {
-    const out = await db.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: skPrefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :sk)',
-        ExpressionAttributeValues: { ':pk': pk, ...(skPrefix === undefined ? {} : { ':sk': skPrefix }) },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-    if (!startKey) return items;
-  }
-  throw new Error(`too many pages in ${table} ${pk}`);
-}
+const queryAll = queryPartition;
 
 export async function readBooks(
   db: DynamoDBDocumentClient,

@@ -1,4 +1,5 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { queryAll } from '../adapters/dynamodb/client.js';
 import { TIER_IDS } from '../domain/catalog.js';
 import { utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
@@ -166,17 +167,7 @@ export class DynamoAdminReports implements AdminReports {
     return items;
   }
 
-  private async collect(
-    input: ConstructorParameters<typeof QueryCommand>[0],
-    limit: number,
-  ): Promise<Item[]> {
-    const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      const page = await this.db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && items.length < limit);
-    return items.slice(0, limit);
+  private collect(input: QueryCommandInput, limit: number): Promise<Item[]> {
+    return queryAll(this.db, input, limit);
   }
 }

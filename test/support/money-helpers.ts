@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { queryPartition } from '../../shared/adapters/dynamodb/client.js';
 import { compileCatalog, type TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { priceTokens, type TokenPrice } from '../../shared/domain/money.js';
@@ -37,30 +38,7 @@ export function uniqueId(prefix: string): string {
 type Item = Record<string, unknown>;
 
 /** Every item of a partition (optionally with a sort-key prefix), strongly consistent, all pages. */
-export async function queryAll(
-  db: DynamoDBDocumentClient,
-  table: string,
-  pk: string,
-  skPrefix?: string,
-): Promise<Item[]> {
-  const items: Item[] = [];
-  let startKey: Item | undefined;
-  for (let page = 0; page < 1_000; page++) {
-    const out = await db.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: skPrefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :sk)',
-        ExpressionAttributeValues: { ':pk': pk, ...(skPrefix === undefined ? {} : { ':sk': skPrefix }) },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-    if (!startKey) return items;
-  }
-  throw new Error(`too many pages in ${table} ${pk}`);
-}
+export const queryAll = queryPartition;
 
 export interface WalletState {
   balanceMicros: number;

@@ -2,13 +2,12 @@ import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, retryOnConflict } from './client.js';
+import { conditionFailedAt, queryPartition, retryOnConflict } from './client.js';
 
 const itemIsNew = 'attribute_not_exists(pk)';
 const itemExists = 'attribute_exists(pk)';
@@ -296,23 +295,8 @@ export class DynamoAccountStore {
     return Number(Item.balanceMicros);
   }
 
-  private async accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {
-    const items: Array<Record<string, unknown>> = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': ledgerKeys.accountProfile(accountId).pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items;
+  private accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {
+    return queryPartition(this.db, this.tableName, ledgerKeys.accountProfile(accountId).pk);
   }
 
   private newKey(

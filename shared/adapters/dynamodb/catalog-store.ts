@@ -10,7 +10,7 @@ import { DEFAULT_CATALOG } from '../../domain/default-catalog.js';
 import { GatewayError } from '../../domain/errors.js';
 import type { CatalogStore, CatalogVersionInfo } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, isConditionalCheckFailed, retryOnConflict } from './client.js';
+import { conditionFailedAt, isConditionalCheckFailed, queryAll, retryOnConflict } from './client.js';
 
 const versionIsNew = 'attribute_not_exists(pk)';
 const MAX_PUBLISH_ATTEMPTS = 5;
@@ -38,23 +38,16 @@ export class DynamoCatalogStore implements CatalogStore {
 
   async listVersions(): Promise<{ active: number; versions: CatalogVersionInfo[] }> {
     const active = await this.getActive();
-    const versions: CatalogVersionInfo[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': 'CATALOG', ':prefix': 'VERSION#' },
-          ProjectionExpression: 'version, publishedAt',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        versions.push({ version: Number(item.version), publishedAt: String(item.publishedAt) });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const items = await queryAll(this.db, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': 'CATALOG', ':prefix': 'VERSION#' },
+      ProjectionExpression: 'version, publishedAt',
+    });
+    const versions = items.map((item) => ({
+      version: Number(item.version),
+      publishedAt: String(item.publishedAt),
+    }));
     return { active: active.version, versions };
   }
 

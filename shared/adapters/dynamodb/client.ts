@@ -1,5 +1,5 @@
 import { type AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, optionalEnv } from '../../config.js';
 
@@ -83,4 +83,32 @@ export async function retryOnConflict<T>(run: () => Promise<T>, attempts = 6): P
       await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
     }
   }
+}
+
+type Item = Record<string, unknown>;
+
+/** Every item a query matches, page by page, up to `limit` items. */
+export async function queryAll(
+  db: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  let startKey: Item | undefined;
+  do {
+    const page = await db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && items.length < limit);
+  return items.length > limit ? items.slice(0, limit) : items;
+}
+
+/** Every item of one partition (optionally under a sort-key prefix), strongly consistent. */
+export function queryPartition(db: DynamoDBDocumentClient, table: string, pk: string, skPrefix?: string) {
+  return queryAll(db, {
+    TableName: table,
+    KeyConditionExpression: skPrefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :sk)',
+    ExpressionAttributeValues: { ':pk': pk, ...(skPrefix === undefined ? {} : { ':sk': skPrefix }) },
+    ConsistentRead: true,
+  });
 }
