@@ -1,10 +1,13 @@
 /**
  * A small time-bounded cache with single-flight loading: concurrent misses for one key share
  * one load, so a burst of cold requests costs one storage round trip, not one each.
- * Failed loads are not cached.
+ *
+ * Refresh-ahead: in the last fifth of an entry's life a read still returns it (it is within its
+ * TTL) and starts one background reload, so steady traffic never waits for a reload and no
+ * value is ever served older than the TTL. Failed loads are not cached.
  */
 export class TtlCache<K, V> {
-  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  private readonly entries = new Map<K, { value: V; loadedAt: number }>();
   private readonly inflight = new Map<K, Promise<V>>();
 
   constructor(
@@ -15,9 +18,15 @@ export class TtlCache<K, V> {
 
   async get(key: K, load: () => Promise<V>): Promise<V> {
     const hit = this.entries.get(key);
-    if (hit && hit.expiresAt > this.now()) return hit.value;
-    const pending = this.inflight.get(key);
-    if (pending) return pending;
+    const age = hit ? this.now() - hit.loadedAt : Number.POSITIVE_INFINITY;
+    if (hit && age < this.ttlMs) {
+      if (age >= this.ttlMs * 0.8 && !this.inflight.has(key)) this.load(key, load).catch(() => {});
+      return hit.value;
+    }
+    return this.inflight.get(key) ?? this.load(key, load);
+  }
+
+  private load(key: K, load: () => Promise<V>): Promise<V> {
     const loading = load().then(
       (value) => {
         this.inflight.delete(key);
@@ -38,7 +47,7 @@ export class TtlCache<K, V> {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(key, { value, loadedAt: this.now() });
   }
 
   delete(key: K): void {

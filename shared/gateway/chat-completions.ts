@@ -527,14 +527,26 @@ class RequestRun {
     // An error thrown in while suspended at a yield comes from the consumer (the client went
     // away), not from upstream: it must reach `finally` as a disconnect.
     let yielding = false;
+    // One deadline for the whole stream (not a timer per chunk): it aborts upstream and fails the
+    // pending read, whichever the upstream honours.
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      deadlineTimer = setTimeout(
+        () => {
+          reject(new AttemptFailed('timeout', upstreamTimeout()));
+          attempt.abort();
+        },
+        Math.max(0, this.init.deadline - this.now()),
+      );
+    });
+    deadline.catch(() => {});
     try {
       yielding = true;
       yield* firstFrames;
       yielding = false;
       let sawDone = false;
       for (;;) {
-        const remaining = this.init.deadline - this.now();
-        const next = await withTimeout(events.next(), remaining, attempt);
+        const next = await Promise.race([events.next(), deadline]);
         if (next.done) break;
         if (next.value === '[DONE]') {
           sawDone = true;
@@ -573,6 +585,7 @@ class RequestRun {
       // Ends without [DONE], so the client can tell the answer is truncated.
       yield sseFrame(failure.toBody(this.init.requestId));
     } finally {
+      clearTimeout(deadlineTimer);
       if (!ended) {
         // The consumer left early: the client disconnected. Stop upstream, bill what was generated.
         attempt.abort();

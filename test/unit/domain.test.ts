@@ -231,10 +231,35 @@ describe('TTL cache', () => {
     const cache = new TtlCache<string, number>(30_000, () => now);
     const load = async () => ++loads;
     expect(await Promise.all([cache.get('k', load), cache.get('k', load)])).toEqual([1, 1]);
-    now = 29_999;
+    now = 20_000;
     expect(await cache.get('k', load)).toBe(1);
     now = 30_000;
-    expect(await cache.get('k', load)).toBe(2);
+    expect(await cache.get('k', load)).toBe(2); // never older than the TTL
+    expect(loads).toBe(2);
+  });
+
+  it('reloads in the background near the end of an entry life, without making the reader wait', async () => {
+    let now = 0;
+    let loads = 0;
+    let release: (() => void) | undefined;
+    const cache = new TtlCache<string, number>(10_000, () => now);
+    const slowLoad = () =>
+      new Promise<number>((resolve) => {
+        loads++;
+        release = () => resolve(loads);
+      });
+    const first = cache.get('k', slowLoad);
+    release?.();
+    expect(await first).toBe(1);
+    now = 8_500; // last fifth: served at once, one reload starts
+    expect(await cache.get('k', slowLoad)).toBe(1);
+    expect(await cache.get('k', slowLoad)).toBe(1);
+    expect(loads).toBe(2);
+    release?.();
+    await new Promise((r) => setTimeout(r, 0));
+    now = 12_000; // the first value would be stale now; the reloaded one is fresh
+    expect(await cache.get('k', slowLoad)).toBe(2);
+    expect(loads).toBe(2);
   });
 
   it('does not cache failures', async () => {
