@@ -20,11 +20,12 @@ const ENV_FOR_INIT = {
   REQUEST_LOG_TABLE_NAME: 'requests',
   EVENT_BUS_NAME: 'bus',
   DAILY_SPEND_CAP_USD: '50',
+  PROBE_PUBLIC_URL: 'https://abcdefgh12345678.lambda-url.us-east-1.on.aws/',
+  PROBE_ADMIN_URL: 'https://ijklmnop12345678.lambda-url.us-east-1.on.aws/',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'x',
   AWS_SECRET_ACCESS_KEY: 'x',
   POWERTOOLS_METRICS_DISABLED: 'true',
-  POWERTOOLS_TRACE_ENABLED: 'false',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
           env: { ...process.env, ...ENV_FOR_INIT },
           encoding: 'utf8',
         });
-        if (run.status !== 0) throw new Error(`${entry}: bundle failed to load: ${run.stderr.slice(0, 500)}`);
+        if (run.status !== 0) throw new Error(`${entry}: bundle failed to load: ${run.stderr.slice(-800)}`);
         initMs.push(Number(run.stdout));
       }
       rows.push({
