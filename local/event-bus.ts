@@ -44,6 +44,11 @@ export interface LocalEventBusOptions {
   /** Wait between attempts. Default 10 ms. */
   retryDelayMs?: number;
   faults?: DeliveryFaults;
+  /**
+   * Target invocations running at once, across rules, as a Lambda concurrency limit would cap
+   * them. Default 8: an unbounded burst would queue every settlement in front of new holds.
+   */
+  maxConcurrentInvocations?: number;
 }
 
 export interface PutEventsEntry {
@@ -178,6 +183,25 @@ function requestError(name: string, message: string): EventBridgeServiceExceptio
   return new EventBridgeServiceException({ name, message, $fault: 'client', $metadata: {} });
 }
 
+/** At most `limit` tasks at once; the rest wait their turn in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 export class LocalEventBus {
   /** Deliveries that failed every attempt. */
   readonly deadLetters: DeadLetter[] = [];
@@ -193,6 +217,7 @@ export class LocalEventBus {
   private readonly disabledTargets = new Set<RuleDefinition['target']>();
   private closed = false;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly invocations: Semaphore;
 
   constructor(
     rules: readonly RuleDefinition[],
@@ -207,6 +232,11 @@ export class LocalEventBus {
     if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) {
       throw new Error(`retryDelayMs must be a finite number >= 0, got ${retryDelayMs}`);
     }
+    const concurrency = options.maxConcurrentInvocations ?? 8;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new Error(`maxConcurrentInvocations must be an integer >= 1, got ${concurrency}`);
+    }
+    this.invocations = new Semaphore(concurrency);
     const ids = new Set<string>();
     this.rules = rules.map((rule) => {
       if (ids.has(rule.id)) throw new Error(`Duplicate rule id "${rule.id}"`);
@@ -331,7 +361,7 @@ export class LocalEventBus {
       try {
         if (attempt === 1 && dropFirst) throw new Error('first delivery attempt dropped (injected fault)');
         // Each invocation gets its own copy, as each Lambda invocation deserialises its own event.
-        await target(structuredClone(event));
+        await this.invocations.run(() => target(structuredClone(event)));
         this.delivered.push({ rule, eventId: event.id });
         return;
       } catch (error) {

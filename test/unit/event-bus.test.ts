@@ -597,3 +597,34 @@ describe('LocalEventBus target switch', () => {
     expect(billing.calls).toHaveLength(1);
   });
 });
+
+describe('LocalEventBus concurrency', () => {
+  it('runs at most maxConcurrentInvocations targets at once and still delivers every event', async () => {
+    let running = 0;
+    let peak = 0;
+    const bus = new LocalEventBus(
+      USAGE_RULES,
+      {
+        billing: async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        },
+      },
+      { maxConcurrentInvocations: 3 },
+    );
+    for (let i = 0; i < 4; i++) {
+      await bus.putEvents(
+        Array.from({ length: 5 }, () => ({
+          Source: USAGE_SOURCE,
+          DetailType: USAGE_DETAIL_TYPE,
+          Detail: '{"a":1}',
+        })),
+      );
+    }
+    await bus.drain();
+    expect(peak).toBe(3);
+    expect(bus.delivered).toHaveLength(20);
+  });
+});
