@@ -18,6 +18,8 @@ export interface HttpResponse {
   headers: Record<string, string>;
   /** A string for buffered responses; an async iterable of text frames for streams. */
   body: string | AsyncIterable<string>;
+  /** For streams: called when the client goes away before the end; resolves once it is recorded. */
+  cancel?: () => Promise<void>;
 }
 
 /** Structured logging without request content: callers pass ids, codes and figures only. */

@@ -61,6 +61,8 @@ export interface ChatRequest {
   choices: number;
   /** The client used max_completion_tokens (reasoning models want it) rather than max_tokens. */
   usesCompletionTokens: boolean;
+  /** Content parts that are not text (images, audio, files): their tokens are not bounded by bytes. */
+  mediaParts: number;
   /** The body to forward, minus `model`, `stream_options` and the token caps the gateway sets. */
   passThrough: Record<string, unknown>;
 }
@@ -196,6 +198,7 @@ export function parseChatRequest(body: Json): ChatRequest {
     requestedMaxTokens: requested ?? undefined,
     choices: typeof body.n === 'number' ? body.n : 1,
     usesCompletionTokens: body.max_completion_tokens !== undefined && body.max_completion_tokens !== null,
+    mediaParts: countMediaParts(body.messages as unknown[]),
     passThrough,
   };
 }
@@ -228,4 +231,16 @@ function validateMessages(messages: unknown): void {
       );
     }
   });
+}
+
+const TEXT_PART_TYPES = new Set(['text', 'refusal']);
+
+function countMediaParts(messages: unknown[]): number {
+  let count = 0;
+  for (const m of messages) {
+    const content = (m as Json).content;
+    if (!Array.isArray(content)) continue;
+    for (const part of content) if (!TEXT_PART_TYPES.has(String((part as Json).type))) count++;
+  }
+  return count;
 }

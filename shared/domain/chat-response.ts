@@ -32,8 +32,13 @@ function pick(source: Json, fields: readonly string[]): Json {
   return out;
 }
 
+/** Token counts beyond this are an upstream bug; clamping keeps the money arithmetic exact. */
+const MAX_TOKENS_REPORTED = 1_000_000_000;
+
 const nonNegativeInt = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
+  typeof v === 'number' && Number.isFinite(v) && v >= 0
+    ? Math.min(Math.floor(v), MAX_TOKENS_REPORTED)
+    : undefined;
 
 /** The upstream usage block, normalised to OpenAI's fields, or undefined when absent or bad. */
 export function readUsage(raw: unknown): Usage | undefined {

@@ -41,6 +41,9 @@ import { CircuitBreaker } from './circuit-breaker.js';
 /** Below this many affordable output tokens a request is refused with insufficient_quota. */
 export const MIN_OUTPUT_TOKENS = 16;
 
+/** Input tokens held for each image, audio or file part on top of the body's byte length. */
+export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
+
 export interface CompletionsDeps {
   auth: Authenticator;
   /** The active catalog, cached by the caller for at most 30 s. */
@@ -168,7 +171,9 @@ export class ChatCompletions {
       'x-tier-catalog-version': String(catalog.version),
     };
     const cap = Math.min(parsed.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
-    const inputBound = req.bodyBytes; // UTF-8 bytes bound the prompt's tokens from above
+    // UTF-8 bytes bound a text prompt's tokens from above; a part that references media by URL
+    // (image, audio, file) is a few bytes for many tokens, so each gets an allowance on top.
+    const inputBound = req.bodyBytes + parsed.mediaParts * MEDIA_PART_TOKEN_ALLOWANCE;
     const run = new RequestRun(this.deps, this.now, this.breaker, {
       key,
       tier,
@@ -372,6 +377,7 @@ class RequestRun {
     let lastError: GatewayError = upstreamError();
     for (let index = 0; index < candidates.length; index++) {
       if (this.now() >= this.init.deadline) {
+        first?.abort();
         lastError = upstreamTimeout();
         break;
       }
@@ -421,7 +427,9 @@ class RequestRun {
       throw new AttemptFailed('connection_error', upstreamError(err));
     });
     if (response.status >= 200 && response.status < 300) return response;
-    const errorText = await response.text().catch(() => '');
+    const errorText = await withTimeout(response.text(), this.init.deadline - this.now(), attempt).catch(
+      () => '',
+    );
     if (response.status === 429 || response.status >= 500 || response.status === 408) {
       throw new AttemptFailed(`status_${response.status}`, upstreamError());
     }
@@ -502,7 +510,17 @@ class RequestRun {
       status: 200,
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
       body: this.streamBody(firstFrames, events, attempt),
+      cancel: () => this.cancel(attempt),
     };
+  }
+
+  /**
+   * The client went away (possibly before reading a byte): stop upstream now and record what was
+   * generated. Safe to call at any time; after the request finished it changes nothing.
+   */
+  private cancel(attempt: Attempt): Promise<void> {
+    attempt.abort();
+    return this.finish('client_disconnected', 'client_disconnected');
   }
 
   /** The frames a client sees for one upstream chunk; usage is kept back for the final chunk. */
@@ -614,8 +632,17 @@ class RequestRun {
     const inputTokens = generated ? usage.prompt_tokens : 0;
     const outputTokens = generated ? usage.completion_tokens : 0;
     const model = this.served ?? this.current?.model;
-    // The hold bounds the charge: the cap sent upstream makes this a no-op unless it misreports.
-    const chargeMicros = Math.min(priceTokens(tier.price, inputTokens, outputTokens), this.holdMicros);
+    // The hold bounds the charge: the cap sent upstream makes this a no-op unless the upstream
+    // counts more input than the bound allowed for (e.g. a very large image): say so when it does.
+    const fullCharge = priceTokens(tier.price, inputTokens, outputTokens);
+    const chargeMicros = Math.min(fullCharge, this.holdMicros);
+    if (fullCharge > this.holdMicros) {
+      this.deps.log.warn('charge clipped to the hold', {
+        requestId: this.init.requestId,
+        chargeMicros: fullCharge,
+        holdMicros: this.holdMicros,
+      });
+    }
     const endedAt = this.now();
     const record: UsageRecord = {
       requestId: this.init.requestId,

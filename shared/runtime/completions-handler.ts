@@ -29,6 +29,40 @@ function errorCode(response: HttpResponse): string {
 const newRequestId = (): string => randomBytes(12).toString('hex');
 
 /**
+ * A readable over the response frames that pulls one frame per read, so each frame is written
+ * as soon as it exists. When the consumer goes away first (the client disconnected), `cancel`
+ * runs before the stream reports itself closed, so the pipeline, and with it the invocation,
+ * ends only once the request is recorded.
+ */
+export function streamOf(frames: AsyncIterable<string>, cancel?: () => Promise<void>): Readable {
+  const iterator = frames[Symbol.asyncIterator]();
+  let ended = false;
+  return new Readable({
+    read() {
+      iterator.next().then(
+        ({ value, done }) => {
+          if (done) ended = true;
+          this.push(done ? null : value);
+        },
+        (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
+      );
+    },
+    destroy(err, callback) {
+      const close = async () => {
+        if (!ended) await cancel?.();
+        // Not awaited: a generator busy in a read finishes that read first; the request is
+        // already recorded and its upstream aborted.
+        iterator.return?.().catch(() => {});
+      };
+      close().then(
+        () => callback(err),
+        () => callback(err),
+      );
+    },
+  });
+}
+
+/**
  * The streaming Function URL handler around the public API: event in, status + headers +
  * (possibly streamed) body out. Needs the `awslambda` global (Lambda's, or local/awslambda-shim).
  */
@@ -45,7 +79,7 @@ export function createCompletionsHandler(api: PublicApi, options: CompletionsHan
       response = errorResponse(asGatewayError(err), requestId);
     }
     if (response.status >= 400) options.countError?.(errorCode(response), response.status);
-    const body = typeof response.body === 'string' ? response.body : Readable.from(response.body);
+    const body = typeof response.body === 'string' ? response.body : streamOf(response.body, response.cancel);
     return { statusCode: response.status, headers: response.headers, body };
   }
   return middy<APIGatewayProxyEventV2, Awaited<ReturnType<typeof completions>>>({

@@ -24,5 +24,5 @@ export const traceClient = (client: DynamoDBClient): DynamoDBClient =>
 
 export const tracingMiddleware = (): MiddlewareObj =>
   tracer && powertools
-    ? (powertools[1].captureLambdaHandler(tracer) as MiddlewareObj)
+    ? (powertools[1].captureLambdaHandler(tracer, { captureResponse: false }) as MiddlewareObj)
     : { before: () => undefined };

@@ -11,6 +11,7 @@ import { ChatCompletions } from '../../shared/gateway/chat-completions.js';
 import { CircuitBreaker } from '../../shared/gateway/circuit-breaker.js';
 import { type HttpRequest, silentLog } from '../../shared/http.js';
 import type { ApiKeyRecord, HoldRequest, HoldResult, RateLimiter, WalletStore } from '../../shared/ports.js';
+import { streamOf } from '../../shared/runtime/completions-handler.js';
 
 /** The request lifecycle with in-memory fakes of every port: no network, no storage. */
 
@@ -442,5 +443,30 @@ describe('client disconnect through the stream adapter', () => {
     expect(h.calls[0]?.signal.aborted).toBe(true);
     expect(h.usage).toHaveLength(1);
     expect(h.usage[0]).toMatchObject({ status: 'client_disconnected' });
+  });
+});
+
+describe('client disconnect before any frame is read', () => {
+  it('aborts upstream and records the request once when the response stream is destroyed unread', async () => {
+    const h = harness({ script: async () => sse([chunk('a'), chunk('b')], { hangAfter: 1 }) });
+    const res = await h.call({ stream: true });
+    expect(res.cancel).toBeTypeOf('function');
+    const readable = streamOf(res.body as AsyncIterable<string>, res.cancel);
+    readable.on('error', () => {}); // the disconnect itself, as the pipeline reports it
+    const closed = new Promise((resolve) => readable.on('close', resolve));
+    readable.destroy(new Error('client disconnected'));
+    await closed;
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage).toEqual([expect.objectContaining({ status: 'client_disconnected' })]);
+  });
+
+  it('holds media parts to an allowance, since a URL is a few bytes for many tokens', async () => {
+    const h = harness({ script: async (b) => okCompletion(String(b.model)) });
+    await h.call({ messages: [{ role: 'user', content: 'hi' }] });
+    await h.call({
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }],
+    });
+    const [text, image] = h.holds.map((x) => x.holdMicros) as [number, number];
+    expect(image - text).toBeGreaterThanOrEqual(priceTokens(tier1.price, 4_000, 0) - 1);
   });
 });

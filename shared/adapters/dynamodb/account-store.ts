@@ -130,7 +130,11 @@ export class DynamoAccountStore {
   async deleteAccount(accountId: string): Promise<void> {
     const items = await this.accountItems(accountId);
     if (!items.some((i) => i.sk === 'PROFILE')) throw accountNotFound(accountId);
-    const keys: Array<Record<string, string>> = items.map((i) => ({ pk: String(i.pk), sk: String(i.sk) }));
+    // Open holds stay: their requests are still running, and settlement (or the reconciler)
+    // closes them and keeps their request-log items.
+    const keys: Array<Record<string, string>> = items
+      .filter((i) => !String(i.sk).startsWith('HOLD#'))
+      .map((i) => ({ pk: String(i.pk), sk: String(i.sk) }));
     for (const ref of items.filter((i) => String(i.sk).startsWith('KEY#'))) {
       keys.push(ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId)));
     }
