@@ -4,8 +4,13 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { conditionFailedAt, isConditionalCheckFailed, retryOnConflict } from '../adapters/dynamodb/client.js';
-import { GUARDRAIL_GLOBAL_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
+import {
+  conditionFailedAt,
+  isConditionalCheckFailed,
+  queryPartition,
+  retryOnConflict,
+} from '../adapters/dynamodb/client.js';
+import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
 import type { UsageRecord } from '../domain/usage.js';
 import { ledgerKeys } from '../tables.js';
@@ -18,8 +23,23 @@ const AGGREGATE_TTL_SECONDS = 400 * 86_400;
 const firstDelivery = 'attribute_not_exists(pk)';
 const notYetTripped = 'attribute_not_exists(tripped)';
 
+/**
+ * Every usage event updates the global and its tier's counters: on one item each, concurrent
+ * guardrail invocations would keep cancelling each other's transactions. They are spread over
+ * shards (by request id) and summed when read; account and key counters stay single items, as
+ * the hold transaction checks budgets against them.
+ */
+const SHARDS = 8;
+const shardOf = (requestId: string): number => {
+  let h = 0;
+  for (let i = 0; i < requestId.length; i++) h = (h * 31 + requestId.charCodeAt(i)) >>> 0;
+  return h % SHARDS;
+};
+const isSharded = (scope: string): boolean => scope === scopes.global || scope.startsWith('TIER#');
+const shardKey = (scope: string, shard: number): string => `${scope}#S${shard}`;
+
 export const scopes = {
-  global: GUARDRAIL_GLOBAL_SCOPE,
+  global: 'GLOBAL',
   tier: (tier: string) => `TIER#${tier}`,
   account: (accountId: string) => `ACCOUNT#${accountId}`,
   key: (keyId: string) => `KEY#${keyId}`,
@@ -69,9 +89,10 @@ export class SpendGuardrail {
         ':exp': nowSeconds + AGGREGATE_TTL_SECONDS,
       },
     };
+    const shard = shardOf(usage.requestId);
     const scopeList = [
-      scopes.global,
-      scopes.tier(usage.tier),
+      shardKey(scopes.global, shard),
+      shardKey(scopes.tier(usage.tier), shard),
       scopes.account(usage.accountId),
       scopes.key(usage.keyId),
     ];
@@ -114,13 +135,14 @@ export class SpendGuardrail {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: ledgerKeys.guardrailAggregate(day, scopes.global),
-          UpdateExpression: 'SET tripped = :true, trippedAt = :at, capMicros = :cap',
+          Key: ledgerKeys.guardrailAggregate(day, GUARDRAIL_STATE_SCOPE),
+          UpdateExpression: 'SET tripped = :true, trippedAt = :at, capMicros = :cap, expiresAt = :exp',
           ConditionExpression: notYetTripped,
           ExpressionAttributeValues: {
             ':true': true,
             ':at': new Date(this.now()).toISOString(),
             ':cap': this.capMicros,
+            ':exp': Math.floor(this.now() / 1000) + AGGREGATE_TTL_SECONDS,
           },
         }),
       );
@@ -131,21 +153,31 @@ export class SpendGuardrail {
     }
   }
 
+  /** A scope's totals for the day (summing its shards); `tripped` is the day's flag. */
   async totals(day: string, scope: string): Promise<DayTotals & { tripped: boolean }> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: ledgerKeys.guardrailAggregate(day, scope),
-        ConsistentRead: true,
-      }),
-    );
+    const key = ledgerKeys.guardrailAggregate(day, scope);
+    const [items, state] = await Promise.all([
+      isSharded(scope)
+        ? queryPartition(this.db, this.tableName, key.pk, `${scope}#S`)
+        : this.db
+            .send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }))
+            .then(({ Item }) => (Item ? [Item] : [])),
+      this.db.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.guardrailAggregate(day, GUARDRAIL_STATE_SCOPE),
+          ConsistentRead: true,
+        }),
+      ),
+    ]);
+    const sum = (field: string) => items.reduce((n, item) => n + Number(item[field] ?? 0), 0);
     return {
-      requests: Number(Item?.requests ?? 0),
-      upstreamCostMicros: Number(Item?.upstreamCostMicros ?? 0),
-      chargeMicros: Number(Item?.chargeMicros ?? 0),
-      inputTokens: Number(Item?.inputTokens ?? 0),
-      outputTokens: Number(Item?.outputTokens ?? 0),
-      tripped: Item?.tripped === true,
+      requests: sum('requests'),
+      upstreamCostMicros: sum('upstreamCostMicros'),
+      chargeMicros: sum('chargeMicros'),
+      inputTokens: sum('inputTokens'),
+      outputTokens: sum('outputTokens'),
+      tripped: state.Item?.tripped === true,
     };
   }
 }

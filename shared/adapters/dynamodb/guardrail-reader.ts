@@ -6,9 +6,10 @@ import { ledgerKeys } from '../../tables.js';
 
 /** The guardrail state is read at most every 10 s per instance. */
 export const MAX_GUARDRAIL_CACHE_TTL_MS = 10_000;
-export const GUARDRAIL_GLOBAL_SCOPE = 'GLOBAL';
+/** The day's trip flag lives on its own item, apart from the (sharded) spend counters. */
+export const GUARDRAIL_STATE_SCOPE = 'STATE';
 
-/** Reads whether today's global aggregate has tripped; a new UTC day starts untripped. */
+/** Reads whether today has tripped; a new UTC day has new items and so starts untripped. */
 export class DynamoGuardrailReader implements GuardrailReader {
   private readonly cache: TtlCache<string, boolean>;
 
@@ -28,7 +29,7 @@ export class DynamoGuardrailReader implements GuardrailReader {
       const { Item } = await this.db.send(
         new GetCommand({
           TableName: this.tableName,
-          Key: ledgerKeys.guardrailAggregate(day, GUARDRAIL_GLOBAL_SCOPE),
+          Key: ledgerKeys.guardrailAggregate(day, GUARDRAIL_STATE_SCOPE),
           ProjectionExpression: 'tripped',
         }),
       );
