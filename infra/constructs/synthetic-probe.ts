@@ -1,5 +1,4 @@
 import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction, FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
@@ -28,6 +27,7 @@ import type { ProbeStepName } from '../../shared/probe/result.js';
 import type { ProbeTaskName } from '../../shared/probe/steps.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
+import { schedulerRole } from './scheduler-role.js';
 
 /** Lambda's own transient failures: the only errors a probe task retries. A failed check is never retried. */
 export const LAMBDA_SERVICE_ERRORS = [
@@ -167,21 +167,11 @@ export class SyntheticProbe extends Construct {
     });
 
     const interval = Duration.minutes(config.probeIntervalMinutes);
-    const scheduleRole = new Role(this, 'ScheduleRole', {
-      description: 'Lets EventBridge Scheduler start the Tiergate synthetic probe',
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': Aws.ACCOUNT_ID,
-            'aws:SourceArn': Stack.of(this).formatArn({
-              service: 'scheduler',
-              resource: 'schedule-group',
-              resourceName: 'default',
-            }),
-          },
-        },
-      }),
-    });
+    const scheduleRole = schedulerRole(
+      this,
+      'ScheduleRole',
+      'Lets EventBridge Scheduler start the Tiergate synthetic probe',
+    );
     this.schedule = new Schedule(this, 'Schedule', {
       description: 'Runs the Tiergate synthetic probe',
       schedule: ScheduleExpression.rate(interval),

@@ -1,7 +1,6 @@
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { EventBus, type EventPattern, Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
@@ -13,6 +12,7 @@ import { type RuleDefinition, USAGE_RULES } from '../../shared/events/rules.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
 import type { LedgerTables } from './ledger-tables.js';
+import { schedulerRole } from './scheduler-role.js';
 
 export type UsageConsumer = RuleDefinition['target'];
 
@@ -139,21 +139,11 @@ export class UsagePipeline extends Construct {
     );
 
     // Our own role rather than CDK's stack-wide singleton, so its one acknowledgement sits right here.
-    const scheduleRole = new Role(this, 'ReconcileScheduleRole', {
-      description: 'Lets EventBridge Scheduler invoke the Tiergate reconciler',
-      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': Aws.ACCOUNT_ID,
-            'aws:SourceArn': Stack.of(this).formatArn({
-              service: 'scheduler',
-              resource: 'schedule-group',
-              resourceName: 'default',
-            }),
-          },
-        },
-      }),
-    });
+    const scheduleRole = schedulerRole(
+      this,
+      'ReconcileScheduleRole',
+      'Lets EventBridge Scheduler invoke the Tiergate reconciler',
+    );
     const interval = Duration.minutes(config.reconcileIntervalMinutes);
     new Schedule(this, 'ReconcileSchedule', {
       description: 'Runs the Tiergate reconciler',
