@@ -24,6 +24,8 @@ export interface Identity {
   id: string;
   tier: TierId;
   created: number;
+  /** Replaces an upstream tool-call id, whose format can name the provider. */
+  toolCallId?: (upstreamId: string) => string;
 }
 
 function pick(source: Json, fields: readonly string[]): Json {
@@ -62,14 +64,19 @@ export function readUsage(raw: unknown): Usage | undefined {
   return usage;
 }
 
-function sanitizeToolCalls(calls: unknown): unknown {
+function sanitizeToolCalls(calls: unknown, identity: Identity): unknown {
   if (!Array.isArray(calls)) return calls;
-  return calls.map((c) => (isObject(c) ? pick(c, ['index', 'id', 'type', 'function', 'custom']) : c));
+  return calls.map((c) => {
+    if (!isObject(c)) return c;
+    const call = pick(c, ['index', 'id', 'type', 'function', 'custom']);
+    if (typeof call.id === 'string' && identity.toolCallId) call.id = identity.toolCallId(call.id);
+    return call;
+  });
 }
 
-function sanitizeMessage(message: unknown): Json {
+function sanitizeMessage(message: unknown, identity: Identity): Json {
   const m = isObject(message) ? pick(message, MESSAGE_FIELDS) : {};
-  if (m.tool_calls !== undefined) m.tool_calls = sanitizeToolCalls(m.tool_calls);
+  if (m.tool_calls !== undefined) m.tool_calls = sanitizeToolCalls(m.tool_calls, identity);
   return m;
 }
 
@@ -83,7 +90,7 @@ export function sanitizeCompletion(upstream: Json, identity: Identity, usage: Us
     model: identity.tier,
     choices: choices.filter(isObject).map((c, i) => ({
       index: typeof c.index === 'number' ? c.index : i,
-      message: { role: 'assistant', content: null, refusal: null, ...sanitizeMessage(c.message) },
+      message: { role: 'assistant', content: null, refusal: null, ...sanitizeMessage(c.message, identity) },
       finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : 'stop',
       logprobs: c.logprobs ?? null,
     })),
@@ -104,7 +111,7 @@ export function sanitizeChunk(upstream: Json, identity: Identity, usage?: Usage)
       return {
         ...choice,
         index: typeof c.index === 'number' ? c.index : i,
-        delta: sanitizeMessage(c.delta),
+        delta: sanitizeMessage(c.delta, identity),
         finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : null,
       };
     }),

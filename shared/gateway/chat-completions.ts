@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Upstream, UpstreamResponse } from '../adapters/upstream.js';
 import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
 import { parseChatRequest, parseJsonObject } from '../domain/chat-request.js';
@@ -23,6 +24,7 @@ import {
 } from '../domain/errors.js';
 import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
 import { SSE_DONE, sseFrame } from '../domain/sse.js';
+import { ToolCallIds } from '../domain/tool-call-ids.js';
 import type { UsageRecord, UsageStatus } from '../domain/usage.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type {
@@ -55,6 +57,8 @@ export interface CompletionsDeps {
   /** Counts requests and tokens per minute for keys that have limits. */
   rateLimiter?: RateLimiter;
   breaker?: CircuitBreaker;
+  /** Seals upstream tool-call ids for clients and opens them on the way back. */
+  toolCallIds?: () => Promise<ToolCallIds>;
   log: Log;
   now?: () => number;
 }
@@ -117,10 +121,13 @@ export class ChatCompletions {
   private readonly lowBalance = new Map<string, number>();
   private readonly now: () => number;
   private readonly breaker: CircuitBreaker;
+  private readonly toolCallIds: () => Promise<ToolCallIds>;
 
   constructor(private readonly deps: CompletionsDeps) {
     this.now = deps.now ?? Date.now;
     this.breaker = deps.breaker ?? new CircuitBreaker({ now: this.now });
+    const ephemeral = new ToolCallIds(randomBytes(32));
+    this.toolCallIds = deps.toolCallIds ?? (async () => ephemeral);
   }
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
@@ -145,7 +152,8 @@ export class ChatCompletions {
     const keyP = this.deps.auth.authenticate(req.headers.authorization);
     const catalogP = this.deps.catalog();
     const guardrailP = this.deps.guardrail.state();
-    for (const p of [keyP, catalogP, guardrailP]) p.catch(() => {});
+    const toolIdsP = this.toolCallIds();
+    for (const p of [keyP, catalogP, guardrailP, toolIdsP]) p.catch(() => {});
     let parsed: ReturnType<typeof parseChatRequest> | undefined;
     let badRequest: unknown;
     try {
@@ -155,7 +163,9 @@ export class ChatCompletions {
     }
     const key = await keyP; // an invalid key is a 401 even when the body is also bad
     if (badRequest !== undefined || !parsed) throw badRequest;
-    const [catalog, guardrail] = await Promise.all([catalogP, guardrailP]);
+    const [catalog, guardrail, toolIds] = await Promise.all([catalogP, guardrailP, toolIdsP]);
+    // Tool-call ids the client got from us go back upstream as the upstream minted them.
+    toolIds.openInMessages(parsed.passThrough.messages);
     if (guardrail.tripped) {
       throw dailySpendLimit(Math.max(1, Math.ceil((guardrail.resetsAt - this.now()) / 1000)));
     }
@@ -164,6 +174,7 @@ export class ChatCompletions {
       id: `chatcmpl-${ctx.requestId}`,
       tier: tier.id,
       created: Math.floor(startedAt / 1000),
+      toolCallId: (upstreamId) => toolIds.seal(upstreamId),
     };
     const headers = {
       'x-request-id': ctx.requestId,

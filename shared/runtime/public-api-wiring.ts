@@ -8,6 +8,8 @@ import { HttpUpstream, type Upstream } from '../adapters/upstream.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
 import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
 import type { Catalog } from '../domain/catalog.js';
+import { upstreamError } from '../domain/errors.js';
+import { ToolCallIds } from '../domain/tool-call-ids.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
 import { ChatCompletions } from '../gateway/chat-completions.js';
@@ -69,7 +71,25 @@ export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): P
           baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
           apiKey: upstreamApiKey,
         }),
+      // Sealed with a key derived from the upstream key, so every instance opens every instance's ids.
+      toolCallIds: once(async () => {
+        const secret = await upstreamApiKey().catch((err: unknown) => {
+          throw upstreamError(err); // no upstream key: no upstream call could succeed either
+        });
+        return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
+      }),
       log,
     }),
   });
+}
+
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => {
+    value ??= load().catch((err: unknown) => {
+      value = undefined;
+      throw err;
+    });
+    return value;
+  };
 }

@@ -470,3 +470,45 @@ describe('client disconnect before any frame is read', () => {
     expect(image - text).toBeGreaterThanOrEqual(priceTokens(tier1.price, 4_000, 0) - 1);
   });
 });
+
+describe('tool-call ids', () => {
+  it('never shows the upstream tool-call id, and restores it when the client sends it back', async () => {
+    const withTool = json(200, {
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'toolu_01XYZ', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
+            ],
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
+      usage: { prompt_tokens: 5, completion_tokens: 5 },
+    });
+    const h = harness({
+      script: async (b) => (h.calls.length === 1 ? withTool : okCompletion(String(b.model))),
+    });
+    const first = JSON.parse(await collect((await h.call({})).body));
+    const id = first.choices[0].message.tool_calls[0].id as string;
+    expect(id).toMatch(/^call_/);
+    expect(JSON.stringify(first)).not.toContain('toolu');
+    await h.call({
+      messages: [
+        { role: 'user', content: 'weather?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id, type: 'function', function: { name: 'get_weather', arguments: '{}' } }],
+        },
+        { role: 'tool', tool_call_id: id, content: 'sunny' },
+      ],
+    });
+    const sent = h.calls.at(-1)?.body.messages as Array<Record<string, unknown>>;
+    expect((sent[1]?.tool_calls as Array<{ id: string }>)[0]?.id).toBe('toolu_01XYZ');
+    expect(sent[2]?.tool_call_id).toBe('toolu_01XYZ');
+  });
+});

@@ -8,6 +8,7 @@ import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { GatewayError } from '../../shared/domain/errors.js';
 import { bearerToken, generateApiKey, hashApiKey, looksLikeApiKey } from '../../shared/domain/keys.js';
 import { SseParser } from '../../shared/domain/sse.js';
+import { ToolCallIds } from '../../shared/domain/tool-call-ids.js';
 import { TtlCache } from '../../shared/domain/ttl-cache.js';
 import { Authenticator } from '../../shared/gateway/auth.js';
 import type { ApiKeyRecord } from '../../shared/ports.js';
@@ -343,5 +344,38 @@ describe('transaction conflicts', () => {
     expect(calls).toBe(1); // a failed condition is an answer, not a race
     expect(isTransactionConflict(conflict())).toBe(true);
     expect(isTransactionConflict(conditionFailed())).toBe(false);
+  });
+});
+
+describe('tool-call ids', () => {
+  const ids = new ToolCallIds('secret');
+
+  it('seals upstream ids into opaque call_ ids and opens them again', () => {
+    const sealed = ids.seal('toolu_01A09q90qw90lq917835lq9');
+    expect(sealed).toMatch(/^call_[A-Za-z0-9_-]+$/);
+    expect(sealed).not.toContain('toolu');
+    expect(ids.open(sealed)).toBe('toolu_01A09q90qw90lq917835lq9');
+    expect(new ToolCallIds('other secret').open(sealed)).toBe(sealed); // another key cannot open it
+  });
+
+  it('passes ids it did not seal through unchanged, tampered ones included', () => {
+    const sealed = ids.seal('tool_0_x');
+    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}A`;
+    for (const id of ['my-own-id', 'call_abc', tampered]) expect(ids.open(id)).toBe(id);
+  });
+
+  it('opens the ids of earlier tool calls and tool results in a conversation', () => {
+    const sealed = ids.seal('toolu_9');
+    const messages = [
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: sealed, type: 'function', function: { name: 'f' } }],
+      },
+      { role: 'tool', tool_call_id: sealed, content: 'ok' },
+    ];
+    ids.openInMessages(messages);
+    expect(messages[0]?.tool_calls?.[0]?.id).toBe('toolu_9');
+    expect(messages[1]?.tool_call_id).toBe('toolu_9');
   });
 });
