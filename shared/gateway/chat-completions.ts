@@ -207,11 +207,13 @@ export class ChatCompletions {
     // trip before its first token; nothing is forwarded until the hold has succeeded.
     // The rate-limit count runs alongside, too: it is a separate update so that it can return the
     // count for the x-ratelimit-* headers, which a transaction cannot.
+    const optimistic = this.lowBalance.has(key.accountId) ? undefined : run.startAttempt(0, cap);
+    // Let the upstream request reach its socket before the SDK's signing work takes the CPU.
+    if (optimistic) await new Promise<void>((resolve) => setImmediate(resolve));
     const limits = limitsOf(key);
     const rateP = limits
       ? this.deps.rateLimiter?.consume(key.keyId, limits, estimateTokens(inputBound) + cap * parsed.choices)
       : undefined;
-    const optimistic = this.lowBalance.has(key.accountId) ? undefined : run.startAttempt(0, cap);
     const holdP = this.placeHold(run, key, tier, cap, inputBound, parsed.choices);
     const [rate, hold] = await Promise.allSettled([rateP, holdP]);
     const limitHeaders =
