@@ -508,7 +508,8 @@ describe('tool-call ids', () => {
       ],
     });
     const sent = h.calls.at(-1)?.body.messages as Array<Record<string, unknown>>;
-    expect((sent[1]?.tool_calls as Array<{ id: string }>)[0]?.id).toBe('toolu_01XYZ');
+    const calls = (sent[1]?.tool_calls ?? []) as Array<{ id: string }>;
+    expect(calls[0]?.id).toBe('toolu_01XYZ');
     expect(sent[2]?.tool_call_id).toBe('toolu_01XYZ');
   });
 });
