@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { conditionFailedAt, retryOnConflict } from '../adapters/dynamodb/client.js';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { conditionFailedAt, transactWrite } from '../adapters/dynamodb/client.js';
 import type { UsageRecord } from '../domain/usage.js';
 import { ledgerKeys } from '../tables.js';
 
@@ -72,9 +72,7 @@ export class Settlement {
       Put: { TableName: this.requestLogTable, Item: logItem, ConditionExpression: logIsNew },
     };
     try {
-      await retryOnConflict(() =>
-        this.db.send(new TransactWriteCommand({ TransactItems: [deleteHold, refundWallet, putLog] })),
-      );
+      await transactWrite(this.db, [deleteHold, refundWallet, putLog]);
       return { settled: true, chargeMicros, refundMicros };
     } catch (err) {
       if (conditionFailedAt(err, 0) || conditionFailedAt(err, 2)) {
@@ -84,9 +82,7 @@ export class Settlement {
     }
     // The account was deleted while the request ran: close the hold and keep the log.
     try {
-      await retryOnConflict(() =>
-        this.db.send(new TransactWriteCommand({ TransactItems: [deleteHold, putLog] })),
-      );
+      await transactWrite(this.db, [deleteHold, putLog]);
       return { settled: true, chargeMicros, refundMicros: 0 };
     } catch (err) {
       if (conditionFailedAt(err, 0) || conditionFailedAt(err, 1)) {

@@ -1,14 +1,9 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   conditionFailedAt,
   isConditionalCheckFailed,
   queryPartition,
-  retryOnConflict,
+  transactWrite,
 } from '../adapters/dynamodb/client.js';
 import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
@@ -97,29 +92,23 @@ export class SpendGuardrail {
       scopes.key(usage.keyId),
     ];
     try {
-      await retryOnConflict(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                // Deduplicated on the request id: retries of one event and re-publications of one
-                // request (e.g. from the outbox) are the same spend.
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...ledgerKeys.eventDedupe('guardrail', usage.requestId),
-                    expiresAt: nowSeconds + DEDUPE_TTL_SECONDS,
-                  },
-                  ConditionExpression: firstDelivery,
-                },
-              },
-              ...scopeList.map((scope) => ({
-                Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
-              })),
-            ],
-          }),
-        ),
-      );
+      await transactWrite(this.db, [
+        {
+          // Deduplicated on the request id: retries of one event and re-publications of one
+          // request (e.g. from the outbox) are the same spend.
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...ledgerKeys.eventDedupe('guardrail', usage.requestId),
+              expiresAt: nowSeconds + DEDUPE_TTL_SECONDS,
+            },
+            ConditionExpression: firstDelivery,
+          },
+        },
+        ...scopeList.map((scope) => ({
+          Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
+        })),
+      ]);
     } catch (err) {
       if (conditionFailedAt(err, 0)) return { counted: false, day, trippedNow: false };
       throw err;

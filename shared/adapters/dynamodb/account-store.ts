@@ -1,13 +1,8 @@
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { GatewayError } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, queryPartition, retryOnConflict } from './client.js';
+import { conditionFailedAt, queryPartition, transactWrite } from './client.js';
 
 const itemIsNew = 'attribute_not_exists(pk)';
 const itemExists = 'attribute_exists(pk)';
@@ -60,29 +55,23 @@ export class DynamoAccountStore {
     const createdAt = this.now().toISOString();
     const budget = dailyBudgetMicros === undefined ? {} : { dailyBudgetMicros };
     const key = this.newKey(accountId, { name: 'default' }, createdAt, dailyBudgetMicros);
-    await retryOnConflict(() =>
-      this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt, ...budget },
-                ConditionExpression: itemIsNew,
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...ledgerKeys.wallet(accountId), balanceMicros: creditMicros, heldMicros: 0 },
-                ConditionExpression: itemIsNew,
-              },
-            },
-            ...key.puts,
-          ],
-        }),
-      ),
-    );
+    await transactWrite(this.db, [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.accountProfile(accountId), accountId, name, createdAt, ...budget },
+          ConditionExpression: itemIsNew,
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.wallet(accountId), balanceMicros: creditMicros, heldMicros: 0 },
+          ConditionExpression: itemIsNew,
+        },
+      },
+      ...key.puts,
+    ]);
     return {
       account: {
         id: accountId,
@@ -167,22 +156,16 @@ export class DynamoAccountStore {
       typeof profile.dailyBudgetMicros === 'number' ? profile.dailyBudgetMicros : undefined;
     const key = this.newKey(accountId, options, createdAt, accountBudget);
     try {
-      await retryOnConflict(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                ConditionCheck: {
-                  TableName: this.tableName,
-                  Key: ledgerKeys.accountProfile(accountId),
-                  ConditionExpression: itemExists,
-                },
-              },
-              ...key.puts,
-            ],
-          }),
-        ),
-      );
+      await transactWrite(this.db, [
+        {
+          ConditionCheck: {
+            TableName: this.tableName,
+            Key: ledgerKeys.accountProfile(accountId),
+            ConditionExpression: itemExists,
+          },
+        },
+        ...key.puts,
+      ]);
     } catch (err) {
       if (conditionFailedAt(err, 0)) throw accountNotFound(accountId);
       throw err;
@@ -208,24 +191,18 @@ export class DynamoAccountStore {
       ExpressionAttributeValues: { ':revoked': 'revoked' },
       ConditionExpression: itemExists,
     };
-    await retryOnConflict(() =>
-      this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
-                ...revoke,
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    await transactWrite(this.db, [
+      {
+        Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
+          ...revoke,
+        },
+      },
+    ]);
   }
 
   /**
@@ -238,35 +215,29 @@ export class DynamoAccountStore {
     reference: string,
   ): Promise<{ balanceMicros: number; applied: boolean }> {
     try {
-      await retryOnConflict(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...ledgerKeys.credit(accountId, reference),
-                    amountMicros,
-                    reference,
-                    createdAt: this.now().toISOString(),
-                  },
-                  ConditionExpression: itemIsNew,
-                },
-              },
-              {
-                Update: {
-                  TableName: this.tableName,
-                  Key: ledgerKeys.wallet(accountId),
-                  UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
-                  ConditionExpression: itemExists,
-                  ExpressionAttributeValues: { ':amount': amountMicros },
-                },
-              },
-            ],
-          }),
-        ),
-      );
+      await transactWrite(this.db, [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...ledgerKeys.credit(accountId, reference),
+              amountMicros,
+              reference,
+              createdAt: this.now().toISOString(),
+            },
+            ConditionExpression: itemIsNew,
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: ledgerKeys.wallet(accountId),
+            UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
+            ConditionExpression: itemExists,
+            ExpressionAttributeValues: { ':amount': amountMicros },
+          },
+        },
+      ]);
       return { balanceMicros: await this.balance(accountId), applied: true };
     } catch (err) {
       if (conditionFailedAt(err, 1)) throw accountNotFound(accountId);

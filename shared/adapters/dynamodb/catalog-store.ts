@@ -1,16 +1,10 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type Catalog, type CatalogDocument, compileCatalog } from '../../domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../domain/default-catalog.js';
 import { GatewayError } from '../../domain/errors.js';
 import type { CatalogStore, CatalogVersionInfo } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, isConditionalCheckFailed, queryAll, retryOnConflict } from './client.js';
+import { conditionFailedAt, isConditionalCheckFailed, queryAll, transactWrite } from './client.js';
 
 const versionIsNew = 'attribute_not_exists(pk)';
 const MAX_PUBLISH_ATTEMPTS = 5;
@@ -57,27 +51,21 @@ export class DynamoCatalogStore implements CatalogStore {
       const version = (await this.latestVersion()) + 1;
       const publishedAt = this.now().toISOString();
       try {
-        await retryOnConflict(() =>
-          this.db.send(
-            new TransactWriteCommand({
-              TransactItems: [
-                {
-                  Put: {
-                    TableName: this.tableName,
-                    Item: { ...ledgerKeys.catalogVersion(version), version, publishedAt, document },
-                    ConditionExpression: versionIsNew,
-                  },
-                },
-                {
-                  Put: {
-                    TableName: this.tableName,
-                    Item: { ...ledgerKeys.catalogActive(), version, publishedAt, document },
-                  },
-                },
-              ],
-            }),
-          ),
-        );
+        await transactWrite(this.db, [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...ledgerKeys.catalogVersion(version), version, publishedAt, document },
+              ConditionExpression: versionIsNew,
+            },
+          },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...ledgerKeys.catalogActive(), version, publishedAt, document },
+            },
+          },
+        ]);
         return { version, publishedAt };
       } catch (err) {
         if (!conditionFailedAt(err, 0)) throw err;
@@ -142,28 +130,22 @@ export class DynamoCatalogStore implements CatalogStore {
     const publishedAt = this.now().toISOString();
     const document = DEFAULT_CATALOG; // validated by the unit tests, not at run time
     try {
-      await retryOnConflict(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: { ...ledgerKeys.catalogVersion(1), version: 1, publishedAt, document },
-                  ConditionExpression: versionIsNew,
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: { ...ledgerKeys.catalogActive(), version: 1, publishedAt, document },
-                  ConditionExpression: versionIsNew,
-                },
-              },
-            ],
-          }),
-        ),
-      );
+      await transactWrite(this.db, [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...ledgerKeys.catalogVersion(1), version: 1, publishedAt, document },
+            ConditionExpression: versionIsNew,
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...ledgerKeys.catalogActive(), version: 1, publishedAt, document },
+            ConditionExpression: versionIsNew,
+          },
+        },
+      ]);
     } catch (err) {
       if (!(conditionFailedAt(err, 0) || conditionFailedAt(err, 1) || isConditionalCheckFailed(err)))
         throw err;

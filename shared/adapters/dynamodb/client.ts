@@ -1,5 +1,11 @@
 import { type AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, optionalEnv } from '../../config.js';
 
@@ -111,4 +117,12 @@ export function queryPartition(db: DynamoDBDocumentClient, table: string, pk: st
     ExpressionAttributeValues: { ':pk': pk, ...(skPrefix === undefined ? {} : { ':sk': skPrefix }) },
     ConsistentRead: true,
   });
+}
+
+/** One TransactWriteItems call, run again if it only lost a conflict with a concurrent one. */
+export function transactWrite(
+  db: DynamoDBDocumentClient,
+  items: NonNullable<TransactWriteCommandInput['TransactItems']>,
+): Promise<unknown> {
+  return retryOnConflict(() => db.send(new TransactWriteCommand({ TransactItems: items })));
 }

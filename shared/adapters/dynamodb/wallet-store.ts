@@ -1,8 +1,8 @@
-import { type DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UsageRecord } from '../../domain/usage.js';
 import type { HoldRequest, HoldResult, WalletStore } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
-import { cancelledItem, conditionFailedAt, isConditionalCheckFailed, retryOnConflict } from './client.js';
+import { cancelledItem, conditionFailedAt, isConditionalCheckFailed, transactWrite } from './client.js';
 
 const walletCovers = 'balanceMicros >= :hold';
 const holdIsNew = 'attribute_not_exists(pk)';
@@ -22,54 +22,47 @@ export class DynamoWalletStore implements WalletStore {
   async placeHold(hold: HoldRequest): Promise<HoldResult> {
     const budgets = hold.budgets ?? [];
     try {
-      await retryOnConflict(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Update: {
-                  TableName: this.tableName,
-                  Key: ledgerKeys.wallet(hold.accountId),
-                  UpdateExpression:
-                    'SET balanceMicros = balanceMicros - :hold, heldMicros = heldMicros + :hold',
-                  ConditionExpression: walletCovers,
-                  ExpressionAttributeValues: { ':hold': hold.holdMicros },
-                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...ledgerKeys.hold(hold.accountId, hold.requestId),
-                    gsi1pk: HOLDS_INDEX_PARTITION,
-                    gsi1sk: holdAgeKey(hold.startedAt, hold.requestId),
-                    accountId: hold.accountId,
-                    keyId: hold.keyId,
-                    requestId: hold.requestId,
-                    tier: hold.tier,
-                    catalogVersion: hold.catalogVersion,
-                    holdMicros: hold.holdMicros,
-                    startedAt: hold.startedAt,
-                  },
-                  ConditionExpression: holdIsNew,
-                },
-              },
-              ...budgets.map((b) => ({
-                ConditionCheck: {
-                  TableName: this.tableName,
-                  Key: ledgerKeys.guardrailAggregate(
-                    b.day,
-                    b.scope === 'key' ? `KEY#${hold.keyId}` : `ACCOUNT#${hold.accountId}`,
-                  ),
-                  ConditionExpression: withinBudget,
-                  ExpressionAttributeValues: { ':limit': b.limitMicros },
-                },
-              })),
-            ],
-          }),
-        ),
-      );
+      await transactWrite(this.db, [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: ledgerKeys.wallet(hold.accountId),
+            UpdateExpression: 'SET balanceMicros = balanceMicros - :hold, heldMicros = heldMicros + :hold',
+            ConditionExpression: walletCovers,
+            ExpressionAttributeValues: { ':hold': hold.holdMicros },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...ledgerKeys.hold(hold.accountId, hold.requestId),
+              gsi1pk: HOLDS_INDEX_PARTITION,
+              gsi1sk: holdAgeKey(hold.startedAt, hold.requestId),
+              accountId: hold.accountId,
+              keyId: hold.keyId,
+              requestId: hold.requestId,
+              tier: hold.tier,
+              catalogVersion: hold.catalogVersion,
+              holdMicros: hold.holdMicros,
+              startedAt: hold.startedAt,
+            },
+            ConditionExpression: holdIsNew,
+          },
+        },
+        ...budgets.map((b) => ({
+          ConditionCheck: {
+            TableName: this.tableName,
+            Key: ledgerKeys.guardrailAggregate(
+              b.day,
+              b.scope === 'key' ? `KEY#${hold.keyId}` : `ACCOUNT#${hold.accountId}`,
+            ),
+            ConditionExpression: withinBudget,
+            ExpressionAttributeValues: { ':limit': b.limitMicros },
+          },
+        })),
+      ]);
       return { ok: true };
     } catch (err) {
       const spent = budgets.findIndex((_, i) => conditionFailedAt(err, i + 2));
