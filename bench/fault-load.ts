@@ -10,6 +10,7 @@
  *
  * Flags: see USAGE. Results: a table on stdout and JSON in bench/results/load.json.
  */
+import { seededRandom } from './load.js';
 import '../local/awslambda-shim.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -104,18 +105,6 @@ function parseOptions(): Options {
     seed: int(values.seed, 1, 0, 2 ** 31 - 1, 'seed'),
     jsonOut: resolve(values['json-out'] ?? resolve(benchDir, 'results', 'load.json')),
     verbose: values.verbose ?? false,
-  };
-}
-
-/** mulberry32: a small seeded generator, so a run's request mix can be repeated. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 

@@ -2,6 +2,7 @@
  * The admin commands: for each, its usage, the request it sends and how its answer is shown.
  * Building the request validates the arguments, so nothing malformed reaches the server.
  */
+import type { UsageRow } from '../shared/admin/reports.js';
 import { TIER_DESCRIPTIONS } from '../shared/domain/catalog.js';
 import { type AdminRequest, segment } from './admin-client.js';
 import {
@@ -87,14 +88,7 @@ interface CatalogVersions {
 }
 interface UsageReport {
   by: string;
-  rows: {
-    group: string;
-    requests: number;
-    inputTokens: number;
-    outputTokens: number;
-    chargeMicros: number;
-    upstreamCostMicros: number;
-  }[];
+  rows: UsageRow[];
 }
 interface RequestRecord {
   requestId: string;

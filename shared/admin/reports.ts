@@ -14,7 +14,8 @@ const DAY_MS = 86_400_000;
 
 type Item = Record<string, unknown>;
 
-interface UsageRow {
+/** One group of a usage report, as the admin API returns it. */
+export interface UsageRow {
   group: string;
   requests: number;
   inputTokens: number;
