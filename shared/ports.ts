@@ -93,3 +93,18 @@ export interface GuardrailState {
 export interface GuardrailReader {
   state(): Promise<GuardrailState>;
 }
+
+/** One HTTP exchange with the upstream's OpenAI-compatible chat endpoint. */
+export interface UpstreamResponse {
+  status: number;
+  /** Seconds from a `retry-after` header, when the upstream sent one. */
+  retryAfterSeconds: number | undefined;
+  /** The whole body as text (non-streaming responses and errors). */
+  text(): Promise<string>;
+  /** SSE `data` payloads as they arrive; ends when the upstream closes the stream. */
+  events(): AsyncIterable<string>;
+}
+
+export interface Upstream {
+  chat(body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamResponse>;
+}

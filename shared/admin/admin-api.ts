@@ -1,7 +1,6 @@
 import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
 import { parseCatalogDocument } from '../domain/catalog-schema.js';
-import { parseJsonObject } from '../domain/chat-request.js';
 import {
   asGatewayError,
   GatewayError,
@@ -9,6 +8,7 @@ import {
   methodNotAllowed,
   notFound,
 } from '../domain/errors.js';
+import { parseJsonObject } from '../domain/json-body.js';
 import { usdToMicros } from '../domain/money.js';
 import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Upstream, UpstreamResponse } from '../adapters/upstream.js';
-import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
-import { parseChatRequest, parseJsonObject } from '../domain/chat-request.js';
+import { parseChatRequest } from '../dialects/openai-chat/request.js';
 import {
   generatedChars,
   type Identity,
@@ -9,7 +7,8 @@ import {
   sanitizeChunk,
   sanitizeCompletion,
   type Usage,
-} from '../domain/chat-response.js';
+} from '../dialects/openai-chat/response.js';
+import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
 import { utcDay } from '../domain/clock.js';
 import {
   asGatewayError,
@@ -22,6 +21,7 @@ import {
   upstreamError,
   upstreamTimeout,
 } from '../domain/errors.js';
+import { parseJsonObject } from '../domain/json-body.js';
 import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
 import { SSE_DONE, sseFrame } from '../domain/sse.js';
 import { ToolCallIds } from '../domain/tool-call-ids.js';
@@ -34,6 +34,8 @@ import type {
   RateDecision,
   RateLimiter,
   RateLimits,
+  Upstream,
+  UpstreamResponse,
   UsagePublisher,
   WalletStore,
 } from '../ports.js';

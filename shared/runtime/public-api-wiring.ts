@@ -4,7 +4,6 @@ import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/d
 import { DynamoKeyStore } from '../adapters/dynamodb/key-store.js';
 import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
-import { HttpUpstream, type Upstream } from '../adapters/upstream.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
 import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
 import type { Catalog } from '../domain/catalog.js';
@@ -16,7 +15,8 @@ import { ChatCompletions } from '../gateway/chat-completions.js';
 import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
-import type { GuardrailReader, UsagePublisher, WalletStore } from '../ports.js';
+import type { GuardrailReader, Upstream, UsagePublisher, WalletStore } from '../ports.js';
+import { HttpUpstream } from '../upstreams/openai-http.js';
 import { eventBridgeClient } from './event-bridge.js';
 import { upstreamApiKey } from './upstream-key.js';
 

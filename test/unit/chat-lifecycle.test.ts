@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Upstream, UpstreamResponse } from '../../shared/adapters/upstream.js';
 import { type Catalog, compileCatalog } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
@@ -10,7 +9,15 @@ import { Authenticator } from '../../shared/gateway/auth.js';
 import { ChatCompletions } from '../../shared/gateway/chat-completions.js';
 import { CircuitBreaker } from '../../shared/gateway/circuit-breaker.js';
 import { type HttpRequest, silentLog } from '../../shared/http.js';
-import type { ApiKeyRecord, HoldRequest, HoldResult, RateLimiter, WalletStore } from '../../shared/ports.js';
+import type {
+  ApiKeyRecord,
+  HoldRequest,
+  HoldResult,
+  RateLimiter,
+  Upstream,
+  UpstreamResponse,
+  WalletStore,
+} from '../../shared/ports.js';
 import { streamOf } from '../../shared/runtime/completions-handler.js';
 
 /** The request lifecycle with in-memory fakes of every port: no network, no storage. */

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { isTransactionConflict, retryOnConflict } from '../../shared/adapters/dynamodb/client.js';
+import { parseChatRequest } from '../../shared/dialects/openai-chat/request.js';
+import { readUsage, sanitizeChunk, sanitizeCompletion } from '../../shared/dialects/openai-chat/response.js';
 import { compileCatalog, resolveTierId } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
-import { parseChatRequest, parseJsonObject } from '../../shared/domain/chat-request.js';
-import { readUsage, sanitizeChunk, sanitizeCompletion } from '../../shared/domain/chat-response.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { GatewayError } from '../../shared/domain/errors.js';
+import { parseJsonObject } from '../../shared/domain/json-body.js';
 import { bearerToken, generateApiKey, hashApiKey, looksLikeApiKey } from '../../shared/domain/keys.js';
 import { SseParser } from '../../shared/domain/sse.js';
 import { ToolCallIds } from '../../shared/domain/tool-call-ids.js';

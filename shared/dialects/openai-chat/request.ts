@@ -1,5 +1,6 @@
-import { resolveTierId, type TierId } from './catalog.js';
-import { invalidRequest, modelNotFound } from './errors.js';
+import { resolveTierId, type TierId } from '../../domain/catalog.js';
+import { invalidRequest, modelNotFound } from '../../domain/errors.js';
+import { isObject, type Json } from '../../domain/json-body.js';
 
 /**
  * Every OpenAI chat-completions parameter. They pass through to the upstream untouched; anything
@@ -48,7 +49,6 @@ const OPENAI_CHAT_PARAMS = new Set([
 
 const MESSAGE_ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 const MAX_MESSAGES = 10_000;
-const MAX_DEPTH = 64;
 
 export interface ChatRequest {
   tier: TierId;
@@ -65,36 +65,6 @@ export interface ChatRequest {
   mediaParts: number;
   /** The body to forward, minus `model`, `stream_options` and the token caps the gateway sets. */
   passThrough: Record<string, unknown>;
-}
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Parses a raw body into a JSON object or throws a 400 naming the problem. */
-export function parseJsonObject(raw: string): Json {
-  if (raw.trim() === '') throw invalidRequest('The request body is empty; send a JSON object.');
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    throw invalidRequest('The request body is not valid JSON.');
-  }
-  if (!isObject(value)) throw invalidRequest('The request body must be a JSON object.');
-  if (depthExceeds(value, MAX_DEPTH))
-    throw invalidRequest(`The request body is nested deeper than ${MAX_DEPTH} levels.`);
-  return value;
-}
-
-function depthExceeds(root: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth > limit) return true;
-    for (const child of Object.values(value)) stack.push([child, depth + 1]);
-  }
-  return false;
 }
 
 function expectType(body: Json, name: string, check: (v: unknown) => boolean, what: string): void {

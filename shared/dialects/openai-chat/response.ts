@@ -1,13 +1,11 @@
-import type { TierId } from './catalog.js';
+import type { TierId } from '../../domain/catalog.js';
+import { isObject, type Json } from '../../domain/json-body.js';
 
 /**
  * Rewrites upstream completion objects so the tier abstraction cannot leak: only fields of the
  * OpenAI schema survive, `model` is the tier, `id` is the gateway's, and provider-identifying
  * fields (provider, system_fingerprint, native ids, usage cost) are dropped.
  */
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const MESSAGE_FIELDS = ['role', 'content', 'refusal', 'tool_calls', 'function_call', 'annotations', 'audio'];
 const CHOICE_FIELDS = ['index', 'finish_reason', 'logprobs'];

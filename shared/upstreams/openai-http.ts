@@ -1,19 +1,5 @@
 import { SseParser } from '../domain/sse.js';
-
-/** One HTTP exchange with the upstream's OpenAI-compatible chat endpoint. */
-export interface UpstreamResponse {
-  status: number;
-  /** Seconds from a `retry-after` header, when the upstream sent one. */
-  retryAfterSeconds: number | undefined;
-  /** The whole body as text (non-streaming responses and errors). */
-  text(): Promise<string>;
-  /** SSE `data` payloads as they arrive; ends when the upstream closes the stream. */
-  events(): AsyncIterable<string>;
-}
-
-export interface Upstream {
-  chat(body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamResponse>;
-}
+import type { Upstream, UpstreamResponse } from '../ports.js';
 
 export interface HttpUpstreamOptions {
   baseUrl: string;
