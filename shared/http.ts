@@ -20,6 +20,8 @@ export interface HttpResponse {
   body: string | AsyncIterable<string>;
   /** For streams: called when the client goes away before the end; resolves once it is recorded. */
   cancel?: () => Promise<void>;
+  /** The error code of an error response, for metrics (no body parsing needed). */
+  errorCode?: string;
 }
 
 /** Structured logging without request content: callers pass ids, codes and figures only. */
@@ -44,5 +46,8 @@ export function jsonResponse(
 }
 
 export function errorResponse(err: GatewayError, requestId: string): HttpResponse {
-  return jsonResponse(err.status, err.toBody(requestId), { ...err.headers, 'x-request-id': requestId });
+  return {
+    ...jsonResponse(err.status, err.toBody(requestId), { ...err.headers, 'x-request-id': requestId }),
+    errorCode: err.code,
+  };
 }

@@ -57,6 +57,8 @@ export type HoldResult =
 export interface WalletStore {
   /** Atomically moves `holdMicros` from the balance into a hold item; fails closed. */
   placeHold(hold: HoldRequest): Promise<HoldResult>;
+  /** The wallet's balance, or undefined when the account has no wallet (deleted). */
+  readBalance(accountId: string): Promise<number | undefined>;
   /** Writes the usage onto the hold item when publishing the usage event failed. */
   writeOutbox(accountId: string, requestId: string, usage: UsageRecord): Promise<void>;
 }
@@ -94,17 +96,44 @@ export interface GuardrailReader {
   state(): Promise<GuardrailState>;
 }
 
-/** One HTTP exchange with the upstream's OpenAI-compatible chat endpoint. */
-export interface UpstreamResponse {
-  status: number;
-  /** Seconds from a `retry-after` header, when the upstream sent one. */
-  retryAfterSeconds: number | undefined;
-  /** The whole body as text (non-streaming responses and errors). */
-  text(): Promise<string>;
-  /** SSE `data` payloads as they arrive; ends when the upstream closes the stream. */
-  events(): AsyncIterable<string>;
+/** One server-sent event from the upstream: its `event:` name (when sent) and its data. */
+export interface UpstreamEvent {
+  event: string | undefined;
+  data: string;
 }
 
+/** A request to the upstream, in its own wire format: the path below the base URL and the body. */
+export interface UpstreamRequest {
+  path: string;
+  body: Record<string, unknown>;
+  /** Headers a dialect forwards as the client sent them (e.g. a protocol version). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Why an upstream refused a request, classified by the adapter (its statuses and error texts are
+ * its own business): `unavailable` may succeed on another model, `context_length` only on a model
+ * with a larger window, `unauthorized` is the gateway's own credential or funding, `refused` is the
+ * request itself.
+ */
+export interface UpstreamFailure {
+  kind: 'unavailable' | 'context_length' | 'unauthorized' | 'refused';
+  /** A short code for the request log, e.g. `status_503`. */
+  outcome: string;
+}
+
+/** The upstream's answer: a failure, or a success whose body is read as text or as events. */
+export type UpstreamReply =
+  | { ok: false; failure: UpstreamFailure }
+  | {
+      ok: true;
+      /** The whole body (non-streaming responses). */
+      text(): Promise<string>;
+      /** Server-sent events as they arrive; ends when the upstream closes the stream. */
+      events(): AsyncIterable<UpstreamEvent>;
+    };
+
+/** An upstream kind (OpenAI-compatible HTTP today). Rejects only when no reply came (network). */
 export interface Upstream {
-  chat(body: Record<string, unknown>, signal: AbortSignal): Promise<UpstreamResponse>;
+  send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamReply>;
 }

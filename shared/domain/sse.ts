@@ -1,54 +1,59 @@
+import { createParser } from 'eventsource-parser';
+import type { UpstreamEvent } from '../ports.js';
+
 /**
- * Incremental server-sent-events parsing and framing. The parser yields each event's data as
- * soon as its terminating blank line arrives, so nothing is held back longer than one event.
+ * Server-sent events: parsing (eventsource-parser, which keeps `event:` names) and framing.
+ * Each event is yielded as soon as its terminating blank line arrives.
  */
 export class SseParser {
-  private buffer = '';
-  private data: string[] = [];
+  private pending: UpstreamEvent[] = [];
+  private readonly parser = createParser({
+    onEvent: (e) => this.pending.push({ event: e.event, data: e.data }),
+  });
 
-  /** Feeds decoded text; returns the data payloads of every event completed by it. */
-  push(text: string): string[] {
-    this.buffer += text;
-    const events: string[] = [];
-    let newline = this.buffer.search(/\r\n|\r|\n/);
-    while (newline !== -1) {
-      const line = this.buffer.slice(0, newline);
-      const width = this.buffer.startsWith('\r\n', newline) ? 2 : 1;
-      // A lone trailing \r may be the first half of \r\n: wait for more input.
-      if (this.buffer[newline] === '\r' && width === 1 && newline === this.buffer.length - 1) break;
-      this.buffer = this.buffer.slice(newline + width);
-      this.line(line, events);
-      newline = this.buffer.search(/\r\n|\r|\n/);
-    }
-    return events;
+  /** Feeds decoded text; returns every event it completed. */
+  push(text: string): UpstreamEvent[] {
+    this.parser.feed(text);
+    return this.drain();
   }
 
   /** Flushes a final event that was not followed by a blank line. */
-  end(): string[] {
-    const events: string[] = [];
-    if (this.buffer !== '') this.line(this.buffer, events);
-    this.buffer = '';
-    this.line('', events);
-    return events;
+  end(): UpstreamEvent[] {
+    this.parser.feed('\n\n');
+    return this.drain();
   }
 
-  private line(line: string, events: string[]): void {
-    if (line === '') {
-      if (this.data.length > 0) events.push(this.data.join('\n'));
-      this.data = [];
-      return;
-    }
-    if (line.startsWith(':')) return; // comment, e.g. a keep-alive
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    if (field !== 'data') return;
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    this.data.push(value);
+  private drain(): UpstreamEvent[] {
+    const events = this.pending;
+    this.pending = [];
+    return events;
   }
 }
 
-/** One SSE frame carrying a JSON payload. */
-export const sseFrame = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n`;
+/** The events of an SSE body as they arrive. Leaving early cancels the transfer. */
+export async function* sseEvents(body: ReadableStream<Uint8Array> | null): AsyncIterable<UpstreamEvent> {
+  if (!body) return;
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      yield* parser.push(decoder.decode(value, { stream: true }));
+    }
+    yield* parser.push(decoder.decode());
+    yield* parser.end();
+  } finally {
+    // Stops the upstream transfer when the consumer leaves early (client disconnect, error).
+    reader.cancel().catch(() => {});
+  }
+}
+
+/** One SSE frame carrying a JSON payload, with an event name when the dialect uses them. */
+export const sseFrame = (payload: unknown, event?: string): string =>
+  event === undefined
+    ? `data: ${JSON.stringify(payload)}\n\n`
+    : `event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`;
 
 export const SSE_DONE = 'data: [DONE]\n\n';

@@ -18,8 +18,12 @@ export class Authenticator {
   }
 
   /** The active key record for an Authorization header, or a 401. */
-  async authenticate(authorization: string | undefined): Promise<ApiKeyRecord> {
-    const key = bearerToken(authorization);
+  authenticate(authorization: string | undefined): Promise<ApiKeyRecord> {
+    return this.authenticateKey(bearerToken(authorization));
+  }
+
+  /** The active key record for a plaintext key, or a 401. */
+  async authenticateKey(key: string | undefined): Promise<ApiKeyRecord> {
     if (!key || !looksLikeApiKey(key)) throw invalidApiKey();
     const hash = hashApiKey(key);
     // Unknown keys are cached too (as null), so guessing costs no storage round trip.

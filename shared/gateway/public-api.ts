@@ -1,12 +1,13 @@
 import { type Catalog, TIER_IDS } from '../domain/catalog.js';
 import { asGatewayError, methodNotAllowed, notFound } from '../domain/errors.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse } from '../http.js';
+import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { Authenticator } from './auth.js';
-import type { ChatCompletions, RequestContext } from './chat-completions.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
 
 export interface PublicApiDeps {
-  completions: ChatCompletions;
+  /** POST /v1/chat/completions. */
+  completions: { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
   auth: Authenticator;
   catalog: () => Promise<Catalog>;
   probes: ProbeResultStore;

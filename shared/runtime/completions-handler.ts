@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
@@ -6,6 +5,7 @@ import { fromFunctionUrlEvent } from '../adapters/function-url.js';
 import { asGatewayError } from '../domain/errors.js';
 import type { PublicApi } from '../gateway/public-api.js';
 import { errorResponse, type HttpResponse } from '../http.js';
+import { newRequestId } from '../lifecycle/lifecycle.js';
 
 /** Counts an error response by its code (EMF line; no API call on the request path). */
 export type ErrorCounter = (code: string, status: number) => void;
@@ -16,17 +16,6 @@ export interface CompletionsHandlerOptions {
   abortMarginMs: number;
   countError?: ErrorCounter;
 }
-
-function errorCode(response: HttpResponse): string {
-  if (typeof response.body !== 'string') return 'unknown';
-  try {
-    return String((JSON.parse(response.body) as { error?: { code?: unknown } }).error?.code ?? 'unknown');
-  } catch {
-    return 'unknown';
-  }
-}
-
-const newRequestId = (): string => randomBytes(12).toString('hex');
 
 /**
  * A readable over the response frames that pulls one frame per read, so each frame is written
@@ -78,7 +67,7 @@ export function createCompletionsHandler(api: PublicApi, options: CompletionsHan
     } catch (err) {
       response = errorResponse(asGatewayError(err), requestId);
     }
-    if (response.status >= 400) options.countError?.(errorCode(response), response.status);
+    if (response.status >= 400) options.countError?.(response.errorCode ?? 'unknown', response.status);
     const body = typeof response.body === 'string' ? response.body : streamOf(response.body, response.cancel);
     return { statusCode: response.status, headers: response.headers, body };
   }

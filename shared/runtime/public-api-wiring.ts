@@ -6,15 +6,16 @@ import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
 import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
+import { OpenAiChatDialect } from '../dialects/openai-chat/dialect.js';
 import type { Catalog } from '../domain/catalog.js';
 import { upstreamError } from '../domain/errors.js';
 import { ToolCallIds } from '../domain/tool-call-ids.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
-import { ChatCompletions } from '../gateway/chat-completions.js';
 import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
+import { RequestLifecycle } from '../lifecycle/lifecycle.js';
 import type { GuardrailReader, Upstream, UsagePublisher, WalletStore } from '../ports.js';
 import { HttpUpstream } from '../upstreams/openai-http.js';
 import { eventBridgeClient } from './event-bridge.js';
@@ -52,34 +53,38 @@ export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): P
     catalog,
     probes: new DynamoProbeResultStore(db, ledgerTable),
     probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360) * 60_000,
-    completions: new ChatCompletions({
-      auth,
-      catalog,
-      wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
-      rateLimiter: new DynamoRateLimiter(db, ledgerTable),
-      usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
-      guardrail:
-        overrides.guardrail ??
-        new DynamoGuardrailReader(
-          db,
-          ledgerTable,
-          intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
-        ),
-      upstream:
-        overrides.upstream ??
-        new HttpUpstream({
-          baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
-          apiKey: upstreamApiKey,
-        }),
+    completions: new RequestLifecycle(
+      {
+        auth,
+        catalog,
+        wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
+        rateLimiter: new DynamoRateLimiter(db, ledgerTable),
+        usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
+        guardrail:
+          overrides.guardrail ??
+          new DynamoGuardrailReader(
+            db,
+            ledgerTable,
+            intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
+          ),
+        upstream:
+          overrides.upstream ??
+          new HttpUpstream({
+            baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
+            apiKey: upstreamApiKey,
+          }),
+        log,
+      },
       // Sealed with a key derived from the upstream key, so every instance opens every instance's ids.
-      toolCallIds: once(async () => {
-        const secret = await upstreamApiKey().catch((err: unknown) => {
-          throw upstreamError(err); // no upstream key: no upstream call could succeed either
-        });
-        return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
-      }),
-      log,
-    }),
+      new OpenAiChatDialect(
+        once(async () => {
+          const secret = await upstreamApiKey().catch((err: unknown) => {
+            throw upstreamError(err); // no upstream key: no upstream call could succeed either
+          });
+          return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
+        }),
+      ),
+    ),
   });
 }
 

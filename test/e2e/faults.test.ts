@@ -7,6 +7,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import type { CatalogDocument, TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { estimateOutputTokens } from '../../shared/lifecycle/estimate.js';
 import {
   demoUpstream,
   jsonFrames,
@@ -347,8 +348,8 @@ describe('a disconnect', () => {
       errorCode: 'upstream_error',
       model: primaryOf(tier),
       usageSource: 'estimated',
-      // ~4 characters a token, of exactly what the client received.
-      outputTokens: Math.ceil(content.join('').length / 4),
+      // The estimate of exactly what the client received.
+      outputTokens: await estimateOutputTokens(content.join('')),
     });
     expect(item?.chargeMicros).toBeGreaterThan(0);
   });
@@ -389,7 +390,7 @@ describe('malformed SSE', () => {
       status: 'upstream_error',
       model: primaryOf(tier),
       usageSource: 'estimated',
-      outputTokens: Math.ceil(content.join('').length / 4),
+      outputTokens: await estimateOutputTokens(content.join('')),
     });
     expect(item?.chargeMicros).toBeGreaterThan(0);
   });

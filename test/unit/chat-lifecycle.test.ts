@@ -1,24 +1,27 @@
 import { describe, expect, it } from 'vitest';
+import { OpenAiChatDialect } from '../../shared/dialects/openai-chat/dialect.js';
 import { type Catalog, compileCatalog } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { generateApiKey } from '../../shared/domain/keys.js';
 import { priceTokens } from '../../shared/domain/money.js';
+import { ToolCallIds } from '../../shared/domain/tool-call-ids.js';
 import type { UsageRecord } from '../../shared/domain/usage.js';
 import { Authenticator } from '../../shared/gateway/auth.js';
-import { ChatCompletions } from '../../shared/gateway/chat-completions.js';
-import { CircuitBreaker } from '../../shared/gateway/circuit-breaker.js';
 import { type HttpRequest, silentLog } from '../../shared/http.js';
+import { CircuitBreaker } from '../../shared/lifecycle/circuit-breaker.js';
+import { RequestLifecycle } from '../../shared/lifecycle/lifecycle.js';
 import type {
   ApiKeyRecord,
   HoldRequest,
   HoldResult,
   RateLimiter,
   Upstream,
-  UpstreamResponse,
+  UpstreamReply,
   WalletStore,
 } from '../../shared/ports.js';
 import { streamOf } from '../../shared/runtime/completions-handler.js';
+import { classifyFailure } from '../../shared/upstreams/openai-http.js';
 
 /** The request lifecycle with in-memory fakes of every port: no network, no storage. */
 
@@ -28,19 +31,19 @@ const catalog: Catalog = compileCatalog(parseCatalogDocument(catalogDoc), 3, '20
 const tier1 = catalog.tiers['tier-1'];
 const [primary, secondary] = tier1.models as [(typeof tier1.models)[0], (typeof tier1.models)[0]];
 const KEY = generateApiKey();
+const toolIds = new ToolCallIds('test tool-call ids');
 
-type Script = (body: Record<string, unknown>, signal: AbortSignal) => Promise<UpstreamResponse>;
+type Script = (body: Record<string, unknown>, signal: AbortSignal) => Promise<UpstreamReply>;
 
-function sse(events: string[], opts: { failAfter?: number; hangAfter?: number } = {}): UpstreamResponse {
+function sse(events: string[], opts: { failAfter?: number; hangAfter?: number } = {}): UpstreamReply {
   return {
-    status: 200,
-    retryAfterSeconds: undefined,
+    ok: true,
     text: async () => '',
     async *events() {
       for (const [i, e] of events.entries()) {
         if (opts.failAfter === i) throw new Error('socket hang up');
         if (opts.hangAfter === i) await new Promise(() => {});
-        yield e;
+        yield { event: undefined, data: e };
       }
     },
   };
@@ -54,13 +57,9 @@ const chunk = (content: string | null, extra: Record<string, unknown> = {}) =>
     ...extra,
   });
 
-function json(status: number, body: unknown): UpstreamResponse {
-  return {
-    status,
-    retryAfterSeconds: undefined,
-    text: async () => JSON.stringify(body),
-    events: async function* () {},
-  };
+function json(status: number, body: unknown): UpstreamReply {
+  if (status >= 300) return { ok: false, failure: classifyFailure(status, JSON.stringify(body)) };
+  return { ok: true, text: async () => JSON.stringify(body), events: async function* () {} };
 }
 
 const okCompletion = (model: string) =>
@@ -74,6 +73,9 @@ const okCompletion = (model: string) =>
 
 interface HarnessOptions {
   balance?: number;
+  /** The wallet item is gone (the account was deleted). */
+  deleted?: boolean;
+  deadlineMs?: number;
   script: Script;
   publishFails?: boolean;
   tripped?: boolean;
@@ -94,40 +96,49 @@ function harness(opts: HarnessOptions) {
     async placeHold(hold): Promise<HoldResult> {
       events.push('hold');
       await new Promise((r) => setTimeout(r, 5));
+      if (opts.deleted) return { ok: false, reason: 'no_wallet' };
       if (balance < hold.holdMicros) return { ok: false, reason: 'insufficient', balanceMicros: balance };
       balance -= hold.holdMicros;
       holds.push(hold);
       return { ok: true };
+    },
+    async readBalance() {
+      return opts.deleted ? undefined : balance;
     },
     async writeOutbox(_a, _r, u) {
       outbox.push(u);
     },
   };
   const upstream: Upstream = {
-    chat(body, signal) {
+    send({ body }, signal) {
       events.push('upstream');
       calls.push({ body, signal });
       return opts.script(body, signal);
     },
   };
-  const completions = new ChatCompletions({
-    auth: new Authenticator({
-      findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active', ...opts.key }),
-    }),
-    catalog: async () => opts.catalog ?? catalog,
-    ...(opts.rate ? { rateLimiter: opts.rate } : {}),
-    ...(opts.breaker ? { breaker: opts.breaker } : {}),
-    wallet,
-    usage: {
-      async publish(u) {
-        if (opts.publishFails) throw new Error('PutEvents failed');
-        usage.push(u);
+  const completions = new RequestLifecycle(
+    {
+      auth: new Authenticator({
+        findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active', ...opts.key }),
+      }),
+      catalog: async () => opts.catalog ?? catalog,
+      ...(opts.rate ? { rateLimiter: opts.rate } : {}),
+      ...(opts.breaker ? { breaker: opts.breaker } : {}),
+      wallet,
+      usage: {
+        async publish(u) {
+          if (opts.publishFails) throw new Error('PutEvents failed');
+          usage.push(u);
+        },
       },
+      guardrail: {
+        state: async () => ({ tripped: opts.tripped === true, resetsAt: Date.now() + 3_600_000 }),
+      },
+      upstream,
+      log: silentLog,
     },
-    guardrail: { state: async () => ({ tripped: opts.tripped === true, resetsAt: Date.now() + 3_600_000 }) },
-    upstream,
-    log: silentLog,
-  });
+    new OpenAiChatDialect(async () => toolIds),
+  );
   const request = (body: Record<string, unknown>): HttpRequest => {
     const text = JSON.stringify(body);
     return {
@@ -142,9 +153,25 @@ function harness(opts: HarnessOptions) {
   const call = (body: Record<string, unknown>) =>
     completions.handle(request({ model: 'tier-1', messages: [{ role: 'user', content: 'hi' }], ...body }), {
       requestId: `r${Math.random().toString(16).slice(2)}`,
-      deadline: Date.now() + 60_000,
+      deadline: Date.now() + (opts.deadlineMs ?? 60_000),
     });
-  return { call, events, holds, usage, outbox, calls, balance: () => balance };
+  return {
+    call,
+    events,
+    holds,
+    usage,
+    outbox,
+    calls,
+    balance: () => balance,
+    setBalance: (micros: number) => {
+      balance = micros;
+    },
+  };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
 }
 
 async function collect(body: string | AsyncIterable<string>): Promise<string> {
@@ -155,11 +182,11 @@ async function collect(body: string | AsyncIterable<string>): Promise<string> {
 }
 
 describe('admission', () => {
-  it('starts the upstream call before the hold resolves for a funded account, and settles once', async () => {
+  it('holds before calling upstream until the instance knows the account is funded, then overlaps the two', async () => {
     const h = harness({ script: async (b) => okCompletion(String(b.model)) });
     const res = await h.call({});
     expect(res.status).toBe(200);
-    expect(h.events.slice(0, 2).sort()).toEqual(['hold', 'upstream']);
+    expect(h.events.slice(0, 2)).toEqual(['hold', 'upstream']); // no snapshot yet: admission first
     expect(h.usage).toHaveLength(1);
     expect(h.usage[0]).toMatchObject({
       status: 'ok',
@@ -171,26 +198,25 @@ describe('admission', () => {
     expect(h.usage[0]?.chargeMicros).toBe(priceTokens(tier1.price, 10, 5));
     expect(h.usage[0]?.upstreamCostMicros).toBe(priceTokens(primary.cost, 10, 5));
     expect(h.usage[0]?.holdMicros).toBe(h.holds[0]?.holdMicros);
+    // The balance snapshot read in the background now covers a hold: the next request overlaps.
+    h.events.length = 0;
+    expect((await h.call({})).status).toBe(200);
+    expect(h.events.slice(0, 2)).toEqual(['upstream', 'hold']);
   });
 
-  it('refuses with 429 insufficient_quota and aborts the optimistic upstream call when even the minimum is not covered', async () => {
-    const h = harness({
-      balance: 5,
-      script: (_b, signal) =>
-        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
-    });
-    const res = await h.call({});
-    expect(res.status).toBe(429);
-    expect(JSON.parse(await collect(res.body)).error.code).toBe('insufficient_quota');
-    expect(res.headers['x-should-retry']).toBe('false');
-    expect(h.calls[0]?.signal.aborted).toBe(true);
+  it('never calls upstream for a wallet that cannot cover the minimum: 429 insufficient_quota', async () => {
+    const h = harness({ balance: 5, script: async (b) => okCompletion(String(b.model)) });
+    for (let i = 0; i < 3; i++) {
+      const res = await h.call({});
+      expect(res.status).toBe(429);
+      expect(JSON.parse(await collect(res.body)).error.code).toBe('insufficient_quota');
+      expect(res.headers['x-should-retry']).toBe('false');
+    }
+    expect(h.calls).toHaveLength(0);
     expect(h.usage).toHaveLength(0);
-    // The account is now known to be short: the next request holds before calling upstream.
-    await h.call({});
-    expect(h.events.slice(-1)).toEqual(['hold']);
   });
 
-  it('lowers the output cap to what the wallet covers, so the charge can never exceed the hold', async () => {
+  it('lowers the output cap to what the wallet covers, says so, and calls upstream once with the lowered cap', async () => {
     const body = JSON.stringify({
       model: 'tier-1',
       messages: [{ role: 'user', content: 'hi' }],
@@ -198,13 +224,72 @@ describe('admission', () => {
     });
     const full = priceTokens(tier1.price, Buffer.byteLength(body), 4000);
     const h = harness({ balance: Math.floor(full / 2), script: async (b) => okCompletion(String(b.model)) });
-    const res = await h.call({ max_tokens: 4000 });
-    expect(res.status).toBe(200);
-    const sentCap = h.calls.at(-1)?.body.max_tokens as number;
-    expect(sentCap).toBeLessThan(4000);
-    expect(sentCap).toBeGreaterThanOrEqual(16);
+    for (let i = 0; i < 2; i++) {
+      const before = h.calls.length;
+      const res = await h.call({ max_tokens: 4000 });
+      expect(res.status).toBe(200);
+      expect(h.calls.length - before).toBe(1);
+      const sentCap = h.calls.at(-1)?.body.max_tokens as number;
+      expect(sentCap).toBeLessThan(4000);
+      expect(sentCap).toBeGreaterThanOrEqual(16);
+      expect(res.headers['x-wallet-output-cap']).toBe(String(sentCap));
+      h.setBalance(Math.floor(full / 2));
+    }
     expect(h.holds[0]?.holdMicros).toBeLessThanOrEqual(Math.floor(full / 2));
-    expect(h.calls[0]?.signal.aborted).toBe(true); // the optimistic call with the full cap was abandoned
+  });
+
+  it('refuses a deleted account with 401 and remembers it, so its cached key never reaches upstream', async () => {
+    const h = harness({ deleted: true, script: async (b) => okCompletion(String(b.model)) });
+    for (let i = 0; i < 3; i++) {
+      const res = await h.call({});
+      expect(res.status).toBe(401);
+      expect(JSON.parse(await collect(res.body)).error.code).toBe('invalid_api_key');
+    }
+    expect(h.events.filter((e) => e === 'hold')).toHaveLength(1);
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it('always admits first for keys with a budget or a rate limit', async () => {
+    const allow: RateLimiter = {
+      consume: async () => ({ allowed: true, resetSeconds: 10, remainingRequests: 9 }),
+    };
+    for (const key of [
+      { dailyBudgetMicros: 10_000_000 },
+      { accountDailyBudgetMicros: 10_000_000 },
+      { rpm: 10 },
+    ]) {
+      const h = harness({ key, rate: allow, script: async (b) => okCompletion(String(b.model)) });
+      for (let i = 0; i < 3; i++) {
+        h.events.length = 0;
+        expect((await h.call({})).status).toBe(200);
+        expect(h.events.slice(0, 2)).toEqual(['hold', 'upstream']);
+      }
+    }
+  });
+
+  it('aborts an upstream call the snapshot allowed when the hold is refused, and counts its prompt as upstream spend', async () => {
+    const h = harness({
+      script: (_b, signal) =>
+        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+      deadlineMs: 5_000,
+    });
+    // Warm the snapshot with one request that times out upstream, then drain the wallet elsewhere.
+    await h.call({});
+    await new Promise((r) => setTimeout(r, 10));
+    h.setBalance(3);
+    const before = h.calls.length;
+    const res = await h.call({});
+    expect(res.status).toBe(429);
+    expect(h.calls.length - before).toBe(1);
+    expect(h.calls.at(-1)?.signal.aborted).toBe(true);
+    const refused = h.usage.at(-1);
+    expect(refused).toMatchObject({
+      status: 'rejected',
+      chargeMicros: 0,
+      holdMicros: 0,
+      errorCode: 'insufficient_quota',
+    });
+    expect(refused?.upstreamCostMicros).toBeGreaterThan(0);
   });
 
   it('answers 503 daily_spend_limit with retry-after when the guardrail has tripped', async () => {
@@ -311,6 +396,39 @@ describe('streams', () => {
     expect(h.calls[0]?.signal.aborted).toBe(true);
     expect(h.usage[0]).toMatchObject({ status: 'client_disconnected', usageSource: 'estimated' });
     expect(h.usage[0]?.chargeMicros).toBeGreaterThan(0);
+  });
+
+  it('meters a stream when the upstream ends, while its reader is stalled', async () => {
+    const h = harness({ script: async () => sse(good) });
+    const res = await h.call({ stream: true });
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    await iterator.next(); // then the client stops reading
+    await until(() => h.usage.length > 0);
+    expect(h.usage[0]).toMatchObject({
+      status: 'ok',
+      usageSource: 'upstream',
+      inputTokens: 4,
+      outputTokens: 2,
+    });
+    let rest = '';
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest += next.value;
+    expect(rest).toContain('data: [DONE]');
+    expect(h.usage).toHaveLength(1);
+  });
+
+  it('charges what was generated at the deadline even if the reader never reads again', async () => {
+    const h = harness({ script: async () => sse(good, { hangAfter: 2 }), deadlineMs: 400 });
+    const res = await h.call({ stream: true });
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    await iterator.next(); // the client stalls from here on
+    await until(() => h.usage.length > 0);
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage[0]).toMatchObject({ status: 'timeout', usageSource: 'estimated' });
+    expect(h.usage[0]?.chargeMicros).toBeGreaterThan(0);
+    let rest = '';
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest += next.value;
+    expect(rest).toContain('"upstream_timeout"');
+    expect(rest).not.toContain('[DONE]');
   });
 
   it('writes the usage to the outbox when publishing fails', async () => {

@@ -212,17 +212,21 @@ describe('SSE parser', () => {
       ': OPENROUTER PROCESSING\n\ndata: {"a":1}\n\nevent: x\ndata: {"b":\ndata: 2}\r\n\r\ndata: [DONE]\n\n';
     for (let size = 1; size <= text.length; size++) {
       const parser = new SseParser();
-      const events: string[] = [];
+      const events: Array<{ event: string | undefined; data: string }> = [];
       for (let i = 0; i < text.length; i += size) events.push(...parser.push(text.slice(i, i + size)));
       events.push(...parser.end());
-      expect(events).toEqual(['{"a":1}', '{"b":\n2}', '[DONE]']);
+      expect(events).toEqual([
+        { event: undefined, data: '{"a":1}' },
+        { event: 'x', data: '{"b":\n2}' },
+        { event: undefined, data: '[DONE]' },
+      ]);
     }
   });
 
   it('flushes a final event without a trailing blank line', () => {
     const parser = new SseParser();
     expect(parser.push('data: x')).toEqual([]);
-    expect(parser.end()).toEqual(['x']);
+    expect(parser.end()).toEqual([{ event: undefined, data: 'x' }]);
   });
 });
 

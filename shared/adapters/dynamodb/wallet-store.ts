@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UsageRecord } from '../../domain/usage.js';
 import type { HoldRequest, HoldResult, WalletStore } from '../../ports.js';
 import { ledgerKeys } from '../../tables.js';
@@ -74,6 +74,17 @@ export class DynamoWalletStore implements WalletStore {
       }
       throw err;
     }
+  }
+
+  async readBalance(accountId: string): Promise<number | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: ledgerKeys.wallet(accountId),
+        ProjectionExpression: 'balanceMicros',
+      }),
+    );
+    return Item ? Number(Item.balanceMicros ?? 0) : undefined;
   }
 
   async writeOutbox(accountId: string, requestId: string, usage: UsageRecord): Promise<void> {

@@ -118,20 +118,20 @@ export function sanitizeChunk(upstream: Json, identity: Identity, usage?: Usage)
   return chunk;
 }
 
-/** Characters of generated text and tool arguments in a chunk or message, for usage estimates. */
-export function generatedChars(choiceDeltaOrMessage: unknown): number {
-  if (!isObject(choiceDeltaOrMessage)) return 0;
-  let n = typeof choiceDeltaOrMessage.content === 'string' ? choiceDeltaOrMessage.content.length : 0;
-  if (typeof choiceDeltaOrMessage.reasoning === 'string') n += choiceDeltaOrMessage.reasoning.length;
+/** Generated text and tool arguments in a chunk's delta or a message, for usage estimates. */
+export function generatedText(choiceDeltaOrMessage: unknown): string {
+  if (!isObject(choiceDeltaOrMessage)) return '';
+  let text = typeof choiceDeltaOrMessage.content === 'string' ? choiceDeltaOrMessage.content : '';
+  if (typeof choiceDeltaOrMessage.reasoning === 'string') text += choiceDeltaOrMessage.reasoning;
   const calls = choiceDeltaOrMessage.tool_calls;
   if (Array.isArray(calls)) {
     for (const c of calls) {
       if (isObject(c) && isObject(c.function)) {
         const fn = c.function;
-        if (typeof fn.arguments === 'string') n += fn.arguments.length;
-        if (typeof fn.name === 'string') n += fn.name.length;
+        if (typeof fn.name === 'string') text += fn.name;
+        if (typeof fn.arguments === 'string') text += fn.arguments;
       }
     }
   }
-  return n;
+  return text;
 }

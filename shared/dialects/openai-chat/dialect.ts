@@ -1,0 +1,171 @@
+import type { UpstreamModel } from '../../domain/catalog.js';
+import type { GatewayError } from '../../domain/errors.js';
+import { parseJsonObject } from '../../domain/json-body.js';
+import { bearerToken } from '../../domain/keys.js';
+import { SSE_DONE, sseFrame } from '../../domain/sse.js';
+import type { ToolCallIds } from '../../domain/tool-call-ids.js';
+import { errorResponse, type HttpRequest, type HttpResponse } from '../../http.js';
+import type {
+  ClientIdentity,
+  Dialect,
+  Exchange,
+  MeteredUsage,
+  ParsedRequest,
+} from '../../lifecycle/dialect.js';
+import type { UpstreamEvent, UpstreamRequest } from '../../ports.js';
+import { type ChatRequest, parseChatRequest } from './request.js';
+import {
+  generatedText,
+  type Identity,
+  readUsage,
+  sanitizeChunk,
+  sanitizeCompletion,
+  type Usage,
+} from './response.js';
+
+type Json = Record<string, unknown>;
+
+export interface ChatParsed extends ChatRequest, ParsedRequest {
+  /** Seals upstream tool-call ids for the client; set by `prepare`. */
+  toolIds?: ToolCallIds;
+}
+
+const usageOf = (billed: MeteredUsage): Usage => ({
+  prompt_tokens: billed.inputTokens,
+  completion_tokens: billed.outputTokens,
+  total_tokens: billed.inputTokens + billed.outputTokens,
+});
+
+function parseChunk(data: string): Json | undefined {
+  try {
+    const value = JSON.parse(data) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One attempt's answer in OpenAI chat terms: sanitised chunks and bodies, usage kept for the end. */
+class ChatExchange implements Exchange {
+  private reported: Usage | undefined;
+  private readonly text: string[] = [];
+  private contentSeen = false;
+  private payload: Json | undefined;
+  private readonly identity: Identity;
+  private readonly requestId: string;
+
+  constructor(
+    private readonly request: ChatParsed,
+    client: ClientIdentity,
+  ) {
+    this.requestId = client.requestId;
+    const ids = request.toolIds;
+    this.identity = {
+      id: `chatcmpl-${client.requestId}`,
+      tier: client.tier,
+      created: client.created,
+      ...(ids ? { toolCallId: (upstreamId: string) => ids.seal(upstreamId) } : {}),
+    };
+  }
+
+  complete(body: string): boolean {
+    const payload = parseChunk(body);
+    if (!payload || payload.error !== undefined || !Array.isArray(payload.choices)) return false;
+    this.payload = payload;
+    for (const choice of payload.choices) this.text.push(generatedText((choice as Json | null)?.message));
+    this.reported = readUsage(payload.usage);
+    return true;
+  }
+
+  body(billed: MeteredUsage): unknown {
+    return sanitizeCompletion(this.payload ?? {}, this.identity, this.reported ?? usageOf(billed));
+  }
+
+  event(event: UpstreamEvent): { frames: string[]; content: boolean; end?: 'done' | 'failed' } {
+    if (event.data === '[DONE]') return { frames: [], content: this.contentSeen, end: 'done' };
+    const chunk = parseChunk(event.data);
+    if (!chunk || chunk.error !== undefined) return { frames: [], content: this.contentSeen, end: 'failed' };
+    const usage = readUsage(chunk.usage);
+    if (usage) this.reported = usage; // kept back for the final usage chunk
+    const choices = Array.isArray(chunk.choices) ? (chunk.choices as Array<Json | null>) : [];
+    if (choices.length === 0) return { frames: [], content: this.contentSeen };
+    for (const choice of choices) {
+      const text = generatedText(choice?.delta);
+      if (text !== '') {
+        this.text.push(text);
+        this.contentSeen = true;
+      }
+      // A finished choice counts as content: an empty answer is still an answer.
+      if (typeof choice?.finish_reason === 'string') this.contentSeen = true;
+    }
+    return { frames: [sseFrame(sanitizeChunk(chunk, this.identity))], content: this.contentSeen };
+  }
+
+  endedCleanly(): boolean {
+    return this.reported !== undefined;
+  }
+
+  endFrames(billed: MeteredUsage): string[] {
+    if (!this.request.includeUsage) return [SSE_DONE];
+    const usage = this.reported ?? usageOf(billed);
+    return [sseFrame(sanitizeChunk({ choices: [] }, this.identity, usage)), SSE_DONE];
+  }
+
+  errorFrame(error: GatewayError): string {
+    return sseFrame(error.toBody(this.requestId));
+  }
+
+  usage(): MeteredUsage | undefined {
+    const r = this.reported;
+    return r ? { inputTokens: r.prompt_tokens, outputTokens: r.completion_tokens } : undefined;
+  }
+
+  generatedText(): string {
+    return this.text.join('');
+  }
+}
+
+/** POST /v1/chat/completions: OpenAI's chat completions, as a dialect of the request lifecycle. */
+export class OpenAiChatDialect implements Dialect<ChatParsed> {
+  readonly streamContentType = 'text/event-stream; charset=utf-8';
+
+  /** @param toolCallIds seals upstream tool-call ids (their format names the provider). */
+  constructor(private readonly toolCallIds: () => Promise<ToolCallIds>) {}
+
+  credentials(req: HttpRequest): string | undefined {
+    return bearerToken(req.headers.authorization);
+  }
+
+  parse(req: HttpRequest): ChatParsed {
+    const parsed = parseChatRequest(parseJsonObject(req.body));
+    return { inlineMediaBytes: 0, ...parsed };
+  }
+
+  async prepare(request: ChatParsed): Promise<void> {
+    const ids = await this.toolCallIds();
+    // Tool-call ids the client got from us go back upstream as the upstream minted them.
+    ids.openInMessages(request.passThrough.messages);
+    request.toolIds = ids;
+  }
+
+  upstreamRequest(request: ChatParsed, model: UpstreamModel, outputCap: number): UpstreamRequest {
+    const body: Json = {
+      ...request.passThrough,
+      model: model.id,
+      [request.usesCompletionTokens ? 'max_completion_tokens' : 'max_tokens']: outputCap,
+    };
+    if (request.stream) {
+      body.stream = true;
+      body.stream_options = { include_usage: true }; // always ask, so streams are billed on real usage
+    }
+    return { path: '/chat/completions', body };
+  }
+
+  exchange(request: ChatParsed, identity: ClientIdentity): Exchange {
+    return new ChatExchange(request, identity);
+  }
+
+  errorResponse(error: GatewayError, requestId: string): HttpResponse {
+    return errorResponse(error, requestId);
+  }
+}

@@ -1,0 +1,211 @@
+import type { Tier } from '../domain/catalog.js';
+import { utcDay } from '../domain/clock.js';
+import {
+  budgetExceeded,
+  dailySpendLimit,
+  type GatewayError,
+  insufficientQuota,
+  invalidApiKey,
+  rateLimited,
+} from '../domain/errors.js';
+import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
+import type {
+  ApiKeyRecord,
+  GuardrailState,
+  HoldRequest,
+  RateDecision,
+  RateLimiter,
+  RateLimits,
+  WalletStore,
+} from '../ports.js';
+import type { Funds } from './funds.js';
+
+/** Below this many affordable output tokens a request is refused with insufficient_quota. */
+export const MIN_OUTPUT_TOKENS = 16;
+
+/** Input tokens held for each image, audio or file part on top of the body's byte length. */
+export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
+
+export interface AdmissionDeps {
+  wallet: WalletStore;
+  rateLimiter: RateLimiter | undefined;
+  funds: Funds;
+  now: () => number;
+}
+
+/** What admission needs to know of one request. */
+export interface AdmissionRequest {
+  key: ApiKeyRecord;
+  tier: Tier;
+  requestId: string;
+  catalogVersion: number;
+  startedAt: number;
+  /** The output cap before the wallet is consulted. */
+  cap: number;
+  /** Upper bound on the input's tokens. */
+  inputBound: number;
+  choices: number;
+}
+
+export interface Admitted {
+  holdMicros: number;
+  outputCap: number;
+  /** The x-ratelimit-* headers of a key with limits. */
+  limitHeaders: Record<string, string>;
+}
+
+/** A refusal that came after a hold was placed: the hold must be released. */
+export class RefusedAfterHold extends Error {
+  constructor(
+    readonly refusal: GatewayError,
+    readonly held: { holdMicros: number; outputCap: number },
+  ) {
+    super(refusal.message);
+  }
+}
+
+/** OpenAI's rate-limit headers for a key with limits. */
+function rateHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
+  const reset = `${decision.resetSeconds}s`;
+  return {
+    ...(limits.rpm !== undefined
+      ? {
+          'x-ratelimit-limit-requests': String(limits.rpm),
+          'x-ratelimit-remaining-requests': String(decision.remainingRequests ?? 0),
+          'x-ratelimit-reset-requests': reset,
+        }
+      : {}),
+    ...(limits.tpm !== undefined
+      ? {
+          'x-ratelimit-limit-tokens': String(limits.tpm),
+          'x-ratelimit-remaining-tokens': String(decision.remainingTokens ?? 0),
+          'x-ratelimit-reset-tokens': reset,
+        }
+      : {}),
+  };
+}
+
+const limitsOf = (key: ApiKeyRecord): RateLimits | undefined =>
+  key.rpm === undefined && key.tpm === undefined
+    ? undefined
+    : {
+        ...(key.rpm !== undefined ? { rpm: key.rpm } : {}),
+        ...(key.tpm !== undefined ? { tpm: key.tpm } : {}),
+      };
+
+const hasBudget = (key: ApiKeyRecord): boolean =>
+  key.dailyBudgetMicros !== undefined || key.accountDailyBudgetMicros !== undefined;
+
+/**
+ * Admission: the guardrail, the account's existence, the key's rate limit and budgets, and the
+ * wallet hold with its output cap lowered to what the wallet covers. Decides, too, whether the
+ * upstream may be called before the hold completes: only when admission is near-certain from
+ * what this instance already knows.
+ */
+export class Admission {
+  constructor(private readonly deps: AdmissionDeps) {}
+
+  /** Refusals that need no storage round trip: a tripped guardrail, a deleted account. */
+  precheck(key: ApiKeyRecord, guardrail: GuardrailState): void {
+    if (guardrail.tripped) {
+      throw dailySpendLimit(Math.max(1, Math.ceil((guardrail.resetsAt - this.deps.now()) / 1000)));
+    }
+    if (this.deps.funds.isDeleted(key.accountId)) throw invalidApiKey();
+  }
+
+  /**
+   * Whether the upstream call may start while the hold is placed. Keys with a rate limit or a
+   * budget always admit first (their edge cannot be known locally); other accounts only when this
+   * instance's balance snapshot covers the full hold with a margin.
+   */
+  mayOverlap(request: AdmissionRequest): boolean {
+    const { key, tier, cap, inputBound, choices } = request;
+    if (limitsOf(key) !== undefined || hasBudget(key)) return false;
+    return this.deps.funds.tryReserve(key.accountId, priceTokens(tier.price, inputBound, cap * choices));
+  }
+
+  /** Places the hold and counts the rate limit; throws the refusal (RefusedAfterHold if held). */
+  async admit(request: AdmissionRequest, reserved: boolean): Promise<Admitted> {
+    const { key, inputBound, cap, choices } = request;
+    const limits = limitsOf(key);
+    // The rate-limit count is a separate update, so it can return the count for the
+    // x-ratelimit-* headers (a transaction cannot); it runs alongside the hold.
+    const rateP = limits
+      ? this.deps.rateLimiter?.consume(key.keyId, limits, rateTokens(inputBound) + cap * choices)
+      : undefined;
+    const [rate, hold] = await Promise.allSettled([rateP, this.placeHold(request, reserved)]);
+    const limitHeaders =
+      limits && rate.status === 'fulfilled' && rate.value ? rateHeaders(limits, rate.value) : {};
+    if (rate.status === 'rejected') {
+      if (hold.status === 'fulfilled') throw new RefusedAfterHold(asError(rate.reason), hold.value);
+      throw rate.reason;
+    }
+    if (rate.value?.allowed === false) {
+      const refusal = rateLimited(rate.value.resetSeconds, limitHeaders);
+      if (hold.status === 'fulfilled') throw new RefusedAfterHold(refusal, hold.value);
+      throw refusal;
+    }
+    if (hold.status === 'rejected') {
+      const refusal = hold.reason as GatewayError;
+      if (refusal.headers) Object.assign(refusal.headers, limitHeaders);
+      throw refusal;
+    }
+    return { ...hold.value, limitHeaders };
+  }
+
+  private async placeHold(
+    request: AdmissionRequest,
+    reserved: boolean,
+  ): Promise<{ holdMicros: number; outputCap: number }> {
+    const { key, tier, inputBound, choices } = request;
+    const { funds, wallet } = this.deps;
+    let cap = request.cap;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const holdMicros = priceTokens(tier.price, inputBound, cap * choices);
+      const result = await wallet.placeHold(this.holdRequest(request, holdMicros));
+      if (result.ok) {
+        if (!reserved || attempt > 0) funds.held(key.accountId, holdMicros);
+        return { holdMicros, outputCap: cap };
+      }
+      if (result.reason === 'no_wallet') {
+        funds.gone(key.accountId);
+        throw invalidApiKey(); // the account was deleted; its key is still in some cache
+      }
+      if (result.reason === 'budget') throw budgetExceeded(result.scope);
+      funds.short(key.accountId, result.balanceMicros);
+      // Lower the output cap to what the wallet covers, so the charge can never exceed the hold.
+      const affordable = Math.floor(
+        maxOutputTokensWithin(tier.price, inputBound, result.balanceMicros) / choices,
+      );
+      if (affordable < MIN_OUTPUT_TOKENS) throw insufficientQuota();
+      cap = Math.min(cap, affordable);
+    }
+    throw insufficientQuota();
+  }
+
+  private holdRequest(request: AdmissionRequest, holdMicros: number): HoldRequest {
+    const { key, tier, requestId, catalogVersion, startedAt } = request;
+    const day = utcDay(startedAt);
+    const budgets: NonNullable<HoldRequest['budgets']> = [];
+    if (key.dailyBudgetMicros !== undefined)
+      budgets.push({ scope: 'key', day, limitMicros: key.dailyBudgetMicros });
+    if (key.accountDailyBudgetMicros !== undefined) {
+      budgets.push({ scope: 'account', day, limitMicros: key.accountDailyBudgetMicros });
+    }
+    return {
+      ...(budgets.length > 0 ? { budgets } : {}),
+      accountId: key.accountId,
+      keyId: key.keyId,
+      requestId,
+      tier: tier.id,
+      catalogVersion,
+      holdMicros,
+      startedAt: new Date(startedAt).toISOString(),
+    };
+  }
+}
+
+/** Tokens a request counts against a per-minute token limit: ~4 bytes a token of input, plus its cap. */
+const rateTokens = (inputBound: number): number => Math.ceil(inputBound / 4);
+
+const asError = (reason: unknown): GatewayError => reason as GatewayError;

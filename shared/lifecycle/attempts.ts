@@ -1,0 +1,182 @@
+import type { Tier, UpstreamModel } from '../domain/catalog.js';
+import { type GatewayError, invalidRequest, upstreamError, upstreamTimeout } from '../domain/errors.js';
+import type { HttpResponse, Log } from '../http.js';
+import type { Upstream, UpstreamFailure, UpstreamReply, UpstreamRequest } from '../ports.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
+import type { Meter } from './metering.js';
+
+/** A failure of one attempt before the client got a byte: the next model may serve instead. */
+export class AttemptFailed extends Error {
+  constructor(
+    readonly outcome: string,
+    readonly gatewayError: GatewayError,
+  ) {
+    super(outcome);
+  }
+}
+
+export interface Attempt {
+  model: UpstreamModel;
+  outputCap: number;
+  startedAt: number;
+  reply: Promise<UpstreamReply>;
+  signal: AbortSignal;
+  abort(): void;
+}
+
+export interface AttemptsDeps {
+  upstream: Upstream;
+  breaker: CircuitBreaker;
+  log: Log;
+  now: () => number;
+}
+
+export interface AttemptsInit {
+  tier: Tier;
+  /** Upstream models in the order they may serve this request. */
+  candidates: UpstreamModel[];
+  requestId: string;
+  /** Epoch ms by which the request must be finished. */
+  deadline: number;
+  upstreamRequest: (model: UpstreamModel, outputCap: number) => UpstreamRequest;
+  meter: Meter;
+}
+
+/** Serves one attempt: a response for the client, or an AttemptFailed before its first byte. */
+export type Serve = (attempt: Attempt) => Promise<HttpResponse>;
+
+/** The gateway error a typed upstream failure becomes, when no other model can help. */
+function failureError(failure: UpstreamFailure): GatewayError {
+  switch (failure.kind) {
+    case 'unavailable':
+    case 'unauthorized':
+      return upstreamError();
+    case 'context_length':
+      return invalidRequest(
+        "The request exceeds this tier's context window. Shorten the messages.",
+        'messages',
+      );
+    case 'refused':
+      // The upstream refused the request as formed; say so without its words, which may name the model.
+      return invalidRequest(
+        'The request was rejected as invalid for this tier (for example an unsupported parameter).',
+      );
+  }
+}
+
+/**
+ * The attempts of one admitted request: model by model (fallback and circuit breaker), each
+ * within the time-to-first-token budget and the request's deadline, until one serves.
+ */
+export class Attempts {
+  constructor(
+    private readonly deps: AttemptsDeps,
+    private readonly init: AttemptsInit,
+  ) {}
+
+  start(index: number, outputCap: number): Attempt {
+    const model = this.init.candidates[index] as UpstreamModel;
+    const controller = new AbortController();
+    const reply = this.deps.upstream.send(this.init.upstreamRequest(model, outputCap), controller.signal);
+    reply.catch(() => {});
+    return {
+      model,
+      outputCap,
+      startedAt: this.deps.now(),
+      reply,
+      signal: controller.signal,
+      abort: () => controller.abort(new Error('attempt abandoned')),
+    };
+  }
+
+  /** Time left for an attempt's first content. */
+  ttftBudget(attempt: Attempt): number {
+    const { tier, deadline } = this.init;
+    return Math.min(tier.ttftTimeoutMs - (this.deps.now() - attempt.startedAt), deadline - this.deps.now());
+  }
+
+  /** The attempt's successful reply within its first-token budget, or an AttemptFailed. */
+  async opened(attempt: Attempt): Promise<Extract<UpstreamReply, { ok: true }>> {
+    const reply = await withTimeout(attempt.reply, this.ttftBudget(attempt), attempt).catch(
+      (err: unknown) => {
+        throw asAttemptFailure(err);
+      },
+    );
+    if (reply.ok) return reply;
+    throw new AttemptFailed(reply.failure.outcome, failureError(reply.failure));
+  }
+
+  /** Tries the candidates in order (the first may already be under way) until one serves. */
+  async run(first: Attempt | undefined, outputCap: number, serve: Serve): Promise<HttpResponse> {
+    const { candidates, meter } = this.init;
+    let lastError: GatewayError = upstreamError();
+    for (let index = 0; index < candidates.length; index++) {
+      if (this.deps.now() >= this.init.deadline) {
+        first?.abort();
+        lastError = upstreamTimeout();
+        break;
+      }
+      const attempt = index === 0 && first ? first : this.start(index, outputCap);
+      meter.current = attempt.model;
+      try {
+        const response = await serve(attempt);
+        this.deps.breaker.record(attempt.model.id, true);
+        return response;
+      } catch (err) {
+        attempt.abort();
+        if (!(err instanceof AttemptFailed)) {
+          await meter.finish('upstream_error', 'internal_error');
+          throw err;
+        }
+        meter.attempts.push({
+          model: attempt.model.id,
+          outcome: err.outcome,
+          ms: this.deps.now() - attempt.startedAt,
+        });
+        lastError = err.gatewayError;
+        this.deps.log.warn('upstream attempt failed', {
+          requestId: this.init.requestId,
+          attempt: index,
+          outcome: err.outcome,
+          ...(err.cause ? { cause: String((err.cause as Error).message ?? err.cause).slice(0, 200) } : {}),
+        });
+        if (lastError.status >= 500) {
+          this.deps.breaker.record(attempt.model.id, false);
+          continue;
+        }
+        // Too long for this model: only a model with a larger context window can help.
+        const next = candidates[index + 1];
+        const larger = (next?.contextWindow ?? 0) > (attempt.model.contextWindow ?? Number.POSITIVE_INFINITY);
+        if (err.outcome === 'context_length' && larger) continue;
+        break; // the request itself was refused: another model would refuse it too
+      }
+    }
+    await meter.finish(lastError.code === 'upstream_timeout' ? 'timeout' : 'upstream_error', lastError.code);
+    throw lastError;
+  }
+}
+
+/** A network error or timeout before the first byte, as an attempt failure. */
+export function asAttemptFailure(err: unknown): AttemptFailed {
+  if (err instanceof AttemptFailed) return err;
+  const failed = new AttemptFailed('connection_error', upstreamError(err));
+  failed.cause = err;
+  return failed;
+}
+
+/** Rejects with a timeout AttemptFailed (and aborts the attempt) if `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, attempt: Attempt): Promise<T> {
+  if (ms <= 0) {
+    attempt.abort();
+    return Promise.reject(new AttemptFailed('timeout', upstreamTimeout()));
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Settle as a timeout before aborting, so the abort's own rejection cannot win the race.
+      reject(new AttemptFailed('timeout', upstreamTimeout()));
+      attempt.abort();
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
+import { asGatewayError, type GatewayError } from '../domain/errors.js';
+import type { Authenticator } from '../gateway/auth.js';
+import type { HttpRequest, HttpResponse, Log } from '../http.js';
+import type { GuardrailReader, RateLimiter, Upstream, UsagePublisher, WalletStore } from '../ports.js';
+import {
+  Admission,
+  type AdmissionRequest,
+  MEDIA_PART_TOKEN_ALLOWANCE,
+  RefusedAfterHold,
+} from './admission.js';
+import { Attempts } from './attempts.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { Dialect, ParsedRequest } from './dialect.js';
+import { estimateInputTokens } from './estimate.js';
+import { Funds, type FundsOptions } from './funds.js';
+import { describe, Meter } from './metering.js';
+import { type RelayInit, relayBody, relayStream } from './relay.js';
+
+export interface LifecycleDeps {
+  auth: Authenticator;
+  /** The active catalog, cached by the caller for at most 30 s. */
+  catalog: () => Promise<Catalog>;
+  wallet: WalletStore;
+  usage: UsagePublisher;
+  guardrail: GuardrailReader;
+  upstream: Upstream;
+  /** Counts requests and tokens per minute for keys that have limits. */
+  rateLimiter?: RateLimiter;
+  breaker?: CircuitBreaker;
+  /** What this instance knows of account balances; shared by every surface of an instance. */
+  funds?: Funds;
+  fundsOptions?: FundsOptions;
+  log: Log;
+  now?: () => number;
+}
+
+export interface RequestContext {
+  requestId: string;
+  /** Epoch ms by which the request must be finished (the function's own timeout less a margin). */
+  deadline: number;
+}
+
+export const newRequestId = (): string => randomBytes(12).toString('hex');
+
+/**
+ * One request, whatever its surface: admission (auth, guardrail, rate limit, hold with cap
+ * lowering) → attempts (model by model, fallback, circuit breaker, deadlines) → relay (body or
+ * stream) → metering (exactly one usage record, one exit). The dialect parses, frames and
+ * shapes errors; nothing here reads a body or a frame.
+ */
+export class RequestLifecycle<R extends ParsedRequest> {
+  private readonly now: () => number;
+  private readonly breaker: CircuitBreaker;
+  private readonly admission: Admission;
+
+  constructor(
+    private readonly deps: LifecycleDeps,
+    private readonly dialect: Dialect<R>,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.breaker = deps.breaker ?? new CircuitBreaker({ now: this.now });
+    this.admission = new Admission({
+      wallet: deps.wallet,
+      rateLimiter: deps.rateLimiter,
+      funds: deps.funds ?? new Funds(deps.wallet, { now: this.now, ...deps.fundsOptions }),
+      now: this.now,
+    });
+  }
+
+  /** Every outcome is a response in the dialect's shape: this is the surface's error boundary. */
+  async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    try {
+      return await this.serve(req, ctx);
+    } catch (err) {
+      const error = asGatewayError(err);
+      if (error.status >= 500) {
+        this.deps.log.error('request failed', {
+          requestId: ctx.requestId,
+          code: error.code,
+          err: describe(err),
+        });
+      }
+      return this.dialect.errorResponse(error, ctx.requestId);
+    }
+  }
+
+  private async serve(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    const startedAt = this.now();
+    const { dialect, deps } = this;
+    // Auth, catalog and guardrail are cached reads; start them together and parse meanwhile.
+    const keyP = deps.auth.authenticateKey(dialect.credentials(req));
+    const catalogP = deps.catalog();
+    const guardrailP = deps.guardrail.state();
+    for (const p of [keyP, catalogP, guardrailP]) p.catch(() => {});
+    let request: R | undefined;
+    let badRequest: unknown;
+    try {
+      request = dialect.parse(req);
+    } catch (err) {
+      badRequest = err;
+    }
+    const key = await keyP; // an invalid key is a 401 even when the body is also bad
+    if (badRequest !== undefined || !request) throw badRequest;
+    const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
+    this.admission.precheck(key, guardrail);
+    const tier = catalog.tiers[request.tier];
+    const headers: Record<string, string> = {
+      ...dialect.headers?.(ctx.requestId),
+      'x-request-id': ctx.requestId,
+      'x-tier': tier.id,
+      'x-tier-catalog-version': String(catalog.version),
+    };
+    const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
+    // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
+    // held at an allowance instead, whether it is a short URL or inline base64.
+    const inputBound =
+      Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaParts * MEDIA_PART_TOKEN_ALLOWANCE;
+    const parsed = request;
+    const upstreamRequest = (model: UpstreamModel, outputCap: number) =>
+      dialect.upstreamRequest(parsed, model, outputCap);
+    const meter: Meter = new Meter(
+      { usage: deps.usage, wallet: deps.wallet, log: deps.log, now: this.now },
+      {
+        key,
+        tier,
+        catalogVersion: catalog.version,
+        requestId: ctx.requestId,
+        startedAt,
+        stream: request.stream,
+        estimateInput: (): Promise<number> =>
+          estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
+            mediaParts: parsed.mediaParts,
+            mediaAllowance: MEDIA_PART_TOKEN_ALLOWANCE,
+            inlineMediaBytes: parsed.inlineMediaBytes,
+            byteBound: inputBound,
+          }),
+      },
+    );
+    const attempts = new Attempts(
+      { upstream: deps.upstream, breaker: this.breaker, log: deps.log, now: this.now },
+      {
+        tier,
+        candidates: this.candidates(catalog, tier),
+        requestId: ctx.requestId,
+        deadline: Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs),
+        upstreamRequest,
+        meter,
+      },
+    );
+    const admissionRequest: AdmissionRequest = {
+      key,
+      tier,
+      requestId: ctx.requestId,
+      catalogVersion: catalog.version,
+      startedAt,
+      cap,
+      inputBound,
+      choices: request.choices,
+    };
+
+    // For an account whose admission is near-certain, the hold and the first upstream call run
+    // concurrently, so it pays no storage round trip before its first token; nothing is forwarded
+    // until the hold has succeeded. Every other request is admitted before any upstream call.
+    const overlap = this.admission.mayOverlap(admissionRequest);
+    const optimistic = overlap ? attempts.start(0, cap) : undefined;
+    if (optimistic) {
+      meter.current = optimistic.model;
+      // Let the upstream request reach its socket before the SDK's signing work takes the CPU.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    let admitted: Awaited<ReturnType<Admission['admit']>>;
+    try {
+      admitted = await this.admission.admit(admissionRequest, overlap);
+    } catch (err) {
+      throw await this.refused(err, meter, optimistic?.abort);
+    }
+    meter.admitted(admitted.holdMicros, admitted.outputCap);
+    if (admitted.outputCap < cap) headers['x-wallet-output-cap'] = String(admitted.outputCap);
+    const first = optimistic && admitted.outputCap === cap ? optimistic : undefined;
+    if (optimistic && !first) optimistic.abort();
+
+    const relay: RelayInit = {
+      attempts,
+      meter,
+      exchange: () =>
+        dialect.exchange(parsed, {
+          requestId: ctx.requestId,
+          tier: tier.id,
+          created: Math.floor(startedAt / 1000),
+        }),
+      requestId: ctx.requestId,
+      startedAt,
+      deadline: Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs),
+      streamContentType: dialect.streamContentType,
+      log: deps.log,
+      now: this.now,
+    };
+    try {
+      const response = await attempts.run(first, admitted.outputCap, (attempt) =>
+        request.stream ? relayStream(relay, attempt) : relayBody(relay, attempt),
+      );
+      return { ...response, headers: { ...response.headers, ...headers, ...admitted.limitHeaders } };
+    } catch (err) {
+      const error = asGatewayError(err);
+      Object.assign(error.headers, headers, admitted.limitHeaders);
+      throw error;
+    }
+  }
+
+  /**
+   * A refusal at admission. A hold already placed is released by a zero-charge usage record; an
+   * upstream call already started is aborted and its prompt counted as upstream spend.
+   */
+  private async refused(
+    err: unknown,
+    meter: Meter,
+    abortUpstream: (() => void) | undefined,
+  ): Promise<GatewayError> {
+    abortUpstream?.();
+    const refusal = err instanceof RefusedAfterHold ? err.refusal : asGatewayError(err);
+    if (err instanceof RefusedAfterHold) meter.admitted(err.held.holdMicros, err.held.outputCap);
+    if (abortUpstream) {
+      meter.upstreamAbandoned();
+      this.deps.log.warn('upstream call stopped: admission refused', {
+        requestId: meter.requestId,
+        reason: refusal.code,
+      });
+    }
+    if (err instanceof RefusedAfterHold || abortUpstream) await meter.finish('rejected', refusal.code);
+    return refusal;
+  }
+
+  /**
+   * The models to try, in order: the tier's, skipping those whose circuit is open, then, when the
+   * catalog allows escalation, the next tier's. Never empty: if every circuit is open, all are tried.
+   */
+  private candidates(catalog: Catalog, tier: Tier): UpstreamModel[] {
+    const index = TIER_IDS.indexOf(tier.id);
+    const next = tier.escalateToNextTier ? TIER_IDS[index + 1] : undefined;
+    const all = [...tier.models, ...(next ? catalog.tiers[next].models : [])];
+    const open = all.filter((m) => this.breaker.allows(m.id));
+    return open.length > 0 ? open : all;
+  }
+}

@@ -1,0 +1,173 @@
+import type { Tier, UpstreamModel } from '../domain/catalog.js';
+import { priceTokens } from '../domain/money.js';
+import type { UsageRecord, UsageStatus } from '../domain/usage.js';
+import type { Log } from '../http.js';
+import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
+import type { MeteredUsage } from './dialect.js';
+import { estimateOutputTokens } from './estimate.js';
+
+export interface MeterDeps {
+  usage: UsagePublisher;
+  wallet: WalletStore;
+  log: Log;
+  now: () => number;
+}
+
+export interface MeterInit {
+  key: ApiKeyRecord;
+  tier: Tier;
+  catalogVersion: number;
+  requestId: string;
+  startedAt: number;
+  stream: boolean;
+  /** Input tokens of the forwarded request, counted only when the upstream reported no usage. */
+  estimateInput: () => Promise<number>;
+}
+
+/**
+ * The one exit of an admitted request: whatever ends it (an answer, an upstream failure, a
+ * deadline, a client that left or stalled, a refusal after an upstream call started), `finish`
+ * publishes exactly one usage record, or writes it to the hold's outbox when publishing fails.
+ */
+export class Meter {
+  holdMicros = 0;
+  outputCap = 0;
+  /** The model that produced the answer, once one did. */
+  served: UpstreamModel | undefined;
+  /** The model of the attempt under way. */
+  current: UpstreamModel | undefined;
+  ttftMs: number | null = null;
+  readonly attempts: NonNullable<UsageRecord['attempts']> = [];
+  /** Usage as the upstream reported it; read at finish. */
+  usage: () => MeteredUsage | undefined = () => undefined;
+  /** Generated text so far; read at finish for an estimate when no usage came. */
+  generated: () => string = () => '';
+  private finished: Promise<MeteredUsage> | undefined;
+  private status: UsageStatus | undefined;
+  /** An upstream call started and was then stopped: it may have read the prompt. */
+  private promptSent = false;
+
+  constructor(
+    private readonly deps: MeterDeps,
+    private readonly init: MeterInit,
+  ) {}
+
+  get requestId(): string {
+    return this.init.requestId;
+  }
+
+  admitted(holdMicros: number, outputCap: number): void {
+    this.holdMicros = holdMicros;
+    this.outputCap = outputCap;
+  }
+
+  /**
+   * Marks an upstream call that started before admission and was aborted when admission refused:
+   * its input is counted as upstream spend (for the guardrail); nothing is charged.
+   */
+  upstreamAbandoned(): void {
+    this.promptSent = true;
+  }
+
+  /** The status the request was recorded with, once it was. */
+  get recordedStatus(): UsageStatus | undefined {
+    return this.status;
+  }
+
+  /**
+   * Records the request once and resolves to the token counts it was billed on; later calls
+   * return the first call's promise. Never rejects.
+   */
+  finish(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
+    this.finished ??= this.record(status, errorCode).catch((err: unknown) => {
+      this.deps.log.error('usage not recorded', { requestId: this.init.requestId, err: describe(err) });
+      return { inputTokens: 0, outputTokens: 0 };
+    });
+    return this.finished;
+  }
+
+  private async counts(): Promise<{
+    inputTokens: number;
+    outputTokens: number;
+    source: 'upstream' | 'estimated';
+  }> {
+    const reported = this.usage();
+    if (reported) return { ...reported, source: 'upstream' };
+    const text = this.generated();
+    // Nothing generated and no model served: the upstream did no billable work for us.
+    if (this.served === undefined && text === '' && !this.promptSent) {
+      return { inputTokens: 0, outputTokens: 0, source: 'estimated' };
+    }
+    const [inputTokens, outputTokens] = await Promise.all([
+      this.init.estimateInput(),
+      estimateOutputTokens(text),
+    ]);
+    return { inputTokens, outputTokens, source: 'estimated' };
+  }
+
+  private async record(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
+    this.status = status;
+    const { tier, key, requestId } = this.init;
+    const { inputTokens, outputTokens, source } = await this.counts();
+    const model = this.served ?? this.current;
+    // The hold bounds the charge: the cap sent upstream makes this a no-op unless the upstream
+    // counts more input than the bound allowed for (e.g. a very large image): say so when it does.
+    const fullCharge = priceTokens(tier.price, inputTokens, outputTokens);
+    const chargeMicros = Math.min(fullCharge, this.holdMicros);
+    if (fullCharge > this.holdMicros && this.holdMicros > 0) {
+      this.deps.log.warn('charge clipped to the hold', {
+        requestId,
+        chargeMicros: fullCharge,
+        holdMicros: this.holdMicros,
+      });
+    }
+    const endedAt = this.deps.now();
+    const record: UsageRecord = {
+      requestId,
+      accountId: key.accountId,
+      keyId: key.keyId,
+      tier: tier.id,
+      catalogVersion: this.init.catalogVersion,
+      model: model?.id ?? '',
+      status,
+      inputTokens,
+      outputTokens,
+      usageSource: source,
+      upstreamCostMicros: model ? priceTokens(model.cost, inputTokens, outputTokens) : 0,
+      chargeMicros,
+      holdMicros: this.holdMicros,
+      ttftMs: this.ttftMs,
+      latencyMs: Math.max(0, endedAt - this.init.startedAt),
+      startedAt: new Date(this.init.startedAt).toISOString(),
+      endedAt: new Date(endedAt).toISOString(),
+      stream: this.init.stream,
+      ...(errorCode ? { errorCode } : {}),
+      ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
+    };
+    await this.deliver(record);
+    return { inputTokens, outputTokens };
+  }
+
+  private async deliver(record: UsageRecord): Promise<void> {
+    const { requestId } = record;
+    try {
+      await this.deps.usage.publish(record);
+    } catch (err) {
+      this.deps.log.warn('usage event not published; writing outbox', { requestId, err: describe(err) });
+      if (this.holdMicros === 0) return; // no hold, no outbox: nothing was charged
+      try {
+        await this.deps.wallet.writeOutbox(record.accountId, requestId, record);
+      } catch (outboxErr) {
+        // The reconciler will release the hold in full and keep a record of it, so the usage
+        // event can still charge if it is delivered later.
+        this.deps.log.error('outbox write failed', { requestId, err: describe(outboxErr) });
+      }
+    }
+  }
+}
+
+export const describe = (err: unknown): string => {
+  if (!(err instanceof Error)) return String(err).slice(0, 500);
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.name}: ${err.cause.message})` : '';
+  return `${err.name}: ${err.message}${cause}`.slice(0, 500);
+};

@@ -1,0 +1,226 @@
+import { asGatewayError, type GatewayError, upstreamError, upstreamTimeout } from '../domain/errors.js';
+import { type HttpResponse, jsonResponse, type Log } from '../http.js';
+import type { UpstreamEvent } from '../ports.js';
+import { type Attempt, AttemptFailed, type Attempts, asAttemptFailure, withTimeout } from './attempts.js';
+import type { Exchange } from './dialect.js';
+import type { Meter } from './metering.js';
+
+export interface RelayInit {
+  attempts: Attempts;
+  meter: Meter;
+  /** A fresh exchange (the dialect's framing state) for an attempt. */
+  exchange: () => Exchange;
+  requestId: string;
+  startedAt: number;
+  deadline: number;
+  streamContentType: string;
+  log: Log;
+  now: () => number;
+}
+
+/** A stream reads ahead of a slow client by at most this many bytes of frames, then waits for it. */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
+  const { meter } = init;
+  meter.served = attempt.model;
+  meter.ttftMs = init.now() - init.startedAt;
+  meter.usage = () => exchange.usage();
+  meter.generated = () => exchange.generatedText();
+}
+
+/** A non-streaming attempt: the whole upstream body, recorded, then the client's body. */
+export async function relayBody(init: RelayInit, attempt: Attempt): Promise<HttpResponse> {
+  const reply = await init.attempts.opened(attempt);
+  const text = await withTimeout(reply.text(), init.deadline - init.now(), attempt).catch((err: unknown) => {
+    throw asAttemptFailure(err);
+  });
+  const exchange = init.exchange();
+  if (!exchange.complete(text)) throw new AttemptFailed('malformed_response', upstreamError());
+  served(init, attempt, exchange);
+  const billed = await init.meter.finish('ok');
+  return jsonResponse(200, exchange.body(billed));
+}
+
+/**
+ * A streaming attempt: waits for the first content event (until then another model may still
+ * serve), then relays the rest as it arrives.
+ */
+export async function relayStream(init: RelayInit, attempt: Attempt): Promise<HttpResponse> {
+  const reply = await init.attempts.opened(attempt);
+  const events = reply.events()[Symbol.asyncIterator]();
+  const exchange = init.exchange();
+  const firstFrames: string[] = [];
+  for (let content = false; !content; ) {
+    const next = await withTimeout(events.next(), init.attempts.ttftBudget(attempt), attempt).catch(
+      (err: unknown) => {
+        throw asAttemptFailure(err);
+      },
+    );
+    if (next.done) throw new AttemptFailed('empty_stream', upstreamError());
+    const out = exchange.event(next.value);
+    if (out.end === 'failed') throw new AttemptFailed('upstream_error_frame', upstreamError());
+    if (out.end === 'done' && !out.content) throw new AttemptFailed('empty_stream', upstreamError());
+    firstFrames.push(...out.frames);
+    content = out.content;
+  }
+  served(init, attempt, exchange);
+  const relay = new StreamRelay(init, attempt, exchange, events, firstFrames);
+  return {
+    status: 200,
+    headers: { 'content-type': init.streamContentType, 'cache-control': 'no-cache' },
+    body: relay.frames(),
+    cancel: () => relay.cancel(),
+  };
+}
+
+/**
+ * Relays a stream. The upstream is read by a pump of its own, not at the client's pace, so the
+ * request is metered when the upstream ends, whatever the client does: a client that stalls
+ * cannot hold the usage back past the deadline, and one that leaves is billed for what was
+ * generated. The deadline stops the upstream and meters at once.
+ */
+class StreamRelay {
+  private queue: string[];
+  private queuedBytes = 0;
+  private wake: (() => void) | undefined;
+  private resume: (() => void) | undefined;
+  /** No frame will be added any more. */
+  private closed = false;
+  /** The upstream is no longer read (ended, failed, timed out, or the client left). */
+  private stopped = false;
+  private readonly deadlineTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly init: RelayInit,
+    private readonly attempt: Attempt,
+    private readonly exchange: Exchange,
+    events: AsyncIterator<UpstreamEvent>,
+    firstFrames: string[],
+  ) {
+    this.queue = firstFrames;
+    this.deadlineTimer = setTimeout(
+      () => void this.fail(new AttemptFailed('timeout', upstreamTimeout())),
+      Math.max(0, init.deadline - init.now()),
+    );
+    void this.pump(events);
+  }
+
+  private push(frames: string[]): void {
+    for (const frame of frames) {
+      this.queue.push(frame);
+      this.queuedBytes += frame.length;
+    }
+    this.wake?.();
+  }
+
+  private close(): void {
+    this.closed = true;
+    this.stopped = true;
+    clearTimeout(this.deadlineTimer);
+    this.resume?.();
+    this.wake?.();
+  }
+
+  private async pump(events: AsyncIterator<UpstreamEvent>): Promise<void> {
+    let sawEnd = false;
+    try {
+      while (!this.stopped) {
+        if (this.queuedBytes > MAX_QUEUED_BYTES) {
+          await new Promise<void>((resolve) => {
+            this.resume = resolve;
+          });
+          this.resume = undefined;
+          continue;
+        }
+        const next = await events.next();
+        if (this.stopped) return;
+        if (next.done) break;
+        const out = this.exchange.event(next.value);
+        this.push(out.frames);
+        if (out.end === 'failed') throw upstreamError();
+        if (out.end === 'done') {
+          sawEnd = true;
+          break;
+        }
+      }
+      if (this.stopped) return;
+      // A stream that stops without its end marker and without usage was cut off upstream.
+      if (!sawEnd && !this.exchange.endedCleanly()) throw upstreamError();
+      this.stopped = true;
+      const billed = await this.init.meter.finish('ok');
+      this.push(this.exchange.endFrames(billed));
+      this.close();
+    } catch (err) {
+      await this.fail(err);
+    } finally {
+      events.return?.().catch(() => {});
+    }
+  }
+
+  /** Ends the stream with an error frame, after recording the request. */
+  private async fail(err: unknown): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.attempt.abort();
+    const failure: GatewayError =
+      err instanceof AttemptFailed
+        ? err.gatewayError
+        : asGatewayError(err).code === 'internal_error'
+          ? upstreamError(err)
+          : asGatewayError(err);
+    this.init.log.warn('stream failed after first byte', {
+      requestId: this.init.requestId,
+      code: failure.code,
+    });
+    await this.init.meter.finish(
+      failure.code === 'upstream_timeout' ? 'timeout' : 'upstream_error',
+      failure.code,
+    );
+    // Ends without the success marker, so the client can tell the answer is truncated.
+    this.push([this.exchange.errorFrame(failure)]);
+    this.close();
+  }
+
+  /**
+   * The client went away (possibly before reading a byte): stop upstream now and record what was
+   * generated. After the request was recorded it changes nothing.
+   */
+  cancel(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.attempt.abort();
+      clearTimeout(this.deadlineTimer);
+      this.resume?.();
+      this.init.log.info('client disconnected', { requestId: this.init.requestId });
+    }
+    return this.init.meter.finish('client_disconnected', 'client_disconnected').then(() => {});
+  }
+
+  async *frames(): AsyncGenerator<string, void, undefined> {
+    let delivered = false;
+    try {
+      for (;;) {
+        if (this.queue.length > 0) {
+          const frames = this.queue;
+          this.queue = [];
+          this.queuedBytes = 0;
+          this.resume?.();
+          yield* frames;
+          continue;
+        }
+        if (this.closed) {
+          delivered = true;
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      // The consumer left before the end: the client disconnected.
+      if (!delivered) await this.cancel();
+    }
+  }
+}
