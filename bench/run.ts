@@ -225,6 +225,20 @@ async function main(): Promise<number> {
       apiKey: runtime.apiKey,
       model: TIER,
     };
+    // A key with a daily budget always admits before calling upstream (its edge is not known
+    // locally), as does an account this instance holds no balance snapshot of: this target
+    // measures what admission-first costs in time to first token.
+    const budgetKey = await fetch(`${runtime.adminUrl}/accounts/${runtime.accountId}/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${runtime.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench-admit-first', dailyBudgetUsd: 100_000 }),
+    }).then(async (res) => ((await res.json()) as { key: string }).key);
+    const gatewayAdmitFirst: Target = {
+      name: 'gateway-admit-first',
+      url: `${runtime.url}/v1/chat/completions`,
+      apiKey: budgetKey,
+      model: TIER,
+    };
     const streaming: RequestSpec = { stream: true, prompt, timeoutMs: REQUEST_TIMEOUT_MS };
     const buffered: RequestSpec = { stream: false, prompt, timeoutMs: REQUEST_TIMEOUT_MS };
 
@@ -291,9 +305,9 @@ async function main(): Promise<number> {
       Math.ceil(p.holdProbeRequests / 10),
     );
     log(seconds(performance.now() - probeStarted));
-    const seqStream = await sequential(`sequential streaming x${seq} (3 paths)`, {
+    const seqStream = await sequential(`sequential streaming x${seq} (4 paths)`, {
       name: 'sequential-stream',
-      targets: [direct, gateway, gatewayNoHold],
+      targets: [direct, gateway, gatewayNoHold, gatewayAdmitFirst],
       spec: streaming,
       ...seqArgs,
     });
@@ -460,6 +474,14 @@ async function main(): Promise<number> {
         ]),
       ),
     );
+    const admitFirst = targetOf(seqStream, 'gateway-admit-first');
+    const overlapped = targetOf(seqStream, 'gateway');
+    const admitFirstCost = delta(overlapped.ttft, admitFirst.ttft);
+    log(
+      `Admission before the upstream call (budget key), sequential stream TTFT p50 ${fmt(admitFirst.ttft.p50)}  ` +
+        `p95 ${fmt(admitFirst.ttft.p95)}  p99 ${fmt(admitFirst.ttft.p99)} ms; vs overlapped: ` +
+        `Δp50 ${fmtSigned(admitFirstCost.p50)}  Δp95 ${fmtSigned(admitFirstCost.p95)}  Δp99 ${fmtSigned(admitFirstCost.p99)} ms`,
+    );
     log(
       `Hold transaction alone (DynamoDB Local, sequential, idle): p50 ${fmt(holdProbe.latency.p50)}  ` +
         `p95 ${fmt(holdProbe.latency.p95)}  p99 ${fmt(holdProbe.latency.p99)} ms` +
@@ -561,6 +583,11 @@ async function main(): Promise<number> {
         pairedTtftDifferenceMs: r.paired ? roundSummary(r.paired) : null,
         meetsBudget: r.meetsBudget,
       })),
+      admissionFirst: {
+        note: 'a key with a daily budget: the hold completes before the upstream call starts',
+        target: targetJson(admitFirst),
+        addedTtftVsOverlapped: admitFirstCost,
+      },
       holdTransactionAlone: {
         note: 'DynamoWalletStore.placeHold on a scratch account, sequential, before any load',
         latencyMs: roundSummary(holdProbe.latency),
