@@ -3,6 +3,7 @@
  * SSE reader, identical for the direct and the gateway path so client overhead cancels out.
  */
 import { performance } from 'node:perf_hooks';
+import { SseParser } from '../shared/domain/sse.js';
 
 export interface Target {
   name: string;
@@ -103,21 +104,13 @@ export async function timedRequest(target: Target, body: Uint8Array, spec: Reque
     }
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = '';
+    const parser = new SseParser();
     let sawDone = false;
     let errorFrame: string | undefined;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      // Frames end with a blank line; the demo upstream and the gateway both use \n\n.
-      let end = buffer.indexOf('\n\n');
-      while (end !== -1) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-        if (!frame.startsWith('data:')) continue; // comments such as keep-alives
-        const payload = frame.slice(frame.charAt(5) === ' ' ? 6 : 5);
+      for (const { data: payload } of parser.push(decoder.decode(value, { stream: true }))) {
         if (payload === '[DONE]') {
           sawDone = true;
           continue;

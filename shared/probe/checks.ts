@@ -1,4 +1,5 @@
 import * as z from 'zod/v4';
+import { SseParser } from '../domain/sse.js';
 
 /**
  * What the Complete step checks in a response, as pure functions: the OpenAI shapes, usage, and that nothing
@@ -189,12 +190,8 @@ export interface ParsedStream {
 export function parseSse(text: string): ParsedStream | string {
   const chunks: unknown[] = [];
   let done = false;
-  for (const event of text.split(/\r?\n\r?\n/)) {
-    const data = event
-      .split(/\r?\n/)
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(5).replace(/^ /, ''))
-      .join('\n');
+  const parser = new SseParser();
+  for (const { data } of [...parser.push(text), ...parser.end()]) {
     if (data === '') continue;
     if (done) return 'data arrived after [DONE]';
     if (data === '[DONE]') {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DemoUpstream, RecordedRequest } from '../../local/demo-upstream.js';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { SseParser } from '../../shared/domain/sse.js';
 
 /** Helpers shared by the e2e tests: raw HTTP, SSE reading, upstream inspection and bounded polling. */
 
@@ -100,22 +101,11 @@ export interface SseResult {
 export async function readSse(res: Response): Promise<SseResult> {
   const frames: SseFrame[] = [];
   let text = '';
-  let pending = '';
   const decoder = new TextDecoder();
-  const take = (): void => {
-    for (;;) {
-      const end = pending.search(/\r?\n\r?\n/);
-      if (end === -1) return;
-      const match = /\r?\n\r?\n/.exec(pending.slice(end)) as RegExpExecArray;
-      const event = pending.slice(0, end);
-      pending = pending.slice(end + match[0].length);
-      const data = event
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).replace(/^ /, ''))
-        .join('\n');
-      if (data !== '') frames.push({ data, at: performance.now() });
-    }
+  const parser = new SseParser();
+  const take = (events: Array<{ data: string }>): void => {
+    const at = performance.now();
+    for (const { data } of events) if (data !== '') frames.push({ data, at });
   };
   if (res.body) {
     const reader = res.body.getReader();
@@ -124,14 +114,12 @@ export async function readSse(res: Response): Promise<SseResult> {
       if (done) break;
       const chunk = decoder.decode(value, { stream: true });
       text += chunk;
-      pending += chunk;
-      take();
+      take(parser.push(chunk));
     }
   }
   const rest = decoder.decode();
   text += rest;
-  pending += `${rest}\n\n`;
-  take();
+  take([...parser.push(rest), ...parser.end()]);
   return { status: res.status, headers: res.headers, text, frames };
 }
 
