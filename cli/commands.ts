@@ -3,8 +3,8 @@
  * Building the request validates the arguments, so nothing malformed reaches the server.
  */
 import type { UsageRow } from '../shared/admin/reports.js';
+import { type AdminRequest, segment } from '../shared/admin-client/client.js';
 import { TIER_DESCRIPTIONS } from '../shared/domain/catalog.js';
-import { type AdminRequest, segment } from './admin-client.js';
 import {
   formatDecimalUsd,
   formatInt,

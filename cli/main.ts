@@ -6,10 +6,14 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { AdminClient, ApiError, NetworkError, normaliseBaseUrl } from './admin-client.js';
+import { AdminClient, ApiError, NetworkError, normaliseBaseUrl } from '../shared/admin-client/client.js';
+import {
+  type CredentialSource,
+  CredentialsError,
+  defaultCredentialSource,
+} from '../shared/admin-client/sigv4.js';
 import { COMMANDS, type Command, GROUPS, InputError, type Options, usageLine } from './commands.js';
 import { UsageError } from './format.js';
-import { type CredentialSource, CredentialsError, defaultCredentialSource } from './sigv4.js';
 
 export interface CliIo {
   stdout: (s: string) => void;

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { lambdaUrlRegion } from '../cli/sigv4.js';
+import { lambdaUrlRegion } from '../shared/admin-client/sigv4.js';
 import { checkProbeTarget, createProbeEnv, PROBE_ENV, ProbeConfigError } from '../shared/probe/env.js';
 import type { ProbeResult } from '../shared/probe/result.js';
 import { type ProbeRun, runProbe } from '../shared/probe/runner.js';

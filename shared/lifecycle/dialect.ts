@@ -10,10 +10,21 @@ import type { UpstreamEvent, UpstreamRequest } from '../ports.js';
  * body or a frame.
  */
 
-/** Token counts as the upstream reported them, normalised. */
+/**
+ * Token counts as the upstream reported them, normalised (DESIGN §13): `inputTokens` counts every
+ * prompt token, cache reads and cache writes included; `outputTokens` includes reasoning tokens.
+ */
 export interface MeteredUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Prompt tokens read from a cache (part of inputTokens). */
+  cachedInputTokens?: number;
+  /** Prompt tokens written to a cache (part of inputTokens). */
+  cacheWriteTokens?: number;
+  /** Reasoning tokens (part of outputTokens; reported only). */
+  reasoningTokens?: number;
+  /** The upstream's own cost of the request in USD, when it reports one. */
+  upstreamCostUsd?: number;
 }
 
 /** What the lifecycle reads of a parsed request, whatever the surface. */

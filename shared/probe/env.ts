@@ -1,5 +1,5 @@
-import { AdminClient, type AdminRequest } from '../../cli/admin-client.js';
-import { type CredentialSource, defaultCredentialSource, lambdaUrlRegion } from '../../cli/sigv4.js';
+import { AdminClient, type AdminRequest } from '../admin-client/client.js';
+import { type CredentialSource, defaultCredentialSource, lambdaUrlRegion } from '../admin-client/sigv4.js';
 import { intEnv, optionalEnv, requireEnv } from '../config.js';
 
 /** What the admin API is to the probe: a JSON request, rejected with an error carrying `status` on HTTP errors. */

@@ -1,5 +1,5 @@
 import * as z from 'zod/v4';
-import { segment } from '../../cli/admin-client.js';
+import { segment } from '../admin-client/client.js';
 import { usdToMicros } from '../domain/money.js';
 import {
   catalogModelIds,

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildUrl, normaliseBaseUrl } from '../../cli/admin-client.js';
 import { formatUsd, parseUsd, renderTable, UsageError } from '../../cli/format.js';
 import { type CliIo, runCli } from '../../cli/main.js';
+import { buildUrl, normaliseBaseUrl } from '../../shared/admin-client/client.js';
 
 interface Recorded {
   method: string;
