@@ -74,4 +74,6 @@ export const ledgerKeys = {
   eventDedupe: (consumer: string, eventId: string) => ({ pk: `DEDUPE#${consumer}#${eventId}`, sk: 'DEDUPE' }),
   rateWindow: (keyId: string, window: string) => ({ pk: `RATE#${keyId}`, sk: window }),
   probeLast: () => ({ pk: 'PROBE', sk: 'LAST' }),
+  /** Outside the account's partition: records of up to 350 KB must not weigh on reads of the account. */
+  idempotency: (accountId: string, key: string) => ({ pk: `IDEMPOTENCY#${accountId}`, sk: key }),
 } as const;
