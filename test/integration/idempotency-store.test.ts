@@ -5,7 +5,7 @@ import { createTables } from '../../local/dynamodb-local.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoIdempotencyStore } from '../../shared/adapters/dynamodb/idempotency-store.js';
 import { IDEMPOTENCY_TTL_MS, MAX_STORED_RESULT_BYTES } from '../../shared/gateway/idempotency.js';
-import type { IdempotencyClaim, StoredResponse } from '../../shared/ports.js';
+import type { ClaimResult, IdempotencyClaim, StoredResponse } from '../../shared/ports.js';
 import { ledgerKeys } from '../../shared/tables.js';
 
 /** The Idempotency-Key store's conditions against DynamoDB Local: one winner per key, owners only. */
@@ -42,6 +42,10 @@ const json: StoredResponse = {
   headers: { 'content-type': 'application/json', 'x-request-id': 'req-a', 'x-tier': 'tier-1' },
   body: '{"id":"chatcmpl-req-a"}',
 };
+
+/** The stored body a refused claim is shown, when the key holds a completed result. */
+const storedBody = (result: ClaimResult) =>
+  !result.claimed && result.record.state === 'completed' ? result.record.response.body : undefined;
 
 async function itemOf(claim: IdempotencyClaim) {
   const { Item } = await db.send(
@@ -124,10 +128,7 @@ describe('DynamoIdempotencyStore', () => {
     const frames = Array.from({ length: MAX_STORED_RESULT_BYTES / 10 }, (_, i) => `data: ${i % 10}\n`);
     const stream = { ...json, body: frames };
     expect(await store.complete(claim.accountId, claim.key, 'req-a', stream)).toBe(true);
-    const repeat = await store.claim({ ...claim, requestId: 'req-b' });
-    expect(repeat.claimed === false && repeat.record.state === 'completed' && repeat.record.response.body).toEqual(
-      frames,
-    );
+    expect(storedBody(await store.claim({ ...claim, requestId: 'req-b' }))).toEqual(frames);
   });
 
   it('records a result too large to store', async () => {
