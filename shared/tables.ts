@@ -26,7 +26,8 @@ export interface TableDefinition {
 
 /**
  * The ledger: accounts, wallets, holds, credit references, keys, catalog versions, guardrail
- * aggregates, dedupe markers, rate windows and the last probe result, in one pk/sk table.
+ * aggregates, dedupe markers, rate windows, Idempotency-Key records and the last probe result,
+ * in one pk/sk table.
  */
 export const LEDGER_TABLE: TableDefinition = {
   id: 'Ledger',
