@@ -137,3 +137,49 @@ export type UpstreamReply =
 export interface Upstream {
   send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamReply>;
 }
+
+/** A route's 200 response as stored for Idempotency-Key replays. */
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** The buffered body, or a stream's frames in order. */
+  body: string | string[];
+}
+
+/** What holds an (account, Idempotency-Key) pair. */
+export type IdempotencyRecord =
+  | { state: 'in_flight'; requestId: string; bodyHash: string; leaseUntil: number }
+  | { state: 'completed'; requestId: string; bodyHash: string; response: StoredResponse }
+  | { state: 'completed_too_large'; requestId: string; bodyHash: string };
+
+export interface IdempotencyClaim {
+  accountId: string;
+  key: string;
+  requestId: string;
+  bodyHash: string;
+  /** Epoch ms: a record whose lease or lifetime ended before this no longer holds the key. */
+  now: number;
+  /** Epoch ms until which an unfinished claim holds the key, so a crashed attempt frees it in time. */
+  leaseUntil: number;
+  /** Epoch ms at which the record expires (DynamoDB TTL). */
+  expiresAt: number;
+}
+
+export type ClaimResult = { claimed: true } | { claimed: false; record: IdempotencyRecord };
+
+export interface IdempotencyStore {
+  /** Takes the key for a request, or returns the live record that holds it: one winner per key. */
+  claim(claim: IdempotencyClaim): Promise<ClaimResult>;
+  /**
+   * Stores the result of the request that holds the claim (or only that it was too large to
+   * store); false when that request no longer holds it.
+   */
+  complete(
+    accountId: string,
+    key: string,
+    requestId: string,
+    result: StoredResponse | 'too_large',
+  ): Promise<boolean>;
+  /** Frees the key after a failed attempt, so a retry may run; only the claiming request can. */
+  release(accountId: string, key: string, requestId: string): Promise<void>;
+}

@@ -26,7 +26,8 @@ export interface TableDefinition {
 
 /**
  * The ledger: accounts, wallets, holds, credit references, keys, catalog versions, guardrail
- * aggregates, dedupe markers, rate windows and the last probe result, in one pk/sk table.
+ * aggregates, dedupe markers, rate windows, Idempotency-Key records and the last probe result,
+ * in one pk/sk table.
  */
 export const LEDGER_TABLE: TableDefinition = {
   id: 'Ledger',
@@ -74,4 +75,6 @@ export const ledgerKeys = {
   eventDedupe: (consumer: string, eventId: string) => ({ pk: `DEDUPE#${consumer}#${eventId}`, sk: 'DEDUPE' }),
   rateWindow: (keyId: string, window: string) => ({ pk: `RATE#${keyId}`, sk: window }),
   probeLast: () => ({ pk: 'PROBE', sk: 'LAST' }),
+  /** Outside the account's partition: records of up to 350 KB must not weigh on reads of the account. */
+  idempotency: (accountId: string, key: string) => ({ pk: `IDEMPOTENCY#${accountId}`, sk: key }),
 } as const;

@@ -133,6 +133,38 @@ export const dailySpendLimit = (retryAfterSeconds: number): GatewayError =>
     headers: { 'retry-after': String(retryAfterSeconds) },
   });
 
+/** Idempotency-Key errors (DESIGN §16): the key, not the request, is at fault, so all are client errors. */
+export const invalidIdempotencyKey = (): GatewayError =>
+  invalidRequest('The Idempotency-Key header must be 1 to 255 printable ASCII characters.');
+
+export const idempotencyInProgress = (): GatewayError =>
+  new GatewayError({
+    status: 409,
+    type: 'invalid_request_error',
+    code: 'idempotency_in_progress',
+    message: 'A request with this Idempotency-Key is still in progress. Retry once it has finished.',
+  });
+
+export const idempotencyKeyReused = (): GatewayError =>
+  new GatewayError({
+    status: 422,
+    type: 'invalid_request_error',
+    code: 'idempotency_key_reused',
+    message:
+      'This Idempotency-Key was already used with a different request. Use a new key for a new request.',
+  });
+
+export const idempotencyResultTooLarge = (): GatewayError =>
+  new GatewayError({
+    status: 409,
+    type: 'invalid_request_error',
+    code: 'idempotency_result_too_large',
+    message:
+      'The request with this Idempotency-Key completed, but its result was too large to store for replay. ' +
+      'Use a new key to run it again.',
+    headers: { 'x-should-retry': 'false' },
+  });
+
 export const upstreamError = (cause?: unknown): GatewayError =>
   new GatewayError({
     status: 502,

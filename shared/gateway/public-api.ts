@@ -1,9 +1,12 @@
 import { type Catalog, TIER_IDS } from '../domain/catalog.js';
 import { asGatewayError, methodNotAllowed, notFound } from '../domain/errors.js';
-import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse } from '../http.js';
+import { SSE_DONE } from '../domain/sse.js';
+import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
+import type { IdempotencyStore } from '../ports.js';
 import type { Authenticator } from './auth.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
+import { type RouteHandler, withIdempotency } from './idempotency.js';
 
 export interface PublicApiDeps {
   /** POST /v1/chat/completions. */
@@ -12,6 +15,11 @@ export interface PublicApiDeps {
   catalog: () => Promise<Catalog>;
   probes: ProbeResultStore;
   probeIntervalMs: number;
+  /** Idempotency-Key records of POST /v1/chat/completions. */
+  idempotency: IdempotencyStore;
+  /** Counts client retries sent without an Idempotency-Key. */
+  countRetryWithoutIdempotencyKey?: () => void;
+  log: Log;
   now?: () => number;
 }
 
@@ -24,7 +32,21 @@ const ROUTES: Record<string, readonly string[]> = {
 
 /** The public routes of the completions function. */
 export class PublicApi {
-  constructor(private readonly deps: PublicApiDeps) {}
+  private readonly chatCompletions: RouteHandler;
+
+  constructor(private readonly deps: PublicApiDeps) {
+    this.chatCompletions = withIdempotency((req, ctx) => deps.completions.handle(req, ctx), {
+      store: deps.idempotency,
+      route: 'POST /v1/chat/completions',
+      accountOf: async (req) => (await deps.auth.authenticate(req.headers.authorization)).accountId,
+      errorResponse,
+      // A chat stream that was cut short ends without [DONE].
+      isComplete: (frames) => frames.at(-1) === SSE_DONE,
+      countRetryWithoutKey: deps.countRetryWithoutIdempotencyKey,
+      log: deps.log,
+      now: deps.now,
+    });
+  }
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
@@ -35,7 +57,7 @@ export class PublicApi {
     try {
       switch (path) {
         case '/v1/chat/completions':
-          return await this.deps.completions.handle(req, ctx);
+          return await this.chatCompletions(req, ctx);
         case '/v1/models':
           return await this.models(req, ctx);
         case '/health':

@@ -14,6 +14,13 @@ export function errorCounter(metrics: Metrics) {
   };
 }
 
+/** Client retries without an Idempotency-Key: each one may be run, and billed, twice. */
+export function retryWithoutIdempotencyKeyCounter(metrics: Metrics) {
+  return (): void => {
+    metrics.singleMetric().addMetric('RetriesWithoutIdempotencyKey', MetricUnit.Count, 1);
+  };
+}
+
 export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   const single = metrics.singleMetric();
   single.addDimension('tier', usage.tier);

@@ -1,6 +1,7 @@
 import { DynamoCatalogStore } from '../adapters/dynamodb/catalog-store.js';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
 import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/dynamodb/guardrail-reader.js';
+import { DynamoIdempotencyStore } from '../adapters/dynamodb/idempotency-store.js';
 import { DynamoKeyStore } from '../adapters/dynamodb/key-store.js';
 import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
@@ -31,11 +32,20 @@ export interface PublicApiOverrides {
   upstream?: Upstream;
 }
 
+export interface PublicApiCounters {
+  /** Client retries sent without an Idempotency-Key (`x-stainless-retry-count` > 0). */
+  retryWithoutIdempotencyKey?: () => void;
+}
+
 /**
  * Builds the completions function's API from the environment: the one wiring used by the Lambda
  * handler (and by the benchmark, which swaps single ports to measure their cost).
  */
-export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): PublicApi {
+export function createPublicApi(
+  log: Log,
+  overrides: PublicApiOverrides = {},
+  counters: PublicApiCounters = {},
+): PublicApi {
   const ledgerTable = requireEnv(ENV.ledgerTable);
   const busName = requireEnv(ENV.eventBus);
   const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
@@ -53,6 +63,9 @@ export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): P
     catalog,
     probes: new DynamoProbeResultStore(db, ledgerTable),
     probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360) * 60_000,
+    idempotency: new DynamoIdempotencyStore(db, ledgerTable),
+    countRetryWithoutIdempotencyKey: counters.retryWithoutIdempotencyKey,
+    log,
     completions: new RequestLifecycle(
       {
         auth,
