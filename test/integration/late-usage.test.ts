@@ -1,11 +1,13 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { DynamoAccountStore } from '../../shared/adapters/dynamodb/account-store.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { RELEASE_RECORD_TTL_DAYS } from '../../shared/billing/late-usage.js';
+import { Settlement } from '../../shared/billing/settlement.js';
 import { DEBT_RECORDED_METRIC } from '../../shared/runtime/metrics.js';
 import {
   booksOf,
@@ -17,6 +19,7 @@ import {
   openHolds,
   queryAll,
   uniqueId,
+  usageRecord,
   walletOf,
 } from '../support/money-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
@@ -291,5 +294,94 @@ describe('usage after the reconciler released the hold', () => {
     await redriveBilling();
     const log = await logItems(db, runtime.tables.requestLog, accountId);
     expect(log.map((i) => i.status)).toEqual(['abandoned']);
+  });
+});
+
+describe('late usage racing a wallet change', () => {
+  /** A client that runs `between` once, after the first transaction that fails, before it is retried. */
+  function racingClient(between: () => Promise<void>): {
+    client: DynamoDBDocumentClient;
+    transactions: () => number;
+  } {
+    let transactions = 0;
+    let raced = false;
+    const client = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: object) => {
+          if (!(command instanceof TransactWriteCommand)) return target.send(command as never);
+          transactions++;
+          try {
+            return await target.send(command);
+          } catch (err) {
+            if (!raced) {
+              raced = true;
+              await between();
+            }
+            throw err;
+          }
+        };
+      },
+    });
+    return { client, transactions: () => transactions };
+  }
+
+  /** An account whose released request will be charged 80 µ$ late while only `balance` µ$ are free. */
+  async function releasedWithBalance(balance: number) {
+    const hold = 100;
+    const { accountId, keyId } = await createAccount(runtime, 'race', hold + balance);
+    const wallets = new DynamoWalletStore(db, runtime.tables.ledger);
+    const place = async (requestId: string) =>
+      expect(
+        await wallets.placeHold({
+          accountId,
+          keyId,
+          requestId,
+          tier: 'tier-1',
+          catalogVersion: 1,
+          holdMicros: hold,
+          startedAt: new Date().toISOString(),
+        }),
+      ).toEqual({ ok: true });
+    const late = usageRecord({
+      requestId: uniqueId('late'),
+      accountId,
+      keyId,
+      holdMicros: hold,
+      chargeMicros: 0,
+    });
+    await place(late.requestId);
+    const settlement = new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog);
+    expect((await settlement.release(late)).settled).toBe(true);
+    await place(uniqueId('open')); // holds all but `balance`
+    return { accountId, usage: { ...late, chargeMicros: 80 }, credited: hold + balance };
+  }
+
+  const topUp = (accountId: string, micros: number) =>
+    new DynamoAccountStore(db, runtime.tables.ledger).credit(accountId, micros, uniqueId('ref'));
+
+  it('debits exactly the balance it saw again when a top-up lands between its read and its debit', async () => {
+    const { accountId, usage, credited } = await releasedWithBalance(5);
+    const racing = racingClient(async () => {
+      await topUp(accountId, 3); // balance 5 → 8 after the short balance was read
+    });
+    const settlement = new Settlement(racing.client, runtime.tables.ledger, runtime.tables.requestLog);
+    expect(await settlement.settle(usage)).toMatchObject({ settled: true, chargeMicros: 80, debtMicros: 72 });
+    expect(racing.transactions()).toBe(3); // whole charge; seen 5 (stale); seen 8
+    const books = await booksOf(db, runtime.tables, accountId);
+    expect(books).toMatchObject({ balanceMicros: 0, debtMicros: 72, chargedMicros: 80 });
+    expect(creditedBy(books)).toBe(credited + 3);
+  });
+
+  it('takes the whole charge when a top-up made the balance cover it meanwhile', async () => {
+    const { accountId, usage, credited } = await releasedWithBalance(5);
+    const racing = racingClient(async () => {
+      await topUp(accountId, 100);
+    });
+    const settlement = new Settlement(racing.client, runtime.tables.ledger, runtime.tables.requestLog);
+    expect(await settlement.settle(usage)).toMatchObject({ settled: true, chargeMicros: 80, debtMicros: 0 });
+    const books = await booksOf(db, runtime.tables, accountId);
+    expect(books).toMatchObject({ balanceMicros: 25, debtMicros: 0, chargedMicros: 80 });
+    expect(creditedBy(books)).toBe(credited + 100);
   });
 });
