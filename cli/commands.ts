@@ -70,6 +70,8 @@ interface Account {
   createdAt: string;
   balanceMicros: number;
   heldMicros: number;
+  /** Late usage the balance could not cover, paid from the next top-up. */
+  debtMicros?: number;
   keys: AccountKey[];
 }
 interface CatalogTier {
@@ -230,6 +232,7 @@ export const COMMANDS: readonly Command[] = [
           ['Created', formatText(account.createdAt)],
           ['Balance', formatUsd(account.balanceMicros)],
           ['Held', formatUsd(account.heldMicros)],
+          ['Debt', formatUsd(account.debtMicros ?? 0)],
         ]),
         '',
       ];
@@ -330,9 +333,10 @@ export const COMMANDS: readonly Command[] = [
       };
     },
     render: (data, [accountId], options) => {
-      const { balanceMicros } = data as { balanceMicros: number };
+      const { balanceMicros, debtMicros = 0 } = data as { balanceMicros: number; debtMicros?: number };
       const amount = options.amount === undefined ? undefined : parseUsd('amount', options.amount).micros;
-      return `Added ${formatUsd(amount)} to account ${accountId}. Balance: ${formatUsd(balanceMicros)}.`;
+      const debt = debtMicros > 0 ? ` Debt still owed: ${formatUsd(debtMicros)}.` : '';
+      return `Added ${formatUsd(amount)} to account ${accountId}. Balance: ${formatUsd(balanceMicros)}.${debt}`;
     },
   },
   {

@@ -36,6 +36,8 @@ export interface DeliveryFaults {
   duplicate?: boolean;
   /** Fail the first delivery attempt of every event (the target is not invoked), so it is retried. */
   dropFirstAttempt?: boolean;
+  /** Fail every attempt to these targets (not invoked), so their events end in `deadLetters`, as an outage would. */
+  failTargets?: ReadonlyArray<RuleDefinition['target']>;
 }
 
 export interface LocalEventBusOptions {
@@ -316,6 +318,19 @@ export class LocalEventBus {
     return { FailedEntryCount: failed, Entries: results };
   }
 
+  /**
+   * Delivers the dead letters of one rule again, as redriving its DLQ does; they leave `deadLetters` (and come
+   * back if they fail again). Returns how many were redriven; `drain()` waits for them.
+   */
+  redrive(rule: string): number {
+    const target = this.rules.find((r) => r.id === rule)?.target;
+    if (target === undefined) throw new Error(`No rule "${rule}" with a target`);
+    const letters = this.deadLetters.filter((d) => d.rule === rule);
+    for (const letter of letters) this.deadLetters.splice(this.deadLetters.indexOf(letter), 1);
+    for (const letter of letters) this.track(this.deliver(rule, target, letter.event, false));
+    return letters.length;
+  }
+
   /** Resolves when every delivery started so far, retries included, has finished. */
   async drain(): Promise<void> {
     // Loop: a target may publish further events while we wait.
@@ -340,12 +355,17 @@ export class LocalEventBus {
       const deliveries: Promise<void>[] = [];
       for (const rule of this.rules) {
         if (rule.target === undefined || disabled.has(rule.targetName) || !rule.matches(event)) continue;
+        const fail = faults.failTargets?.includes(rule.targetName) === true;
         for (let copy = 0; copy < copies; copy++) {
-          deliveries.push(this.deliver(rule.id, rule.target, event, faults.dropFirstAttempt === true));
+          deliveries.push(this.deliver(rule.id, rule.target, event, faults.dropFirstAttempt === true, fail));
         }
       }
       await Promise.all(deliveries);
     })();
+    this.track(work);
+  }
+
+  private track(work: Promise<void>): void {
     const tracked = work.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
@@ -355,10 +375,12 @@ export class LocalEventBus {
     target: EventTarget,
     event: BusEvent,
     dropFirst: boolean,
+    failAll = false,
   ): Promise<void> {
     let lastError = 'no attempt made';
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       try {
+        if (failAll) throw new Error('target unavailable (injected fault)');
         if (attempt === 1 && dropFirst) throw new Error('first delivery attempt dropped (injected fault)');
         // Each invocation gets its own copy, as each Lambda invocation deserialises its own event.
         await this.invocations.run(() => target(structuredClone(event)));

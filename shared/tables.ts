@@ -25,9 +25,9 @@ export interface TableDefinition {
 }
 
 /**
- * The ledger: accounts, wallets, holds, credit references, keys, catalog versions, guardrail
- * aggregates, dedupe markers, rate windows, Idempotency-Key records and the last probe result,
- * in one pk/sk table.
+ * The ledger: accounts, wallets, holds, release records, credit references, keys, catalog
+ * versions, guardrail aggregates, dedupe markers, rate windows, Idempotency-Key records and the
+ * last probe result, in one pk/sk table.
  */
 export const LEDGER_TABLE: TableDefinition = {
   id: 'Ledger',
@@ -67,6 +67,11 @@ export const ledgerKeys = {
     sk: `CREDIT#${reference}`,
   }),
   hold: (accountId: string, requestId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `HOLD#${requestId}` }),
+  /** Left by the reconciler when it releases a hold in full, so usage that arrives later still charges. */
+  released: (accountId: string, requestId: string) => ({
+    pk: `ACCOUNT#${accountId}`,
+    sk: `RELEASED#${requestId}`,
+  }),
   apiKey: (keyHash: string) => ({ pk: `APIKEY#${keyHash}`, sk: 'APIKEY' }),
   keyIdIndex: (keyId: string) => ({ pk: `KEYID#${keyId}`, sk: 'KEYID' }),
   catalogVersion: (version: number) => ({ pk: 'CATALOG', sk: `VERSION#${String(version).padStart(8, '0')}` }),

@@ -20,6 +20,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TIER_DESCRIPTIONS, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
 import { PROBE_SUCCESS_METRIC } from '../../shared/probe/result.js';
+import { DEBT_RECORDED_METRIC } from '../../shared/runtime/metrics.js';
 import type { TiergateConfig } from '../config.js';
 import { type GatewayFunction, METRICS_NAMESPACE, SERVICE_NAME } from './gateway-function.js';
 
@@ -140,6 +141,25 @@ export class Observability extends Construct {
           'The daily spend guardrail tripped: completions answer 503 until the next UTC midnight.',
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+
+    // Late usage the wallet could not cover: the shortfall is a debt, paid from the account's next top-up.
+    this.watch(
+      new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: DEBT_RECORDED_METRIC,
+        dimensionsMap: metricDimensions(),
+        statistic: 'Sum',
+        period: FIVE_MINUTES,
+      }).createAlarm(this, 'DebtRecorded', {
+        alarmDescription:
+          'Usage that arrived after its hold was released exceeded the balance: the rest is a debt on the ' +
+          'account (tiergate accounts show), paid from its next top-up.',
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),

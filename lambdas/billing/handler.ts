@@ -4,7 +4,7 @@ import { Settlement } from '../../shared/billing/settlement.js';
 import { parseUsageEvent } from '../../shared/billing/usage-event.js';
 import { ENV, intEnv, optionalEnv, requireEnv } from '../../shared/config.js';
 import { createLogger } from '../../shared/runtime/logger.js';
-import { createMetrics, recordUsageMetrics } from '../../shared/runtime/metrics.js';
+import { createMetrics, recordDebtMetric, recordUsageMetrics } from '../../shared/runtime/metrics.js';
 import { traceClient, tracingMiddleware } from '../../shared/runtime/tracing.js';
 
 const logger = createLogger();
@@ -21,14 +21,19 @@ const settlement = new Settlement(
 async function billing(event: unknown): Promise<void> {
   const { eventId, usage } = parseUsageEvent(event);
   const result = await settlement.settle(usage);
-  logger.info(result.settled ? 'settled' : 'duplicate ignored', {
+  const fields = {
     eventId,
     requestId: usage.requestId,
     chargeMicros: result.chargeMicros,
     refundMicros: result.refundMicros,
-  });
+  };
+  if (result.late) {
+    // Its hold had been released: charged now from the release record, any shortfall as a debt.
+    logger.warn('late usage charged after release', { ...fields, debtMicros: result.debtMicros });
+  } else logger.info(result.settled ? 'settled' : 'duplicate ignored', fields);
   // Counted once per request: a duplicate delivery emits no metrics either.
   if (result.settled) recordUsageMetrics(metrics, usage);
+  if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
 }
 
 export const handler = middy().use(tracingMiddleware()).handler(billing);

@@ -9,7 +9,7 @@ import {
   notFound,
 } from '../domain/errors.js';
 import { parseJsonObject } from '../domain/json-body.js';
-import { usdToMicros } from '../domain/money.js';
+import { MAX_CREDIT_MICROS, MICROS_PER_USD, usdToMicros } from '../domain/money.js';
 import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { CatalogStore } from '../ports.js';
@@ -36,9 +36,15 @@ const usdAmount = z
   .nonnegative()
   .refine((v) => usdToMicros(v) !== undefined, 'must be a USD amount with at most 6 decimal places');
 
+/** A top-up or opening credit: at most MAX_CREDIT_MICROS (the balance cap is the store's). */
+const creditAmount = usdAmount.refine(
+  (v) => (usdToMicros(v) ?? 0) <= MAX_CREDIT_MICROS,
+  `must be at most ${MAX_CREDIT_MICROS / MICROS_PER_USD} (USD)`,
+);
+
 const createAccountBody = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  creditUsd: usdAmount.optional(),
+  creditUsd: creditAmount.optional(),
   dailyBudgetUsd: usdAmount.optional(),
 });
 const createKeyBody = z.strictObject({
@@ -48,7 +54,7 @@ const createKeyBody = z.strictObject({
   dailyBudgetUsd: usdAmount.optional(),
 });
 const creditBody = z.strictObject({
-  amountUsd: usdAmount.refine((v) => v > 0, 'must be greater than 0'),
+  amountUsd: creditAmount.refine((v) => v > 0, 'must be greater than 0'),
   reference: z.string().trim().min(1).max(128),
 });
 const rollbackBody = z.strictObject({ version: z.number().int().positive() });

@@ -20,8 +20,9 @@ const HOLDS_INDEX = LEDGER_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'holds-
 /**
  * Settles holds that outlived the completions function: from the outbox when the function
  * wrote one (its usage event could not be published), else by releasing the hold in full and
- * logging the request as abandoned. Settlement and guardrail are idempotent per request, so a
- * hold the billing function settles meanwhile is simply skipped.
+ * logging the request as abandoned, with a release record so that usage arriving later still
+ * charges. Settlement and guardrail are idempotent per request, so a hold the billing function
+ * settles meanwhile is simply skipped.
  */
 export class Reconciler {
   constructor(
@@ -92,7 +93,10 @@ export class Reconciler {
       endedAt: at,
       stream: false,
     };
-    const result = await this.settlement.settle(abandoned, 'abandoned');
+    // Not counted by the guardrail: nothing was spent as far as we know. Should the usage arrive
+    // later, its event reaches the guardrail (counted once, by request id) and settlement charges
+    // it from the release record.
+    const result = await this.settlement.release(abandoned);
     if (result.settled) {
       report.released++;
       this.log.warn('hold released in full: request abandoned', { requestId: abandoned.requestId });

@@ -4,6 +4,10 @@
  */
 
 export const MICROS_PER_USD = 1_000_000;
+/** The most one top-up, or an account's opening credit, may add: $1,000,000. */
+export const MAX_CREDIT_MICROS = 1_000_000 * MICROS_PER_USD;
+/** The most a balance may hold: $1,000,000,000, far below 2^53 µ$ (about $9 billion). */
+export const MAX_BALANCE_MICROS = 1_000_000_000 * MICROS_PER_USD;
 const MAX_DECIMALS = 6;
 
 /**

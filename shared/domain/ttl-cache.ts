@@ -26,6 +26,12 @@ export class TtlCache<K, V> {
     return this.inflight.get(key) ?? this.load(key, load);
   }
 
+  /** The entry's value while it is within its TTL, without loading anything. */
+  peek(key: K): V | undefined {
+    const hit = this.entries.get(key);
+    return hit && this.now() - hit.loadedAt < this.ttlMs ? hit.value : undefined;
+  }
+
   private load(key: K, load: () => Promise<V>): Promise<V> {
     const loading = load().then(
       (value) => {

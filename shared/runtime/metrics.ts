@@ -33,3 +33,10 @@ export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   if (usage.ttftMs !== null) single.addMetric('TtftMs', MetricUnit.Milliseconds, usage.ttftMs);
   single.addMetric('Errors', MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
 }
+
+/** A late charge the wallet could not cover, recorded as a debt (dimension service only; alarmed). */
+export const DEBT_RECORDED_METRIC = 'DebtRecordedMicros';
+
+export function recordDebtMetric(metrics: Metrics, debtMicros: number): void {
+  metrics.singleMetric().addMetric(DEBT_RECORDED_METRIC, MetricUnit.Count, debtMicros);
+}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_ENTRIES, type LambdaEntry } from '../../infra/bundling.js';
 import type { GatewayFunction } from '../../infra/constructs/gateway-function.js';
 import type { TiergateStack } from '../../infra/tiergate-stack.js';
+import { RELEASE_RECORD_TTL_DAYS } from '../../shared/billing/late-usage.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { USAGE_RULES } from '../../shared/events/rules.js';
 import { LEDGER_TABLE, REQUEST_LOG_TABLE } from '../../shared/tables.js';
@@ -387,6 +388,11 @@ describe('usage pipeline', () => {
     });
   });
 
+  it('keeps release records as long as the archive can replay usage into billing', () => {
+    const archive = Object.values(template.findResources('AWS::Events::Archive'))[0];
+    expect(RELEASE_RECORD_TTL_DAYS).toBeGreaterThanOrEqual(Number(archive?.Properties.RetentionDays));
+  });
+
   it('runs the reconciler every 5 minutes on EventBridge Scheduler', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(5 minutes)',
@@ -524,6 +530,19 @@ describe('observability', () => {
       MetricName: 'GuardrailTripped',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms when late usage records a debt on an account', () => {
+    expect(alarmsByName().get('DebtRecorded')).toMatchObject({
+      Namespace: 'Tiergate',
+      MetricName: 'DebtRecordedMicros',
+      Dimensions: [{ Name: 'service', Value: 'tiergate' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [topicRef()],
     });
   });
 

@@ -9,12 +9,21 @@ import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.j
 import { Settlement } from '../../shared/billing/settlement.js';
 import type { UsageRecord } from '../../shared/domain/usage.js';
 import { ledgerKeys } from '../../shared/tables.js';
-import { logItems, openHolds, sumOf, usageRecord, walletOf } from '../support/money-helpers.js';
+import {
+  booksOf,
+  creditedBy,
+  logItems,
+  openHolds,
+  sumOf,
+  usageRecord,
+  walletOf,
+} from '../support/money-helpers.js';
 
 /**
  * Conservation of money on one wallet, against DynamoDB Local: whatever sequence of holds,
- * settlements (first and duplicate) and top-ups happens, balance + held + Σ charged = Σ credited,
- * nothing goes negative, and a hold the balance cannot cover is refused.
+ * settlements (first and duplicate), reconciler releases, late usage after a release and top-ups
+ * happens, balance + held + Σ charged − debt = Σ credited, nothing goes negative, a debt is paid
+ * from the next top-ups, and a hold the balance cannot cover is refused.
  */
 
 let db: DynamoDBDocumentClient;
@@ -36,6 +45,8 @@ type Op =
   | { kind: 'hold'; amount: number }
   | { kind: 'settle'; pick: number; chargeFraction: number }
   | { kind: 'duplicate'; pick: number }
+  | { kind: 'release'; pick: number }
+  | { kind: 'late'; pick: number; chargeFraction: number }
   | { kind: 'credit'; amount: number }
   | { kind: 'retryCredit'; pick: number };
 
@@ -53,6 +64,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 4,
   },
   { arbitrary: fc.record({ kind: fc.constant('duplicate' as const), pick: fc.nat() }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('late' as const),
+      pick: fc.nat(),
+      chargeFraction: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+    }),
+    weight: 2,
+  },
   {
     arbitrary: fc.record({
       kind: fc.constant('credit' as const),
@@ -76,9 +96,10 @@ async function newWallet(): Promise<string> {
 }
 
 describe('money conservation on one wallet', () => {
-  it('keeps balance + held + charged = credited through any sequence of operations', async () => {
+  it('keeps balance + held + charged - debt = credited through any sequence of operations', async () => {
     let steps = 0;
     let refusedHolds = 0;
+    let debtsRecorded = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 5_000 }),
@@ -93,8 +114,20 @@ describe('money conservation on one wallet', () => {
             credited += initialCredit;
           }
           const open: Array<{ requestId: string; amount: number; startedAt: string }> = [];
+          const released: typeof open = [];
           const settled: UsageRecord[] = [];
           let model = initialCredit; // the balance the model expects
+          let modelDebt = 0;
+          let logged = 0;
+          const usageFor = (hold: (typeof open)[number], chargeMicros: number) =>
+            usageRecord({
+              requestId: hold.requestId,
+              accountId,
+              keyId: 'key-c',
+              holdMicros: hold.amount,
+              chargeMicros,
+              startedAt: hold.startedAt,
+            });
 
           for (const [index, op] of ops.entries()) {
             steps++;
@@ -128,14 +161,7 @@ describe('money conservation on one wallet', () => {
                 const [hold] = open.splice(op.pick % open.length, 1);
                 if (!hold) break;
                 const charge = Math.floor(hold.amount * op.chargeFraction);
-                const usage = usageRecord({
-                  requestId: hold.requestId,
-                  accountId,
-                  keyId: 'key-c',
-                  holdMicros: hold.amount,
-                  chargeMicros: charge,
-                  startedAt: hold.startedAt,
-                });
+                const usage = usageFor(hold, charge);
                 const result = await settlement.settle(usage);
                 expect(result).toEqual({
                   settled: true,
@@ -143,6 +169,36 @@ describe('money conservation on one wallet', () => {
                   refundMicros: hold.amount - charge,
                 });
                 model += hold.amount - charge;
+                settled.push(usage);
+                logged++;
+                break;
+              }
+              case 'release': {
+                const [hold] = open.splice(op.pick % Math.max(1, open.length), 1);
+                if (!hold) break;
+                const result = await settlement.release(usageFor(hold, 0));
+                expect(result).toEqual({ settled: true, chargeMicros: 0, refundMicros: hold.amount });
+                model += hold.amount;
+                released.push(hold);
+                logged++;
+                break;
+              }
+              case 'late': {
+                const [hold] = released.splice(op.pick % Math.max(1, released.length), 1);
+                if (!hold) break;
+                const charge = Math.floor(hold.amount * op.chargeFraction);
+                const usage = usageFor(hold, charge);
+                const debt = Math.max(0, charge - model);
+                expect(await settlement.settle(usage)).toEqual({
+                  settled: true,
+                  late: true,
+                  chargeMicros: charge,
+                  refundMicros: 0,
+                  debtMicros: debt,
+                });
+                if (debt > 0) debtsRecorded++;
+                model -= charge - debt;
+                modelDebt += debt;
                 settled.push(usage);
                 break;
               }
@@ -159,10 +215,12 @@ describe('money conservation on one wallet', () => {
               case 'credit': {
                 const reference = `ref-${index}-${randomBytes(3).toString('hex')}`;
                 const out = await accounts.credit(accountId, op.amount, reference);
-                expect(out.applied).toBe(true);
+                const paid = Math.min(modelDebt, op.amount);
+                modelDebt -= paid;
+                model += op.amount - paid;
+                expect(out).toEqual({ balanceMicros: model, debtMicros: modelDebt, applied: true });
                 credits.push({ reference, amount: op.amount });
                 credited += op.amount;
-                model += op.amount;
                 break;
               }
               case 'retryCredit': {
@@ -178,22 +236,45 @@ describe('money conservation on one wallet', () => {
             const wallet = await walletOf(db, tables.ledger, accountId);
             const holds = await openHolds(db, tables.ledger, accountId);
             const log = await logItems(db, tables.requestLog, accountId);
-            const charged = sumOf(log, 'chargeMicros');
+            const books = await booksOf(db, tables, accountId);
+            expect(books.debtMicros).toBe(modelDebt);
+            expect(books.debtMicros).toBeGreaterThanOrEqual(0);
             expect(wallet.balanceMicros).toBe(model);
             expect(wallet.balanceMicros).toBeGreaterThanOrEqual(0);
             expect(wallet.heldMicros).toBeGreaterThanOrEqual(0);
             expect(wallet.heldMicros).toBe(sumOf(holds, 'holdMicros'));
             expect(holds.length).toBe(open.length);
-            expect(log.length).toBe(settled.length);
-            expect(wallet.balanceMicros + wallet.heldMicros + charged).toBe(credited);
+            expect(log.length).toBe(logged);
+            expect(creditedBy(books)).toBe(credited);
           }
         },
       ),
-      { numRuns: 25 },
+      {
+        numRuns: 25,
+        // Always also: a late charge the balance cannot cover (a debt), then top-ups that pay it.
+        examples: [
+          [
+            1_000,
+            [
+              { kind: 'hold', amount: 1_000 },
+              { kind: 'release', pick: 0 },
+              { kind: 'hold', amount: 900 },
+              { kind: 'late', pick: 0, chargeFraction: 1 },
+              { kind: 'late', pick: 0, chargeFraction: 1 },
+              { kind: 'duplicate', pick: 0 },
+              { kind: 'credit', amount: 500 },
+              { kind: 'credit', amount: 1_000 },
+              { kind: 'retryCredit', pick: 1 },
+              { kind: 'settle', pick: 0, chargeFraction: 0.5 },
+            ],
+          ],
+        ],
+      },
     );
     // The generated sequences really exercised refusals.
     expect(steps).toBeGreaterThan(25);
     expect(refusedHolds).toBeGreaterThan(0);
+    expect(debtsRecorded).toBeGreaterThan(0);
   });
 
   it('a refused hold reports the balance it saw, so the gateway can lower the output cap', async () => {

@@ -70,6 +70,40 @@ export function logItems(db: DynamoDBDocumentClient, requestLog: string, account
 export const sumOf = (items: Item[], field: string): number =>
   items.reduce((sum, item) => sum + Number(item[field] ?? 0), 0);
 
+/** An account's money as stored; conservation: Σ credited = balance + held + charged − debt. */
+export interface Books {
+  balanceMicros: number;
+  heldMicros: number;
+  /** Σ chargeMicros of the request log, late charges included. */
+  chargedMicros: number;
+  /** Late charges the balance could not cover, not yet paid by a top-up. */
+  debtMicros: number;
+}
+
+export async function booksOf(
+  db: DynamoDBDocumentClient,
+  tables: { ledger: string; requestLog: string },
+  accountId: string,
+): Promise<Books> {
+  const [{ Item: wallet }, log] = await Promise.all([
+    db.send(
+      new GetCommand({ TableName: tables.ledger, Key: ledgerKeys.wallet(accountId), ConsistentRead: true }),
+    ),
+    logItems(db, tables.requestLog, accountId),
+  ]);
+  if (!wallet) throw new Error(`no wallet for ${accountId}`);
+  return {
+    balanceMicros: Number(wallet.balanceMicros),
+    heldMicros: Number(wallet.heldMicros),
+    chargedMicros: sumOf(log, 'chargeMicros'),
+    debtMicros: Number(wallet.debtMicros ?? 0),
+  };
+}
+
+/** What the books say was credited; equal to the real Σ credited exactly when money is conserved. */
+export const creditedBy = (b: Books): number =>
+  b.balanceMicros + b.heldMicros + b.chargedMicros - b.debtMicros;
+
 /** A new account through the admin API, with exactly `creditMicros` of credit; returns its id and key. */
 export async function createAccount(
   runtime: LocalRuntime,

@@ -118,6 +118,7 @@ const ACCOUNT = {
   createdAt: '2025-01-02T03:04:05.000Z',
   balanceMicros: 1_500_000,
   heldMicros: 250_000,
+  debtMicros: 40_000,
   keys: [
     { id: 'key_a', name: 'ci', status: 'active', createdAt: '2025-01-02T03:04:05.000Z', rpm: 60 },
     {
@@ -195,6 +196,7 @@ describe('accounts', () => {
     expect(only()).toMatchObject({ method: 'GET', path: '/admin/accounts/acc_1', body: '' });
     expect(out.stdout).toMatch(/Balance\s+\$1\.500000/);
     expect(out.stdout).toMatch(/Held\s+\$0\.250000/);
+    expect(out.stdout).toMatch(/Debt\s+\$0\.040000/);
     const lines = out.stdout.split('\n');
     const header = lines.find((l) => l.startsWith('KEY'));
     expect(header).toMatch(/KEY\s+NAME\s+STATUS\s+CREATED\s+RPM\s+TPM\s+DAILY BUDGET/);
@@ -265,6 +267,17 @@ describe('credit', () => {
     expect(req).toMatchObject({ method: 'POST', path: '/admin/accounts/acc_1/credit' });
     expect(jsonBody(req)).toEqual({ amountUsd: 10.25, reference: 'inv-42' });
     expect(out.stdout).toBe('Added $10.250000 to account acc_1. Balance: $11.750000.\n');
+  });
+
+  it('add says what debt is still owed when the top-up did not cover it', async () => {
+    canned.set('POST /admin/accounts/acc_1/credit', {
+      status: 200,
+      body: { balanceMicros: 0, debtMicros: 500_000, applied: true },
+    });
+    const out = await admin('credit', 'add', 'acc_1', '--amount', '1', '--reference', 'inv-43');
+    expect(out.stdout).toBe(
+      'Added $1.000000 to account acc_1. Balance: $0.000000. Debt still owed: $0.500000.\n',
+    );
   });
 });
 

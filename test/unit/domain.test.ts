@@ -317,6 +317,40 @@ describe('API keys', () => {
   });
 });
 
+describe('API key cache under a flood of unknown keys', () => {
+  it('never evicts a valid key, and still answers a repeated unknown key from its own cache', async () => {
+    const valid = generateApiKey();
+    const validHash = hashApiKey(valid);
+    const lookups = new Map<string, number>();
+    const auth = new Authenticator({
+      findByHash: async (hash) => {
+        lookups.set(hash, (lookups.get(hash) ?? 0) + 1);
+        return hash === validHash ? { keyId: 'k1', accountId: 'a1', status: 'active' } : undefined;
+      },
+    });
+    expect((await auth.authenticate(`Bearer ${valid}`)).keyId).toBe('k1');
+
+    const flood = 50_000; // five times the key cache: one shared cache would have evicted the valid key
+    let refused = 0;
+    for (let i = 0; i < flood; i++) {
+      await auth.authenticate(`Bearer ${generateApiKey()}`).catch((err: { status?: number }) => {
+        if (err.status === 401) refused++;
+      });
+    }
+    expect(refused).toBe(flood);
+    expect(lookups.size).toBe(flood + 1);
+
+    expect((await auth.authenticate(`Bearer ${valid}`)).keyId).toBe('k1');
+    expect(lookups.get(validHash)).toBe(1); // served from the cache
+
+    const guess = generateApiKey();
+    for (let i = 0; i < 3; i++) {
+      await expect(auth.authenticate(`Bearer ${guess}`)).rejects.toMatchObject({ status: 401 });
+    }
+    expect(lookups.get(hashApiKey(guess))).toBe(1);
+  });
+});
+
 describe('transaction conflicts', () => {
   const conflict = () =>
     Object.assign(new Error('cancelled'), {

@@ -561,6 +561,40 @@ describe('eventBridgeClientFor', () => {
   });
 });
 
+describe('LocalEventBus failing targets and redrive', () => {
+  it('failTargets dead-letters every event of those targets, and redrive delivers them again once', async () => {
+    const billing = recorder();
+    const guardrail = recorder();
+    const bus = makeBus(
+      { billing: billing.target, guardrail: guardrail.target },
+      { maxAttempts: 2, retryDelayMs: 0, faults: { failTargets: ['billing'] } },
+      USAGE_RULES,
+    );
+    const usage: PutEventsEntry = {
+      Source: USAGE_SOURCE,
+      DetailType: USAGE_DETAIL_TYPE,
+      Detail: JSON.stringify({ requestId: 'r1' }),
+    };
+    const result = await bus.putEvents([usage]);
+    await bus.drain();
+    const eventId = result.Entries[0]?.EventId;
+    expect(billing.calls).toEqual([]);
+    expect(guardrail.calls).toHaveLength(1);
+    expect(bus.deadLetters).toEqual([
+      expect.objectContaining({ rule: 'BillingUsage', error: expect.stringMatching(/injected/) }),
+    ]);
+
+    bus.setFaults({});
+    expect(bus.redrive('BillingUsage')).toBe(1);
+    await bus.drain();
+    expect(billing.calls.map((e) => e.id)).toEqual([eventId]);
+    expect(guardrail.calls).toHaveLength(1); // only the redriven rule's target
+    expect(bus.deadLetters).toEqual([]);
+    expect(bus.redrive('BillingUsage')).toBe(0);
+    expect(() => bus.redrive('NoSuchRule')).toThrow(/NoSuchRule/);
+  });
+});
+
 describe('LocalEventBus target switch', () => {
   it('drops events for a disabled target, keeps delivering to the others, and resumes once re-enabled', async () => {
     const billing = recorder();

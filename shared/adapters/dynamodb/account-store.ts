@@ -1,11 +1,16 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { GatewayError } from '../../domain/errors.js';
+import { GatewayError, invalidRequest } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
+import { MAX_BALANCE_MICROS, MICROS_PER_USD } from '../../domain/money.js';
 import { ledgerKeys } from '../../tables.js';
-import { conditionFailedAt, queryPartition, transactWrite } from './client.js';
+import { cancelledItem, conditionFailedAt, queryPartition, transactWrite } from './client.js';
 
 const itemIsNew = 'attribute_not_exists(pk)';
 const itemExists = 'attribute_exists(pk)';
+const noDebt = '(attribute_not_exists(debtMicros) OR debtMicros = :debt)';
+const debtIs = 'debtMicros = :debt';
+/** Attempts of a top-up whose wallet debt keeps changing under it (late charges racing it). */
+const MAX_CREDIT_ATTEMPTS = 10;
 
 export interface KeyOptions {
   name?: string;
@@ -26,9 +31,25 @@ export interface AccountView {
   createdAt: string;
   balanceMicros: number;
   heldMicros: number;
+  /** Late usage the balance could not cover; paid from the next top-up. */
+  debtMicros: number;
   dailyBudgetMicros?: number;
   keys: KeySummary[];
 }
+
+export interface CreditResult {
+  balanceMicros: number;
+  debtMicros: number;
+  /** false for a repeated reference: nothing was added. */
+  applied: boolean;
+}
+
+const usd = (micros: number): string => (micros / MICROS_PER_USD).toLocaleString('en-US');
+const balanceCapExceeded = () =>
+  invalidRequest(
+    `amountUsd: a balance may hold at most $${usd(MAX_BALANCE_MICROS)}; this top-up would pass it.`,
+    'amountUsd',
+  );
 
 const accountNotFound = (id: string) =>
   new GatewayError({
@@ -80,6 +101,7 @@ export class DynamoAccountStore {
         createdAt,
         balanceMicros: creditMicros,
         heldMicros: 0,
+        debtMicros: 0,
         keys: [key.summary],
       },
       apiKey: { id: key.summary.id, key: key.plaintext },
@@ -111,6 +133,7 @@ export class DynamoAccountStore {
       createdAt: String(profile.createdAt),
       balanceMicros: Number(wallet?.balanceMicros ?? 0),
       heldMicros: Number(wallet?.heldMicros ?? 0),
+      debtMicros: Number(wallet?.debtMicros ?? 0),
       keys,
     };
   }
@@ -206,68 +229,90 @@ export class DynamoAccountStore {
   }
 
   /**
-   * Adds credit once per reference: the reference item and the balance change commit together,
-   * so a retried top-up returns the balance without adding again.
+   * Adds credit once per reference: the reference item and the wallet change commit together,
+   * so a retried top-up returns the balance without adding again. A debt (late usage the balance
+   * could not cover) is paid first, in the same transaction, with a condition on the debt read,
+   * so a concurrent change retries. No balance may pass MAX_BALANCE_MICROS.
    */
-  async credit(
-    accountId: string,
-    amountMicros: number,
-    reference: string,
-  ): Promise<{ balanceMicros: number; applied: boolean }> {
-    try {
-      await transactWrite(this.db, [
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: {
-              ...ledgerKeys.credit(accountId, reference),
-              amountMicros,
-              reference,
-              createdAt: this.now().toISOString(),
+  async credit(accountId: string, amountMicros: number, reference: string): Promise<CreditResult> {
+    let debtMicros = 0; // optimistic: most wallets owe nothing, and the condition checks it
+    for (let attempt = 0; attempt < MAX_CREDIT_ATTEMPTS; attempt++) {
+      const paidMicros = Math.min(debtMicros, amountMicros);
+      const netMicros = amountMicros - paidMicros;
+      try {
+        await transactWrite(this.db, [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...ledgerKeys.credit(accountId, reference),
+                amountMicros,
+                reference,
+                createdAt: this.now().toISOString(),
+                ...(paidMicros > 0 ? { debtPaidMicros: paidMicros } : {}),
+              },
+              ConditionExpression: itemIsNew,
             },
-            ConditionExpression: itemIsNew,
           },
-        },
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: ledgerKeys.wallet(accountId),
-            UpdateExpression: 'SET balanceMicros = balanceMicros + :amount',
-            ConditionExpression: itemExists,
-            ExpressionAttributeValues: { ':amount': amountMicros },
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: ledgerKeys.wallet(accountId),
+              UpdateExpression:
+                'SET balanceMicros = balanceMicros + :net' +
+                (debtMicros > 0 ? ', debtMicros = debtMicros - :paid' : ''),
+              ConditionExpression: `balanceMicros <= :room AND ${debtMicros > 0 ? debtIs : noDebt}`,
+              ExpressionAttributeValues: {
+                ':net': netMicros,
+                ':room': MAX_BALANCE_MICROS - netMicros,
+                ':debt': debtMicros,
+                ...(debtMicros > 0 ? { ':paid': paidMicros } : {}),
+              },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
           },
-        },
-      ]);
-      return { balanceMicros: await this.balance(accountId), applied: true };
-    } catch (err) {
-      if (conditionFailedAt(err, 1)) throw accountNotFound(accountId);
-      if (!conditionFailedAt(err, 0)) throw err;
-      const { Item } = await this.db.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: ledgerKeys.credit(accountId, reference),
-          ConsistentRead: true,
-        }),
-      );
-      if (Item && Number(Item.amountMicros) !== amountMicros) {
-        throw new GatewayError({
-          status: 409,
-          type: 'invalid_request_error',
-          code: 'conflict',
-          param: 'reference',
-          message: 'This reference was already used with a different amount.',
-        });
+        ]);
+        return { ...(await this.wallet(accountId)), applied: true };
+      } catch (err) {
+        if (conditionFailedAt(err, 0)) return this.creditAgain(accountId, amountMicros, reference);
+        if (!conditionFailedAt(err, 1)) throw err;
+        const wallet = cancelledItem(err, 1);
+        if (!wallet) throw accountNotFound(accountId);
+        const owed = Number(wallet.debtMicros ?? 0);
+        if (owed === debtMicros) throw balanceCapExceeded();
+        debtMicros = owed; // the debt changed since we read it: pay what it is now
       }
-      return { balanceMicros: await this.balance(accountId), applied: false };
     }
+    throw new Error(`credit ${accountId}: the wallet kept changing`);
   }
 
-  async balance(accountId: string): Promise<number> {
+  /** A top-up whose reference is already used: the same amount is answered, another is a 409. */
+  private async creditAgain(accountId: string, amountMicros: number, reference: string) {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: ledgerKeys.credit(accountId, reference),
+        ConsistentRead: true,
+      }),
+    );
+    if (Item && Number(Item.amountMicros) !== amountMicros) {
+      throw new GatewayError({
+        status: 409,
+        type: 'invalid_request_error',
+        code: 'conflict',
+        param: 'reference',
+        message: 'This reference was already used with a different amount.',
+      });
+    }
+    return { ...(await this.wallet(accountId)), applied: false };
+  }
+
+  async wallet(accountId: string): Promise<{ balanceMicros: number; debtMicros: number }> {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: ledgerKeys.wallet(accountId), ConsistentRead: true }),
     );
     if (!Item) throw accountNotFound(accountId);
-    return Number(Item.balanceMicros);
+    return { balanceMicros: Number(Item.balanceMicros), debtMicros: Number(Item.debtMicros ?? 0) };
   }
 
   private accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {
