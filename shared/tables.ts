@@ -57,6 +57,34 @@ export const REQUEST_LOG_TABLE: TableDefinition = {
 
 export const TABLES = [LEDGER_TABLE, REQUEST_LOG_TABLE] as const;
 
+/** Sort keys (and their prefixes) of the item types in an account's ledger partition. */
+export const accountItems = {
+  profile: 'PROFILE',
+  wallet: 'WALLET',
+  keyPrefix: 'KEY#',
+  holdPrefix: 'HOLD#',
+  releasedPrefix: 'RELEASED#',
+  creditPrefix: 'CREDIT#',
+} as const;
+
+/** Sort keys of the guardrail's daily aggregates: global and per tier (both sharded), per account and per key. */
+export const guardrailScopes = {
+  global: 'GLOBAL',
+  tierPrefix: 'TIER#',
+  tier: (tier: string) => `TIER#${tier}`,
+  account: (accountId: string) => `ACCOUNT#${accountId}`,
+  key: (keyId: string) => `KEY#${keyId}`,
+};
+
+/** Keys of request-log items: by account and time. */
+export const requestLogKeys = {
+  account: (accountId: string) => `ACCOUNT#${accountId}`,
+  item: (accountId: string, startedAt: string, requestId: string) => ({
+    pk: `ACCOUNT#${accountId}`,
+    sk: `${startedAt}#${requestId}`,
+  }),
+};
+
 /** Key names of the ledger's item types, kept here so every adapter builds keys alike. */
 export const ledgerKeys = {
   accountProfile: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'PROFILE' }),

@@ -4,7 +4,7 @@ import { TIER_IDS } from '../domain/catalog.js';
 import { utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
-import { REQUEST_LOG_TABLE } from '../tables.js';
+import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
 import type { AdminReports } from './admin-api.js';
 
 const BY_DAY_INDEX = REQUEST_LOG_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'by-day';
@@ -135,7 +135,7 @@ export class DynamoAdminReports implements AdminReports {
         TableName: this.requestLogTable,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
         ExpressionAttributeValues: {
-          ':pk': `ACCOUNT#${accountId}`,
+          ':pk': requestLogKeys.account(accountId),
           ':from': new Date(since).toISOString(),
           ':to': `${new Date(until).toISOString()}~`,
         },

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { conditionFailedAt, transactWrite } from '../adapters/dynamodb/client.js';
 import type { UsageRecord } from '../domain/usage.js';
-import { ledgerKeys } from '../tables.js';
+import { ledgerKeys, requestLogKeys } from '../tables.js';
 import { LateUsage, releaseRecordPut } from './late-usage.js';
 
 /** Request-log items live this long (DynamoDB TTL), unless configured otherwise. */
@@ -26,10 +26,7 @@ export interface SettlementResult {
 
 const NOT_SETTLED: SettlementResult = { settled: false, chargeMicros: 0, refundMicros: 0 };
 
-export const requestLogKey = (accountId: string, startedAt: string, requestId: string) => ({
-  pk: `ACCOUNT#${accountId}`,
-  sk: `${startedAt}#${requestId}`,
-});
+export const requestLogKey = requestLogKeys.item;
 
 /**
  * Settles a request's hold in one transaction: the hold item goes (it must still be open, with

@@ -8,7 +8,7 @@ import {
 import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
 import type { UsageRecord } from '../domain/usage.js';
-import { ledgerKeys } from '../tables.js';
+import { guardrailScopes, ledgerKeys } from '../tables.js';
 
 /** Dedupe markers outlive any redelivery (EventBridge retries for at most 24 h). */
 const DEDUPE_TTL_SECONDS = 3 * 86_400;
@@ -30,15 +30,11 @@ const shardOf = (requestId: string): number => {
   for (let i = 0; i < requestId.length; i++) h = (h * 31 + requestId.charCodeAt(i)) >>> 0;
   return h % SHARDS;
 };
-const isSharded = (scope: string): boolean => scope === scopes.global || scope.startsWith('TIER#');
+const isSharded = (scope: string): boolean =>
+  scope === guardrailScopes.global || scope.startsWith(guardrailScopes.tierPrefix);
 const shardKey = (scope: string, shard: number): string => `${scope}#S${shard}`;
 
-export const scopes = {
-  global: 'GLOBAL',
-  tier: (tier: string) => `TIER#${tier}`,
-  account: (accountId: string) => `ACCOUNT#${accountId}`,
-  key: (keyId: string) => `KEY#${keyId}`,
-};
+export const scopes = guardrailScopes;
 
 export interface GuardrailOutcome {
   /** false for a duplicate: nothing was counted. */

@@ -2,7 +2,7 @@ import { BatchWriteCommand, type DynamoDBDocumentClient, GetCommand } from '@aws
 import { GatewayError, invalidRequest } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { MAX_BALANCE_MICROS, MICROS_PER_USD } from '../../domain/money.js';
-import { ledgerKeys } from '../../tables.js';
+import { accountItems, ledgerKeys } from '../../tables.js';
 import { cancelledItem, conditionFailedAt, queryPartition, transactWrite } from './client.js';
 
 const itemIsNew = 'attribute_not_exists(pk)';
@@ -110,11 +110,11 @@ export class DynamoAccountStore {
 
   async getAccount(accountId: string): Promise<AccountView> {
     const items = await this.accountItems(accountId);
-    const profile = items.find((i) => i.sk === 'PROFILE');
+    const profile = items.find((i) => i.sk === accountItems.profile);
     if (!profile) throw accountNotFound(accountId);
-    const wallet = items.find((i) => i.sk === 'WALLET');
+    const wallet = items.find((i) => i.sk === accountItems.wallet);
     const keys: KeySummary[] = items
-      .filter((i) => String(i.sk).startsWith('KEY#'))
+      .filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))
       .map((i) => ({
         id: String(i.keyId),
         status: i.status === 'active' ? 'active' : 'revoked',
@@ -141,17 +141,17 @@ export class DynamoAccountStore {
   /** Deletes the account, its wallet, keys and credit references. Revoked key hashes go too. */
   async deleteAccount(accountId: string): Promise<void> {
     const items = await this.accountItems(accountId);
-    if (!items.some((i) => i.sk === 'PROFILE')) throw accountNotFound(accountId);
+    if (!items.some((i) => i.sk === accountItems.profile)) throw accountNotFound(accountId);
     // Open holds stay: their requests are still running, and settlement (or the reconciler)
     // closes them and keeps their request-log items.
     const keys: Array<Record<string, string>> = items
-      .filter((i) => !String(i.sk).startsWith('HOLD#'))
+      .filter((i) => !String(i.sk).startsWith(accountItems.holdPrefix))
       .map((i) => ({ pk: String(i.pk), sk: String(i.sk) }));
-    for (const ref of items.filter((i) => String(i.sk).startsWith('KEY#'))) {
+    for (const ref of items.filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))) {
       keys.push(ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId)));
     }
     // The profile goes last so a failed delete can be retried and still find the account.
-    keys.sort((a, b) => Number(a.sk === 'PROFILE') - Number(b.sk === 'PROFILE'));
+    keys.sort((a, b) => Number(a.sk === accountItems.profile) - Number(b.sk === accountItems.profile));
     for (let i = 0; i < keys.length; i += 25) {
       let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
       for (let attempt = 0; requests.length > 0; attempt++) {

@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UsageRecord } from '../../domain/usage.js';
 import type { HoldRequest, HoldResult, WalletStore } from '../../ports.js';
-import { ledgerKeys } from '../../tables.js';
+import { guardrailScopes, ledgerKeys } from '../../tables.js';
 import { cancelledItem, conditionFailedAt, isConditionalCheckFailed, transactWrite } from './client.js';
 
 const walletCovers = 'balanceMicros >= :hold';
@@ -56,7 +56,7 @@ export class DynamoWalletStore implements WalletStore {
             TableName: this.tableName,
             Key: ledgerKeys.guardrailAggregate(
               b.day,
-              b.scope === 'key' ? `KEY#${hold.keyId}` : `ACCOUNT#${hold.accountId}`,
+              b.scope === 'key' ? guardrailScopes.key(hold.keyId) : guardrailScopes.account(hold.accountId),
             ),
             ConditionExpression: withinBudget,
             ExpressionAttributeValues: { ':limit': b.limitMicros },
