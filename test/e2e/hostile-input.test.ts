@@ -484,6 +484,19 @@ describe('hostile input to the public API (demo account)', () => {
     );
   });
 
+  it('answers request targets that are not plain paths with a 4xx, never a 5xx', async () => {
+    for (const path of [
+      '//',
+      '///',
+      '//[::1',
+      '//%zz/',
+      '//admin/accounts',
+      '//127.0.0.1/v1/chat/completions',
+    ]) {
+      expectClientError(await send({ path, body: VALID_TEXT }));
+    }
+  });
+
   it('left the demo wallet as it was: no charge, no hold, no request-log item, nothing forwarded', async () => {
     await runtime.bus.drain();
     const now = await accountState(runtime.accountId);
@@ -706,6 +719,22 @@ describe('hostile input to the admin API', () => {
       }),
       { numRuns: RUNS * 2 },
     );
+  });
+
+  it('answers report dates outside the representable range with a 400 naming the field', async () => {
+    const dates = [
+      '-271821-04-20T00:00:00Z',
+      '+275760-09-13T00:00:00Z',
+      '-000001-01-01T00:00:00Z',
+      '1969-12-31',
+    ];
+    for (const date of dates) {
+      for (const param of ['since', 'until']) {
+        const query = `${param}=${encodeURIComponent(date)}&accountId=${target.id}`;
+        const reply = await adminSend('GET', `/admin/usage?${query}`);
+        expectClientError(reply, { status: 400, code: 'invalid_request', param });
+      }
+    }
   });
 
   it('left the admin target account and the catalog as they were', async () => {
