@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AdminClient, ApiError, NetworkError, normaliseBaseUrl } from './admin-client.js';
 import { COMMANDS, type Command, GROUPS, InputError, type Options, usageLine } from './commands.js';
-import { UsageError } from './format.js';
+import { terminalSafe, UsageError } from './format.js';
 import { type CredentialSource, CredentialsError, defaultCredentialSource } from './sigv4.js';
 
 export interface CliIo {
@@ -189,8 +189,9 @@ async function readAllStdin(): Promise<string> {
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // Everything printed goes through terminalSafe: a name or message cannot drive the terminal.
   const line = (write: (s: string) => void, text: string): void =>
-    write(text.endsWith('\n') ? text : `${text}\n`);
+    write(terminalSafe(text.endsWith('\n') ? text : `${text}\n`));
   let positionals: string[] = [];
   try {
     const parsed = parseCommandLine(argv);
