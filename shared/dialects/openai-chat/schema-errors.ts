@@ -107,6 +107,7 @@ function describe({ violation, segments }: Located): GatewayError {
         return `'${param}' must be at least ${plural(limit, 'character')} long.`;
       case 'maxLength':
         return `'${param}' must be at most ${plural(limit, 'character')} long.`;
+      // The schema's only pattern is the scheme check that stands for `format: uri`.
       case 'pattern':
         return `'${param}' must be a URL.`;
       case 'discriminator':
