@@ -211,7 +211,7 @@ export const COMMANDS: readonly Command[] = [
     render: (data) => {
       const { account, apiKey } = data as AccountCreated;
       return [
-        `Created account ${account.id} (${account.name}) with balance ${formatUsd(account.balanceMicros)}.`,
+        `Created account ${account.id} (${formatText(account.name)}) with balance ${formatUsd(account.balanceMicros)}.`,
         '',
         ...showKey(apiKey.id, apiKey.key),
       ].join('\n');

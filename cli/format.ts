@@ -2,7 +2,25 @@
  * Text output and argument parsing helpers for the CLI. Money is integer micro-USD throughout and
  * is formatted with BigInt arithmetic, so no amount is ever rounded by a float.
  */
+import { CONTROL_CHARACTERS } from '../shared/domain/control-characters.js';
 import { usdToMicros } from '../shared/domain/money.js';
+
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const escapeOne = (c: string): string =>
+  NAMED_ESCAPES[c] ?? `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
+
+/**
+ * A value as it may be printed: control characters (line breaks, ESC and CSI, which start
+ * terminal escape sequences, bidirectional controls) become visible escapes such as `\u001b`.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, escapeOne);
+}
+
+/** Whole output: every control character escaped except the line breaks that lay it out. */
+export function terminalSafe(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (c) => (c === '\n' ? c : escapeOne(c)));
+}
 
 export interface Column {
   header: string;
@@ -11,7 +29,8 @@ export interface Column {
 }
 
 /** An aligned text table: a header row, then one line per row, columns two spaces apart. */
-export function renderTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+export function renderTable(columns: readonly Column[], table: readonly (readonly string[])[]): string {
+  const rows = table.map((row) => row.map(escapeControl));
   const widths = columns.map((column, i) =>
     Math.max(column.header.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -24,13 +43,15 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
       })
       .join('  ')
       .trimEnd();
-  return [line(columns.map((column) => column.header)), ...rows.map(line)].join('\n');
+  return [line(columns.map((column) => escapeControl(column.header))), ...rows.map(line)].join('\n');
 }
 
 /** Label/value pairs with the values aligned, for single records. */
 export function renderFields(fields: readonly (readonly [string, string])[]): string {
   const width = Math.max(0, ...fields.map(([label]) => label.length));
-  return fields.map(([label, value]) => `${label.padEnd(width)}  ${value}`.trimEnd()).join('\n');
+  return fields
+    .map(([label, value]) => `${label.padEnd(width)}  ${escapeControl(value)}`.trimEnd())
+    .join('\n');
 }
 
 function toBigInt(value: unknown): bigint | undefined {
@@ -73,7 +94,7 @@ export function formatMs(value: unknown): string {
 
 export function formatText(value: unknown): string {
   if (value === undefined || value === null || value === '') return '-';
-  return typeof value === 'string' ? value : String(value);
+  return escapeControl(typeof value === 'string' ? value : String(value));
 }
 
 /** A problem with the command line itself; exits 2 with a hint to read the help. */

@@ -13,7 +13,7 @@ import {
   defaultCredentialSource,
 } from '../shared/admin-client/sigv4.js';
 import { COMMANDS, type Command, GROUPS, InputError, type Options, usageLine } from './commands.js';
-import { UsageError } from './format.js';
+import { terminalSafe, UsageError } from './format.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -193,8 +193,9 @@ async function readAllStdin(): Promise<string> {
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // Everything printed goes through terminalSafe: a name or message cannot drive the terminal.
   const line = (write: (s: string) => void, text: string): void =>
-    write(text.endsWith('\n') ? text : `${text}\n`);
+    write(terminalSafe(text.endsWith('\n') ? text : `${text}\n`));
   let positionals: string[] = [];
   try {
     const parsed = parseCommandLine(argv);

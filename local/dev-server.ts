@@ -20,6 +20,14 @@ export interface DevServerOptions {
   /** The public function's request body limit; larger bodies are refused before they are read. */
   maxBodyBytes: number;
   functionTimeoutMs?: number;
+  /**
+   * How long a client may take to send a request's head, and the whole request, before its
+   * connection is closed with a 408 (a slow-loris defence). Responses are not bounded by them:
+   * a long stream goes on. How often connections are checked against them.
+   */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  timeoutCheckIntervalMs?: number;
 }
 
 export interface DevServer {
@@ -33,6 +41,25 @@ const ADMIN_MAX_BODY_BYTES = 262_144;
 function errorBody(_status: number, type: string, code: string, message: string): string {
   return JSON.stringify({ error: { message, type, param: null, code } });
 }
+
+/** Requests node:http refuses itself: status, reason phrase, error code and message. */
+const CLIENT_ERRORS: Record<string, [number, string, string, string]> & {
+  default: [number, string, string, string];
+} = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'request_header_fields_too_large',
+    'The request headers are too large.',
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [
+    408,
+    'Request Timeout',
+    'request_timeout',
+    'The request was not received in time.',
+  ],
+  default: [400, 'Bad Request', 'invalid_request', 'The request is not valid HTTP.'],
+};
 
 function sendJson(res: ServerResponse, status: number, body: string, requestId: string): void {
   if (res.headersSent) return void res.end();
@@ -57,6 +84,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_la
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/**
+ * The request target as a URL. `new URL(target, base)` would read `//host/…` as a host (and
+ * throw on `//`, `//[::1`, `//%zz/`), so an origin-form target is appended to the origin.
+ */
+function requestUrl(target: string | undefined): URL | undefined {
+  const raw = target ?? '/';
+  try {
+    return raw.startsWith('/') ? new URL(`http://localhost${raw}`) : new URL(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 function toEvent(req: IncomingMessage, body: Buffer, url: URL) {
@@ -115,10 +155,29 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const timeoutMs = options.functionTimeoutMs ?? 900_000;
-  const server: Server = createServer({ noDelay: true, requestTimeout: 0 }, (req, res) => {
+  const serverOptions = {
+    noDelay: true,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
+  };
+  const server: Server = createServer(serverOptions, (req, res) => {
     const requestId = randomUUID().replace(/-/g, '').slice(0, 24);
     void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req.url);
+      if (!url) {
+        return sendJson(
+          res,
+          400,
+          errorBody(
+            400,
+            'invalid_request_error',
+            'invalid_request',
+            'The request target is not a valid URL.',
+          ),
+          requestId,
+        );
+      }
       const isAdmin = url.pathname === '/admin' || url.pathname.startsWith('/admin/');
       if (isAdmin && !tokenMatches(req.headers.authorization, options.adminToken)) {
         return sendJson(
@@ -178,19 +237,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   // an OpenAI-shaped error, not a bare status line.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? 431 : 400;
-    const body = tooLarge
-      ? errorBody(
-          431,
-          'invalid_request_error',
-          'request_header_fields_too_large',
-          'The request headers are too large.',
-        )
-      : errorBody(400, 'invalid_request_error', 'invalid_request', 'The request is not valid HTTP.');
+    const [status, reason, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? CLIENT_ERRORS.default;
+    const body = errorBody(status, 'invalid_request_error', code, message);
     const requestId = randomUUID().replace(/-/g, '').slice(0, 24);
     socket.end(
-      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `HTTP/1.1 ${status} ${reason}\r\n` +
         `content-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   });

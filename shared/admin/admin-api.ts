@@ -1,6 +1,7 @@
 import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
 import { parseCatalogDocument } from '../domain/catalog-schema.js';
+import { hasControlCharacters, NO_CONTROL_CHARACTERS } from '../domain/control-characters.js';
 import {
   asGatewayError,
   GatewayError,
@@ -8,12 +9,13 @@ import {
   methodNotAllowed,
   notFound,
 } from '../domain/errors.js';
-import { parseJsonObject } from '../domain/json-body.js';
+import { type Json, parseJsonObject } from '../domain/json-body.js';
 import { MAX_CREDIT_MICROS, MICROS_PER_USD, usdToMicros } from '../domain/money.js';
 import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { CatalogStore } from '../ports.js';
 import { probeResultBody } from '../probe/result.js';
+import { duplicateKeyPath } from './duplicate-keys.js';
 
 /** Reports the admin API serves once the billing pipeline provides them. */
 export interface AdminReports {
@@ -42,13 +44,21 @@ const creditAmount = usdAmount.refine(
   `must be at most ${MAX_CREDIT_MICROS / MICROS_PER_USD} (USD)`,
 );
 
+/** A name the operator will see in logs and terminals: no control characters. */
+const displayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((v) => !hasControlCharacters(v), NO_CONTROL_CHARACTERS);
+
 const createAccountBody = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: displayName,
   creditUsd: creditAmount.optional(),
   dailyBudgetUsd: usdAmount.optional(),
 });
 const createKeyBody = z.strictObject({
-  name: z.string().trim().min(1).max(200).optional(),
+  name: displayName.optional(),
   rpm: z.number().int().positive().max(1_000_000).optional(),
   tpm: z.number().int().positive().max(1_000_000_000).optional(),
   dailyBudgetUsd: usdAmount.optional(),
@@ -59,8 +69,19 @@ const creditBody = z.strictObject({
 });
 const rollbackBody = z.strictObject({ version: z.number().int().positive() });
 
+/** An admin body as a JSON object; a key given twice is a 400 (JSON.parse would keep the last). */
+function parseAdminJson(raw: string): Json {
+  const body = parseJsonObject(raw);
+  const duplicate = duplicateKeyPath(raw);
+  if (duplicate) {
+    const param = duplicate.join('.');
+    throw invalidRequest(`Invalid request: the key "${param}" is given more than once.`, param);
+  }
+  return body;
+}
+
 function parseBody<T>(schema: z.ZodType<T>, req: HttpRequest): T {
-  const result = schema.safeParse(parseJsonObject(req.body));
+  const result = schema.safeParse(parseAdminJson(req.body));
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
@@ -165,7 +186,7 @@ export class AdminApi {
         method: 'PUT',
         pattern: /^\/admin\/tiers$/,
         run: async (req) =>
-          jsonResponse(201, await catalog.publish(parseCatalogDocument(parseJsonObject(req.body)))),
+          jsonResponse(201, await catalog.publish(parseCatalogDocument(parseAdminJson(req.body)))),
       },
       {
         method: 'GET',

@@ -24,10 +24,16 @@ export interface UsageRow {
   upstreamCostMicros: number;
 }
 
+/** Report times: a range whose ends, and the default week before them, print as ISO 8601. */
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 function parseTime(value: string | undefined, param: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw invalidRequest(`'${param}' must be an ISO 8601 date or time.`, param);
+  if (t < EARLIEST || t > LATEST)
+    throw invalidRequest(`'${param}' must be between 1970-01-01 and 9999-12-31.`, param);
   return t;
 }
 

@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
 import { type CatalogDocument, TIER_IDS } from './catalog.js';
+import { hasControlCharacters, NO_CONTROL_CHARACTERS } from './control-characters.js';
 import { invalidRequest } from './errors.js';
 import { usdToMicros } from './money.js';
 
@@ -15,7 +16,11 @@ const usdPerMTok = z
 const priceSchema = z.strictObject({ inputUsdPerMTok: usdPerMTok, outputUsdPerMTok: usdPerMTok });
 
 const modelSchema = z.strictObject({
-  id: z.string().min(1).max(200),
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((v) => !hasControlCharacters(v), NO_CONTROL_CHARACTERS),
   inputUsdPerMTok: usdPerMTok,
   outputUsdPerMTok: usdPerMTok,
   contextWindow: z.number().int().positive().optional(),

@@ -3,12 +3,37 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 const PREFIX = 'call_';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** Plaintext sizes: every id up to 63 bytes seals to the same length; longer ones to steps of 256. */
+const SMALL_BLOCK = 64;
+const LARGE_BLOCK = 256;
+const PAD_MARK = 0x80;
+
+const paddedSize = (bytes: number): number =>
+  bytes < SMALL_BLOCK ? SMALL_BLOCK : Math.ceil((bytes + 1) / LARGE_BLOCK) * LARGE_BLOCK;
+
+/** The id's bytes, a 0x80 mark and zeros up to the padded size (ISO/IEC 7816-4 padding). */
+function pad(id: string): Buffer {
+  const bytes = Buffer.from(id, 'utf8');
+  const out = Buffer.alloc(paddedSize(bytes.length));
+  bytes.copy(out);
+  out[bytes.length] = PAD_MARK;
+  return out;
+}
+
+/** The id inside padded plaintext; plaintext that is not padded (ids sealed before padding) as it is. */
+function unpad(plain: Buffer): string {
+  if (plain.length !== paddedSize(plain.length - 1)) return plain.toString('utf8');
+  let end = plain.length - 1;
+  while (end > 0 && plain[end] === 0) end--;
+  return plain[end] === PAD_MARK ? plain.subarray(0, end).toString('utf8') : plain.toString('utf8');
+}
 
 /**
  * Tool-call ids are minted by the upstream and their format names it (`toolu_…`, `tool_0_…`).
  * Clients get the id sealed (AES-256-GCM) as an opaque `call_…` id and send it back with their
  * tool results, where it is opened again before it goes upstream. Nothing needs storing, and
- * an id the client made up itself passes through unchanged.
+ * an id the client made up itself passes through unchanged. The id is padded before sealing, so
+ * the sealed length does not tell one provider's id format from another's.
  */
 export class ToolCallIds {
   private readonly key: Buffer;
@@ -20,12 +45,7 @@ export class ToolCallIds {
   seal(upstreamId: string): string {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    const sealed = Buffer.concat([
-      iv,
-      cipher.update(upstreamId, 'utf8'),
-      cipher.final(),
-      cipher.getAuthTag(),
-    ]);
+    const sealed = Buffer.concat([iv, cipher.update(pad(upstreamId)), cipher.final(), cipher.getAuthTag()]);
     return `${PREFIX}${sealed.toString('base64url')}`;
   }
 
@@ -37,10 +57,12 @@ export class ToolCallIds {
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, sealed.subarray(0, IV_BYTES));
       decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      return Buffer.concat([
-        decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
-        decipher.final(),
-      ]).toString('utf8');
+      return unpad(
+        Buffer.concat([
+          decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
+          decipher.final(),
+        ]),
+      );
     } catch {
       return id;
     }

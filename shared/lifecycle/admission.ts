@@ -23,9 +23,6 @@ import type { Funds } from './funds.js';
 /** Below this many affordable output tokens a request is refused with insufficient_quota. */
 export const MIN_OUTPUT_TOKENS = 16;
 
-/** Input tokens held for each image, audio or file part on top of the body's byte length. */
-export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
-
 export interface AdmissionDeps {
   wallet: WalletStore;
   rateLimiter: RateLimiter | undefined;

@@ -39,6 +39,8 @@ export interface ParsedRequest {
   mediaParts: number;
   /** Bytes of inline (base64) media in the body, held by the media allowance instead. */
   inlineMediaBytes: number;
+  /** Tokens the media parts may count at most (the dialect's allowance per media kind). */
+  mediaTokenBound: number;
 }
 
 /** Who the client sees as the author of a response. */

@@ -4,12 +4,7 @@ import { asGatewayError, type GatewayError } from '../domain/errors.js';
 import type { Authenticator } from '../gateway/auth.js';
 import type { HttpRequest, HttpResponse, Log } from '../http.js';
 import type { GuardrailReader, RateLimiter, Upstream, UsagePublisher, WalletStore } from '../ports.js';
-import {
-  Admission,
-  type AdmissionRequest,
-  MEDIA_PART_TOKEN_ALLOWANCE,
-  RefusedAfterHold,
-} from './admission.js';
+import { Admission, type AdmissionRequest, RefusedAfterHold } from './admission.js';
 import { Attempts } from './attempts.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { Dialect, ParsedRequest } from './dialect.js';
@@ -114,9 +109,14 @@ export class RequestLifecycle<R extends ParsedRequest> {
     };
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
-    // held at an allowance instead, whether it is a short URL or inline base64.
-    const inputBound =
-      Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaParts * MEDIA_PART_TOKEN_ALLOWANCE;
+    // held at its kind's allowance instead, whether it is a short URL or inline base64. No model
+    // reads more input than its context window, when every candidate states one.
+    const candidates = this.candidates(catalog, tier);
+    const windows = candidates.map((m) => m.contextWindow);
+    const inputBound = Math.min(
+      Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
+      windows.every((w) => w !== undefined) ? Math.max(...(windows as number[])) : Number.POSITIVE_INFINITY,
+    );
     const parsed = request;
     const upstreamRequest = (model: UpstreamModel, outputCap: number) =>
       dialect.upstreamRequest(parsed, model, outputCap);
@@ -132,7 +132,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
         estimateInput: (): Promise<number> =>
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
             mediaParts: parsed.mediaParts,
-            mediaAllowance: MEDIA_PART_TOKEN_ALLOWANCE,
+            mediaAllowance: parsed.mediaParts > 0 ? Math.ceil(parsed.mediaTokenBound / parsed.mediaParts) : 0,
             inlineMediaBytes: parsed.inlineMediaBytes,
             byteBound: inputBound,
           }),
@@ -142,7 +142,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       { upstream: deps.upstream, breaker: this.breaker, log: deps.log, now: this.now },
       {
         tier,
-        candidates: this.candidates(catalog, tier),
+        candidates,
         requestId: ctx.requestId,
         deadline: Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs),
         upstreamRequest,

@@ -280,7 +280,7 @@ describe('raw HTTP errors', () => {
       [{ model: 'tier-2', messages: [{ role: 'user' }] }, undefined],
       [{ model: 42, messages: hi() }, 'model'],
       [{ messages: hi() }, 'model'],
-      [{ model: 'tier-2', messages: hi(), stop: [1, 2] }, 'stop'],
+      [{ model: 'tier-2', messages: hi(), stop: [1, 2] }, 'stop.[0]'],
       [{ model: 'tier-2', messages: hi(), tools: 'all' }, 'tools'],
       [
         { model: 'tier-2', messages: hi(), stream: true, stream_options: { include_usage: 'yes' } },

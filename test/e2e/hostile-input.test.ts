@@ -484,6 +484,19 @@ describe('hostile input to the public API (demo account)', () => {
     );
   });
 
+  it('answers request targets that are not plain paths with a 4xx, never a 5xx', async () => {
+    for (const path of [
+      '//',
+      '///',
+      '//[::1',
+      '//%zz/',
+      '//admin/accounts',
+      '//127.0.0.1/v1/chat/completions',
+    ]) {
+      expectClientError(await send({ path, body: VALID_TEXT }));
+    }
+  });
+
   it('left the demo wallet as it was: no charge, no hold, no request-log item, nothing forwarded', async () => {
     await runtime.bus.drain();
     const now = await accountState(runtime.accountId);
@@ -557,10 +570,19 @@ describe('hostile input to the admin API', () => {
       fc.constantFrom(2 ** 53, 1e300),
       wrongType,
     );
+  /** Control characters inside a name: line breaks, terminal escapes, NUL, bidi overrides. */
+  const controlled = fc
+    .tuple(
+      fc.stringMatching(/^[a-z]{1,8}$/),
+      fc.constantFrom('\r\n', '\n', '\r', '\u001b[31m', '\u009b2J', '\u0000', '\u0007', '\u202e', '\u2028'),
+      fc.stringMatching(/^[a-z]{1,8}$/),
+    )
+    .map(([a, c, b]) => `${a}${c}${b}`);
   const badName = fc.oneof(
     fc.constantFrom('', '   ', '\t\n'),
     fc.integer({ min: 201, max: 2000 }).map((n) => 'n'.repeat(n)),
     wrongType.filter((v) => typeof v !== 'string'),
+    controlled,
   );
 
   it('answers wrong types, unknown fields, huge and negative numbers with a 400 naming the field', async () => {
@@ -640,6 +662,10 @@ describe('hostile input to the admin API', () => {
         param: `tiers.${t}.ttftTimeoutMs`,
       })),
       fc.tuple(tiers, unknownField).map(([t, k]) => ({ ...set(t, k, 1), param: `tiers.${t}.${k}` })),
+      fc.tuple(tiers, controlled).map(([t, id]) => ({
+        ...set(t, 'id', id, (d) => firstModelOf(d, t)),
+        param: `tiers.${t}.models.0.id`,
+      })),
       fc
         .tuple(
           tiers,
@@ -706,6 +732,47 @@ describe('hostile input to the admin API', () => {
       }),
       { numRuns: RUNS * 2 },
     );
+  });
+
+  it('refuses a key given twice in an admin body with a 400 naming it', async () => {
+    const catalog = JSON.stringify(DEFAULT_CATALOG);
+    const cases: Array<[string, string, string, string]> = [
+      ['POST', '/admin/accounts', '{"name":"a","name":"b"}', 'name'],
+      ['POST', '/admin/accounts', '{"name":"a","creditUsd":1,"\\u0063reditUsd":100}', 'creditUsd'],
+      [
+        'POST',
+        `/admin/accounts/${target.id}/credit`,
+        '{"amountUsd":1,"reference":"d1","amountUsd":1000}',
+        'amountUsd',
+      ],
+      ['POST', `/admin/accounts/${target.id}/keys`, '{"rpm":1,"rpm":1000000}', 'rpm'],
+      ['PUT', '/admin/tiers', catalog.replace('"tiers":{', '"tiers":{"tier-1":{},'), 'tiers.tier-1'],
+      [
+        'PUT',
+        '/admin/tiers',
+        catalog.replace('"inputUsdPerMTok":', '"inputUsdPerMTok":0,"inputUsdPerMTok":'),
+        'tiers.tier-1.models.0.inputUsdPerMTok',
+      ],
+    ];
+    for (const [method, path, body, param] of cases) {
+      expectClientError(await adminSend(method, path, body), { status: 400, code: 'invalid_request', param });
+    }
+  });
+
+  it('answers report dates outside the representable range with a 400 naming the field', async () => {
+    const dates = [
+      '-271821-04-20T00:00:00Z',
+      '+275760-09-13T00:00:00Z',
+      '-000001-01-01T00:00:00Z',
+      '1969-12-31',
+    ];
+    for (const date of dates) {
+      for (const param of ['since', 'until']) {
+        const query = `${param}=${encodeURIComponent(date)}&accountId=${target.id}`;
+        const reply = await adminSend('GET', `/admin/usage?${query}`);
+        expectClientError(reply, { status: 400, code: 'invalid_request', param });
+      }
+    }
   });
 
   it('left the admin target account and the catalog as they were', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { openApiToJsonSchema } from '../../scripts/openapi-json-schema.js';
 
 /**
  * Validators for the official OpenAI OpenAPI schemas (chat completion, chunk, error, model list),
@@ -8,31 +9,12 @@ import { Ajv, type ValidateFunction } from 'ajv';
  */
 type Schema = Record<string, unknown>;
 
-function toJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(toJsonSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const src = node as Schema;
-  const out: Schema = {};
-  for (const [k, v] of Object.entries(src)) {
-    if (k === 'nullable' || k === 'discriminator' || k === 'example' || k.startsWith('x-')) continue;
-    if (k === '$ref' && typeof v === 'string') out.$ref = v.replace('#/components/schemas/', '#/$defs/');
-    else out[k] = toJsonSchema(v);
-  }
-  if (src.nullable === true) {
-    if (typeof out.type === 'string') {
-      out.type = [out.type, 'null'];
-      if (Array.isArray(out.enum)) out.enum = [...out.enum, null];
-    } else return { anyOf: [out, { type: 'null' }] };
-  }
-  return out;
-}
-
 const raw = JSON.parse(
   readFileSync(new URL('../fixtures/openai-chat-subset.json', import.meta.url), 'utf8'),
 ) as {
   components: { schemas: Schema };
 };
-const defs = toJsonSchema(raw.components.schemas) as Schema;
+const defs = openApiToJsonSchema(raw.components.schemas) as Schema;
 const ajv = new Ajv({ strict: false, allErrors: true });
 ajv.addSchema({ $id: 'openai', $defs: defs });
 

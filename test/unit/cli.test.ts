@@ -157,6 +157,48 @@ const TIERS = {
   },
 };
 
+describe('printing what the server sends', () => {
+  /** A control character other than the line feeds that lay output out. */
+  const rawControl = (text: string): boolean =>
+    [...text].some((c) => {
+      const n = c.codePointAt(0) ?? 0;
+      return (n < 0x20 && n !== 0x0a) || (n >= 0x7f && n <= 0x9f) || (n >= 0x202a && n <= 0x202e);
+    });
+  const hostile = 'Acme\u001b[2J\u001b]0;pwned\u0007\r\nX\u009b31m\u202eevil';
+
+  it('escapes control characters in fields and tables, so a name cannot drive the terminal', async () => {
+    canned.set('GET /admin/accounts/acc_1', {
+      status: 200,
+      body: { ...ACCOUNT, name: hostile, keys: [{ ...ACCOUNT.keys[0], name: `ci\n${hostile}` }] },
+    });
+    const out = await admin('accounts', 'show', 'acc_1');
+    expect(out.code).toBe(0);
+    expect(rawControl(out.stdout)).toBe(false);
+    expect(out.stdout).toContain('Acme\\u001b[2J\\u001b]0;pwned\\u0007\\r\\nX\\u009b31m\\u202eevil');
+    expect(out.stdout).toContain('ci\\nAcme');
+  });
+
+  it('escapes them in --json output too, which stays valid JSON', async () => {
+    canned.set('GET /admin/accounts/acc_1', { status: 200, body: { ...ACCOUNT, name: hostile } });
+    const out = await admin('--json', 'accounts', 'show', 'acc_1');
+    expect(rawControl(out.stdout)).toBe(false);
+    expect((JSON.parse(out.stdout) as { name: string }).name).toBe(hostile);
+  });
+
+  it('escapes them in error messages', async () => {
+    canned.set('GET /admin/accounts/acc_1', {
+      status: 404,
+      body: {
+        error: { message: `no ${hostile}`, type: 'invalid_request_error', param: null, code: 'not_found' },
+      },
+    });
+    const out = await admin('accounts', 'show', 'acc_1');
+    expect(out.code).toBe(1);
+    expect(rawControl(out.stderr)).toBe(false);
+    expect(out.stderr).toContain('\\u001b[2J');
+  });
+});
+
 describe('accounts', () => {
   it('create sends name and credit as a JSON number and prints the key once with a warning', async () => {
     canned.set('POST /admin/accounts', {

@@ -1,3 +1,4 @@
+import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isTransactionConflict, retryOnConflict } from '../../shared/adapters/dynamodb/client.js';
 import { parseChatRequest } from '../../shared/dialects/openai-chat/request.js';
@@ -395,6 +396,36 @@ describe('tool-call ids', () => {
     expect(sealed).not.toContain('toolu');
     expect(ids.open(sealed)).toBe('toolu_01A09q90qw90lq917835lq9');
     expect(new ToolCallIds('other secret').open(sealed)).toBe(sealed); // another key cannot open it
+  });
+
+  it('seals ids of any length up to 63 bytes to one length, and opens them exactly', () => {
+    const upstream = [5, 24, 40, 60, 63].map((n) => `id_${'x'.repeat(n - 3)}`.slice(0, n));
+    upstream.push('toolu_01A09q90qw90lq917835lq9', 'call_abc', 'tool_0_get_weather_\u00e9\u0000\u0080');
+    const sealed = upstream.map((id) => ids.seal(id));
+    expect(new Set(sealed.map((s) => s.length)).size).toBe(1);
+    expect(sealed.map((s) => ids.open(s))).toEqual(upstream);
+  });
+
+  it('seals longer ids to steps of one length too, and opens them exactly', () => {
+    const long = [64, 100, 255].map((n) => 'L'.repeat(n));
+    const sealed = long.map((id) => ids.seal(id));
+    expect(new Set(sealed.map((s) => s.length)).size).toBe(1);
+    expect(sealed.map((s) => ids.open(s))).toEqual(long);
+    const longer = 'M'.repeat(300);
+    expect(ids.open(ids.seal(longer))).toBe(longer);
+  });
+
+  it('still opens ids sealed before padding', () => {
+    const key = createHash('sha256').update('tiergate tool-call ids\0').update('secret').digest();
+    const iv = Buffer.alloc(12, 7);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const body = Buffer.concat([
+      iv,
+      cipher.update('toolu_legacy', 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
+    expect(ids.open(`call_${body.toString('base64url')}`)).toBe('toolu_legacy');
   });
 
   it('passes ids it did not seal through unchanged, tampered ones included', () => {

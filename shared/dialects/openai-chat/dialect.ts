@@ -137,8 +137,7 @@ export class OpenAiChatDialect implements Dialect<ChatParsed> {
   }
 
   parse(req: HttpRequest): ChatParsed {
-    const parsed = parseChatRequest(parseJsonObject(req.body));
-    return { inlineMediaBytes: 0, ...parsed };
+    return parseChatRequest(parseJsonObject(req.body));
   }
 
   async prepare(request: ChatParsed): Promise<void> {
