@@ -4,9 +4,9 @@
  *
  * Counting vocabulary: OpenAI's cl100k_base, loaded by a dynamic import() on the first estimate only,
  * so no function pays for it at cold start. It is half the size of o200k_base, and it counts more tokens
- * than o200k_base for every script measured (Chinese, Japanese, Korean, Russian, German; equal for English
- * and code), which is the safe side for Gemini, Llama, DeepSeek and Qwen, whose larger vocabularies count
- * fewer still.
+ * than o200k_base for every script measured (Chinese, Japanese, Korean, Russian, German; within 1% for
+ * English and code), which is the safe side for Gemini, Llama, DeepSeek and Qwen, whose larger vocabularies
+ * count fewer still.
  *
  * Margin: Anthropic's tokenizer, the one in the default catalog that counts more than OpenAI's, has been
  * measured at up to +30% on code (+16% on English, +21% on maths) against GPT-4o's; GPT-3's 50k vocabulary
@@ -34,8 +34,8 @@ export const TOOL_PROMPT_TOKENS = 600;
 
 /**
  * Longest piece handed to the tokenizer. Its BPE merge is quadratic in the length of one pre-token, and a
- * run of CJK, emoji or base64 is one pre-token however long (100,000 "漢" took 71 s in one piece); pieces
- * of at most 128 characters take the same time per MB as any shorter split.
+ * run of CJK or emoji is one pre-token however long (100,000 "漢" took 71 s in one piece); pieces of at
+ * most 128 characters take the same time per MB as any shorter split.
  */
 const PIECE_CHARS = 128;
 /** A piece may end this much earlier so that it ends before whitespace, where the tokenizer splits anyway. */
@@ -109,6 +109,9 @@ async function countPieces(text: string, stopAt: number, deadline: number): Prom
 /** `tokens` with the tokenizer margin, rounded up. */
 const withMargin = (tokens: number): number => Math.ceil((tokens * MARGIN_NUMERATOR) / MARGIN_DENOMINATOR);
 
+/** A count from the caller as a whole number: negative, NaN or absent is 0, so no NaN reaches the ledger. */
+const wholeCount = (n: number | undefined): number => (n !== undefined && n > 0 ? Math.floor(n) : 0);
+
 const isNonEmptyArray = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
 /** Template tokens the upstream adds around what the body says: per message, per request, tool prompt. */
@@ -149,10 +152,9 @@ export async function estimateInputTokens(
   forwardedBody: Record<string, unknown>,
   opts: InputEstimateOptions,
 ): Promise<number> {
-  const byteBound = Math.max(0, Math.floor(opts.byteBound));
-  const inlineBytes = Math.min(byteBound, Math.max(0, Math.floor(opts.inlineMediaBytes ?? 0)));
-  const bound = byteBound - inlineBytes;
-  const media = Math.max(0, opts.mediaParts) * Math.max(0, opts.mediaAllowance);
+  const byteBound = wholeCount(opts.byteBound);
+  const bound = byteBound - Math.min(byteBound, wholeCount(opts.inlineMediaBytes));
+  const media = wholeCount(opts.mediaParts) * wholeCount(opts.mediaAllowance);
   const fixed = templateTokens(forwardedBody) + media;
   if (fixed >= bound) return bound;
   // From this count on the estimate reaches the bound, so counting further is pointless.

@@ -189,6 +189,20 @@ describe('estimateInputTokens', () => {
     expect(await estimateInputTokens(body, textOnly(body))).toBeGreaterThan(reference('<|endoftext|>'));
   });
 
+  it('reads counts that are negative or not numbers as zero, never returning NaN', async () => {
+    const body = chat('hello');
+    const opts = {
+      mediaParts: Number.NaN,
+      mediaAllowance: -5,
+      inlineMediaBytes: Number.NaN,
+      byteBound: 400.7,
+    };
+    const estimate = await estimateInputTokens(body, opts);
+    expect(Number.isInteger(estimate)).toBe(true);
+    expect(estimate).toBeGreaterThanOrEqual(reference(JSON.stringify(body)));
+    expect(await estimateInputTokens(body, { ...opts, byteBound: Number.NaN })).toBe(0);
+  });
+
   it('stops counting at the deadline and bills the bound', async () => {
     const body = chat('lorem ipsum dolor '.repeat(10_000));
     const opts = { ...textOnly(body), deadline: Date.now() - 1 };
