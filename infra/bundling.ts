@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, buildSync, type Metafile } from 'esbuild';
 
-/** Repository root: lambda entries, the lock file and esbuild are resolved from here, not from the cwd. */
+/** Repository root: lambda entries and their imports are resolved from here, not from the cwd. */
 export const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /** The functions that deploy, one folder each under lambdas/. */
