@@ -1,9 +1,8 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, buildSync, type Metafile } from 'esbuild';
 
-/** Repository root: lambda entries, the lock file and esbuild are resolved from here, not from the cwd. */
+/** Repository root: lambda entries and their imports are resolved from here, not from the cwd. */
 export const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /** The functions that deploy, one folder each under lambdas/. */
@@ -21,13 +20,20 @@ export function lambdaEntryPath(entry: LambdaEntry): string {
   return fileURLToPath(new URL(`../lambdas/${entry}/handler.ts`, import.meta.url));
 }
 
+/** The function's handler: `handler` exported by the entry's bundle, handler.mjs. */
+export const LAMBDA_HANDLER = 'handler.handler';
+
 /**
- * The one set of esbuild settings. GatewayFunction hands it to NodejsFunction and the bundle test hands it to
- * esbuild directly, so what the test proves is what deploys.
+ * The one set of esbuild settings. GatewayFunction's asset, `npm run size` and the bundle test all build with
+ * esbuildBuildOptions, so what the test proves is what deploys.
  */
 export const ESBUILD_SETTINGS = {
   target: 'node22',
   format: 'esm',
+  // A dynamic import() becomes a chunk file beside the entry, read on first use: the usage estimate's tokenizer
+  // (1 MB) and the AWS SDK's unused credential providers cost no cold start. NodejsFunction cannot split (it
+  // bundles to one --outfile), so GatewayFunction runs esbuild itself.
+  splitting: true,
   minify: true,
   // Keep names: error classes and log lines stay readable after minification.
   keepNames: true,
@@ -43,23 +49,7 @@ export const ESBUILD_SETTINGS = {
   external: [] as readonly string[],
 } as const;
 
-/** ESBUILD_SETTINGS as NodejsFunction bundling options: local esbuild, never Docker. */
-export function nodejsBundlingOptions(): BundlingOptions {
-  return {
-    forceDockerBundling: false,
-    target: ESBUILD_SETTINGS.target,
-    format: OutputFormat.ESM,
-    minify: ESBUILD_SETTINGS.minify,
-    keepNames: ESBUILD_SETTINGS.keepNames,
-    sourceMap: ESBUILD_SETTINGS.sourcemap,
-    sourcesContent: ESBUILD_SETTINGS.sourcesContent,
-    mainFields: [...ESBUILD_SETTINGS.mainFields],
-    banner: ESBUILD_SETTINGS.banner,
-    externalModules: [...ESBUILD_SETTINGS.external],
-  };
-}
-
-/** ESBUILD_SETTINGS as esbuild build options for one entry, as NodejsFunction runs them. */
+/** ESBUILD_SETTINGS as esbuild build options for one entry: handler.mjs and its chunks in `outdir`. */
 export function esbuildBuildOptions(entry: LambdaEntry, outdir: string): BuildOptions {
   return {
     entryPoints: [lambdaEntryPath(entry)],
@@ -68,6 +58,8 @@ export function esbuildBuildOptions(entry: LambdaEntry, outdir: string): BuildOp
     platform: 'node',
     target: ESBUILD_SETTINGS.target,
     format: ESBUILD_SETTINGS.format,
+    splitting: ESBUILD_SETTINGS.splitting,
+    chunkNames: 'chunks/[name]-[hash]',
     minify: ESBUILD_SETTINGS.minify,
     keepNames: ESBUILD_SETTINGS.keepNames,
     sourcemap: ESBUILD_SETTINGS.sourcemap,
@@ -78,4 +70,23 @@ export function esbuildBuildOptions(entry: LambdaEntry, outdir: string): BuildOp
     outExtension: { '.js': '.mjs' },
     absWorkingDir: PROJECT_ROOT,
   };
+}
+
+/** Builds one function's asset into `outdir`, as CDK's local bundling calls it: local esbuild, never Docker. */
+export function bundleLambdaEntry(entry: LambdaEntry, outdir: string): void {
+  buildSync({ ...esbuildBuildOptions(entry, outdir), logLevel: 'error' });
+}
+
+/** The entry's output and every chunk it imports statically: what a cold start reads and evaluates. */
+export function outputsLoadedAtInit(metafile: Metafile, entryOutput: string): Set<string> {
+  const loaded = new Set<string>();
+  const visit = (path: string) => {
+    if (loaded.has(path)) return;
+    loaded.add(path);
+    for (const imported of metafile.outputs[path]?.imports ?? []) {
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+    }
+  };
+  visit(entryOutput);
+  return loaded;
 }

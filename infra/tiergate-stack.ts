@@ -17,7 +17,7 @@ export interface TiergateStackProps extends StackProps {
  * baked in), so it synthesizes offline and deploys wherever the CLI's credentials point.
  *
  * Tests skip esbuild with CDK's own `aws:cdk:bundling-stacks: []` context rather than a test-only code path: the
- * functions they assert on are the NodejsFunctions that deploy, only their asset is not built.
+ * functions they assert on are the GatewayFunctions that deploy, only their asset is not built.
  */
 export class TiergateStack extends Stack {
   readonly tables: LedgerTables;

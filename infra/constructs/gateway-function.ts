@@ -1,23 +1,24 @@
-import { join } from 'node:path';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { dirname } from 'node:path';
+import { AssetHashType, DockerImage, Duration, Validations } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   Architecture,
   type CfnFunction,
+  Code,
   type FunctionUrl,
   FunctionUrlAuthType,
+  Function as LambdaFunction,
   LoggingFormat,
   Runtime,
   Tracing,
 } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
-import { type LambdaEntry, lambdaEntryPath, nodejsBundlingOptions, PROJECT_ROOT } from '../bundling.js';
+import { bundleLambdaEntry, LAMBDA_HANDLER, type LambdaEntry, lambdaEntryPath } from '../bundling.js';
 import type { GatewayTable } from './ledger-tables.js';
 
 /** CloudWatch namespace of every custom metric (Powertools metrics and EMF). */
@@ -83,13 +84,35 @@ export interface GatewayFunctionProps {
 }
 
 /**
+ * The function's asset: its entry bundled by the local esbuild into handler.mjs plus the chunks it imports on
+ * demand, hashed by that output (as NodejsFunction does, which cannot split into chunks). The Docker image is a
+ * placeholder CDK requires and never runs: local bundling either succeeds or throws.
+ */
+function bundledCode(entry: LambdaEntry): Code {
+  // The source path is the function's folder: CDK caches bundles by source path and options, and a `local`
+  // bundler's code is not part of them, so one shared path would give every function the first one's bundle.
+  return Code.fromAsset(dirname(lambdaEntryPath(entry)), {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      image: DockerImage.fromRegistry('dummy'),
+      local: {
+        tryBundle(outputDir) {
+          bundleLambdaEntry(entry, outputDir);
+          return true;
+        },
+      },
+    },
+  });
+}
+
+/**
  * Every Lambda default lives here: Node.js 22 on arm64, bundled by the local esbuild (no Docker) into minified
  * ESM with source maps, its own log group with retention, X-Ray tracing, and a role that holds nothing but what
  * the bind methods grant. Each bind method sets the environment variable and grants least privilege in one call,
  * so a function can never know about a resource it may not touch, or be allowed one it does not know about.
  */
 export class GatewayFunction extends Construct {
-  readonly function: NodejsFunction;
+  readonly function: LambdaFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
 
@@ -104,12 +127,9 @@ export class GatewayFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: lambdaEntryPath(props.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      bundling: nodejsBundlingOptions(),
+    this.function = new LambdaFunction(this, 'Function', {
+      code: bundledCode(props.entry),
+      handler: LAMBDA_HANDLER,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       description: props.description,

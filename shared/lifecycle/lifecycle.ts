@@ -37,6 +37,9 @@ export interface RequestContext {
   deadline: number;
 }
 
+/** How long an input estimate may count before it settles for the hold's bound. */
+const ESTIMATE_BUDGET_MS = 2_000;
+
 export const newRequestId = (): string => randomBytes(12).toString('hex');
 
 /**
@@ -129,12 +132,15 @@ export class RequestLifecycle<R extends ParsedRequest> {
         requestId: ctx.requestId,
         startedAt,
         stream: request.stream,
+        choices: request.choices,
         estimateInput: (): Promise<number> =>
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
+            // The bound already holds media at their allowance in place of their inline bytes.
             mediaParts: parsed.mediaParts,
             mediaAllowance: parsed.mediaParts > 0 ? Math.ceil(parsed.mediaTokenBound / parsed.mediaParts) : 0,
-            inlineMediaBytes: parsed.inlineMediaBytes,
             byteBound: inputBound,
+            // Counting a huge body must not hold up the request's record: past this, the bound.
+            deadline: this.now() + ESTIMATE_BUDGET_MS,
           }),
       },
     );

@@ -20,6 +20,8 @@ export interface MeterInit {
   requestId: string;
   startedAt: number;
   stream: boolean;
+  /** Choices requested: the output cap applies to each. */
+  choices: number;
   /** Input tokens of the forwarded request, counted only when the upstream reported no usage. */
   estimateInput: () => Promise<number>;
 }

@@ -408,7 +408,7 @@ describe('functions', () => {
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
-      Handler: 'index.handler',
+      Handler: 'handler.handler',
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: { LogFormat: 'JSON', LogGroup: Match.objectLike({ Ref: Match.anyValue() }) },
       Environment: {

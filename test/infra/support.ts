@@ -16,7 +16,7 @@ const CDK_JSON_CONTEXT = (
 
 /**
  * An App like `cdk synth` builds, minus esbuild: CDK's own `aws:cdk:bundling-stacks: []` skips asset bundling,
- * so the functions under test are the real NodejsFunctions and the tests stay fast. bundle.test.ts covers esbuild.
+ * so the functions under test are the real GatewayFunctions and the tests stay fast. bundle.test.ts covers esbuild.
  */
 export function testApp(context: Record<string, unknown> = {}): App {
   return new App({
