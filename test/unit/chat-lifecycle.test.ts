@@ -431,6 +431,31 @@ describe('streams', () => {
     expect(rest).not.toContain('[DONE]');
   });
 
+  it('never under-bills the input of a cut stream: CJK text and tool definitions are counted', async () => {
+    const h = harness({ script: async () => sse(good, { failAfter: 1 }) });
+    await collect(
+      (await h.call({ stream: true, messages: [{ role: 'user', content: '漢'.repeat(100_000) }] })).body,
+    );
+    // The upstream counted 75,011 tokens for this prompt; characters ÷ 4 billed 25,011.
+    expect(h.usage[0]).toMatchObject({ status: 'upstream_error', usageSource: 'estimated' });
+    expect(h.usage[0]?.inputTokens).toBeGreaterThanOrEqual(75_011);
+    // …and never above the hold's bound, the body's UTF-8 bytes.
+    expect(h.usage[0]?.inputTokens).toBeLessThanOrEqual(300_200);
+    const tools = Array.from({ length: 300 }, (_, i) => ({
+      type: 'function',
+      function: {
+        name: `tool_${i}`,
+        description: 'Looks up a record by its identifier and returns every field of it. '.repeat(40),
+        parameters: { type: 'object', properties: { id: { type: 'string' } } },
+      },
+    }));
+    const toolBytes = Buffer.byteLength(JSON.stringify(tools));
+    expect(toolBytes).toBeGreaterThan(800_000);
+    await collect((await h.call({ stream: true, tools })).body);
+    // Roughly one token per 4.5 bytes of this English: a count that ignored the tools would be ~10.
+    expect(h.usage[1]?.inputTokens).toBeGreaterThan(toolBytes / 5);
+  });
+
   it('writes the usage to the outbox when publishing fails', async () => {
     const h = harness({ publishFails: true, script: async () => sse(good) });
     await collect((await h.call({ stream: true })).body);
