@@ -19,9 +19,9 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TIER_DESCRIPTIONS, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
-import { PROBE_SUCCESS_METRIC } from '../../shared/probe/result.js';
+import { METRICS_NAMESPACE, PROBE_SUCCESS_METRIC, SERVICE_NAME } from '../../shared/runtime/metric-names.js';
 import type { TiergateConfig } from '../config.js';
-import { type GatewayFunction, METRICS_NAMESPACE, SERVICE_NAME } from './gateway-function.js';
+import type { GatewayFunction } from './gateway-function.js';
 
 /** Per-tier metrics the completions function publishes, with dimension `tier`. */
 export const TIER_METRICS = {
