@@ -4,13 +4,15 @@ import { parseArgs } from 'node:util';
 import { lambdaUrlRegion } from '../shared/admin-client/sigv4.js';
 import { checkProbeTarget, createProbeEnv, PROBE_ENV, ProbeConfigError } from '../shared/probe/env.js';
 import type { ProbeResult } from '../shared/probe/result.js';
-import { type ProbeRun, runProbe } from '../shared/probe/runner.js';
+import { type ProbeRun, probeRunSucceeded, runProbe } from '../shared/probe/runner.js';
+import { createMetrics, publishProbeSuccess } from '../shared/runtime/metrics.js';
 
 /**
  * `npm run probe`: the synthetic probe's steps, once, against the local runtime (default: PORT and
  * TIERGATE_ADMIN_TOKEN) or a deployed stack (--url and --admin-url; the admin URL is signed with SigV4 from the
  * default AWS credential chain). Prints each step's result and timing, records the result so /health reflects
- * it, and exits 0 only when every step passed.
+ * it, and exits 0 only when every step passed. With POWERTOOLS_METRICS_DISABLED=false it also prints the run's
+ * ProbeSuccess EMF line, as the probe function's Record task does.
  */
 
 const USAGE = `Usage: npm run probe -- [--url <public URL>] [--admin-url <admin URL>] [--token <admin token>] [--json]
@@ -53,8 +55,17 @@ function table(run: ProbeRun, target: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+export interface ProbeCliDeps {
+  /** Publishes ProbeSuccess for a run (the script: EMF on stdout when metrics are on). */
+  probeSucceeded?: (passed: boolean) => void;
+}
+
 /** Runs the CLI; returns what to print and the exit code (0 all passed and recorded, 1 failed, 2 usage). */
-export async function probeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<ProbeCliOutput> {
+export async function probeCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  deps: ProbeCliDeps = {},
+): Promise<ProbeCliOutput> {
   let values: { url?: string; 'admin-url'?: string; token?: string; json?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
@@ -101,7 +112,8 @@ export async function probeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<
     if (err instanceof ProbeConfigError) return { stdout: '', stderr: `probe: ${err.message}\n`, code: 2 };
     throw err;
   }
-  const ok = run.result.passed && run.recorded;
+  const ok = probeRunSucceeded(run);
+  deps.probeSucceeded?.(ok);
   const stdout = values.json ? `${JSON.stringify(jsonOutput(run), null, 2)}\n` : table(run, publicUrl);
   return { stdout, stderr: '', code: ok ? 0 : 1 };
 }
@@ -117,7 +129,12 @@ function jsonOutput(run: ProbeRun): ProbeResult & { recorded: boolean; recordErr
 // Only when run as the script, not when a test imports probeCli.
 const script = process.argv[1];
 if (script !== undefined && import.meta.url === pathToFileURL(realpathSync(script)).href) {
-  probeCli(process.argv.slice(2), process.env).then(
+  // Off by default, as in `npm start`: an EMF line is for a log shipper, and would sit in front of --json output.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const metrics = createMetrics();
+  probeCli(process.argv.slice(2), process.env, {
+    probeSucceeded: (passed) => publishProbeSuccess(metrics, passed),
+  }).then(
     ({ stdout, stderr, code }) => {
       process.stdout.write(stdout);
       process.stderr.write(stderr);

@@ -5,8 +5,9 @@ import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv } from '../shared/config.js';
 import { USAGE_RULES } from '../shared/events/rules.js';
 import { createProbeEnv } from '../shared/probe/env.js';
-import { type ProbeRun, runProbe as runProbeOnce } from '../shared/probe/runner.js';
+import { type ProbeRun, probeRunSucceeded, runProbe as runProbeOnce } from '../shared/probe/runner.js';
 import { setEventBridgeClient } from '../shared/runtime/event-bridge.js';
+import { createMetrics, publishProbeSuccess } from '../shared/runtime/metrics.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from './demo-upstream.js';
 import { type DevServer, type LambdaHandler, startDevServer } from './dev-server.js';
 import { createTables, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
@@ -124,6 +125,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      // EMF lines only when asked for (POWERTOOLS_METRICS_DISABLED=false): they would flood the terminal.
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -195,6 +197,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     cleanups.push(() => server.close());
 
+    // ProbeSuccess as the probe function's Record task publishes it (printed only with metrics on).
+    const probeMetrics = createMetrics();
     let probeInFlight: Promise<ProbeRun> | undefined;
     const runProbe = (): Promise<ProbeRun> => {
       probeInFlight ??= runProbeOnce(
@@ -205,9 +209,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           billingTimeoutMs: LOCAL_BILLING_TIMEOUT_MS,
           pollIntervalMs: LOCAL_POLL_INTERVAL_MS,
         }),
-      ).finally(() => {
-        probeInFlight = undefined;
-      });
+      )
+        .then((run) => {
+          publishProbeSuccess(probeMetrics, probeRunSucceeded(run));
+          return run;
+        })
+        .finally(() => {
+          probeInFlight = undefined;
+        });
       return probeInFlight;
     };
     // The local scheduler: the stack runs the probe state machine on an EventBridge Scheduler schedule.

@@ -18,12 +18,9 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../../shared/runtime/metric-names.js';
 import { bundleLambdaEntry, LAMBDA_HANDLER, type LambdaEntry, lambdaEntryPath } from '../bundling.js';
 import type { GatewayTable } from './ledger-tables.js';
-
-/** CloudWatch namespace of every custom metric (Powertools metrics and EMF). */
-export const METRICS_NAMESPACE = 'Tiergate';
-export const SERVICE_NAME = 'tiergate';
 
 /** DynamoDB item-level actions a function can be granted. Scan and table-level actions are deliberately absent. */
 export type ItemAction =

@@ -1,56 +1,34 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import {
-  type Alarm,
+  Alarm,
   ComparisonOperator,
-  Dashboard,
+  type CreateAlarmOptions,
+  type Dashboard,
   GraphWidget,
   type IMetric,
   MathExpression,
-  Metric,
-  SingleValueWidget,
-  TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Topic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { TIER_DESCRIPTIONS, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
-import { PROBE_SUCCESS_METRIC } from '../../shared/probe/result.js';
-import { DEBT_RECORDED_METRIC } from '../../shared/runtime/metrics.js';
+import {
+  DEBT_RECORDED_METRIC,
+  GUARDRAIL_TRIPPED_METRIC,
+  PROBE_SUCCESS_METRIC,
+  RECONCILE_FAILED_HOLDS_METRIC,
+  TIER_METRICS,
+} from '../../shared/runtime/metric-names.js';
 import type { TiergateConfig } from '../config.js';
-import { type GatewayFunction, METRICS_NAMESPACE, SERVICE_NAME } from './gateway-function.js';
-
-/** Per-tier metrics the completions function publishes, with dimension `tier`. */
-export const TIER_METRICS = {
-  requests: 'Requests',
-  inputTokens: 'InputTokens',
-  outputTokens: 'OutputTokens',
-  chargeMicros: 'ChargeMicros',
-  upstreamCostMicros: 'UpstreamCostMicros',
-  latencyMs: 'LatencyMs',
-  ttftMs: 'TtftMs',
-  errors: 'Errors',
-} as const;
-export const GUARDRAIL_TRIPPED_METRIC = 'GuardrailTripped';
-/** Published by the probe's Record task (shared/probe), 1 for a run that passed and was recorded, else 0. */
-export { PROBE_SUCCESS_METRIC };
-
-/**
- * Dimensions of a Tiergate metric. Powertools Metrics always adds `service` (POWERTOOLS_SERVICE_NAME, which
- * GatewayFunction sets to "tiergate"), and CloudWatch matches dimension sets exactly, so it is part of the key.
- */
-export function metricDimensions(tier?: TierId): Record<string, string> {
-  return tier === undefined ? { service: SERVICE_NAME } : { service: SERVICE_NAME, tier };
-}
+import { createAlarmTopic } from './alarm-topic.js';
+import type { GatewayFunction } from './gateway-function.js';
+import { createDashboard } from './observability-dashboard.js';
+import { allTiersRate, FIVE_MINUTES, gatewayMetric, serverErrorRate } from './observability-metrics.js';
 
 /** Completions error rate (percent) above which an alarm fires, sustained over ERROR_RATE_PERIODS periods. */
 export const ERROR_RATE_THRESHOLD_PERCENT = 5;
 const ERROR_RATE_PERIODS = 3;
-const FIVE_MINUTES = Duration.minutes(5);
 
 export interface ObservabilityProps {
   readonly config: TiergateConfig;
@@ -60,166 +38,139 @@ export interface ObservabilityProps {
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
 }
 
-/** Alarms to an (encrypted) SNS topic, and the per-tier dashboard. */
+type AlarmOptions = Omit<CreateAlarmOptions, 'alarmName'>;
+
+/**
+ * Alarms to an (encrypted) SNS topic that CloudWatch may publish to, and the dashboard. Every alarm is named
+ * `<stack name>-<id>` (e.g. `Tiergate-GuardrailTripped`): the topic accepts alarms with that prefix only, and the
+ * README's test commands use the names. What each alarm means and what to do: README, "Alarms".
+ */
 export class Observability extends Construct {
   readonly topic: Topic;
   readonly dashboard: Dashboard;
   readonly alarms: Alarm[] = [];
   private readonly action: SnsAction;
+  private readonly alarmNamePrefix: string;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const { config, completions, reconciler } = props;
-
-    // A customer managed key: the AWS managed SNS key does not let CloudWatch publish alarms to the topic.
-    const key = new Key(this, 'AlarmTopicKey', {
-      description: 'Encrypts the Tiergate alarm topic',
-      enableKeyRotation: true,
+    this.alarmNamePrefix = `${Stack.of(this).stackName}-`;
+    this.topic = createAlarmTopic(this, {
+      alarmEmail: config.alarmEmail,
+      alarmNamePrefix: this.alarmNamePrefix,
     });
-    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    this.topic = new Topic(this, 'AlarmTopic', {
-      displayName: 'Tiergate alarms',
-      masterKey: key,
-      enforceSSL: true,
-    });
-    if (config.alarmEmail !== undefined) this.topic.addSubscription(new EmailSubscription(config.alarmEmail));
     this.action = new SnsAction(this.topic);
+    const reconcilePeriod = Duration.minutes(config.reconcileIntervalMinutes);
 
     for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
-      this.watch(
-        queue
-          .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
-          .createAlarm(this, `${name}DlqNotEmpty`, {
-            alarmDescription: `The ${name} dead-letter queue holds events that were not processed: inspect, fix, redrive.`,
-            threshold: 0,
-            comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 1,
-            treatMissingData: TreatMissingData.NOT_BREACHING,
-          }),
+      this.alarm(
+        `${name}DlqNotEmpty`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        {
+          alarmDescription: `The ${name} dead-letter queue holds events that were not processed: inspect, fix, redrive.`,
+          threshold: 0,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
       );
     }
 
     // Unhandled function errors (crashes, timeouts), from Lambda's own metrics.
-    this.watch(
+    const invocations = completions.function.metricInvocations({ period: FIVE_MINUTES, statistic: 'Sum' });
+    this.alarm(
+      'CompletionsFunctionErrorRate',
       new MathExpression({
         expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
         usingMetrics: {
           errors: completions.function.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
-          invocations: completions.function.metricInvocations({ period: FIVE_MINUTES, statistic: 'Sum' }),
+          invocations,
         },
         label: 'Completions function error rate (%)',
         period: FIVE_MINUTES,
-      }).createAlarm(this, 'CompletionsFunctionErrorRate', {
-        alarmDescription: `More than ${ERROR_RATE_THRESHOLD_PERCENT}% of completions invocations failed in Lambda.`,
-        threshold: ERROR_RATE_THRESHOLD_PERCENT,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: ERROR_RATE_PERIODS,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
+      this.rateAlarm(
+        `More than ${ERROR_RATE_THRESHOLD_PERCENT}% of completions invocations failed in Lambda.`,
+      ),
     );
 
-    // Requests the gateway answered with an error (5xx, upstream failures), from its own per-tier metrics.
-    this.watch(
-      allTiersRate(TIER_METRICS.errors, TIER_METRICS.requests).createAlarm(this, 'CompletionsErrorRate', {
-        alarmDescription: `More than ${ERROR_RATE_THRESHOLD_PERCENT}% of completions requests ended in an error.`,
-        threshold: ERROR_RATE_THRESHOLD_PERCENT,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: ERROR_RATE_PERIODS,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+    // Admitted requests that did not end ok (upstream failures, timeouts, disconnects), from the per-tier metrics.
+    this.alarm(
+      'CompletionsErrorRate',
+      allTiersRate(TIER_METRICS.errors, TIER_METRICS.requests),
+      this.rateAlarm(`More than ${ERROR_RATE_THRESHOLD_PERCENT}% of completions requests ended in an error.`),
     );
 
-    this.watch(
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: GUARDRAIL_TRIPPED_METRIC,
-        dimensionsMap: metricDimensions(),
-        statistic: 'Maximum',
-        period: FIVE_MINUTES,
-      }).createAlarm(this, 'GuardrailTripped', {
+    // Responses the gateway answered with a 5xx before the first byte, whether admitted or not.
+    this.alarm(
+      'ServerErrorRate',
+      serverErrorRate(invocations),
+      this.rateAlarm(
+        `More than ${ERROR_RATE_THRESHOLD_PERCENT}% of public API responses were 5xx (guardrail refusals excluded).`,
+      ),
+    );
+
+    // A state, not an event: 1 on every guardrail invocation and reconciler run while the day is tripped. The
+    // reconciler's schedule keeps it reported without traffic; a period without a value (a run that came late)
+    // keeps the alarm's state rather than mailing "OK" in the middle of a trip.
+    this.alarm(
+      'GuardrailTripped',
+      gatewayMetric(GUARDRAIL_TRIPPED_METRIC, { statistic: 'Maximum', period: reconcilePeriod }),
+      {
         alarmDescription:
-          'The daily spend guardrail tripped: completions answer 503 until the next UTC midnight.',
+          'The daily spend guardrail is tripped: completions answer 503 until the next UTC midnight.',
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+        treatMissingData: TreatMissingData.IGNORE,
+      },
     );
 
     // Late usage the wallet could not cover: the shortfall is a debt, paid from the account's next top-up.
-    this.watch(
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: DEBT_RECORDED_METRIC,
-        dimensionsMap: metricDimensions(),
-        statistic: 'Sum',
-        period: FIVE_MINUTES,
-      }).createAlarm(this, 'DebtRecorded', {
-        alarmDescription:
-          'Usage that arrived after its hold was released exceeded the balance: the rest is a debt on the ' +
-          'account (tiergate accounts show), paid from its next top-up.',
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-    );
+    this.alarm('DebtRecorded', gatewayMetric(DEBT_RECORDED_METRIC), {
+      alarmDescription:
+        'Usage that arrived after its hold was released exceeded the balance: the rest is a debt on the ' +
+        'account (tiergate accounts show), paid from its next top-up.',
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
 
     // A failing reconciler leaves abandoned holds locked in wallets; two failed runs in a row is not noise.
-    const reconcilePeriod = Duration.minutes(config.reconcileIntervalMinutes);
-    this.watch(
-      reconciler.function
-        .metricErrors({ period: reconcilePeriod, statistic: 'Sum' })
-        .createAlarm(this, 'ReconcilerFailing', {
-          alarmDescription:
-            'The reconciler failed on consecutive runs: abandoned holds are not being released.',
-          threshold: 1,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 2,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
+    this.alarm(
+      'ReconcilerFailing',
+      reconciler.function.metricErrors({ period: reconcilePeriod, statistic: 'Sum' }),
+      {
+        alarmDescription:
+          'The reconciler failed on consecutive runs: abandoned holds are not being released.',
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      },
+    );
+    // Runs that complete but fail on single holds (each is retried next run): the same holds locked in wallets.
+    this.alarm(
+      'ReconcileHoldsFailing',
+      gatewayMetric(RECONCILE_FAILED_HOLDS_METRIC, { period: reconcilePeriod }),
+      {
+        alarmDescription:
+          'The reconciler failed to settle or release holds on consecutive runs: their money stays locked.',
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.IGNORE,
+      },
     );
 
-    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(24) });
-    this.dashboard.addWidgets(
-      new TextWidget({
-        markdown: '# Tiergate\nPer-tier traffic, tokens, cost and latency.',
-        width: 24,
-        height: 1,
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Dead-letter queues (messages)',
-        left: Object.values(props.deadLetterQueues).map((queue) =>
-          queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum' }),
-        ),
-        width: 8,
-      }),
-      new GraphWidget({
-        title: 'Completions function errors / invocations',
-        left: [completions.function.metricErrors(), completions.function.metricInvocations()],
-        width: 8,
-      }),
-      new SingleValueWidget({
-        title: 'Guardrail tripped (1 = tripped)',
-        metrics: [
-          new Metric({
-            namespace: METRICS_NAMESPACE,
-            metricName: GUARDRAIL_TRIPPED_METRIC,
-            dimensionsMap: metricDimensions(),
-            statistic: 'Maximum',
-          }),
-        ],
-        width: 8,
-      }),
-    );
-    for (const tier of TIER_IDS) {
-      this.dashboard.addWidgets(
-        new TextWidget({ markdown: `## ${tier} (${TIER_DESCRIPTIONS[tier]})`, width: 24, height: 1 }),
-      );
-      this.dashboard.addWidgets(...tierWidgets(tier));
-    }
+    this.dashboard = createDashboard(this, {
+      completions,
+      deadLetterQueues: props.deadLetterQueues,
+      reconcilePeriod,
+    });
   }
 
   /**
@@ -231,14 +182,8 @@ export class Observability extends Construct {
    */
   addProbeAlarms(intervalMinutes: number): { failed: Alarm; missing: Alarm } {
     const probeSuccess = (statistic: string, period: Duration) =>
-      new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: PROBE_SUCCESS_METRIC,
-        dimensionsMap: metricDimensions(),
-        statistic,
-        period,
-      });
-    const failed = probeSuccess('Minimum', FIVE_MINUTES).createAlarm(this, 'ProbeFailed', {
+      gatewayMetric(PROBE_SUCCESS_METRIC, { statistic, period });
+    const failed = this.alarm('ProbeFailed', probeSuccess('Minimum', FIVE_MINUTES), {
       alarmDescription:
         'The synthetic probe failed: sign-up, completions, billing or cleanup is broken. GET /health names ' +
         'the failing step; GET /admin/probe (or npm run probe) gives the error.',
@@ -248,20 +193,14 @@ export class Observability extends Construct {
       treatMissingData: TreatMissingData.IGNORE,
     });
     // One period per interval, so each holds one scheduled run; CloudWatch allows 2 periods of up to a day.
-    const missing = probeSuccess('Maximum', Duration.minutes(intervalMinutes)).createAlarm(
-      this,
-      'ProbeMissing',
-      {
-        alarmDescription: `No synthetic probe passed within two probe intervals (${2 * intervalMinutes} minutes): it fails, or it does not run.`,
-        threshold: 1,
-        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 2,
-        datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.BREACHING,
-      },
-    );
-    this.watch(failed);
-    this.watch(missing);
+    const missing = this.alarm('ProbeMissing', probeSuccess('Maximum', Duration.minutes(intervalMinutes)), {
+      alarmDescription: `No synthetic probe passed within two probe intervals (${2 * intervalMinutes} minutes): it fails, or it does not run.`,
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Synthetic probe (1 = passed)',
@@ -273,84 +212,24 @@ export class Observability extends Construct {
     return { failed, missing };
   }
 
-  private watch(alarm: Alarm): void {
-    // OK actions too, so the operator also hears when it is over.
+  private rateAlarm(alarmDescription: string): AlarmOptions {
+    return {
+      alarmDescription,
+      threshold: ERROR_RATE_THRESHOLD_PERCENT,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: ERROR_RATE_PERIODS,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    };
+  }
+
+  /** An alarm named `<stack>-<id>` that notifies the topic, and its recovery too (so the operator hears it is over). */
+  private alarm(id: string, metric: IMetric, options: AlarmOptions): Alarm {
+    const alarm = new Alarm(this, id, { metric, ...options, alarmName: `${this.alarmNamePrefix}${id}` });
     alarm.addAlarmAction(this.action);
     alarm.addOkAction(this.action);
     this.alarms.push(alarm);
+    return alarm;
   }
-}
-
-function tierMetric(tier: TierId, metricName: string, statistic = 'Sum'): Metric {
-  return new Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName,
-    dimensionsMap: metricDimensions(tier),
-    statistic,
-    period: FIVE_MINUTES,
-    label: `${metricName} ${statistic}`,
-  });
-}
-
-/** 100 × Σ numerator / Σ denominator over all tiers, 0 without traffic. */
-function allTiersRate(numerator: string, denominator: string): MathExpression {
-  const usingMetrics: Record<string, IMetric> = {};
-  const num: string[] = [];
-  const den: string[] = [];
-  TIER_IDS.forEach((tier, i) => {
-    usingMetrics[`n${i}`] = tierMetric(tier, numerator);
-    usingMetrics[`d${i}`] = tierMetric(tier, denominator);
-    // FILL: a tier without traffic in a period has no datapoint, which would blank out the whole sum.
-    num.push(`FILL(n${i}, 0)`);
-    den.push(`FILL(d${i}, 0)`);
-  });
-  const requests = `(${den.join(' + ')})`;
-  return new MathExpression({
-    expression: `IF(${requests} > 0, 100 * (${num.join(' + ')}) / ${requests}, 0)`,
-    usingMetrics,
-    label: `${numerator} / ${denominator} (%)`,
-    period: FIVE_MINUTES,
-  });
-}
-
-function tierWidgets(tier: TierId): GraphWidget[] {
-  // Micro-USD to USD. Each expression needs its own metric id: ids are shared across one graph.
-  const usd = (metricName: string, id: string, label: string) =>
-    new MathExpression({
-      expression: `${id} / 1000000`,
-      usingMetrics: { [id]: tierMetric(tier, metricName) },
-      label,
-    });
-  return [
-    new GraphWidget({
-      title: `${tier} requests and errors`,
-      left: [tierMetric(tier, TIER_METRICS.requests), tierMetric(tier, TIER_METRICS.errors)],
-      width: 6,
-    }),
-    new GraphWidget({
-      title: `${tier} tokens`,
-      left: [tierMetric(tier, TIER_METRICS.inputTokens), tierMetric(tier, TIER_METRICS.outputTokens)],
-      width: 6,
-    }),
-    new GraphWidget({
-      title: `${tier} cost (USD)`,
-      left: [
-        usd(TIER_METRICS.chargeMicros, 'charged', 'charged'),
-        usd(TIER_METRICS.upstreamCostMicros, 'upstream', 'upstream cost'),
-      ],
-      width: 6,
-    }),
-    new GraphWidget({
-      title: `${tier} latency (ms)`,
-      left: [
-        tierMetric(tier, TIER_METRICS.latencyMs, 'p50'),
-        tierMetric(tier, TIER_METRICS.latencyMs, 'p99'),
-        tierMetric(tier, TIER_METRICS.ttftMs, 'p50'),
-        tierMetric(tier, TIER_METRICS.ttftMs, 'p99'),
-      ],
-      width: 6,
-    }),
-  ];
 }
 
 /** Console link to the dashboard, for the stack output. */

@@ -12,7 +12,10 @@ export interface ReconcileReport {
   fromOutbox: number;
   released: number;
   alreadySettled: number;
+  /** Holds that threw; each is retried on the next run. */
   failed: number;
+  /** Whether spend settled from the outbox took the day to the guardrail's cap in this run. */
+  trippedGuardrail: boolean;
 }
 
 const HOLDS_INDEX = LEDGER_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'holds-by-age';
@@ -35,7 +38,14 @@ export class Reconciler {
   ) {}
 
   async reconcile(olderThanMs: number, maxHolds = 1_000): Promise<ReconcileReport> {
-    const report: ReconcileReport = { scanned: 0, fromOutbox: 0, released: 0, alreadySettled: 0, failed: 0 };
+    const report: ReconcileReport = {
+      scanned: 0,
+      fromOutbox: 0,
+      released: 0,
+      alreadySettled: 0,
+      failed: 0,
+      trippedGuardrail: false,
+    };
     const cutoff = new Date(this.now() - olderThanMs).toISOString();
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -67,7 +77,11 @@ export class Reconciler {
     const outbox = usageRecordSchema.safeParse(hold.outbox);
     if (outbox.success) {
       const result = await this.settlement.settle(outbox.data);
-      await this.guardrail.record(outbox.data);
+      const spend = await this.guardrail.record(outbox.data);
+      if (spend.trippedNow) {
+        report.trippedGuardrail = true;
+        this.log.warn('daily spend guardrail tripped', { day: spend.day, requestId: outbox.data.requestId });
+      }
       if (result.settled) report.fromOutbox++;
       else report.alreadySettled++;
       return;

@@ -1,16 +1,13 @@
 import * as z from 'zod/v4';
 
 /**
- * The synthetic probe's result: what the Record step writes (PUT /admin/probe), what /health reads, and the
- * metric the Record task publishes. Shared by the Lambda, the admin API, the local runtime and `npm run probe`.
+ * The synthetic probe's result: what the Record step writes (PUT /admin/probe) and what /health reads. Shared by
+ * the Lambda, the admin API, the local runtime and `npm run probe`.
  */
 
 /** The probe's steps in the order they run; also the names of the state machine's step tasks. */
 export const PROBE_STEPS = ['SignUp', 'Complete', 'VerifyBilling', 'Cleanup'] as const;
 export type ProbeStepName = (typeof PROBE_STEPS)[number];
-
-/** CloudWatch metric (namespace Tiergate, dimension `service`) the Record task sets to 1 or 0 per run. */
-export const PROBE_SUCCESS_METRIC = 'ProbeSuccess';
 
 export interface ProbeStepResult {
   name: string;

@@ -27,6 +27,9 @@ export interface ProbeRun {
   recordError?: string;
 }
 
+/** What ProbeSuccess reports for a run: it passed and /health reflects it, as the Record task counts it. */
+export const probeRunSucceeded = (run: ProbeRun): boolean => run.result.passed && run.recorded;
+
 /**
  * One probe run outside Step Functions, with the state machine's semantics: the same step functions in the same
  * order, the first failure skips the remaining steps, Cleanup runs on every path, and the result is recorded.

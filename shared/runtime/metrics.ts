@@ -1,16 +1,36 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { UsageRecord } from '../domain/usage.js';
+import {
+  DEBT_RECORDED_METRIC,
+  DIMENSIONS,
+  ERROR_RESPONSE_METRICS,
+  GUARDRAIL_TRIPPED_METRIC,
+  METRICS_NAMESPACE,
+  PROBE_SUCCESS_METRIC,
+  RECONCILE_FAILED_HOLDS_METRIC,
+  SERVICE_NAME,
+  TIER_METRICS,
+} from './metric-names.js';
 
-/** Per-tier business metrics in the `Tiergate` namespace, emitted as EMF (no API calls). */
+/**
+ * The gateway's metrics, emitted as EMF lines on stdout (no API calls); Lambda ships them to CloudWatch. Off when
+ * POWERTOOLS_METRICS_DISABLED is true, which the local runtime sets unless told otherwise. Every function below
+ * is synchronous from its first metric to its publication, so concurrent requests in one process never mix.
+ */
 export const createMetrics = (): Metrics =>
-  new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Tiergate', serviceName: 'tiergate' });
+  new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
+    serviceName: SERVICE_NAME,
+  });
 
-/** Error responses by code, so 4xx floods and upstream failures show on the dashboard. */
+/** Error responses by code, and their total, so 4xx floods and 5xx show on the dashboard and alarm. */
 export function errorCounter(metrics: Metrics) {
   return (code: string, status: number): void => {
-    const single = metrics.singleMetric();
-    single.addDimension('code', code);
-    single.addMetric(status >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
+    const name = status >= 500 ? ERROR_RESPONSE_METRICS.server : ERROR_RESPONSE_METRICS.client;
+    const byCode = metrics.singleMetric();
+    byCode.addDimension(DIMENSIONS.code, code);
+    byCode.addMetric(name, MetricUnit.Count, 1);
+    metrics.singleMetric().addMetric(name, MetricUnit.Count, 1);
   };
 }
 
@@ -21,22 +41,46 @@ export function retryWithoutIdempotencyKeyCounter(metrics: Metrics) {
   };
 }
 
+/**
+ * One request's metrics in one EMF blob, every one with its tier. (A `singleMetric()` publishes, and drops its
+ * dimensions, on every addMetric: only the first metric would keep the tier.)
+ */
 export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
-  const single = metrics.singleMetric();
-  single.addDimension('tier', usage.tier);
-  single.addMetric('Requests', MetricUnit.Count, 1);
-  single.addMetric('InputTokens', MetricUnit.Count, usage.inputTokens);
-  single.addMetric('OutputTokens', MetricUnit.Count, usage.outputTokens);
-  single.addMetric('ChargeMicros', MetricUnit.Count, usage.chargeMicros);
-  single.addMetric('UpstreamCostMicros', MetricUnit.Count, usage.upstreamCostMicros);
-  single.addMetric('LatencyMs', MetricUnit.Milliseconds, usage.latencyMs);
-  if (usage.ttftMs !== null) single.addMetric('TtftMs', MetricUnit.Milliseconds, usage.ttftMs);
-  single.addMetric('Errors', MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+  metrics.addDimension(DIMENSIONS.tier, usage.tier);
+  metrics.addMetric(TIER_METRICS.requests, MetricUnit.Count, 1);
+  metrics.addMetric(TIER_METRICS.inputTokens, MetricUnit.Count, usage.inputTokens);
+  metrics.addMetric(TIER_METRICS.outputTokens, MetricUnit.Count, usage.outputTokens);
+  metrics.addMetric(TIER_METRICS.chargeMicros, MetricUnit.Count, usage.chargeMicros);
+  metrics.addMetric(TIER_METRICS.upstreamCostMicros, MetricUnit.Count, usage.upstreamCostMicros);
+  metrics.addMetric(TIER_METRICS.latencyMs, MetricUnit.Milliseconds, usage.latencyMs);
+  if (usage.ttftMs !== null) metrics.addMetric(TIER_METRICS.ttftMs, MetricUnit.Milliseconds, usage.ttftMs);
+  metrics.addMetric(TIER_METRICS.errors, MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+  metrics.publishStoredMetrics();
+}
+
+/** The guardrail's state (1 tripped, 0 not), so its alarm holds for as long as the gateway refuses requests. */
+export function publishGuardrailState(metrics: Metrics, tripped: boolean): void {
+  metrics.addMetric(GUARDRAIL_TRIPPED_METRIC, MetricUnit.Count, tripped ? 1 : 0);
+  metrics.publishStoredMetrics();
+}
+
+/** A reconciler run: the holds it failed on, and the guardrail's state (the run is scheduled, so it is steady). */
+export function publishReconcileRun(
+  metrics: Metrics,
+  run: { failedHolds: number; guardrailTripped: boolean },
+): void {
+  metrics.addMetric(RECONCILE_FAILED_HOLDS_METRIC, MetricUnit.Count, run.failedHolds);
+  metrics.addMetric(GUARDRAIL_TRIPPED_METRIC, MetricUnit.Count, run.guardrailTripped ? 1 : 0);
+  metrics.publishStoredMetrics();
+}
+
+/** A synthetic probe run: 1 when it passed and its result was recorded, else 0. */
+export function publishProbeSuccess(metrics: Metrics, passed: boolean): void {
+  metrics.addMetric(PROBE_SUCCESS_METRIC, MetricUnit.Count, passed ? 1 : 0);
+  metrics.publishStoredMetrics();
 }
 
 /** A late charge the wallet could not cover, recorded as a debt (dimension service only; alarmed). */
-export const DEBT_RECORDED_METRIC = 'DebtRecordedMicros';
-
 export function recordDebtMetric(metrics: Metrics, debtMicros: number): void {
   metrics.singleMetric().addMetric(DEBT_RECORDED_METRIC, MetricUnit.Count, debtMicros);
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { waitFor } from '../support/e2e-helpers.js';
+import { metricsOfEmfLine } from '../support/emf.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
 /**
@@ -22,11 +23,18 @@ afterAll(async () => {
 /** `npm run probe -- <args>` (the script is `tsx local/probe.ts`), against this file's runtime. */
 function probe(
   args: string[],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ): Promise<{ code: number | null; out: string }> {
+  // An `undefined` in `env` removes the variable.
+  const childEnv: Record<string, string | undefined> = {
+    ...process.env,
+    TIERGATE_ADMIN_TOKEN: runtime.adminToken,
+    ...env,
+  };
+  for (const [name, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[name];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'local/probe.ts', ...args], {
-      env: { ...process.env, TIERGATE_ADMIN_TOKEN: runtime.adminToken, ...env },
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -64,8 +72,10 @@ describe('local probe schedule', () => {
 describe('npm run probe', () => {
   it('prints each step with its result and timing, records the run and exits 0 when all passed', async () => {
     const before = await admin(runtime, 'GET', '/admin/probe');
-    const { code, out } = await probe(['--url', runtime.url]);
+    const { code, out } = await probe(['--url', runtime.url], { POWERTOOLS_METRICS_DISABLED: undefined });
     expect(code, out).toBe(0);
+    // Metrics are off unless asked for: no EMF line in front of the table.
+    expect(out).not.toContain('CloudWatchMetrics');
     for (const step of ['SignUp', 'Complete', 'VerifyBilling', 'Cleanup']) {
       expect(out).toMatch(new RegExp(`^ {2}${step} +✓ +\\d+$`, 'm'));
     }
@@ -101,6 +111,24 @@ describe('npm run probe', () => {
       expect(await health.json()).toMatchObject({ reason: 'probe failed at VerifyBilling' });
     } finally {
       runtime.bus.setTargetEnabled('billing', true);
+    }
+  });
+
+  it('with metrics on, prints the ProbeSuccess EMF line the Record task publishes, 0 for a failed run', async () => {
+    const passed = await probe(['--url', runtime.url], { POWERTOOLS_METRICS_DISABLED: 'false' });
+    expect(passed.code, passed.out).toBe(0);
+    const failed = await probe(['--url', runtime.url, '--token', 'not-the-token'], {
+      POWERTOOLS_METRICS_DISABLED: 'false',
+    });
+    expect(failed.code, failed.out).toBe(1);
+    for (const [run, value] of [
+      [passed, 1],
+      [failed, 0],
+    ] as const) {
+      const metrics = run.out.split('\n').flatMap(metricsOfEmfLine);
+      expect(metrics).toEqual([
+        { namespace: 'Tiergate', name: 'ProbeSuccess', dimensions: { service: 'tiergate' }, value },
+      ]);
     }
   });
 

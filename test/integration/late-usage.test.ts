@@ -8,7 +8,7 @@ import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { RELEASE_RECORD_TTL_DAYS } from '../../shared/billing/late-usage.js';
 import { Settlement } from '../../shared/billing/settlement.js';
-import { DEBT_RECORDED_METRIC } from '../../shared/runtime/metrics.js';
+import { DEBT_RECORDED_METRIC } from '../../shared/runtime/metric-names.js';
 import {
   booksOf,
   chargeFor,
