@@ -1,12 +1,13 @@
-import { DEFAULT_MAX_BODY_BYTES, ENV, intEnv } from '../../shared/config.js';
+import { readCompletionsConfig } from '../../shared/config.js';
 import { createCompletionsHandler } from '../../shared/runtime/completions-handler.js';
 import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
 import { createMetrics, errorCounter } from '../../shared/runtime/metrics.js';
 import { createPublicApi } from '../../shared/runtime/public-api-wiring.js';
 
-// Built once per instance, at cold start; a missing variable fails here, not on a request.
-export const handler = createCompletionsHandler(createPublicApi(powertoolsLog(createLogger())), {
-  maxBodyBytes: intEnv(ENV.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
-  abortMarginMs: intEnv(ENV.abortMarginMs, 10_000),
+// Read once at cold start: a missing or bad variable fails here, with its name, not on a request.
+const config = readCompletionsConfig();
+export const handler = createCompletionsHandler(createPublicApi(config, powertoolsLog(createLogger())).api, {
+  maxBodyBytes: config.maxBodyBytes,
+  abortMarginMs: config.abortMarginMs,
   countError: errorCounter(createMetrics()),
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
+import formats from 'ajv-formats';
 
 /**
  * Validators for the official OpenAI OpenAPI schemas (chat completion, chunk, error, model list),
@@ -34,6 +35,11 @@ const raw = JSON.parse(
 };
 const defs = toJsonSchema(raw.components.schemas) as Schema;
 const ajv = new Ajv({ strict: false, allErrors: true });
+// The formats the schema uses: `uri` and `date` from ajv-formats, and OpenAI's own `unixtime`
+// (whole seconds since the epoch). Each is checked, not just named.
+// ajv-formats is CommonJS: its function is the default export's `default`.
+formats.default(ajv, ['uri', 'date']);
+ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) && n >= 0 });
 ajv.addSchema({ $id: 'openai', $defs: defs });
 
 const validator = (name: string): ValidateFunction => {
