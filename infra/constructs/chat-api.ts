@@ -115,7 +115,16 @@ export class ChatApi extends Construct {
     })
       .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
       .bindTable(tables.ledger, {
-        items: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'BatchWriteItem'],
+        // BatchGetItem: the wallets of a page of `accounts list`.
+        items: [
+          'GetItem',
+          'BatchGetItem',
+          'PutItem',
+          'UpdateItem',
+          'DeleteItem',
+          'ConditionCheckItem',
+          'BatchWriteItem',
+        ],
         query: ['table', ...tables.ledger.definition.globalSecondaryIndexes.map((index) => index.indexName)],
       })
       // Read-only: the request log is written by billing and the reconciler alone.

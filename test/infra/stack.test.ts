@@ -106,6 +106,7 @@ describe('IAM: least privilege per function', () => {
     expect(grantsOf('admin')).toEqual(
       [
         ...baseline('admin'),
+        'dynamodb:BatchGetItem on ledger',
         'dynamodb:BatchWriteItem on ledger',
         'dynamodb:ConditionCheckItem on ledger',
         'dynamodb:DeleteItem on ledger',

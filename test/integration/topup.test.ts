@@ -43,14 +43,21 @@ describe('top-ups', () => {
       amountUsd: 2.5,
       reference,
     });
-    expect(retry).toEqual({ status: 200, json: { balanceMicros: 2_501_000, applied: false } });
+    expect(retry).toEqual({
+      status: 200,
+      json: { balanceMicros: 2_501_000, applied: false, amountMicros: 2_500_000, reference },
+    });
 
     // A new reference is a new top-up.
+    const second = uniqueId('inv-');
     const again = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 0.000001,
-      reference: uniqueId('inv-'),
+      reference: second,
     });
-    expect(again).toEqual({ status: 200, json: { balanceMicros: 2_501_001, applied: true } });
+    expect(again).toEqual({
+      status: 200,
+      json: { balanceMicros: 2_501_001, applied: true, amountMicros: 1, reference: second },
+    });
     const view = await admin(runtime, 'GET', `/admin/accounts/${accountId}`);
     expect(view.json.balanceMicros).toBe(2_501_001);
   });
@@ -62,7 +69,10 @@ describe('top-ups', () => {
       amountUsd: 1,
       reference,
     });
-    expect(first).toEqual({ status: 200, json: { balanceMicros: 1_000_000, applied: true } });
+    expect(first).toEqual({
+      status: 200,
+      json: { balanceMicros: 1_000_000, applied: true, amountMicros: 1_000_000, reference },
+    });
     const conflict = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 1.000001,
       reference,

@@ -52,6 +52,7 @@ export const validateCompletion = validator('CreateChatCompletionResponse');
 export const validateChunk = validator('CreateChatCompletionStreamResponse');
 export const validateError = validator('ErrorResponse');
 export const validateModelList = validator('ListModelsResponse');
+export const validateModel = validator('Model');
 
 /** Throws with ajv's messages when `value` does not match; returns the value otherwise. */
 export function assertValid<T>(validate: ValidateFunction, value: T): T {
