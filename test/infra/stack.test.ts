@@ -861,7 +861,7 @@ describe('synthetic probe', () => {
 });
 
 describe('outputs', () => {
-  it('exports the URLs, the dashboard, the table names and the secret name', () => {
+  it('exports the URLs, the admin function, the dashboard, the table names and the secret name', () => {
     template.hasOutput('ApiUrl', {
       Value: { 'Fn::GetAtt': [logicalId(stack.api.completionsUrl), 'FunctionUrl'] },
     });
@@ -872,6 +872,8 @@ describe('outputs', () => {
     template.hasOutput('LedgerTableName', { Value: ref(logicalId(stack.tables.ledger.table)) });
     template.hasOutput('RequestLogTableName', { Value: ref(logicalId(stack.tables.requestLog.table)) });
     template.hasOutput('UpstreamSecretName', { Value: Match.anyValue() });
+    // What the CLI user's IAM policy names (README, Deploy to AWS).
+    template.hasOutput('AdminFunctionArn', { Value: arnOf(logicalId(stack.api.admin.function)) });
   });
 });
 
