@@ -61,7 +61,8 @@ export class TiergateStack extends Stack {
       value: this.api.adminUrl.url,
     });
     new CfnOutput(this, 'AdminFunctionArn', {
-      description: 'Grant the CLI user lambda:InvokeFunctionUrl (and lambda:InvokeFunction via the URL) on this',
+      description:
+        'Grant the CLI user lambda:InvokeFunctionUrl (and lambda:InvokeFunction via the URL) on this',
       value: this.api.admin.function.functionArn,
     });
     new CfnOutput(this, 'DashboardUrl', { value: dashboardUrl(this.observability.dashboard) });

@@ -343,7 +343,7 @@ describe('tool calls', () => {
     if (call?.type !== 'function') throw new Error('expected a function tool call');
     expect(call.id).toBeTruthy();
     expect(call.function.name).toBe('get_weather');
-    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'Paris' });
+    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'demo' });
   });
 
   it('streams a tool call whose reassembled arguments parse as JSON', async () => {
@@ -375,7 +375,7 @@ describe('tool calls', () => {
     const call = calls.get(0);
     expect(call?.id).toBeTruthy();
     expect(call?.name).toBe('get_weather');
-    expect(JSON.parse(call?.arguments ?? '')).toEqual({ location: 'Paris' });
+    expect(JSON.parse(call?.arguments ?? '')).toEqual({ location: 'demo' });
   });
 });
 
