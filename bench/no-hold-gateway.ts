@@ -9,6 +9,7 @@
 import '../local/awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
 import { type DevServer, type LambdaHandler, startDevServer } from '../local/dev-server.js';
+import { readCompletionsConfig } from '../shared/config.js';
 import { silentLog } from '../shared/http.js';
 import type { WalletStore } from '../shared/ports.js';
 import { createCompletionsHandler } from '../shared/runtime/completions-handler.js';
@@ -33,7 +34,7 @@ const noAdmin: LambdaHandler = async () => ({
 });
 
 export function startNoHoldGateway(): Promise<DevServer> {
-  const api = createPublicApi(silentLog, { wallet: instantWallet });
+  const { api } = createPublicApi(readCompletionsConfig(), silentLog, { wallet: instantWallet });
   const handler = createCompletionsHandler(api, { maxBodyBytes: MAX_BODY_BYTES, abortMarginMs: 10_000 });
   return startDevServer({
     port: 0,

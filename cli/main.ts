@@ -14,6 +14,7 @@ import {
 } from '../shared/admin-client/sigv4.js';
 import { COMMANDS, type Command, GROUPS, InputError, type Options, usageLine } from './commands.js';
 import { terminalSafe, UsageError } from './format.js';
+import { didYouMean } from './suggest.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -36,11 +37,19 @@ const GLOBAL_OPTIONS = {
   version: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-// Every command option takes a value, so one union of all of them parses any command line;
-// afterwards each given option is checked against the command it belongs to.
-const COMMAND_OPTIONS: Record<string, { type: 'string' }> = Object.fromEntries(
-  COMMANDS.flatMap((c) => Object.keys(c.options)).map((name) => [name, { type: 'string' as const }]),
+// One union of every command's options parses any command line (an option with no metavar is a
+// flag, the others take a value); afterwards each given option is checked against its command.
+const COMMAND_OPTIONS: Record<string, { type: 'string' | 'boolean' }> = Object.fromEntries(
+  COMMANDS.flatMap((c) => Object.entries(c.options)).map(([name, [metavar]]) => [
+    name,
+    { type: metavar === '' ? ('boolean' as const) : ('string' as const) },
+  ]),
 );
+const ALL_OPTIONS = { ...COMMAND_OPTIONS, ...GLOBAL_OPTIONS };
+
+/** The words that may come first: command groups, single-word commands and `help`. */
+const FIRST_WORDS = ['help', ...GROUPS, ...COMMANDS.filter((c) => !c.name.includes(' ')).map((c) => c.name)];
+const quoteOption = (name: string) => `'--${name}'`;
 
 function version(): string {
   try {
@@ -128,17 +137,20 @@ function resolveCommand(
       const subcommands = COMMANDS.filter((c) => c.name.startsWith(`${first} `))
         .map((c) => c.name.split(' ')[1])
         .join(', ');
+      const names = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map(
+        (c) => c.name.split(' ')[1] ?? '',
+      );
       throw new UsageError(
         second === undefined
           ? `missing subcommand for '${first}' (one of ${subcommands})`
-          : `unknown subcommand '${first} ${second}' (one of ${subcommands})`,
+          : `unknown subcommand '${first} ${second}' (one of ${subcommands})${didYouMean(second, names, (n) => `'${first} ${n}'`)}`,
         first,
       );
     }
     return help ? new HelpRequest(commandHelp(command)) : { command, args: positionals.slice(2) };
   }
   const command = COMMANDS.find((c) => c.name === first);
-  if (!command) throw new UsageError(`unknown command '${first}'`);
+  if (!command) throw new UsageError(`unknown command '${first}'${didYouMean(first, FIRST_WORDS)}`);
   return help ? new HelpRequest(commandHelp(command)) : { command, args: positionals.slice(1) };
 }
 
@@ -149,11 +161,34 @@ interface CommandLine {
   given: Set<string>;
 }
 
+/**
+ * `--amount -5` would be read as a second option and refused with parseArgs' "ambiguous" text:
+ * a value that looks like a negative number is joined to its option (`--amount=-5`), so the
+ * option's own check says what is wrong with it.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    const takesValue =
+      name !== undefined &&
+      Object.hasOwn(ALL_OPTIONS, name) &&
+      ALL_OPTIONS[name as keyof typeof ALL_OPTIONS].type === 'string';
+    if (takesValue && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 function parseCommandLine(argv: string[]): CommandLine {
   try {
     const parsed = parseArgs({
-      args: argv,
-      options: { ...COMMAND_OPTIONS, ...GLOBAL_OPTIONS },
+      args: joinNegativeValues(argv),
+      options: ALL_OPTIONS,
       allowPositionals: true,
       strict: true,
       tokens: true,
@@ -171,7 +206,11 @@ function parseCommandLine(argv: string[]): CommandLine {
 /** parseArgs' messages run over several lines; the first sentence is the useful part. */
 function parseArgsMessage(err: Error): string {
   const first = err.message.split('\n')[0] ?? err.message;
-  return first.replace(/\. To specify a positional.*$/, '').replace(/\.$/, '');
+  const message = first.replace(/\. To specify a positional.*$/, '').replace(/\.$/, '');
+  const unknown = /^Unknown option '--([^']+)'/.exec(message)?.[1];
+  return unknown === undefined
+    ? message
+    : `${message}${didYouMean(unknown, Object.keys(ALL_OPTIONS), quoteOption)}`;
 }
 
 function helpHint(err: UsageError, positionals: string[]): string {
@@ -215,7 +254,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
     for (const name of parsed.given) {
       if (!(name in GLOBAL_OPTIONS) && !(name in command.options)) {
-        throw new UsageError(`option '--${name}' is not valid for '${command.name}'`);
+        const hint = didYouMean(name, Object.keys(command.options), quoteOption);
+        throw new UsageError(`option '--${name}' is not valid for '${command.name}'${hint}`);
       }
     }
     if (args.length < command.args.length) {
@@ -231,6 +271,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     for (const name of Object.keys(command.options)) {
       const value = values[name];
       if (typeof value === 'string') options[name] = value;
+      else if (value === true) options[name] = 'true';
     }
 
     const rawUrl =
@@ -243,17 +284,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const token = (values.token as string | undefined) ?? (io.env.TIERGATE_ADMIN_TOKEN || undefined);
 
-    const request = await command.build(args, options, {
+    const context = {
       readStdin: io.readStdin ?? readAllStdin,
-      readFile: (path) => readFile(path, 'utf8'),
-    });
+      readFile: (path: string) => readFile(path, 'utf8'),
+    };
+    // Built first: a bad argument is refused before anything is sent.
+    const request = await command.build(args, options, context);
     const client = new AdminClient({
       baseUrl: rawUrl,
       ...(token ? { token } : {}),
       fetch: io.fetch ?? globalThis.fetch,
       credentials: io.credentials ?? defaultCredentialSource(io.env),
     });
-    const data = await client.send(request);
+    const send = (r: typeof request) => client.send(r);
+    const data = command.run ? await command.run(send, args, options, context) : await send(request);
 
     if (values.json === true) {
       if (data !== undefined) line(io.stdout, JSON.stringify(data, null, 2));
@@ -274,7 +318,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      line(io.stderr, `tiergate: ${err.message}. ${helpHint(err, positionals)}`);
+      const end = err.message.endsWith('?') ? '' : '.';
+      line(io.stderr, `tiergate: ${err.message}${end} ${helpHint(err, positionals)}`);
       return 2;
     }
     if (err instanceof ApiError) {

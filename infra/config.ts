@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { DEFAULT_UPSTREAM_BASE_URL } from '../shared/config.js';
+import { usdToMicros } from '../shared/domain/money.js';
 
 /**
  * Deployment settings, read from CDK context in this one place (`cdk deploy -c key=value`, or the `context`
@@ -46,7 +47,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export function readConfig(scope: Construct): TiergateConfig {
   const context = (key: string): unknown => scope.node.tryGetContext(key);
   return {
-    dailySpendCapUsd: positiveNumber(
+    dailySpendCapUsd: positiveUsd(
       'dailySpendCapUsd',
       context('dailySpendCapUsd'),
       CONFIG_DEFAULTS.dailySpendCapUsd,
@@ -83,10 +84,14 @@ function numberFrom(raw: unknown): number | undefined {
   return undefined;
 }
 
-function positiveNumber(key: string, raw: unknown, fallback: number): number {
+/** The functions read it as exact micro-USD (shared/config.ts): what they would refuse fails synth instead. */
+function positiveUsd(key: string, raw: unknown, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = numberFrom(raw);
-  if (n === undefined || !Number.isFinite(n) || n <= 0) throw new ConfigError(key, 'a positive number', raw);
+  const micros = n === undefined ? undefined : usdToMicros(n);
+  if (n === undefined || micros === undefined || micros <= 0) {
+    throw new ConfigError(key, 'a positive number of USD with at most 6 decimals', raw);
+  }
   return n;
 }
 

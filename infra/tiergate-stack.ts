@@ -60,6 +60,11 @@ export class TiergateStack extends Stack {
       description: 'Admin API (SigV4): TIERGATE_ADMIN_URL for the tiergate CLI',
       value: this.api.adminUrl.url,
     });
+    new CfnOutput(this, 'AdminFunctionArn', {
+      description:
+        'Grant the CLI user lambda:InvokeFunctionUrl (and lambda:InvokeFunction via the URL) on this',
+      value: this.api.admin.function.functionArn,
+    });
     new CfnOutput(this, 'DashboardUrl', { value: dashboardUrl(this.observability.dashboard) });
     new CfnOutput(this, 'LedgerTableName', { value: this.tables.ledger.table.tableName });
     new CfnOutput(this, 'RequestLogTableName', { value: this.tables.requestLog.table.tableName });

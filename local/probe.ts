@@ -17,7 +17,8 @@ import { createMetrics, publishProbeSuccess } from '../shared/runtime/metrics.js
 
 const USAGE = `Usage: npm run probe -- [--url <public URL>] [--admin-url <admin URL>] [--token <admin token>] [--json]
 
-  --url        public API root (default http://127.0.0.1:$PORT, PORT defaults to 8787)
+  --url        public API root (default: $TIERGATE_ADMIN_URL without /admin, else
+               http://127.0.0.1:$PORT, PORT defaulting to 8787)
   --admin-url  admin API (default <url>/admin; required for a deployed stack: its AdminUrl output)
   --token      admin token of a local runtime (default $TIERGATE_ADMIN_TOKEN)
   --json       print the recorded result as JSON`;
@@ -84,7 +85,20 @@ export async function probeCli(
   }
   if (values.help) return { stdout: `${USAGE}\n`, stderr: '', code: 0 };
 
-  const publicUrl = (values.url ?? `http://127.0.0.1:${env.PORT || 8787}`).replace(/\/+$/, '');
+  // Without --url: the local runtime that TIERGATE_ADMIN_URL (as npm start prints it) or PORT names.
+  const localAdminUrl = values.url === undefined ? env.TIERGATE_ADMIN_URL || undefined : undefined;
+  if (localAdminUrl && URL.canParse(localAdminUrl) && lambdaUrlRegion(new URL(localAdminUrl).hostname)) {
+    return {
+      stdout: '',
+      stderr: 'probe: --url is required for a deployed stack (its ApiUrl output)\n',
+      code: 2,
+    };
+  }
+  const publicUrl = (
+    values.url ??
+    (localAdminUrl ? localAdminUrl.replace(/\/+$/, '').replace(/\/admin$/, '') : undefined) ??
+    `http://127.0.0.1:${env.PORT || 8787}`
+  ).replace(/\/+$/, '');
   let adminUrl = values['admin-url'];
   if (adminUrl === undefined) {
     if (URL.canParse(publicUrl) && lambdaUrlRegion(new URL(publicUrl).hostname)) {

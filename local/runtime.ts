@@ -2,12 +2,21 @@ import './awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
 import { DynamoAccountStore } from '../shared/adapters/dynamodb/account-store.js';
 import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv } from '../shared/config.js';
+import { DynamoKeyStore } from '../shared/adapters/dynamodb/key-store.js';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_UPSTREAM_BASE_URL,
+  ENV,
+  intEnv,
+  optionalEnv,
+} from '../shared/config.js';
+import { hashApiKey } from '../shared/domain/keys.js';
 import { USAGE_RULES } from '../shared/events/rules.js';
 import { createProbeEnv } from '../shared/probe/env.js';
 import { type ProbeRun, probeRunSucceeded, runProbe as runProbeOnce } from '../shared/probe/runner.js';
 import { setEventBridgeClient } from '../shared/runtime/event-bridge.js';
 import { createMetrics, publishProbeSuccess } from '../shared/runtime/metrics.js';
+import { type AccessLogEntry, UsageCharges, watchAccessLog } from './access-log.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from './demo-upstream.js';
 import { type DevServer, type LambdaHandler, startDevServer } from './dev-server.js';
 import { createTables, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
@@ -17,6 +26,7 @@ import {
   LocalEventBus,
   type LocalEventBusOptions,
 } from './event-bus.js';
+import { type LocalState, loadLocalState, newToolCallIdSecret, saveLocalState } from './local-state.js';
 
 /**
  * The whole gateway on one machine: DynamoDB Local, the in-process event bus, the demo upstream
@@ -29,7 +39,10 @@ export interface LocalRuntimeOptions {
   adminToken?: string;
   /** Use a running DynamoDB Local instead of starting one. */
   dynamodbEndpoint?: string;
-  /** Persist DynamoDB Local's data here; in memory when unset. */
+  /**
+   * Persist DynamoDB Local's data here, and the admin token, demo account and tool-call id key
+   * (tiergate-local.json, mode 0600), so a restart reuses them; in memory when unset.
+   */
   dataDir?: string;
   /** Prefix of the table names, so several runtimes can share one DynamoDB Local. */
   tablePrefix?: string;
@@ -52,6 +65,8 @@ export interface LocalRuntimeOptions {
    * they must see only their own requests and spend, and call `runProbe()` when they want a probe.
    */
   probeEveryMs?: number;
+  /** Called once per request with its access-log entry (`npm start` prints them). */
+  accessLog?: (entry: AccessLogEntry) => void;
 }
 
 export interface LocalRuntime {
@@ -61,6 +76,10 @@ export interface LocalRuntime {
   adminToken: string;
   apiKey: string;
   accountId: string;
+  /** The demo account's balance at start (its $5 of credit, less what a reused account spent). */
+  demoBalanceMicros: number;
+  /** true when the admin token and demo account were reused from the data dir. */
+  reused: boolean;
   dynamodbEndpoint: string;
   tables: { ledger: string; requestLog: string };
   /** The demo upstream, unless a real upstream was configured. */
@@ -119,6 +138,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       upstreamBaseUrl = demo.baseUrl;
     }
 
+    const saved = options.dataDir ? loadLocalState(options.dataDir) : undefined;
+    const toolCallIdSecret =
+      optionalEnv(ENV.toolCallIdSecret) ?? saved?.toolCallIdSecret ?? newToolCallIdSecret();
+
     const busName = 'tiergate-local';
     Object.assign(process.env, {
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -135,7 +158,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       [ENV.eventBus]: busName,
       [ENV.upstreamBaseUrl]: upstreamBaseUrl,
       [ENV.upstreamApiKey]: options.upstreamApiKey ?? '',
-      [ENV.dailySpendCapUsd]: String(options.dailySpendCapUsd ?? 100),
+      [ENV.toolCallIdSecret]: toolCallIdSecret,
+      // The handlers validate it (a bad value stops the start with its name).
+      [ENV.dailySpendCapUsd]:
+        options.dailySpendCapUsd === undefined
+          ? (optionalEnv(ENV.dailySpendCapUsd) ?? '100')
+          : String(options.dailySpendCapUsd),
       ...options.env,
     });
 
@@ -157,7 +185,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       },
       options.bus ?? {},
     );
-    setEventBridgeClient(eventBridgeClientFor(bus));
+    const charges = new UsageCharges();
+    setEventBridgeClient(charges.tap(eventBridgeClientFor(bus)));
     cleanups.push(() => bus.close());
     const [completions, admin, billing, guardrail, reconciler] = await Promise.all([
       import('../lambdas/completions/handler.js'),
@@ -186,7 +215,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       cleanups.push(async () => clearInterval(timer));
     }
 
-    const adminToken = options.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
+    const adminToken =
+      options.adminToken ?? saved?.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
     const requestedPort = options.port ?? Number(process.env.PORT ?? 8787);
     const server: DevServer = await startDevServer({
       port: requestedPort,
@@ -196,6 +226,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       maxBodyBytes: Number(process.env[ENV.maxBodyBytes] ?? DEFAULT_MAX_BODY_BYTES),
     });
     cleanups.push(() => server.close());
+    const { accessLog } = options;
+    if (accessLog) {
+      const stop = watchAccessLog(() => server.port, charges, accessLog);
+      cleanups.push(async () => stop());
+    }
 
     // ProbeSuccess as the probe function's Record task publishes it (printed only with metrics on).
     const probeMetrics = createMetrics();
@@ -250,17 +285,34 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await probeInFlight?.catch(() => {});
     });
 
-    const accounts = new DynamoAccountStore(createDocumentClient(dynamodbEndpoint), tables.ledger);
-    const creditMicros = Math.round((options.demoCreditUsd ?? 5) * 1_000_000);
-    const demo = await accounts.createAccount('demo', creditMicros);
+    const db = createDocumentClient(dynamodbEndpoint);
+    const accounts = new DynamoAccountStore(db, tables.ledger);
+    const demo =
+      (saved?.demo && (await reusableDemo(accounts, new DynamoKeyStore(db, tables.ledger), saved.demo))) ??
+      (await createDemo(accounts, options.demoCreditUsd ?? 5));
+    if (options.dataDir) {
+      const state: LocalState = {
+        // A token given by TIERGATE_ADMIN_TOKEN is the user's to keep; only a generated one is saved.
+        ...(options.adminToken
+          ? saved?.adminToken
+            ? { adminToken: saved.adminToken }
+            : {}
+          : { adminToken }),
+        demo: { accountId: demo.accountId, apiKey: demo.apiKey },
+        toolCallIdSecret,
+      };
+      saveLocalState(options.dataDir, state);
+    }
 
     return {
       url: server.url,
       port: server.port,
       adminUrl: `${server.url}/admin`,
       adminToken,
-      apiKey: demo.apiKey.key,
-      accountId: demo.account.id,
+      apiKey: demo.apiKey,
+      accountId: demo.accountId,
+      demoBalanceMicros: demo.balanceMicros,
+      reused: demo.reused,
       dynamodbEndpoint,
       tables,
       upstream,
@@ -278,4 +330,33 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     started = false;
     throw err;
   }
+}
+
+interface Demo {
+  accountId: string;
+  apiKey: string;
+  balanceMicros: number;
+  reused: boolean;
+}
+
+async function createDemo(accounts: DynamoAccountStore, creditUsd: number): Promise<Demo> {
+  const created = await accounts.createAccount('demo', Math.round(creditUsd * 1_000_000));
+  return {
+    accountId: created.account.id,
+    apiKey: created.apiKey.key,
+    balanceMicros: created.account.balanceMicros,
+    reused: false,
+  };
+}
+
+/** The saved demo account, while it still exists with its saved key active. */
+async function reusableDemo(
+  accounts: DynamoAccountStore,
+  keys: DynamoKeyStore,
+  saved: { accountId: string; apiKey: string },
+): Promise<Demo | undefined> {
+  const account = await accounts.getAccount(saved.accountId).catch(() => undefined);
+  const key = await keys.findByHash(hashApiKey(saved.apiKey));
+  if (!account || key?.status !== 'active' || key.accountId !== account.id) return undefined;
+  return { accountId: account.id, apiKey: saved.apiKey, balanceMicros: account.balanceMicros, reused: true };
 }

@@ -1,8 +1,31 @@
+import { parseArgs } from 'node:util';
 import { ENV } from '../shared/config.js';
+import { formatAccessLine } from './access-log.js';
+import { startBanner } from './banner.js';
 import { startLocalRuntime } from './runtime.js';
+
+const USAGE = `Usage: npm start [-- --quiet]
+
+  --quiet  no access-log line per request`;
 
 /** `npm start`: the whole gateway on loopback, with embedded defaults. */
 async function main(): Promise<void> {
+  let values: { quiet?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`tiergate: ${(err as Error).message.split('\n')[0]}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const quiet = values.quiet === true;
   const env = process.env;
   const runtime = await startLocalRuntime({
     ...(env.PORT ? { port: Number(env.PORT) } : {}),
@@ -11,29 +34,9 @@ async function main(): Promise<void> {
     ...(env.TIERGATE_DATA_DIR ? { dataDir: env.TIERGATE_DATA_DIR } : {}),
     ...(env[ENV.upstreamBaseUrl] ? { upstreamBaseUrl: env[ENV.upstreamBaseUrl] } : {}),
     ...(env[ENV.upstreamApiKey] ? { upstreamApiKey: env[ENV.upstreamApiKey] } : {}),
-    ...(env[ENV.dailySpendCapUsd] ? { dailySpendCapUsd: Number(env[ENV.dailySpendCapUsd]) } : {}),
+    ...(quiet ? {} : { accessLog: (entry) => process.stdout.write(`${formatAccessLine(entry)}\n`) }),
   });
-  const upstream = runtime.upstream ? `demo upstream (${runtime.upstreamBaseUrl})` : runtime.upstreamBaseUrl;
-  process.stdout.write(
-    [
-      '',
-      `Tiergate is running at ${runtime.url}  (upstream: ${upstream})`,
-      '',
-      `  API base URL   ${runtime.url}/v1`,
-      `  Admin URL      ${runtime.adminUrl}`,
-      `  Admin token    ${runtime.adminToken}`,
-      `  Demo API key   ${runtime.apiKey}   (account ${runtime.accountId}, $5.00 demo credit)`,
-      '',
-      'Try it:',
-      `  curl -s ${runtime.url}/v1/chat/completions -H "Authorization: Bearer ${runtime.apiKey}" -H "Content-Type: application/json" -d '{"model":"tier-2","messages":[{"role":"user","content":"Hello"}]}'`,
-      '',
-      'Admin CLI (in another terminal):',
-      `  TIERGATE_ADMIN_TOKEN=${runtime.adminToken} npx tiergate accounts show ${runtime.accountId}`,
-      '',
-      'Ctrl-C stops everything.',
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(startBanner(runtime, { quiet, dataDir: env.TIERGATE_DATA_DIR }));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

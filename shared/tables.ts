@@ -88,6 +88,11 @@ export const requestLogKeys = {
 /** Key names of the ledger's item types, kept here so every adapter builds keys alike. */
 export const ledgerKeys = {
   accountProfile: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'PROFILE' }),
+  /** One item per account in a single partition, newest last by sort key, so listing is a Query. */
+  accountIndex: (createdAt: string, accountId: string) => ({
+    pk: 'ACCOUNTS',
+    sk: `${createdAt}#${accountId}`,
+  }),
   wallet: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'WALLET' }),
   accountKeyRef: (accountId: string, keyId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: `KEY#${keyId}` }),
   credit: (accountId: string, reference: string) => ({

@@ -39,6 +39,8 @@ export class ChatApi extends Construct {
   readonly adminUrl: FunctionUrl;
   /** Holds the upstream provider's API key; the operator puts the key in after deploy. */
   readonly upstreamKeySecret: Secret;
+  /** The key that seals tool-call ids: generated here, never shown, and not rotated with the upstream key. */
+  readonly toolCallIdSecret: Secret;
 
   constructor(scope: Construct, id: string, props: ChatApiProps) {
     super(scope, id);
@@ -57,6 +59,18 @@ export class ChatApi extends Construct {
         'rotates it at the provider and stores the new value with put-secret-value.',
     });
 
+    // Its own key, so a rotation of the upstream key does not break tool-call ids that clients still hold.
+    this.toolCallIdSecret = new Secret(this, 'ToolCallIdKey', {
+      description: 'Tiergate tool-call id sealing key (generated; used by the completions function only).',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    Validations.of(this.toolCallIdSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Seals the tool-call ids clients hold between a tool call and its result: rotating it would make the ids ' +
+        'of conversations in flight unreadable. It never leaves the completions function and guards no access.',
+    });
+
     this.completions = new GatewayFunction(this, 'Completions', {
       entry: 'completions',
       description: 'Tiergate public API: /v1/chat/completions, /v1/models, /health',
@@ -68,7 +82,6 @@ export class ChatApi extends Construct {
       .setEnvironment(ENV.upstreamBaseUrl, config.upstreamBaseUrl)
       .setEnvironment(ENV.abortMarginMs, String(ABORT_MARGIN_MS))
       .setEnvironment(ENV.probeIntervalMinutes, String(config.probeIntervalMinutes))
-      .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
       // Reads keys, wallets, catalog and guardrail state; writes holds and rate windows (TransactWriteItems).
       // No DeleteItem: settling a hold is billing's and the reconciler's job alone.
       .bindTable(tables.ledger, {
@@ -76,7 +89,8 @@ export class ChatApi extends Construct {
         query: ['table'],
       })
       .bindBus(bus)
-      .bindSecret(this.upstreamKeySecret);
+      .bindSecret(this.upstreamKeySecret)
+      .bindSecret(this.toolCallIdSecret, ENV.toolCallIdSecretArn);
 
     this.completionsUrl = this.completions.function.addFunctionUrl({
       // The handler authenticates every request with its bearer key (DESIGN §2).
@@ -100,9 +114,17 @@ export class ChatApi extends Construct {
       logRetention: config.logRetentionDays,
     })
       .setEnvironment(ENV.dailySpendCapUsd, String(config.dailySpendCapUsd))
-      .setEnvironment(ENV.probeIntervalMinutes, String(config.probeIntervalMinutes))
       .bindTable(tables.ledger, {
-        items: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'BatchWriteItem'],
+        // BatchGetItem: the wallets of a page of `accounts list`.
+        items: [
+          'GetItem',
+          'BatchGetItem',
+          'PutItem',
+          'UpdateItem',
+          'DeleteItem',
+          'ConditionCheckItem',
+          'BatchWriteItem',
+        ],
         query: ['table', ...tables.ledger.definition.globalSecondaryIndexes.map((index) => index.indexName)],
       })
       // Read-only: the request log is written by billing and the reconciler alone.

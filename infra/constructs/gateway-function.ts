@@ -161,7 +161,9 @@ export class GatewayFunction extends Construct {
   /** Plain configuration, never a secret: secrets go through `bindSecret`. */
   setEnvironment(name: string, value: string): this {
     // The plain-key variable exists for the local runtime only; in AWS the key stays in Secrets Manager.
-    if (name === ENV.upstreamApiKey) throw new Error(`${name} must not be deployed: use bindSecret`);
+    if (name === ENV.upstreamApiKey || name === ENV.toolCallIdSecret) {
+      throw new Error(`${name} must not be deployed: use bindSecret`);
+    }
     this.function.addEnvironment(name, value);
     return this;
   }
@@ -180,10 +182,13 @@ export class GatewayFunction extends Construct {
     return this;
   }
 
-  /** Passes the secret's ARN (never its value) and allows reading this secret only. */
+  /** Passes the secret's ARN (never its value) and allows reading this secret only (AWS-managed key). */
   bindSecret(secret: ISecret, envName: string = ENV.upstreamApiKeySecretArn): this {
     this.setEnvironment(envName, secret.secretArn);
-    secret.grantRead(this.role);
+    // GetSecretValue alone (grantRead would add DescribeSecret, which the function never calls).
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+    );
     return this;
   }
 

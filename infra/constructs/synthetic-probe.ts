@@ -1,4 +1,4 @@
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import type { CfnFunction, FunctionUrl } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
@@ -151,9 +151,12 @@ export class SyntheticProbe extends Construct {
       .next(cleanup)
       .next(recordPassed);
 
-    // Under /aws/vendedlogs/: Step Functions then needs no per-log-group resource policy for delivery.
+    // Under /aws/vendedlogs/: Step Functions then needs no per-log-group resource policy for delivery. The
+    // name ends with a piece of the stack id, which is new for every stack created: the group is retained
+    // by `cdk destroy`, and a fixed name would make the next deploy of the same stack fail on it.
+    const stackIdSuffix = Fn.select(4, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
     this.logGroup = new LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-synthetic-probe`,
+      logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-synthetic-probe-${stackIdSuffix}`,
       retention: config.logRetentionDays,
     });
     this.stateMachine = new StateMachine(this, 'StateMachine', {

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_BODY_BYTES, ENV, intEnv } from '../../shared/config.js';
+import { readCompletionsConfig } from '../../shared/config.js';
 import { createCompletionsHandler } from '../../shared/runtime/completions-handler.js';
 import { createLogger, powertoolsLog } from '../../shared/runtime/logger.js';
 import {
@@ -8,15 +8,17 @@ import {
 } from '../../shared/runtime/metrics.js';
 import { createPublicApi } from '../../shared/runtime/public-api-wiring.js';
 
-// Built once per instance, at cold start; a missing variable fails here, not on a request.
+// Read once at cold start: a missing or bad variable fails here, with its name, not on a request.
+const config = readCompletionsConfig();
 const metrics = createMetrics();
-const api = createPublicApi(
+const { api } = createPublicApi(
+  config,
   powertoolsLog(createLogger()),
   {},
   { retryWithoutIdempotencyKey: retryWithoutIdempotencyKeyCounter(metrics) },
 );
 export const handler = createCompletionsHandler(api, {
-  maxBodyBytes: intEnv(ENV.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
-  abortMarginMs: intEnv(ENV.abortMarginMs, 10_000),
+  maxBodyBytes: config.maxBodyBytes,
+  abortMarginMs: config.abortMarginMs,
   countError: errorCounter(metrics),
 });

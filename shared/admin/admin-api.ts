@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
+import { catalogWarnings, sameCatalog } from '../domain/catalog-review.js';
 import { parseCatalogDocument } from '../domain/catalog-schema.js';
 import { hasControlCharacters, NO_CONTROL_CHARACTERS } from '../domain/control-characters.js';
 import {
@@ -80,8 +81,29 @@ function parseAdminJson(raw: string): Json {
   return body;
 }
 
+export const MAX_ACCOUNTS_PAGE = 100;
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_ACCOUNTS_PAGE).optional(),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,400}$/)
+    .optional(),
+});
+
+/** Opaque to clients: the last listed account's sort key, base64url. */
+const encodeCursor = (sk: string): string => Buffer.from(sk, 'utf8').toString('base64url');
+function decodeCursor(cursor: string): string {
+  const sk = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[0-9T:.Z-]{10,40}#[A-Za-z0-9_-]{1,128}$/.test(sk)) throw invalidRequest('Invalid cursor.', 'cursor');
+  return sk;
+}
+
 function parseBody<T>(schema: z.ZodType<T>, req: HttpRequest): T {
-  const result = schema.safeParse(parseAdminJson(req.body));
+  return parseInput(schema, parseAdminJson(req.body));
+}
+
+function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
@@ -127,6 +149,21 @@ export class AdminApi {
       },
       {
         method: 'GET',
+        pattern: /^\/admin\/accounts$/,
+        run: async (req) => {
+          const query = parseInput(listQuery, { limit: req.query.limit, cursor: req.query.cursor });
+          const page = await accounts.listAccounts(
+            query.limit ?? 50,
+            query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+          );
+          return jsonResponse(200, {
+            accounts: page.accounts,
+            ...(page.nextCursor === undefined ? {} : { nextCursor: encodeCursor(page.nextCursor) }),
+          });
+        },
+      },
+      {
+        method: 'GET',
         pattern: new RegExp(`^/admin/accounts/${id}$`),
         run: async (_req, [accountId]) => jsonResponse(200, await accounts.getAccount(accountId as string)),
       },
@@ -134,8 +171,10 @@ export class AdminApi {
         method: 'DELETE',
         pattern: new RegExp(`^/admin/accounts/${id}$`),
         run: async (_req, [accountId]) => {
+          // The balance the deletion forfeits, as it stood just before (404 when there is no account).
+          const { balanceMicros } = await accounts.getAccount(accountId as string);
           await accounts.deleteAccount(accountId as string);
-          return jsonResponse(200, { id: accountId, deleted: true });
+          return jsonResponse(200, { id: accountId, deleted: true, forfeitedMicros: balanceMicros });
         },
       },
       {
@@ -166,8 +205,11 @@ export class AdminApi {
         pattern: new RegExp(`^/admin/accounts/${id}/credit$`),
         run: async (req, [accountId]) => {
           const body = parseBody(creditBody, req);
-          const out = await accounts.credit(accountId as string, micros(body.amountUsd) ?? 0, body.reference);
-          return jsonResponse(200, out);
+          const amountMicros = micros(body.amountUsd) ?? 0;
+          const out = await accounts.credit(accountId as string, amountMicros, body.reference);
+          // A repeated reference adds nothing (`applied: false`); its amount is the one first applied,
+          // as a different amount for the same reference is a 409.
+          return jsonResponse(200, { ...out, amountMicros, reference: body.reference });
         },
       },
       {
@@ -185,8 +227,20 @@ export class AdminApi {
       {
         method: 'PUT',
         pattern: /^\/admin\/tiers$/,
-        run: async (req) =>
-          jsonResponse(201, await catalog.publish(parseCatalogDocument(parseAdminJson(req.body)))),
+        run: async (req) => {
+          const document = parseCatalogDocument(parseAdminJson(req.body));
+          const warnings = catalogWarnings(document);
+          const active = await catalog.getActive();
+          if (sameCatalog(document, active.document)) {
+            return jsonResponse(200, {
+              version: active.version,
+              publishedAt: active.publishedAt,
+              unchanged: true,
+              warnings,
+            });
+          }
+          return jsonResponse(201, { ...(await catalog.publish(document)), unchanged: false, warnings });
+        },
       },
       {
         method: 'GET',
@@ -205,12 +259,18 @@ export class AdminApi {
       {
         method: 'GET',
         pattern: /^\/admin\/usage$/,
-        run: async (req) => jsonResponse(200, await this.reports().usage(req.query)),
+        run: async (req) => {
+          await this.accountMustExist(req.query.accountId);
+          return jsonResponse(200, await this.reports().usage(req.query));
+        },
       },
       {
         method: 'GET',
         pattern: /^\/admin\/requests$/,
-        run: async (req) => jsonResponse(200, await this.reports().requests(req.query)),
+        run: async (req) => {
+          await this.accountMustExist(req.query.accountId);
+          return jsonResponse(200, await this.reports().requests(req.query));
+        },
       },
       {
         method: 'GET',
@@ -270,6 +330,13 @@ export class AdminApi {
       }
       return errorResponse(gatewayError, requestId);
     }
+  }
+
+  /** A report for an account that does not exist is a 404, not an empty report. */
+  private async accountMustExist(accountId: string | undefined): Promise<void> {
+    if (accountId === undefined || accountId === '') return;
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(accountId)) throw invalidRequest('Invalid accountId.', 'accountId');
+    await this.deps.accounts.getAccount(accountId);
   }
 
   private probes(): ProbeResultRecorder {

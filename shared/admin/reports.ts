@@ -9,7 +9,8 @@ import type { AdminReports } from './admin-api.js';
 
 const BY_DAY_INDEX = REQUEST_LOG_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'by-day';
 const MAX_RANGE_DAYS = 31;
-const MAX_ITEMS = 50_000;
+/** A usage report counts at most this many requests (the newest of its range) and says so. */
+export const MAX_USAGE_ITEMS = 50_000;
 const DAY_MS = 86_400_000;
 
 type Item = Record<string, unknown>;
@@ -50,6 +51,7 @@ export class DynamoAdminReports implements AdminReports {
     private readonly spend: SpendGuardrail,
     private readonly capMicros: number,
     private readonly now: () => number = Date.now,
+    private readonly maxUsageItems: number = MAX_USAGE_ITEMS,
   ) {}
 
   async requests(query: Record<string, string | undefined>) {
@@ -57,10 +59,11 @@ export class DynamoAdminReports implements AdminReports {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw invalidRequest("'limit' must be an integer from 1 to 1000.", 'limit');
     }
+    // One more than asked for tells whether there are more.
     const items = query.accountId
-      ? await this.accountItems(query.accountId, 0, this.now() + DAY_MS, limit)
-      : await this.dayItems(this.now() - (MAX_RANGE_DAYS - 1) * DAY_MS, this.now(), limit);
-    return { requests: items.slice(0, limit).map(publicLogItem) };
+      ? await this.accountItems(query.accountId, 0, this.now() + DAY_MS, limit + 1)
+      : await this.dayItems(this.now() - (MAX_RANGE_DAYS - 1) * DAY_MS, this.now(), limit + 1);
+    return { requests: items.slice(0, limit).map(publicLogItem), truncated: items.length > limit };
   }
 
   async usage(query: Record<string, string | undefined>) {
@@ -73,9 +76,12 @@ export class DynamoAdminReports implements AdminReports {
     if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {
       throw invalidRequest(`Without accountId the range may span at most ${MAX_RANGE_DAYS} days.`, 'since');
     }
-    const items = query.accountId
-      ? await this.accountItems(query.accountId, since, until, MAX_ITEMS)
-      : await this.dayItems(since, until, MAX_ITEMS);
+    const found = query.accountId
+      ? await this.accountItems(query.accountId, since, until, this.maxUsageItems + 1)
+      : await this.dayItems(since, until, this.maxUsageItems + 1);
+    // Newest first: a truncated report counts the newest maxUsageItems requests of the range.
+    const truncated = found.length > this.maxUsageItems;
+    const items = found.slice(0, this.maxUsageItems);
     const rows = new Map<string, UsageRow>();
     for (const item of items) {
       const startedAt = String(item.startedAt);
@@ -104,6 +110,8 @@ export class DynamoAdminReports implements AdminReports {
       until: new Date(until).toISOString(),
       ...(query.accountId ? { accountId: query.accountId } : {}),
       rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)),
+      truncated,
+      ...(truncated ? { maxRequests: this.maxUsageItems } : {}),
     };
   }
 

@@ -1,5 +1,5 @@
-import { type Catalog, TIER_IDS } from '../domain/catalog.js';
-import { asGatewayError, methodNotAllowed, notFound } from '../domain/errors.js';
+import { type Catalog, resolveTierId, TIER_IDS, type TierId } from '../domain/catalog.js';
+import { asGatewayError, methodNotAllowed, modelNotFound, notFound } from '../domain/errors.js';
 import { SSE_DONE } from '../domain/sse.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
@@ -26,9 +26,19 @@ export interface PublicApiDeps {
 const ROUTES: Record<string, readonly string[]> = {
   '/v1/chat/completions': ['POST'],
   '/v1/models': ['GET'],
+  '/v1/models/{id}': ['GET'],
   '/health': ['GET'],
   '/health/live': ['GET'],
 };
+
+/** `/v1/models/{id}`: one path segment after /v1/models/ (aliases and tier ids have no slash). */
+const MODEL_PATH = /^\/v1\/models\/([^/]+)$/;
+
+/** The route of a path (its ROUTES key), and the model id of /v1/models/{id}. */
+function route(path: string): { key: string; modelId?: string } {
+  const model = MODEL_PATH.exec(path);
+  return model ? { key: '/v1/models/{id}', modelId: model[1] ?? '' } : { key: path };
+}
 
 /** The public routes of the completions function. */
 export class PublicApi {
@@ -50,16 +60,19 @@ export class PublicApi {
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
-    const allowed = ROUTES[path];
+    const { key, modelId } = route(path);
+    const allowed = Object.hasOwn(ROUTES, key) ? ROUTES[key] : undefined;
     if (!allowed) return errorResponse(notFound(path), ctx.requestId);
     if (!allowed.includes(req.method))
       return errorResponse(methodNotAllowed(req.method, allowed), ctx.requestId);
     try {
-      switch (path) {
+      switch (key) {
         case '/v1/chat/completions':
           return await this.chatCompletions(req, ctx);
         case '/v1/models':
           return await this.models(req, ctx);
+        case '/v1/models/{id}':
+          return await this.model(req, ctx, modelId ?? '');
         case '/health':
           return await healthResponse(
             this.deps.probes,
@@ -82,14 +95,34 @@ export class PublicApi {
   private async models(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     await this.deps.auth.authenticate(req.headers.authorization);
     const catalog = await this.deps.catalog();
-    const created = Math.floor(Date.parse(catalog.publishedAt) / 1000);
     return jsonResponse(
       200,
-      {
-        object: 'list',
-        data: TIER_IDS.map((id) => ({ id, object: 'model', created, owned_by: 'tiergate' })),
-      },
+      { object: 'list', data: TIER_IDS.map((id) => modelObject(id, catalog)) },
       { 'x-request-id': ctx.requestId, 'x-tier-catalog-version': String(catalog.version) },
     );
   }
+
+  /** One tier, by tier id or alias, always as its canonical tier object; anything else is a 404. */
+  private async model(req: HttpRequest, ctx: RequestContext, rawId: string): Promise<HttpResponse> {
+    await this.deps.auth.authenticate(req.headers.authorization);
+    let id: string;
+    try {
+      id = decodeURIComponent(rawId);
+    } catch {
+      throw modelNotFound();
+    }
+    const tier = resolveTierId(id);
+    if (!tier) throw modelNotFound();
+    const catalog = await this.deps.catalog();
+    return jsonResponse(200, modelObject(tier, catalog), {
+      'x-request-id': ctx.requestId,
+      'x-tier': tier,
+      'x-tier-catalog-version': String(catalog.version),
+    });
+  }
+}
+
+function modelObject(id: TierId, catalog: Catalog) {
+  const created = Math.floor(Date.parse(catalog.publishedAt) / 1000);
+  return { id, object: 'model', created, owned_by: 'tiergate' };
 }

@@ -6,7 +6,7 @@ import { DynamoKeyStore } from '../adapters/dynamodb/key-store.js';
 import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
-import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
+import { type CompletionsConfig, TOOL_CALL_ID_KEY_MAX_AGE_MS } from '../config.js';
 import { OpenAiChatDialect } from '../dialects/openai-chat/dialect.js';
 import type { Catalog } from '../domain/catalog.js';
 import { upstreamError } from '../domain/errors.js';
@@ -16,11 +16,13 @@ import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
 import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
-import { RequestLifecycle } from '../lifecycle/lifecycle.js';
+import { CircuitBreaker } from '../lifecycle/circuit-breaker.js';
+import { Funds } from '../lifecycle/funds.js';
+import { type LifecycleDeps, RequestLifecycle } from '../lifecycle/lifecycle.js';
 import type { GuardrailReader, Upstream, UsagePublisher, WalletStore } from '../ports.js';
 import { HttpUpstream } from '../upstreams/openai-http.js';
 import { eventBridgeClient } from './event-bridge.js';
-import { upstreamApiKey } from './upstream-key.js';
+import { createSecretProvider, type FetchSecret, type SecretProvider } from './secret-provider.js';
 
 /** Handlers cache the active catalog for at most 30 s. */
 export const MAX_CATALOG_CACHE_TTL_MS = 30_000;
@@ -30,6 +32,7 @@ export interface PublicApiOverrides {
   usage?: UsagePublisher;
   guardrail?: GuardrailReader;
   upstream?: Upstream;
+  fetchSecret?: FetchSecret;
 }
 
 export interface PublicApiCounters {
@@ -37,77 +40,96 @@ export interface PublicApiCounters {
   retryWithoutIdempotencyKey?: () => void;
 }
 
+export interface PublicApiWiring {
+  api: PublicApi;
+  /** The upstream key, re-read when it ages out or the upstream refuses it. */
+  upstreamKey: SecretProvider;
+}
+
+const capped = (ttlMs: number | undefined, max: number): number => Math.min(ttlMs ?? max, max);
+
 /**
- * Builds the completions function's API from the environment: the one wiring used by the Lambda
- * handler (and by the benchmark, which swaps single ports to measure their cost).
+ * Builds the completions function's API from its configuration: the one wiring used by the
+ * Lambda handler (and by the benchmark, which swaps single ports to measure their cost).
  */
 export function createPublicApi(
+  config: CompletionsConfig,
   log: Log,
   overrides: PublicApiOverrides = {},
   counters: PublicApiCounters = {},
-): PublicApi {
-  const ledgerTable = requireEnv(ENV.ledgerTable);
-  const busName = requireEnv(ENV.eventBus);
-  const db = createDocumentClient(optionalEnv(ENV.dynamodbEndpoint));
+): PublicApiWiring {
+  const { ledgerTable } = config;
+  const db = createDocumentClient(config.dynamodbEndpoint);
   const catalogStore = new DynamoCatalogStore(db, ledgerTable);
   const catalogCache = new TtlCache<'active', Catalog>(
-    Math.min(intEnv(ENV.catalogCacheTtlMs, MAX_CATALOG_CACHE_TTL_MS), MAX_CATALOG_CACHE_TTL_MS),
+    capped(config.catalogCacheTtlMs, MAX_CATALOG_CACHE_TTL_MS),
   );
   const catalog = () => catalogCache.get('active', () => catalogStore.getActive());
   const auth = new Authenticator(
     new DynamoKeyStore(db, ledgerTable),
-    intEnv(ENV.keyCacheTtlMs, MAX_KEY_CACHE_TTL_MS),
+    capped(config.keyCacheTtlMs, MAX_KEY_CACHE_TTL_MS),
   );
-  return new PublicApi({
+  const secrets = overrides.fetchSecret ? { fetchSecret: overrides.fetchSecret } : {};
+  const upstreamKey = createSecretProvider(config.upstreamKey, {
+    maxAgeMs: config.upstreamKeyMaxAgeMs,
+    ...secrets,
+  });
+  const toolCallIdKey = createSecretProvider(config.toolCallIdKey, {
+    maxAgeMs: TOOL_CALL_ID_KEY_MAX_AGE_MS,
+    ...secrets,
+  });
+  const wallet = overrides.wallet ?? new DynamoWalletStore(db, ledgerTable);
+  // One set of per-instance knowledge for every surface: balances and the circuit breaker.
+  const deps: LifecycleDeps = {
+    auth,
+    catalog,
+    wallet,
+    rateLimiter: new DynamoRateLimiter(db, ledgerTable),
+    usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), config.eventBus),
+    guardrail:
+      overrides.guardrail ??
+      new DynamoGuardrailReader(
+        db,
+        ledgerTable,
+        capped(config.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
+      ),
+    upstream:
+      overrides.upstream ??
+      new HttpUpstream({
+        baseUrl: config.upstreamBaseUrl,
+        apiKey: upstreamKey.get,
+        // A rotated key takes effect on the next request, not at the next refresh.
+        onUnauthorized: (refused) => upstreamKey.onUnauthorized(refused).catch(() => false),
+      }),
+    funds: new Funds(wallet),
+    breaker: new CircuitBreaker(),
+    log,
+  };
+  // A key of their own (not the upstream key), so sealed ids survive upstream key rotations
+  // and every instance opens every instance's ids.
+  const toolCallIds = toolCallIdsFrom(toolCallIdKey);
+  const api = new PublicApi({
     auth,
     catalog,
     probes: new DynamoProbeResultStore(db, ledgerTable),
-    probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360) * 60_000,
+    probeIntervalMs: config.probeIntervalMs,
     idempotency: new DynamoIdempotencyStore(db, ledgerTable),
     countRetryWithoutIdempotencyKey: counters.retryWithoutIdempotencyKey,
     log,
-    completions: new RequestLifecycle(
-      {
-        auth,
-        catalog,
-        wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
-        rateLimiter: new DynamoRateLimiter(db, ledgerTable),
-        usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
-        guardrail:
-          overrides.guardrail ??
-          new DynamoGuardrailReader(
-            db,
-            ledgerTable,
-            intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
-          ),
-        upstream:
-          overrides.upstream ??
-          new HttpUpstream({
-            baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
-            apiKey: upstreamApiKey,
-          }),
-        log,
-      },
-      // Sealed with a key derived from the upstream key, so every instance opens every instance's ids.
-      new OpenAiChatDialect(
-        once(async () => {
-          const secret = await upstreamApiKey().catch((err: unknown) => {
-            throw upstreamError(err); // no upstream key: no upstream call could succeed either
-          });
-          return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
-        }),
-      ),
-    ),
+    completions: new RequestLifecycle(deps, new OpenAiChatDialect(toolCallIds)),
   });
+  return { api, upstreamKey };
 }
 
-function once<T>(load: () => Promise<T>): () => Promise<T> {
-  let value: Promise<T> | undefined;
-  return () => {
-    value ??= load().catch((err: unknown) => {
-      value = undefined;
-      throw err;
+/** One ToolCallIds per key value: rebuilt only if the secret ever changes. */
+function toolCallIdsFrom(key: SecretProvider): () => Promise<ToolCallIds> {
+  let current: { secret: string; ids: ToolCallIds } | undefined;
+  return async () => {
+    const secret = await key.get().catch((err: unknown) => {
+      throw upstreamError(err); // cannot seal or open ids: the request cannot be served
     });
-    return value;
+    if (secret === undefined) throw upstreamError(new Error('The tool-call id key is not set'));
+    if (current?.secret !== secret) current = { secret, ids: new ToolCallIds(secret) };
+    return current.ids;
   };
 }

@@ -5,8 +5,8 @@ export interface HttpUpstreamOptions {
   baseUrl: string;
   /** Resolved lazily (Secrets Manager in AWS, env locally) and cached by the caller. */
   apiKey: () => Promise<string | undefined>;
-  /** Called when the upstream refuses the gateway's own key, so a rotated key is re-read. */
-  onUnauthorized?: () => void;
+  /** Called with the key the upstream refused, so a rotated key is re-read at once. */
+  onUnauthorized?: (refusedKey: string | undefined) => unknown;
 }
 
 /** Error texts longer than this are not read further: only their classification matters. */
@@ -49,7 +49,7 @@ export class HttpUpstream implements Upstream {
       return { ok: true, text: () => res.text(), events: () => sseEvents(res.body) };
     }
     const failure = classifyFailure(res.status, await boundedText(res.body));
-    if (failure.kind === 'unauthorized') this.options.onUnauthorized?.();
+    if (failure.kind === 'unauthorized') this.options.onUnauthorized?.(apiKey);
     return { ok: false, failure };
   }
 }

@@ -2,7 +2,11 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/main.js';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
+import { DynamoAdminReports } from '../../shared/admin/reports.js';
+import type { CatalogDocument } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { rawRequest, waitFor } from '../support/e2e-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
@@ -22,7 +26,12 @@ interface CliRun {
 }
 
 /** Runs the CLI in-process against the live runtime's admin API. */
-async function cli(...argv: string[]): Promise<CliRun> {
+function cli(...argv: string[]): Promise<CliRun> {
+  return runCliWithStdin(argv, '');
+}
+
+/** The CLI, with `-` reading the given text as standard input. */
+async function runCliWithStdin(argv: string[], stdin: string): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await runCli(argv, {
@@ -33,6 +42,7 @@ async function cli(...argv: string[]): Promise<CliRun> {
       stderr += s;
     },
     env: { TIERGATE_ADMIN_URL: runtime.adminUrl, TIERGATE_ADMIN_TOKEN: runtime.adminToken },
+    readStdin: async () => stdin,
   });
   return { code, stdout, stderr };
 }
@@ -88,7 +98,9 @@ describe('tiergate CLI against the local runtime', () => {
     expect(credited).toContain('$2.000000');
     expect(credited).toContain('Balance: $3.000000');
     const again = await ok('credit', 'add', accountId, '--amount', '2', '--reference', 'cli-r1');
-    expect(again).toContain('Balance: $3.000000');
+    expect(again).toBe(
+      'Reference cli-r1 was already applied ($2.000000): nothing added. Balance: $3.000000.\n',
+    );
     expect((await admin(runtime, 'GET', `/admin/accounts/${accountId}`)).json.balanceMicros).toBe(3_000_000);
 
     const client = new OpenAI({ baseURL: `${runtime.url}/v1`, apiKey: created.apiKey.key, maxRetries: 0 });
@@ -166,5 +178,151 @@ describe('tiergate CLI against the local runtime', () => {
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('401');
+  });
+});
+
+describe('operator papercuts', () => {
+  const createAccount = async (name: string, credit = '1') =>
+    JSON.parse(await ok('accounts', 'create', '--name', name, '--credit', credit, '--json')) as {
+      account: { id: string };
+      apiKey: { id: string; key: string };
+    };
+
+  it('lists accounts newest first, page by page, with balances', async () => {
+    const made = [];
+    for (const name of ['list-a', 'list-b', 'list-c'])
+      made.push((await createAccount(name, '0.5')).account.id);
+    const first = await ok('accounts', 'list', '--limit', '2');
+    const cursor = /More accounts: tiergate accounts list --limit 2 --cursor (\S+)/.exec(first)?.[1];
+    expect(cursor, first).toBeTruthy();
+    expect(first).toMatch(/^ACCOUNT\s+NAME\s+CREATED\s+BALANCE$/m);
+    expect(first).toMatch(new RegExp(`^${made[2]}\\s+list-c\\s+\\S+\\s+\\$0\\.500000$`, 'm'));
+    expect(first).toContain(made[1]);
+
+    const ids: string[] = [];
+    let page: { accounts: Array<{ id: string; balanceMicros: number }>; nextCursor?: string } | undefined;
+    let next: string | undefined;
+    do {
+      page = JSON.parse(
+        await ok('accounts', 'list', '--limit', '2', ...(next ? ['--cursor', next] : []), '--json'),
+      ) as NonNullable<typeof page>;
+      ids.push(...page.accounts.map((a) => a.id));
+      next = page.nextCursor;
+    } while (next);
+    // Every account once, the demo account among them, newest first.
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toContain(runtime.accountId);
+    expect(ids.indexOf(made[2] as string)).toBeLessThan(ids.indexOf(made[0] as string));
+
+    const bad = await cli('accounts', 'list', '--cursor', 'bm90LWEtY3Vyc29y');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/400 invalid_request: Invalid cursor/);
+  });
+
+  it("lists an account's keys, and an unknown account is an error", async () => {
+    const { account, apiKey } = await createAccount('keys-list');
+    const listed = await ok('keys', 'list', account.id);
+    expect(listed).toMatch(new RegExp(`^${apiKey.id}\\s+default\\s+active`, 'm'));
+    expect(listed).not.toContain(apiKey.key);
+    const missing = await cli('keys', 'list', 'acct_doesnotexist');
+    expect(missing.code).toBe(1);
+  });
+
+  it('deletes an account only with --yes, saying what balance is forfeited', async () => {
+    const { account } = await createAccount('to-delete', '4.25');
+    const refused = await cli('accounts', 'delete', account.id);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      new RegExp(`not deleted: account ${account.id} \\(to-delete\\) holds \\$4\\.250000, .*add --yes`),
+    );
+    expect((await admin(runtime, 'GET', `/admin/accounts/${account.id}`)).status).toBe(200);
+    expect(await ok('accounts', 'delete', account.id, '--yes')).toBe(
+      `Deleted account ${account.id}; its balance of $4.250000 was forfeited.\n`,
+    );
+    expect((await admin(runtime, 'GET', `/admin/accounts/${account.id}`)).status).toBe(404);
+    const listed = JSON.parse(await ok('accounts', 'list', '--limit', '100', '--json')) as {
+      accounts: Array<{ id: string }>;
+    };
+    expect(listed.accounts.map((a) => a.id)).not.toContain(account.id);
+  });
+
+  it('states the usage range, refuses an unknown account, and says when a report is truncated', async () => {
+    const { account, apiKey } = await createAccount('reports');
+    for (let i = 0; i < 3; i++) expect(await completionStatus(apiKey.key)).toBe(200);
+    await waitFor(
+      async () =>
+        ((await admin(runtime, 'GET', `/admin/requests?accountId=${account.id}`)).json.requests as unknown[])
+          .length === 3,
+      { what: 'three settled requests' },
+    );
+    const usage = await ok('usage', '--account', account.id, '--since', '2020-01-01');
+    expect(usage.split('\n')[0]).toMatch(
+      new RegExp(`^Usage by tier, account ${account.id}, from 2020-01-01T00:00:00\\.000Z to \\d{4}-`),
+    );
+    expect(usage).toMatch(/^tier-1\s+3\s/m);
+    expect(usage).not.toContain('Truncated');
+    const defaultRange = (await ok('usage', '--account', account.id)).split('\n')[0] ?? '';
+    const [, since, until] = /from (\S+) to (\S+)$/.exec(defaultRange) ?? [];
+    expect(Date.parse(until ?? '') - Date.parse(since ?? '')).toBe(7 * 86_400_000);
+
+    const unknown = await cli('usage', '--account', 'acct_doesnotexist');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/404/);
+    expect((await cli('requests', '--account', 'acct_doesnotexist')).code).toBe(1);
+
+    const requests = await ok('requests', '--account', account.id, '--limit', '2');
+    expect(requests).toMatch(/Truncated: the newest 2 shown; there are more/);
+    expect(await ok('requests', '--account', account.id, '--limit', '3')).not.toContain('Truncated');
+
+    // A usage report past its item bound counts the newest ones and says so.
+    const db = createDocumentClient(runtime.dynamodbEndpoint);
+    const reports = new DynamoAdminReports(
+      db,
+      runtime.tables.requestLog,
+      new SpendGuardrail(db, runtime.tables.ledger, 1),
+      1,
+      Date.now,
+      2,
+    );
+    expect(await reports.usage({ accountId: account.id })).toMatchObject({
+      truncated: true,
+      maxRequests: 2,
+      rows: [{ group: 'tier-1', requests: 2 }],
+    });
+    expect(await reports.usage({ accountId: account.id, since: '2020-01-01' })).toMatchObject({
+      truncated: true,
+    });
+  });
+
+  it('publishes `tiers show --json` as it is: identical is a no-op that says so; warnings are said', async () => {
+    const shown = await ok('tiers', 'show', '--json');
+    const unchanged = await runCliWithStdin(['tiers', 'publish', '-'], shown);
+    expect(unchanged.code).toBe(0);
+    expect(unchanged.stdout).toMatch(
+      /^Nothing published: the catalog is identical to the active version \d+\.\n$/,
+    );
+
+    const active = JSON.parse(shown) as { version: number; catalog: CatalogDocument };
+    const edited = structuredClone(active);
+    const tier2 = edited.catalog.tiers['tier-2'];
+    const primary = tier2.models[0];
+    if (!primary) throw new Error('tier-2 has no model');
+    tier2.models.push({ ...primary });
+    tier2.price.outputUsdPerMTok = primary.outputUsdPerMTok / 2;
+    const published = await runCliWithStdin(['tiers', 'publish', '-'], JSON.stringify(edited));
+    expect(published.code, published.stderr).toBe(0);
+    const lines = published.stdout.trimEnd().split('\n');
+    expect(lines).toContain(`Warning: tier-2: model "${primary.id}" is listed more than once.`);
+    expect(
+      lines.some((l) => /^Warning: tier-2: the output price \$\S+ is below the primary model's cost/.test(l)),
+    ).toBe(true);
+    expect(lines.at(-1)).toMatch(
+      new RegExp(
+        `^Published catalog version ${active.version + 1} at \\S+\\. Now active on every instance within 30 s\\.$`,
+      ),
+    );
+    expect(await ok('tiers', 'rollback', String(active.version))).toBe(
+      `Active catalog version is now ${active.version}, on every instance within 30 s.\n`,
+    );
   });
 });

@@ -15,6 +15,8 @@ import {
   assertValid,
   validateChunk,
   validateCompletion,
+  validateError,
+  validateModel,
   validateModelList,
 } from '../support/openai-schema.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
@@ -341,7 +343,7 @@ describe('tool calls', () => {
     if (call?.type !== 'function') throw new Error('expected a function tool call');
     expect(call.id).toBeTruthy();
     expect(call.function.name).toBe('get_weather');
-    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'Paris' });
+    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'demo' });
   });
 
   it('streams a tool call whose reassembled arguments parse as JSON', async () => {
@@ -373,7 +375,7 @@ describe('tool calls', () => {
     const call = calls.get(0);
     expect(call?.id).toBeTruthy();
     expect(call?.name).toBe('get_weather');
-    expect(JSON.parse(call?.arguments ?? '')).toEqual({ location: 'Paris' });
+    expect(JSON.parse(call?.arguments ?? '')).toEqual({ location: 'demo' });
   });
 });
 
@@ -399,5 +401,44 @@ describe('GET /v1/models', () => {
   it('requires an API key', async () => {
     const raw = await fetch(`${runtime.url}/v1/models`);
     expect(raw.status).toBe(401);
+    expect((await fetch(`${runtime.url}/v1/models/tier-1`)).status).toBe(401);
+  });
+});
+
+describe('GET /v1/models/{id}', () => {
+  it('returns the canonical tier object for a tier id or an alias', async () => {
+    for (const [asked, tier] of [
+      ['tier-3', 'tier-3'],
+      ['speed', 'tier-1'],
+      ['balance', 'tier-2'],
+      ['reasoning', 'tier-4'],
+    ] as const) {
+      const model = await client.models.retrieve(asked);
+      assertValid(validateModel, model);
+      expect(model).toMatchObject({ id: tier, object: 'model', owned_by: 'tiergate' });
+    }
+    const raw = await fetch(`${runtime.url}/v1/models/intelligence`, {
+      headers: { authorization: `Bearer ${runtime.apiKey}` },
+    });
+    expect(raw.headers.get('x-tier')).toBe('tier-3');
+    expect(raw.headers.get('x-tier-catalog-version')).toMatch(/^\d+$/);
+  });
+
+  it('is a 404 model_not_found for anything else, upstream model ids included', async () => {
+    for (const id of ['gpt-4o', 'openai%2Fgpt-4o-mini', 'tier-5', '%zz']) {
+      const raw = await fetch(`${runtime.url}/v1/models/${id}`, {
+        headers: { authorization: `Bearer ${runtime.apiKey}` },
+      });
+      expect(raw.status, id).toBe(404);
+      const body = assertValid(validateError, await raw.json());
+      expect((body as { error: { code: string } }).error.code).toBe('model_not_found');
+    }
+    await expect(client.models.retrieve('gpt-4o')).rejects.toMatchObject({ status: 404 });
+    // A path below a model is no route at all.
+    const nested = await fetch(`${runtime.url}/v1/models/tier-1/extra`, {
+      headers: { authorization: `Bearer ${runtime.apiKey}` },
+    });
+    expect(nested.status).toBe(404);
+    expect(((await nested.json()) as { error: { code: string } }).error.code).toBe('not_found');
   });
 });

@@ -2,6 +2,7 @@ import OpenAI, { type APIError } from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../../shared/config.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import {
   demoUpstream,
@@ -202,10 +203,32 @@ describe('raw HTTP errors', () => {
     }
   });
 
+  it('takes a base64 image of 4.5 MB: the limit is what a Function URL allows, less its envelope', async () => {
+    const image = `data:image/png;base64,${Buffer.alloc(3_370_000, 7).toString('base64')}`;
+    const body = JSON.stringify({
+      model: 'tier-1',
+      max_tokens: 8,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is in this picture? tokens:2' },
+            { type: 'image_url', image_url: { url: image } },
+          ],
+        },
+      ],
+    });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(4_490_000);
+    expect(Buffer.byteLength(body)).toBeLessThan(DEFAULT_MAX_BODY_BYTES);
+    const res = await rawRequest(runtime, body);
+    expect(res.status, await res.clone().text()).toBe(200);
+    await res.text();
+  });
+
   it('answers a body over the limit with 413 request_too_large', async () => {
     const big = JSON.stringify({
       model: 'tier-2',
-      messages: [{ role: 'user', content: 'x'.repeat(1_500_000) }],
+      messages: [{ role: 'user', content: 'x'.repeat(DEFAULT_MAX_BODY_BYTES) }],
     });
     const res = await rawRequest(runtime, big);
     const err = await expectErrorResponse(res, 413, 'request_too_large');
@@ -217,7 +240,7 @@ describe('raw HTTP errors', () => {
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent >= 1_500_000) return controller.close();
+        if (sent > DEFAULT_MAX_BODY_BYTES) return controller.close();
         sent += piece.length;
         controller.enqueue(piece);
       },

@@ -41,8 +41,17 @@ describe('readConfig', () => {
   });
 
   it.each([
-    ['dailySpendCapUsd', '0', /"dailySpendCapUsd": expected a positive number, got "0"/],
+    [
+      'dailySpendCapUsd',
+      '0',
+      /"dailySpendCapUsd": expected a positive number of USD with at most 6 decimals, got "0"/,
+    ],
     ['dailySpendCapUsd', 'fifty', /"dailySpendCapUsd": expected a positive number/],
+    [
+      'dailySpendCapUsd',
+      '0.0000001',
+      /"dailySpendCapUsd": expected a positive number of USD with at most 6 decimals/,
+    ],
     ['probeIntervalMinutes', 1.5, /"probeIntervalMinutes": expected an integer from 1 to 1440, got 1.5/],
     ['probeIntervalMinutes', '2000', /"probeIntervalMinutes": expected an integer from 1 to 1440/],
     ['alarmEmail', 'ops-at-example', /"alarmEmail": expected an e-mail address/],

@@ -37,7 +37,7 @@ describe('top-ups', () => {
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(results.filter((r) => r.json.applied === true)).toHaveLength(1);
     expect(results.filter((r) => r.json.applied === false)).toHaveLength(4);
-    expect(await walletOf(db, runtime.tables.ledger, accountId)).toEqual({
+    expect(await walletOf(db, runtime.tables.ledger, accountId)).toMatchObject({
       balanceMicros: 1_000 + 2_500_000,
       heldMicros: 0,
     });
@@ -48,14 +48,22 @@ describe('top-ups', () => {
       amountUsd: 2.5,
       reference,
     });
-    expect(retry).toEqual({ status: 200, json: { balanceMicros: 2_501_000, debtMicros: 0, applied: false } });
+    expect(retry).toMatchObject({
+      status: 200,
+      json: { balanceMicros: 2_501_000, debtMicros: 0, applied: false, amountMicros: 2_500_000, reference },
+    });
 
     // A new reference is a new top-up.
+    const second = uniqueId('inv-');
     const again = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 0.000001,
-      reference: uniqueId('inv-'),
+      reference: second,
     });
-    expect(again).toEqual({ status: 200, json: { balanceMicros: 2_501_001, debtMicros: 0, applied: true } });
+    expect(again).toMatchObject({
+      status: 200,
+      json: { balanceMicros: 2_501_001, applied: true, amountMicros: 1, reference: second },
+    });
+    expect(again).toMatchObject({ status: 200, json: { balanceMicros: 2_501_001, debtMicros: 0, applied: true } });
     const view = await admin(runtime, 'GET', `/admin/accounts/${accountId}`);
     expect(view.json.balanceMicros).toBe(2_501_001);
   });
@@ -67,7 +75,10 @@ describe('top-ups', () => {
       amountUsd: 1,
       reference,
     });
-    expect(first).toEqual({ status: 200, json: { balanceMicros: 1_000_000, debtMicros: 0, applied: true } });
+    expect(first).toMatchObject({
+      status: 200,
+      json: { balanceMicros: 1_000_000, debtMicros: 0, applied: true, amountMicros: 1_000_000, reference },
+    });
     const conflict = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 1.000001,
       reference,
@@ -142,7 +153,7 @@ describe('top-ups', () => {
       amountUsd: 0.5,
       reference,
     });
-    expect(exact.json).toEqual({ balanceMicros: MAX_BALANCE_MICROS, debtMicros: 0, applied: true });
+    expect(exact.json).toMatchObject({ balanceMicros: MAX_BALANCE_MICROS, debtMicros: 0, applied: true });
     expect(Number.isSafeInteger(MAX_BALANCE_MICROS + 1_000_000_000_000)).toBe(true);
   });
 
@@ -156,19 +167,19 @@ describe('top-ups', () => {
       amountUsd: 0.1,
       reference: small,
     });
-    expect(first.json).toEqual({ balanceMicros: 0, debtMicros: 200_000, applied: true });
+    expect(first.json).toMatchObject({ balanceMicros: 0, debtMicros: 200_000, applied: true });
     const retried = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 0.1,
       reference: small,
     });
-    expect(retried.json).toEqual({ balanceMicros: 0, debtMicros: 200_000, applied: false });
+    expect(retried.json).toMatchObject({ balanceMicros: 0, debtMicros: 200_000, applied: false });
 
     const big = uniqueId('inv-');
     const second = await admin(runtime, 'POST', `/admin/accounts/${accountId}/credit`, {
       amountUsd: 1,
       reference: big,
     });
-    expect(second.json).toEqual({ balanceMicros: 800_000, debtMicros: 0, applied: true });
+    expect(second.json).toMatchObject({ balanceMicros: 800_000, debtMicros: 0, applied: true });
     const { Item } = await db.send(
       new GetCommand({ TableName: runtime.tables.ledger, Key: ledgerKeys.credit(accountId, big) }),
     );
@@ -190,7 +201,7 @@ describe('top-ups', () => {
     );
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     // 5 × 300,000 credited: 1,000,000 paid the debt, the rest is balance.
-    expect(await walletOf(db, runtime.tables.ledger, accountId)).toEqual({
+    expect(await walletOf(db, runtime.tables.ledger, accountId)).toMatchObject({
       balanceMicros: 500_000,
       heldMicros: 0,
     });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
+import formats from 'ajv-formats';
 import { openApiToJsonSchema } from '../../scripts/openapi-json-schema.js';
 
 /**
@@ -16,6 +17,11 @@ const raw = JSON.parse(
 };
 const defs = openApiToJsonSchema(raw.components.schemas) as Schema;
 const ajv = new Ajv({ strict: false, allErrors: true });
+// The formats the schema uses: `uri` and `date` from ajv-formats, and OpenAI's own `unixtime`
+// (whole seconds since the epoch). Each is checked, not just named.
+// ajv-formats is CommonJS: its function is the default export's `default`.
+formats.default(ajv, ['uri', 'date']);
+ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) && n >= 0 });
 ajv.addSchema({ $id: 'openai', $defs: defs });
 
 const validator = (name: string): ValidateFunction => {
@@ -28,6 +34,7 @@ export const validateCompletion = validator('CreateChatCompletionResponse');
 export const validateChunk = validator('CreateChatCompletionStreamResponse');
 export const validateError = validator('ErrorResponse');
 export const validateModelList = validator('ListModelsResponse');
+export const validateModel = validator('Model');
 
 /** Throws with ajv's messages when `value` does not match; returns the value otherwise. */
 export function assertValid<T>(validate: ValidateFunction, value: T): T {

@@ -10,7 +10,8 @@ export function startTestRuntime(options: LocalRuntimeOptions = {}): Promise<Loc
     tablePrefix: `t${randomBytes(6).toString('hex')}`,
     adminToken: 'test-admin-token',
     ...options,
-    env: { POWERTOOLS_LOG_LEVEL: 'ERROR', ...options.env },
+    // SILENT unless the run asks for logs (vitest.config.ts): tests provoke errors on purpose.
+    env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT', ...options.env },
   });
 }
 

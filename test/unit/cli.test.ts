@@ -246,9 +246,9 @@ describe('accounts', () => {
     expect(lines.find((l) => l.startsWith('key_b'))).toMatch(/batch\s+revoked\s+\S+\s+-\s+-\s+\$2\.000000$/);
   });
 
-  it('delete sends DELETE and accepts an empty 204', async () => {
+  it('delete with --yes sends DELETE and accepts an empty 204', async () => {
     canned.set('DELETE /admin/accounts/acc_1', { status: 204 });
-    const out = await admin('accounts', 'delete', 'acc_1');
+    const out = await admin('accounts', 'delete', 'acc_1', '--yes');
     expect(out).toEqual({ code: 0, stdout: 'Deleted account acc_1.\n', stderr: '' });
     expect(only()).toMatchObject({ method: 'DELETE', path: '/admin/accounts/acc_1' });
   });
@@ -405,7 +405,11 @@ describe('tiers', () => {
   it('rollback POSTs the version as a number', async () => {
     canned.set('POST /admin/tiers/rollback', { status: 200, body: { active: 3 } });
     const out = await admin('tiers', 'rollback', '3');
-    expect(out).toEqual({ code: 0, stdout: 'Active catalog version is now 3.\n', stderr: '' });
+    expect(out).toEqual({
+      code: 0,
+      stdout: 'Active catalog version is now 3, on every instance within 30 s.\n',
+      stderr: '',
+    });
     const req = only();
     expect(req).toMatchObject({ method: 'POST', path: '/admin/tiers/rollback' });
     expect(jsonBody(req)).toEqual({ version: 3 });
@@ -418,6 +422,9 @@ describe('usage, requests and guardrail', () => {
       status: 200,
       body: {
         by: 'tier',
+        since: '2025-01-01T00:00:00.000Z',
+        until: '2025-02-01T00:00:00.000Z',
+        accountId: 'acc_1',
         rows: [
           {
             group: 'tier-1',
@@ -458,7 +465,12 @@ describe('usage, requests and guardrail', () => {
       since: '2025-01-01T00:00:00Z',
       until: '2025-02-01',
     });
-    const lines = out.stdout.split('\n');
+    const [heading, blank, ...lines] = out.stdout.split('\n');
+    // The report says what it covers.
+    expect(heading).toBe(
+      'Usage by tier, account acc_1, from 2025-01-01T00:00:00.000Z to 2025-02-01T00:00:00.000Z',
+    );
+    expect(blank).toBe('');
     expect(lines[0]).toMatch(/^TIER\s+REQUESTS\s+INPUT TOKENS\s+OUTPUT TOKENS\s+CHARGE\s+UPSTREAM COST$/);
     expect(lines[1]).toMatch(/^tier-1\s+1,200\s+1,500,000\s+20,000\s+\$1\.500000\s+\$0\.900000$/);
     expect(lines[2]).toMatch(/^tier-2\s+3\s+10\s+5\s+\$0\.000001\s+\$0\.000000$/);
@@ -654,9 +666,42 @@ describe('usage errors', () => {
     ['option of another command', ['guardrail', '--limit', '3'], /'--limit' is not valid for 'guardrail'/],
     ['too many decimals', ['accounts', 'create', '--name', 'A', '--credit', '1.0000001'], /--credit/],
     [
-      'credit beyond 2^53 micro-USD',
+      'credit beyond the bound',
       ['accounts', 'create', '--name', 'A', '--credit', '99999999999'],
-      /too large/,
+      /--credit must be at most 1,000,000 USD, got "99999999999"/,
+    ],
+    [
+      'negative amount, no parseArgs text',
+      ['credit', 'add', 'acc_1', '--amount', '-5', '--reference', 'r'],
+      /--amount must be greater than 0, got "-5"/,
+    ],
+    [
+      'huge amount',
+      ['credit', 'add', 'acc_1', '--amount', '1000000.01', '--reference', 'r'],
+      /--amount must be at most 1,000,000 USD/,
+    ],
+    [
+      'negative rpm',
+      ['keys', 'create', 'acc_1', '--rpm', '-3'],
+      /--rpm must be a positive integer, got "-3"/,
+    ],
+    [
+      'rpm over the bound',
+      ['keys', 'create', 'acc_1', '--rpm', '1000001'],
+      /--rpm must be at most 1,000,000/,
+    ],
+    ['limit over the bound', ['requests', '--limit', '1001'], /--limit must be at most 1,000/],
+    ['mistyped command', ['acounts', 'list'], /unknown command 'acounts'; did you mean 'accounts'\?/],
+    [
+      'mistyped subcommand',
+      ['tiers', 'pubish', 'x.json'],
+      /unknown subcommand 'tiers pubish'.*; did you mean 'tiers publish'\? Run/,
+    ],
+    ['mistyped option', ['requests', '--limt', '3'], /Unknown option '--limt'; did you mean '--limit'\?/],
+    [
+      'option of a neighbour',
+      ['credit', 'add', 'acc_1', '--amount', '1', '--refrence', 'r'],
+      /did you mean '--reference'\?/,
     ],
     ['negative credit', ['accounts', 'create', '--name', 'A', '--credit=-1'], /--credit/],
     ['zero amount', ['credit', 'add', 'acc_1', '--amount', '0', '--reference', 'r'], /--amount/],

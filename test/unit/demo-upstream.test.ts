@@ -331,7 +331,7 @@ describe('demo upstream', () => {
     expect(call?.type).toBe('function');
     if (call?.type !== 'function') throw new Error('expected a function call');
     expect(call.function.name).toBe('get_weather');
-    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'Paris' });
+    expect(JSON.parse(call.function.arguments)).toEqual({ location: 'demo' });
     expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
   });
 
@@ -394,7 +394,7 @@ describe('demo upstream', () => {
     expect(id).toMatch(/^call_/);
     expect(name).toBe('get_weather');
     expect(fragments).toBeGreaterThan(1);
-    expect(JSON.parse(args)).toEqual({ location: 'Paris' });
+    expect(JSON.parse(args)).toEqual({ location: 'demo' });
     expect(finish).toBe('tool_calls');
     expect(usage).toBe(fragments);
   });

@@ -355,6 +355,22 @@ describe('npm run probe (argument handling)', () => {
     });
   });
 
+  it('targets the local runtime that TIERGATE_ADMIN_URL or PORT names, not 8787', async () => {
+    expect(await probeCli([], { PORT: '4321' })).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('admin API at http://127.0.0.1:4321/admin '),
+    });
+    expect(
+      await probeCli([], { PORT: '4321', TIERGATE_ADMIN_URL: 'http://127.0.0.1:5555/admin/' }),
+    ).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('admin API at http://127.0.0.1:5555/admin '),
+    });
+    expect(
+      await probeCli([], { TIERGATE_ADMIN_URL: 'https://abc123.lambda-url.eu-west-1.on.aws/' }),
+    ).toMatchObject({ code: 2, stderr: expect.stringMatching(/--url is required for a deployed stack/) });
+  });
+
   it('prints the usage for --help', async () => {
     expect(await probeCli(['--help'], {})).toMatchObject({
       code: 0,

@@ -1,4 +1,10 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { GatewayError, invalidRequest } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { MAX_BALANCE_MICROS, MICROS_PER_USD } from '../../domain/money.js';
@@ -23,6 +29,20 @@ export interface KeySummary extends KeyOptions {
   id: string;
   status: 'active' | 'revoked';
   createdAt: string;
+}
+
+/** One row of `listAccounts`. */
+export interface AccountSummary {
+  id: string;
+  name: string;
+  createdAt: string;
+  balanceMicros: number;
+}
+
+export interface AccountPage {
+  accounts: AccountSummary[];
+  /** Pass back as `cursor` for the next page; absent on the last one. */
+  nextCursor?: string;
 }
 
 export interface AccountView {
@@ -92,6 +112,13 @@ export class DynamoAccountStore {
         },
       },
       ...key.puts,
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...ledgerKeys.accountIndex(createdAt, accountId), accountId, name, createdAt },
+          ConditionExpression: itemIsNew,
+        },
+      },
     ]);
     return {
       account: {
@@ -150,6 +177,8 @@ export class DynamoAccountStore {
     for (const ref of items.filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))) {
       keys.push(ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId)));
     }
+    const profile = items.find((i) => i.sk === 'PROFILE');
+    keys.push(ledgerKeys.accountIndex(String(profile?.createdAt), accountId));
     // The profile goes last so a failed delete can be retried and still find the account.
     keys.sort((a, b) => Number(a.sk === accountItems.profile) - Number(b.sk === accountItems.profile));
     for (let i = 0; i < keys.length; i += 25) {
@@ -313,6 +342,46 @@ export class DynamoAccountStore {
     );
     if (!Item) throw accountNotFound(accountId);
     return { balanceMicros: Number(Item.balanceMicros), debtMicros: Number(Item.debtMicros ?? 0) };
+  }
+
+  // --- Listing: the ACCOUNTS index items that createAccount writes and deleteAccount removes. ---
+
+  /** A page of accounts, newest first, with their balances: one Query and one BatchGet. */
+  async listAccounts(limit: number, cursor?: string): Promise<AccountPage> {
+    const page = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'ACCOUNTS' },
+        ScanIndexForward: false,
+        Limit: limit,
+        ...(cursor === undefined ? {} : { ExclusiveStartKey: { pk: 'ACCOUNTS', sk: cursor } }),
+      }),
+    );
+    const rows = page.Items ?? [];
+    const balances = new Map<string, number>();
+    let keys = rows.map((row) => ledgerKeys.wallet(String(row.accountId)));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt > 8) throw new Error('DynamoDB kept returning unprocessed reads');
+      const out = await this.db.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      for (const wallet of out.Responses?.[this.tableName] ?? []) {
+        balances.set(String(wallet.pk), Number(wallet.balanceMicros ?? 0));
+      }
+      keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as typeof keys;
+      if (keys.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+    }
+    const next = page.LastEvaluatedKey?.sk;
+    return {
+      accounts: rows.map((row) => ({
+        id: String(row.accountId),
+        name: String(row.name),
+        createdAt: String(row.createdAt),
+        balanceMicros: balances.get(ledgerKeys.wallet(String(row.accountId)).pk) ?? 0,
+      })),
+      ...(typeof next === 'string' ? { nextCursor: next } : {}),
+    };
   }
 
   private accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {

@@ -1,0 +1,102 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import middy from '@middy/core';
+import { createDocumentClient } from '../adapters/dynamodb/client.js';
+import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/dynamodb/guardrail-reader.js';
+import { Reconciler } from '../billing/reconciler.js';
+import { Settlement } from '../billing/settlement.js';
+import { parseUsageEvent } from '../billing/usage-event.js';
+import type { BillingConfig, GuardrailConfig, ReconcilerConfig } from '../config.js';
+import { SpendGuardrail } from '../guardrail/spend-guardrail.js';
+import type { Log } from '../http.js';
+import {
+  publishGuardrailState,
+  publishReconcileRun,
+  recordDebtMetric,
+  recordUsageMetrics,
+} from './metrics.js';
+import { traceClient, tracingMiddleware } from './tracing.js';
+
+/**
+ * The handlers of the functions behind the usage pipeline: billing and guardrail (EventBridge
+ * targets) and the scheduled reconciler. Each is built from its configuration once per instance.
+ */
+
+export interface EventHandlerDeps {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+const settlementFor = (config: BillingConfig, db: ReturnType<typeof createDocumentClient>) =>
+  new Settlement(db, config.ledgerTable, config.requestLogTable, Date.now, config.requestLogRetentionDays);
+
+/** Settles one request's hold per usage event. Malformed events throw and go to the DLQ. */
+export function createBillingHandler(config: BillingConfig, { logger, metrics }: EventHandlerDeps) {
+  const settlement = settlementFor(config, createDocumentClient(config.dynamodbEndpoint, traceClient));
+  async function billing(event: unknown): Promise<void> {
+    const { eventId, usage } = parseUsageEvent(event);
+    const result = await settlement.settle(usage);
+    const fields = {
+      eventId,
+      requestId: usage.requestId,
+      chargeMicros: result.chargeMicros,
+      refundMicros: result.refundMicros,
+    };
+    if (result.late) {
+      // Its hold had been released: charged now from the release record, any shortfall as a debt.
+      logger.warn('late usage charged after release', { ...fields, debtMicros: result.debtMicros });
+    } else logger.info(result.settled ? 'settled' : 'duplicate ignored', fields);
+    // Counted once per request: a duplicate delivery emits no metrics either.
+    if (result.settled) recordUsageMetrics(metrics, usage);
+    if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
+  }
+  return middy().use(tracingMiddleware()).handler(billing);
+}
+
+/** Adds one request to today's aggregates; trips the day at the cap. */
+export function createGuardrailHandler(config: GuardrailConfig, { logger, metrics }: EventHandlerDeps) {
+  const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
+  const guardrail = new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros);
+  // Today's state as the completions function reads it (and no more often).
+  const state = new DynamoGuardrailReader(db, config.ledgerTable, MAX_GUARDRAIL_CACHE_TTL_MS);
+  async function recordSpend(event: unknown): Promise<void> {
+    const { eventId, usage } = parseUsageEvent(event);
+    const outcome = await guardrail.record(usage);
+    if (outcome.trippedNow) {
+      logger.warn('daily spend guardrail tripped', {
+        day: outcome.day,
+        capMicros: config.dailySpendCapMicros,
+      });
+    }
+    // Every invocation, not only the trip: the alarm holds for as long as the gateway refuses requests.
+    publishGuardrailState(metrics, outcome.trippedNow || (await state.state()).tripped);
+    logger.info(outcome.counted ? 'counted' : 'duplicate ignored', { eventId, requestId: usage.requestId });
+  }
+  return middy().use(tracingMiddleware()).handler(recordSpend);
+}
+
+/** Scheduled: settles stale holds from the outbox or releases them. */
+export function createReconcilerHandler(
+  config: ReconcilerConfig,
+  { log, metrics }: { log: Log; metrics: Metrics },
+) {
+  const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
+  const guardrailState = new DynamoGuardrailReader(db, config.ledgerTable, MAX_GUARDRAIL_CACHE_TTL_MS);
+  const reconciler = new Reconciler(
+    db,
+    config.ledgerTable,
+    settlementFor(config, db),
+    new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros),
+    log,
+  );
+  async function reconcile(): Promise<void> {
+    const report = await reconciler.reconcile(config.reconcileAfterMs);
+    log.info('reconciled', { ...report });
+    // Runs come on a schedule, so the state metric has a value even while no traffic flows.
+    publishReconcileRun(metrics, {
+      failedHolds: report.failed,
+      guardrailTripped: report.trippedGuardrail || (await guardrailState.state()).tripped,
+    });
+  }
+  return middy().use(tracingMiddleware()).handler(reconcile);
+}
