@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DEFAULT_CATALOG } from '../shared/domain/default-catalog.js';
+import { messagesRoute } from './demo-messages.js';
 
 export interface DemoUpstreamOptions {
   /** 0 or undefined = a free port. */
@@ -326,6 +327,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     return slot.rule.fault;
   }
 
+  const serveMessages = messagesRoute({
+    requests,
+    takeFault,
+    pacing,
+    apiKey: options.apiKey,
+    closing: () => closing,
+  });
+
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       // A bug here must not take the process down; drop the connection instead.
@@ -375,6 +384,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       }
     }
 
+    if (path.startsWith('/v1/messages')) return serveMessages(req, res, path);
     if (path === '/v1/models' && req.method === 'GET') {
       req.resume();
       sendJson(res, 200, modelsJson());

@@ -1,13 +1,21 @@
 import { type Catalog, TIER_IDS } from '../domain/catalog.js';
-import { asGatewayError, methodNotAllowed, notFound } from '../domain/errors.js';
+import { asGatewayError, type GatewayError, methodNotAllowed, notFound } from '../domain/errors.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { Authenticator } from './auth.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
 
+type Handler = { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+
 export interface PublicApiDeps {
   /** POST /v1/chat/completions. */
-  completions: { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+  completions: Handler;
+  /** POST /v1/messages. */
+  messages: Handler;
+  /** POST /v1/messages/count_tokens. */
+  countTokens: Handler;
+  /** An error in the Messages API's shape, for any path under /v1/messages. */
+  messagesError: (error: GatewayError, requestId: string) => HttpResponse;
   auth: Authenticator;
   catalog: () => Promise<Catalog>;
   probes: ProbeResultStore;
@@ -16,26 +24,40 @@ export interface PublicApiDeps {
 }
 
 const ROUTES: Record<string, readonly string[]> = {
+  // Anthropic's clients probe the base URL.
+  '/': ['GET', 'HEAD'],
   '/v1/chat/completions': ['POST'],
+  '/v1/messages': ['POST'],
+  '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/health': ['GET'],
   '/health/live': ['GET'],
 };
+
+const routePath = (path: string): string => (path.length > 1 ? path.replace(/\/+$/, '') : path);
 
 /** The public routes of the completions function. */
 export class PublicApi {
   constructor(private readonly deps: PublicApiDeps) {}
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
-    const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
+    const path = routePath(req.path);
     const allowed = ROUTES[path];
-    if (!allowed) return errorResponse(notFound(path), ctx.requestId);
+    if (!allowed) return this.errorResponse(path, notFound(path), ctx.requestId);
     if (!allowed.includes(req.method))
-      return errorResponse(methodNotAllowed(req.method, allowed), ctx.requestId);
+      return this.errorResponse(path, methodNotAllowed(req.method, allowed), ctx.requestId);
     try {
       switch (path) {
         case '/v1/chat/completions':
           return await this.deps.completions.handle(req, ctx);
+        case '/v1/messages':
+          return await this.deps.messages.handle(req, ctx);
+        case '/v1/messages/count_tokens':
+          return await this.deps.countTokens.handle(req, ctx);
+        case '/':
+          return req.method === 'HEAD'
+            ? { status: 200, headers: { 'x-request-id': ctx.requestId }, body: '' }
+            : jsonResponse(200, { status: 'ok' }, { 'x-request-id': ctx.requestId });
         case '/v1/models':
           return await this.models(req, ctx);
         case '/health':
@@ -53,8 +75,15 @@ export class PublicApi {
           );
       }
     } catch (err) {
-      return errorResponse(asGatewayError(err), ctx.requestId);
+      return this.errorResponse(path, asGatewayError(err), ctx.requestId);
     }
+  }
+
+  /** An error in the shape of the surface a path belongs to. */
+  errorResponse(rawPath: string, error: GatewayError, requestId: string): HttpResponse {
+    return routePath(rawPath).startsWith('/v1/messages')
+      ? this.deps.messagesError(error, requestId)
+      : errorResponse(error, requestId);
   }
 
   private async models(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {

@@ -6,6 +6,8 @@ import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
 import { DEFAULT_UPSTREAM_BASE_URL, ENV, intEnv, optionalEnv, requireEnv } from '../config.js';
+import { MessagesTokenCounter } from '../dialects/anthropic-messages/count-tokens.js';
+import { AnthropicMessagesDialect } from '../dialects/anthropic-messages/dialect.js';
 import { OpenAiChatDialect } from '../dialects/openai-chat/dialect.js';
 import type { Catalog } from '../domain/catalog.js';
 import { upstreamError } from '../domain/errors.js';
@@ -15,7 +17,9 @@ import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
 import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
-import { RequestLifecycle } from '../lifecycle/lifecycle.js';
+import { CircuitBreaker } from '../lifecycle/circuit-breaker.js';
+import { Funds } from '../lifecycle/funds.js';
+import { type LifecycleDeps, RequestLifecycle } from '../lifecycle/lifecycle.js';
 import type { GuardrailReader, Upstream, UsagePublisher, WalletStore } from '../ports.js';
 import { HttpUpstream } from '../upstreams/openai-http.js';
 import { eventBridgeClient } from './event-bridge.js';
@@ -48,43 +52,45 @@ export function createPublicApi(log: Log, overrides: PublicApiOverrides = {}): P
     new DynamoKeyStore(db, ledgerTable),
     intEnv(ENV.keyCacheTtlMs, MAX_KEY_CACHE_TTL_MS),
   );
+  const upstream =
+    overrides.upstream ??
+    new HttpUpstream({
+      baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
+      apiKey: upstreamApiKey,
+    });
+  const wallet = overrides.wallet ?? new DynamoWalletStore(db, ledgerTable);
+  // One set of per-instance knowledge for every surface: balances and the circuit breaker.
+  const deps: LifecycleDeps = {
+    auth,
+    catalog,
+    wallet,
+    rateLimiter: new DynamoRateLimiter(db, ledgerTable),
+    usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
+    guardrail:
+      overrides.guardrail ??
+      new DynamoGuardrailReader(db, ledgerTable, intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS)),
+    upstream,
+    funds: new Funds(wallet),
+    breaker: new CircuitBreaker(),
+    log,
+  };
+  // Sealed with a key derived from the upstream key, so every instance opens every instance's ids.
+  const toolCallIds = once(async () => {
+    const secret = await upstreamApiKey().catch((err: unknown) => {
+      throw upstreamError(err); // no upstream key: no upstream call could succeed either
+    });
+    return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
+  });
+  const messages = new AnthropicMessagesDialect(toolCallIds);
   return new PublicApi({
     auth,
     catalog,
     probes: new DynamoProbeResultStore(db, ledgerTable),
     probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360) * 60_000,
-    completions: new RequestLifecycle(
-      {
-        auth,
-        catalog,
-        wallet: overrides.wallet ?? new DynamoWalletStore(db, ledgerTable),
-        rateLimiter: new DynamoRateLimiter(db, ledgerTable),
-        usage: overrides.usage ?? new EventBridgeUsagePublisher(eventBridgeClient(), busName),
-        guardrail:
-          overrides.guardrail ??
-          new DynamoGuardrailReader(
-            db,
-            ledgerTable,
-            intEnv(ENV.guardrailCacheTtlMs, MAX_GUARDRAIL_CACHE_TTL_MS),
-          ),
-        upstream:
-          overrides.upstream ??
-          new HttpUpstream({
-            baseUrl: optionalEnv(ENV.upstreamBaseUrl) ?? DEFAULT_UPSTREAM_BASE_URL,
-            apiKey: upstreamApiKey,
-          }),
-        log,
-      },
-      // Sealed with a key derived from the upstream key, so every instance opens every instance's ids.
-      new OpenAiChatDialect(
-        once(async () => {
-          const secret = await upstreamApiKey().catch((err: unknown) => {
-            throw upstreamError(err); // no upstream key: no upstream call could succeed either
-          });
-          return new ToolCallIds(secret ?? 'tiergate-local-tool-ids');
-        }),
-      ),
-    ),
+    completions: new RequestLifecycle(deps, new OpenAiChatDialect(toolCallIds)),
+    messages: new RequestLifecycle(deps, messages),
+    countTokens: new MessagesTokenCounter({ auth, catalog, upstream, dialect: messages, log }),
+    messagesError: (error, requestId) => messages.errorResponse(error, requestId),
   });
 }
 
