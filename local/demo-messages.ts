@@ -5,6 +5,7 @@
  * for prompts with `cache_control`, and the chat path's fault rules.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DemoFault, RecordedRequest } from './demo-upstream.js';
@@ -274,16 +275,11 @@ export function messagesRoute(ctx: MessagesRouteContext) {
     const tokensPerSecond = fault?.kind === 'slow' ? fault.tokensPerSecond : ctx.pacing.tokensPerSecond;
     const interval = tokensPerSecond > 0 ? 1000 / tokensPerSecond : 0;
     const pause = (ms: number) => delay(Math.max(0, ms), undefined, { signal: abort.signal }).catch(() => {});
-    // Waits for what was written to reach the client before dropping the connection.
+    // Drops the connection mid-response, once what was written has reached the client.
     const kill = async (): Promise<void> => {
       killed = true;
       const socket = req.socket;
-      if (!socket.destroyed && socket.writableLength > 0) {
-        await new Promise<void>((resolve) => {
-          socket.write('', () => resolve());
-          socket.once('close', () => resolve());
-        });
-      }
+      if (!socket.destroyed) await new Promise<void>((resolve) => socket.end(() => resolve()));
       socket.destroy();
     };
 
@@ -306,15 +302,8 @@ export function messagesRoute(ctx: MessagesRouteContext) {
       if (res.destroyed || res.writableEnded) return false;
       if (res.write(`event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`))
         return true;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
+      // Backpressure: a slow reader must not make the demo buffer a whole reply. A closed response aborts.
+      await once(res, 'drain', { signal: abort.signal }).catch(() => {});
       return !res.destroyed;
     };
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { SseParser } from '../../shared/domain/sse.js';
+import { assertValid } from './openai-schema.js';
 
 /**
  * Validators for Anthropic's Messages shapes (test/fixtures/anthropic-messages-schema.json, written
@@ -27,14 +28,7 @@ export const validateAnthropicError = validator('ErrorResponse');
 export const validateTokenCount = validator('MessageTokensCount');
 
 /** Throws with ajv's messages when `value` does not match; returns the value otherwise. */
-export function assertAnthropic<T>(validate: ValidateFunction, value: T): T {
-  if (!validate(value)) {
-    throw new Error(
-      `schema violation: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 2000)}`,
-    );
-  }
-  return value;
-}
+export const assertAnthropic = assertValid;
 
 export interface MessagesEvent {
   event: string | undefined;
