@@ -56,7 +56,8 @@ export function messagesRequest(
     apiKey = runtime.apiKey,
     headers = {},
     path = '/v1/messages',
-  }: { apiKey?: string | null; headers?: Record<string, string>; path?: string } = {},
+    signal,
+  }: { apiKey?: string | null; headers?: Record<string, string>; path?: string; signal?: AbortSignal } = {},
 ): Promise<Response> {
   return fetch(`${runtime.url}${path}`, {
     method: 'POST',
@@ -67,6 +68,7 @@ export function messagesRequest(
       ...headers,
     },
     body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
   });
 }
 
