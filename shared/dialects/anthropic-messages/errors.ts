@@ -41,7 +41,7 @@ const BY_CODE: Readonly<Record<string, Mapped>> = {
     type: 'not_found_error',
     message:
       'The requested model does not exist. Use a tier (tier-1 … tier-4), an alias (speed, balance, ' +
-      'intelligence, reasoning) or a model name containing haiku, sonnet or opus.',
+      'intelligence, reasoning) or a model family name this gateway maps to a tier.',
   },
   not_found: { status: 404, type: 'not_found_error' },
   request_too_large: { status: 413, type: 'request_too_large' },
