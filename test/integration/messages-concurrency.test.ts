@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { messagesRequest, readMessagesStream } from '../support/anthropic-helpers.js';
-import { createAccount, holdFor, logItems, openHolds, sumOf, walletOf } from '../support/money-helpers.js';
+import { createAccount, expectBooksBalanced, holdFor } from '../support/money-helpers.js';
 import { startTestRuntime } from '../support/runtime.js';
 
 /**
@@ -89,33 +89,25 @@ function bodyPair(content: string, maxTokens: number): { plain: string; stream: 
 
 async function expectConserved(accountId: string, creditMicros: number, outcomes: Outcome[]): Promise<void> {
   await runtime.bus.drain();
-  const wallet = await walletOf(db, runtime.tables.ledger, accountId);
-  expect(wallet.balanceMicros, 'balance').toBeGreaterThanOrEqual(0);
-  expect(wallet.heldMicros, 'held').toBe(0);
-  expect(await openHolds(db, runtime.tables.ledger, accountId), 'open holds').toEqual([]);
-  const unexpected = outcomes.filter(
+  const refusedOtherwise = outcomes.filter(
     (o) => o.status !== 200 && !(o.status === 402 && o.errorType === 'billing_error'),
   );
   expect(
-    unexpected.map((o) => `${o.status} ${o.errorType ?? ''}`),
-    'responses other than 200 / 402',
+    refusedOtherwise.map((o) => `${o.status} ${o.errorType ?? ''}`),
+    'neither 200 nor 402',
   ).toEqual([]);
   const served = outcomes.filter((o) => o.status === 200);
   expect(
     served.filter((o) => !o.complete).map((o) => o.requestId),
     'incomplete answers',
   ).toEqual([]);
-  const log = await logItems(db, runtime.tables.requestLog, accountId);
-  expect(sumOf(log, 'chargeMicros'), 'Σ charges = Δ balance').toBe(creditMicros - wallet.balanceMicros);
-  expect(new Set(log.map((i) => i.requestId)), 'one log item per served request').toEqual(
-    new Set(served.map((o) => o.requestId)),
+  await expectBooksBalanced(
+    db,
+    runtime,
+    accountId,
+    creditMicros,
+    served.map((o) => o.requestId),
   );
-  expect(log).toHaveLength(served.length);
-  for (const item of log) {
-    expect(item.status).toBe('ok');
-    expect(Number(item.chargeMicros)).toBeGreaterThan(0);
-    expect(Number(item.chargeMicros)).toBeLessThanOrEqual(Number(item.holdMicros));
-  }
 }
 
 describe('concurrent Messages requests against one wallet', () => {
