@@ -88,7 +88,7 @@ class MessagesExchange implements Exchange {
 
   complete(body: string): boolean {
     const payload = parseEvent(body);
-    if (!payload || payload.type !== 'message' || !Array.isArray(payload.content)) return false;
+    if (payload?.type !== 'message' || !Array.isArray(payload.content)) return false;
     this.payload = payload;
     for (const block of payload.content) this.text.push(generatedText(block));
     this.reported = mergeUsage(undefined, payload.usage);
