@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { LocalRuntime } from '../../local/runtime.js';
+import {
+  AnthropicMessagesDialect,
+  type MessagesParsed,
+} from '../../shared/dialects/anthropic-messages/dialect.js';
 import { SseParser } from '../../shared/domain/sse.js';
+import { ToolCallIds } from '../../shared/domain/tool-call-ids.js';
+import type { HttpRequest } from '../../shared/http.js';
 import { assertValid } from './openai-schema.js';
 
 /**
@@ -82,3 +88,30 @@ export const WEATHER_TOOL = {
     required: ['location'],
   },
 };
+
+/** The Messages dialect with a fixed tool-id key, and requests for it: fixtures of the unit tests. */
+export const unitToolIds = new ToolCallIds('unit test tool ids');
+export const unitDialect = new AnthropicMessagesDialect(async () => unitToolIds);
+export const BASE_BODY = { model: 'tier-2', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] };
+
+export function httpRequest(body: unknown, headers: Record<string, string> = {}): HttpRequest {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    method: 'POST',
+    path: '/v1/messages',
+    headers,
+    query: {},
+    body: text,
+    bodyBytes: Buffer.byteLength(text),
+  };
+}
+
+/** A parsed and prepared request, as the lifecycle hands it to the dialect. */
+export async function preparedRequest(
+  body: unknown = BASE_BODY,
+  headers: Record<string, string> = {},
+): Promise<MessagesParsed> {
+  const parsed = unitDialect.parse(httpRequest(body, headers));
+  await unitDialect.prepare(parsed);
+  return parsed;
+}
