@@ -111,6 +111,13 @@ describe('POST /v1/messages over raw HTTP', () => {
       'not_found_error',
     );
     await expectAnthropicError(await messagesRequest(runtime, '{"model":'), 400, 'invalid_request_error');
+    // A body that is not UTF-8 is refused by the transport adapter, still in the path's shape.
+    const notUtf8 = await fetch(`${runtime.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': runtime.apiKey, 'content-type': 'application/json' },
+      body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+    });
+    await expectAnthropicError(notUtf8, 400, 'invalid_request_error');
     const huge = JSON.stringify(body('x'.repeat(1_100_000)));
     await expectAnthropicError(await messagesRequest(runtime, huge), 413, 'request_too_large');
     const missing = await expectAnthropicError(
