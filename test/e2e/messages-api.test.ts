@@ -10,7 +10,13 @@ import {
   validateStreamEvent,
   validateTokenCount,
 } from '../support/anthropic-helpers.js';
-import { demoUpstream, marker, servedUpstreamRequest, upstreamRequestsWith } from '../support/e2e-helpers.js';
+import {
+  demoUpstream,
+  marker,
+  rawRequest,
+  servedUpstreamRequest,
+  upstreamRequestsWith,
+} from '../support/e2e-helpers.js';
 import { createAccount, logItems, walletOf } from '../support/money-helpers.js';
 import { startTestRuntime } from '../support/runtime.js';
 
@@ -126,6 +132,27 @@ describe('POST /v1/messages over raw HTTP', () => {
       'invalid_request_error',
     );
     expect(missing).toContain('max_tokens');
+  });
+});
+
+describe('one lifecycle for both surfaces', () => {
+  it('shares the circuit breaker: a model that failed chat requests is skipped by Messages requests', async () => {
+    const [primary, secondary] = DEFAULT_CATALOG.tiers['tier-4'].models.map((m) => m.id);
+    demoUpstream(runtime).injectFault({ fault: { kind: 'status', status: 503 }, model: primary, times: 6 });
+    for (let i = 0; i < 6; i++) {
+      const chat = await rawRequest(runtime, {
+        model: 'tier-4',
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'tokens:2' }],
+      });
+      expect(chat.status).toBe(200);
+      await chat.text();
+    }
+    const tag = marker();
+    const res = await messagesRequest(runtime, body(`${tag} tokens:2`, { model: 'reasoning' }));
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(upstreamRequestsWith(runtime, tag).map((r) => r.model)).toEqual([secondary]);
   });
 });
 
