@@ -16,6 +16,8 @@ import { type Pacing, type Reply, sendJson, writeCompletion, writeStream } from 
 
 export type { DemoFault, FaultRule } from './demo-faults.js';
 
+import { messagesRoute } from './demo-messages.js';
+
 export interface DemoUpstreamOptions {
   /** 0 or undefined = a free port. */
   port?: number;
@@ -127,6 +129,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   const sockets = new Set<Socket>();
   let closing = false;
 
+  const serveMessages = messagesRoute({
+    requests,
+    takeFault: (model) => faults.take(model),
+    pacing,
+    apiKey: options.apiKey,
+    closing: () => closing,
+  });
+
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       // A bug here must not take the process down; drop the connection instead.
@@ -176,6 +186,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       }
     }
 
+    if (path.startsWith('/v1/messages')) return serveMessages(req, res, path);
     if (path === '/v1/models' && req.method === 'GET') {
       req.resume();
       sendJson(res, 200, modelsJson());

@@ -1,6 +1,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { anthropicErrorResponse } from '../shared/dialects/anthropic-messages/errors.js';
+import { requestTooLarge } from '../shared/domain/errors.js';
 import { isStreamingHandler, LocalResponseStream } from './awslambda-shim.js';
 
 /**
@@ -191,6 +193,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       const body = await readBody(req, limit);
       if (body === 'too_large') {
         res.setHeader('connection', 'close');
+        if (url.pathname.startsWith('/v1/messages')) {
+          const refusal = anthropicErrorResponse(requestTooLarge(limit), requestId);
+          res.writeHead(refusal.status, refusal.headers);
+          return void res.end(refusal.body);
+        }
         return sendJson(
           res,
           413,

@@ -108,6 +108,11 @@ export interface UpstreamRequest {
   body: Record<string, unknown>;
   /** Headers a dialect forwards as the client sent them (e.g. a protocol version). */
   headers?: Record<string, string>;
+  /**
+   * How the gateway's upstream key is sent: as a bearer token (the default), or also as
+   * `x-api-key`, which Anthropic-style endpoints read.
+   */
+  auth?: 'bearer' | 'bearer+x-api-key';
 }
 
 /**

@@ -15,6 +15,7 @@ export const ABORT_MARGIN_MS = 10_000;
 
 /** Gateway headers a browser client may read (DESIGN §2); everything else stays hidden by CORS. */
 const EXPOSED_HEADERS = [
+  'request-id',
   'x-request-id',
   'x-tier',
   'x-tier-catalog-version',
@@ -101,7 +102,15 @@ export class ChatApi extends Construct {
         // nothing it does not already hold. Credentials are never allowed.
         allowedOrigins: ['*'],
         allowedMethods: [HttpMethod.POST, HttpMethod.GET],
-        allowedHeaders: ['authorization', 'content-type'],
+        // x-api-key and the anthropic-* headers: Anthropic's SDKs in a browser (DESIGN §12).
+        allowedHeaders: [
+          'authorization',
+          'content-type',
+          'x-api-key',
+          'anthropic-version',
+          'anthropic-beta',
+          'anthropic-dangerous-direct-browser-access',
+        ],
         exposedHeaders: EXPOSED_HEADERS,
         allowCredentials: false,
         maxAge: Duration.days(1),

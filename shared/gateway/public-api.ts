@@ -1,5 +1,12 @@
 import { type Catalog, resolveTierId, TIER_IDS, type TierId } from '../domain/catalog.js';
-import { asGatewayError, methodNotAllowed, modelNotFound, notFound } from '../domain/errors.js';
+import {
+  asGatewayError,
+  type GatewayError,
+  methodNotAllowed,
+  modelNotFound,
+  notFound,
+} from '../domain/errors.js';
+import { bearerToken } from '../domain/keys.js';
 import { SSE_DONE } from '../domain/sse.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
@@ -8,9 +15,17 @@ import type { Authenticator } from './auth.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';
 
+type Handler = { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+
 export interface PublicApiDeps {
   /** POST /v1/chat/completions. */
-  completions: { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+  completions: Handler;
+  /** POST /v1/messages. */
+  messages: Handler;
+  /** POST /v1/messages/count_tokens. */
+  countTokens: Handler;
+  /** An error in the Messages API's shape, for any path under /v1/messages. */
+  messagesError: (error: GatewayError, requestId: string) => HttpResponse;
   auth: Authenticator;
   catalog: () => Promise<Catalog>;
   probes: ProbeResultStore;
@@ -24,7 +39,11 @@ export interface PublicApiDeps {
 }
 
 const ROUTES: Record<string, readonly string[]> = {
+  // Anthropic's clients probe the base URL.
+  '/': ['GET', 'HEAD'],
   '/v1/chat/completions': ['POST'],
+  '/v1/messages': ['POST'],
+  '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/v1/models/{id}': ['GET'],
   '/health': ['GET'],
@@ -33,6 +52,8 @@ const ROUTES: Record<string, readonly string[]> = {
 
 /** `/v1/models/{id}`: one path segment after /v1/models/ (aliases and tier ids have no slash). */
 const MODEL_PATH = /^\/v1\/models\/([^/]+)$/;
+
+const routePath = (path: string): string => (path.length > 1 ? path.replace(/\/+$/, '') : path);
 
 /** The route of a path (its ROUTES key), and the model id of /v1/models/{id}. */
 function route(path: string): { key: string; modelId?: string } {
@@ -43,32 +64,55 @@ function route(path: string): { key: string; modelId?: string } {
 /** The public routes of the completions function. */
 export class PublicApi {
   private readonly chatCompletions: RouteHandler;
+  private readonly messages: RouteHandler;
 
   constructor(private readonly deps: PublicApiDeps) {
-    this.chatCompletions = withIdempotency((req, ctx) => deps.completions.handle(req, ctx), {
+    const common = {
       store: deps.idempotency,
+      countRetryWithoutKey: deps.countRetryWithoutIdempotencyKey,
+      log: deps.log,
+      now: deps.now,
+    };
+    this.chatCompletions = withIdempotency((req, ctx) => deps.completions.handle(req, ctx), {
+      ...common,
       route: 'POST /v1/chat/completions',
       accountOf: async (req) => (await deps.auth.authenticate(req.headers.authorization)).accountId,
       errorResponse,
       // A chat stream that was cut short ends without [DONE].
       isComplete: (frames) => frames.at(-1) === SSE_DONE,
-      countRetryWithoutKey: deps.countRetryWithoutIdempotencyKey,
-      log: deps.log,
-      now: deps.now,
+    });
+    this.messages = withIdempotency((req, ctx) => deps.messages.handle(req, ctx), {
+      ...common,
+      route: 'POST /v1/messages',
+      accountOf: async (req) => {
+        const key = req.headers['x-api-key'] ?? bearerToken(req.headers.authorization);
+        return (await deps.auth.authenticateKey(key)).accountId;
+      },
+      errorResponse: deps.messagesError,
+      // A Messages stream that was cut short ends without message_stop.
+      isComplete: (frames) => frames.at(-1)?.startsWith('event: message_stop') === true,
     });
   }
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
-    const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
+    const path = routePath(req.path);
     const { key, modelId } = route(path);
     const allowed = Object.hasOwn(ROUTES, key) ? ROUTES[key] : undefined;
-    if (!allowed) return errorResponse(notFound(path), ctx.requestId);
+    if (!allowed) return this.errorResponse(path, notFound(path), ctx.requestId);
     if (!allowed.includes(req.method))
-      return errorResponse(methodNotAllowed(req.method, allowed), ctx.requestId);
+      return this.errorResponse(path, methodNotAllowed(req.method, allowed), ctx.requestId);
     try {
       switch (key) {
         case '/v1/chat/completions':
           return await this.chatCompletions(req, ctx);
+        case '/v1/messages':
+          return await this.messages(req, ctx);
+        case '/v1/messages/count_tokens':
+          return await this.deps.countTokens.handle(req, ctx);
+        case '/':
+          return req.method === 'HEAD'
+            ? { status: 200, headers: { 'x-request-id': ctx.requestId }, body: '' }
+            : jsonResponse(200, { status: 'ok' }, { 'x-request-id': ctx.requestId });
         case '/v1/models':
           return await this.models(req, ctx);
         case '/v1/models/{id}':
@@ -88,8 +132,15 @@ export class PublicApi {
           );
       }
     } catch (err) {
-      return errorResponse(asGatewayError(err), ctx.requestId);
+      return this.errorResponse(path, asGatewayError(err), ctx.requestId);
     }
+  }
+
+  /** An error in the shape of the surface a path belongs to. */
+  errorResponse(rawPath: string, error: GatewayError, requestId: string): HttpResponse {
+    return routePath(rawPath).startsWith('/v1/messages')
+      ? this.deps.messagesError(error, requestId)
+      : errorResponse(error, requestId);
   }
 
   private async models(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {

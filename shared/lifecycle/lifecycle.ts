@@ -102,14 +102,19 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const key = await keyP; // an invalid key is a 401 even when the body is also bad
     if (badRequest !== undefined || !request) throw badRequest;
     const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
-    this.admission.precheck(key, guardrail);
     const tier = catalog.tiers[request.tier];
+    // Every response from here on names its tier, refusals included.
     const headers: Record<string, string> = {
       ...dialect.headers?.(ctx.requestId),
       'x-request-id': ctx.requestId,
       'x-tier': tier.id,
       'x-tier-catalog-version': String(catalog.version),
     };
+    try {
+      this.admission.precheck(key, guardrail);
+    } catch (err) {
+      throw withHeaders(err, headers);
+    }
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
     // held at its kind's allowance instead, whether it is a short URL or inline base64. No model
@@ -180,7 +185,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
     try {
       admitted = await this.admission.admit(admissionRequest, overlap);
     } catch (err) {
-      throw await this.refused(err, meter, optimistic?.abort);
+      throw withHeaders(await this.refused(err, meter, optimistic?.abort), headers);
     }
     meter.admitted(admitted.holdMicros, admitted.outputCap);
     if (admitted.outputCap < cap) headers['x-wallet-output-cap'] = String(admitted.outputCap);
@@ -209,9 +214,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       );
       return { ...response, headers: { ...response.headers, ...headers, ...admitted.limitHeaders } };
     } catch (err) {
-      const error = asGatewayError(err);
-      Object.assign(error.headers, headers, admitted.limitHeaders);
-      throw error;
+      throw withHeaders(err, { ...headers, ...admitted.limitHeaders });
     }
   }
 
@@ -249,4 +252,11 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const open = all.filter((m) => this.breaker.allows(m.id));
     return open.length > 0 ? open : all;
   }
+}
+
+/** The error with the request's gateway headers added (its own, e.g. retry-after, are kept). */
+function withHeaders(err: unknown, headers: Record<string, string>): GatewayError {
+  const error = asGatewayError(err);
+  Object.assign(error.headers, headers);
+  return error;
 }

@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { fromFunctionUrlEvent } from '../adapters/function-url.js';
 import { asGatewayError } from '../domain/errors.js';
 import type { PublicApi } from '../gateway/public-api.js';
-import { errorResponse, type HttpResponse } from '../http.js';
+import type { HttpResponse } from '../http.js';
 import { newRequestId } from '../lifecycle/lifecycle.js';
 
 /** Counts an error response by its code (EMF line; no API call on the request path). */
@@ -65,7 +65,8 @@ export function createCompletionsHandler(api: PublicApi, options: CompletionsHan
     try {
       response = await api.handle(fromFunctionUrlEvent(event, options.maxBodyBytes), { requestId, deadline });
     } catch (err) {
-      response = errorResponse(asGatewayError(err), requestId);
+      // A body the transport refused (too large, not UTF-8), in the shape of the path's surface.
+      response = api.errorResponse(event.rawPath ?? '/', asGatewayError(err), requestId);
     }
     if (response.status >= 400) options.countError?.(response.errorCode ?? 'unknown', response.status);
     const body = typeof response.body === 'string' ? response.body : streamOf(response.body, response.cancel);

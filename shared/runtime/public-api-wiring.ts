@@ -7,6 +7,8 @@ import { DynamoRateLimiter } from '../adapters/dynamodb/rate-limiter.js';
 import { DynamoWalletStore } from '../adapters/dynamodb/wallet-store.js';
 import { EventBridgeUsagePublisher } from '../adapters/usage-publisher.js';
 import { type CompletionsConfig, TOOL_CALL_ID_KEY_MAX_AGE_MS } from '../config.js';
+import { MessagesTokenCounter } from '../dialects/anthropic-messages/count-tokens.js';
+import { AnthropicMessagesDialect } from '../dialects/anthropic-messages/dialect.js';
 import { OpenAiChatDialect } from '../dialects/openai-chat/dialect.js';
 import type { Catalog } from '../domain/catalog.js';
 import { upstreamError } from '../domain/errors.js';
@@ -108,6 +110,7 @@ export function createPublicApi(
   // A key of their own (not the upstream key), so sealed ids survive upstream key rotations
   // and every instance opens every instance's ids.
   const toolCallIds = toolCallIdsFrom(toolCallIdKey);
+  const messages = new AnthropicMessagesDialect(toolCallIds);
   const api = new PublicApi({
     auth,
     catalog,
@@ -117,6 +120,9 @@ export function createPublicApi(
     countRetryWithoutIdempotencyKey: counters.retryWithoutIdempotencyKey,
     log,
     completions: new RequestLifecycle(deps, new OpenAiChatDialect(toolCallIds)),
+    messages: new RequestLifecycle(deps, messages),
+    countTokens: new MessagesTokenCounter({ auth, catalog, upstream: deps.upstream, dialect: messages, log }),
+    messagesError: (error, requestId) => messages.errorResponse(error, requestId),
   });
   return { api, upstreamKey };
 }

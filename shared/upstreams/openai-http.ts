@@ -41,6 +41,7 @@ export class HttpUpstream implements Upstream {
         'content-type': 'application/json',
         accept: request.body.stream === true ? 'text/event-stream' : 'application/json',
         ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+        ...(apiKey && request.auth === 'bearer+x-api-key' ? { 'x-api-key': apiKey } : {}),
       },
       body: JSON.stringify(request.body),
       signal,

@@ -5,6 +5,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { TIER_ALIASES, TIER_IDS } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { demoUpstream, marker, rawRequest, readSse, WEATHER_TOOL } from '../support/e2e-helpers.js';
+import { LeakScan } from '../support/leak-scan.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
 /**
@@ -14,10 +15,7 @@ import { admin, startTestRuntime } from '../support/runtime.js';
 
 let runtime: LocalRuntime;
 
-/** Everything a client saw, labelled by where it came from. */
-const seen: Array<{ source: string; text: string }> = [];
-/** Case-insensitive terms that must appear nowhere in what clients see. */
-const denied = new Set<string>();
+const { seen, denied, deny, denyModelId, record, recordResponse, leaksIn } = new LeakScan();
 
 // Headers every HTTP server sends; their values say nothing about the upstream.
 const TRANSPORT_HEADERS = new Set([
@@ -56,30 +54,6 @@ const STATIC_DENYLIST = [
   'Demo upstream',
   'OPENROUTER',
 ];
-
-function deny(term: string | undefined): void {
-  if (term && term.trim().length >= 3) denied.add(term.trim().toLowerCase());
-}
-
-/** Model ids, their provider prefixes and the distinctive words of their names. */
-function denyModelId(id: string): void {
-  deny(id);
-  for (const part of id.split('/')) {
-    deny(part);
-    for (const word of part.split(/[-_.:]/)) if (/^[a-z]{5,}$/i.test(word)) deny(word);
-  }
-}
-
-function record(source: string, text: string): void {
-  seen.push({ source, text });
-}
-
-async function recordResponse(source: string, res: Response): Promise<string> {
-  for (const [name, value] of res.headers.entries()) record(`${source} header`, `${name}: ${value}`);
-  const text = await res.text();
-  record(`${source} body`, text);
-  return text;
-}
 
 /**
  * Asks the demo upstream directly what it leaks (provider names, fingerprints, id prefixes,
@@ -267,23 +241,6 @@ async function exercise(): Promise<void> {
       upstream.clearFaults();
     }
   }
-}
-
-/** Every denied term in every text, with where it was found. */
-function leaksIn(
-  texts: ReadonlyArray<{ source: string; text: string }>,
-): Array<{ term: string; where: string }> {
-  const leaks: Array<{ term: string; where: string }> = [];
-  for (const { source, text } of texts) {
-    const lower = text.toLowerCase();
-    for (const term of denied) {
-      const at = lower.indexOf(term);
-      if (at !== -1) {
-        leaks.push({ term, where: `${source}: "${term}" in …${text.slice(Math.max(0, at - 60), at + 60)}…` });
-      }
-    }
-  }
-  return leaks;
 }
 
 describe('no upstream identity reaches clients', () => {

@@ -247,9 +247,16 @@ describe('Function URLs', () => {
       Cors: {
         AllowOrigins: ['*'],
         AllowMethods: Match.arrayEquals(['POST', 'GET']),
-        AllowHeaders: ['authorization', 'content-type'],
+        AllowHeaders: [
+          'authorization',
+          'content-type',
+          'x-api-key',
+          'anthropic-version',
+          'anthropic-beta',
+          'anthropic-dangerous-direct-browser-access',
+        ],
         AllowCredentials: false,
-        ExposeHeaders: Match.arrayWith(['x-request-id', 'x-tier', 'retry-after']),
+        ExposeHeaders: Match.arrayWith(['request-id', 'x-request-id', 'x-tier', 'retry-after']),
       },
     });
   });

@@ -63,7 +63,10 @@ describe('top-ups', () => {
       status: 200,
       json: { balanceMicros: 2_501_001, applied: true, amountMicros: 1, reference: second },
     });
-    expect(again).toMatchObject({ status: 200, json: { balanceMicros: 2_501_001, debtMicros: 0, applied: true } });
+    expect(again).toMatchObject({
+      status: 200,
+      json: { balanceMicros: 2_501_001, debtMicros: 0, applied: true },
+    });
     const view = await admin(runtime, 'GET', `/admin/accounts/${accountId}`);
     expect(view.json.balanceMicros).toBe(2_501_001);
   });

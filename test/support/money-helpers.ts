@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { expect } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { queryPartition } from '../../shared/adapters/dynamodb/client.js';
 import { compileCatalog, type TierId } from '../../shared/domain/catalog.js';
@@ -155,4 +156,36 @@ export function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The books once every request has ended and every event was delivered: no wallet below zero,
+ * nothing held, Σ logged charges = the wallet's decrease, and one `ok` log item per served request,
+ * charged more than zero and at most its hold.
+ */
+export async function expectBooksBalanced(
+  db: DynamoDBDocumentClient,
+  runtime: LocalRuntime,
+  accountId: string,
+  creditMicros: number,
+  servedIds: ReadonlyArray<string | null>,
+): Promise<WalletState> {
+  const wallet = await walletOf(db, runtime.tables.ledger, accountId);
+  expect(wallet.balanceMicros, 'balance').toBeGreaterThanOrEqual(0);
+  expect(wallet.heldMicros, 'held').toBe(0);
+  expect(await openHolds(db, runtime.tables.ledger, accountId), 'open holds').toEqual([]);
+  const log = await logItems(db, runtime.tables.requestLog, accountId);
+  expect(sumOf(log, 'chargeMicros'), 'sum of logged charges = wallet decrease').toBe(
+    creditMicros - wallet.balanceMicros,
+  );
+  expect(log.length, 'one log item per admitted request').toBe(servedIds.length);
+  expect(servedIds.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+  expect(new Set(servedIds).size).toBe(servedIds.length);
+  expect(new Set(log.map((i) => i.requestId))).toEqual(new Set(servedIds));
+  for (const item of log) {
+    expect(item.status, `status of ${String(item.requestId)}`).toBe('ok');
+    expect(Number(item.chargeMicros)).toBeGreaterThan(0);
+    expect(Number(item.chargeMicros)).toBeLessThanOrEqual(Number(item.holdMicros));
+  }
+  return wallet;
 }

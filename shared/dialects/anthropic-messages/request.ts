@@ -1,0 +1,235 @@
+import { resolveTierId, type TierId } from '../../domain/catalog.js';
+import { invalidRequest, modelNotFound } from '../../domain/errors.js';
+import { isObject, type Json } from '../../domain/json-body.js';
+
+/**
+ * The top-level fields of Anthropic's Messages API (beta fields Claude Code sends included). They
+ * pass through untouched; anything else is refused as Anthropic does, which also keeps clients
+ * from steering routing (`fallbacks`) or billing (`billing_policy`) around the tier.
+ */
+const CREATE_FIELDS = new Set([
+  'model',
+  'messages',
+  'max_tokens',
+  'system',
+  'metadata',
+  'stop_sequences',
+  'stream',
+  'temperature',
+  'top_k',
+  'top_p',
+  'thinking',
+  'tool_choice',
+  'tools',
+  'service_tier',
+  'cache_control',
+  'container',
+  'context_management',
+  'mcp_servers',
+  'output_config',
+  'output_format',
+  'inference_geo',
+  'speed',
+]);
+
+/** `POST /v1/messages/count_tokens` takes the prompt, not the generation settings. */
+const COUNT_FIELDS = new Set([
+  'model',
+  'messages',
+  'system',
+  'thinking',
+  'tool_choice',
+  'tools',
+  'cache_control',
+  'context_management',
+  'mcp_servers',
+  'output_config',
+  'output_format',
+  'speed',
+]);
+
+const ROLES = new Set(['user', 'assistant']);
+const MAX_MESSAGES = 10_000;
+/** Content blocks whose tokens the body's bytes do not bound. */
+const MEDIA_BLOCKS = new Set(['image', 'document']);
+
+/**
+ * Input tokens held for each image or document block on top of the body's bytes. An image is at
+ * most about 1,600 tokens (1.15 megapixels ÷ 750); a base64 document keeps its bytes in the bound
+ * as well, since its tokens grow with its pages.
+ */
+export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
+
+export interface MessagesRequest {
+  tier: TierId;
+  stream: boolean;
+  /** `max_tokens` (required by create, absent for count_tokens). */
+  requestedMaxTokens: number | undefined;
+  choices: number;
+  /** Image and document blocks, wherever they appear (tool results included). */
+  mediaParts: number;
+  /** Bytes of base64 image data, held by the media allowance instead of by bytes. */
+  inlineMediaBytes: number;
+  /** Tokens held for the media parts: MEDIA_PART_TOKEN_ALLOWANCE each. */
+  mediaTokenBound: number;
+  /** The body as the client sent it; `model` and `max_tokens` are replaced upstream. */
+  body: Json;
+}
+
+/**
+ * The tier for a Messages `model`: a tier id or alias, or a Claude model name by its family
+ * (`haiku` → tier-1, `sonnet` → tier-2, `opus` → tier-3), case ignored, so Claude Code works
+ * with no configuration.
+ */
+export function resolveMessagesTier(model: string): TierId | undefined {
+  const lower = model.toLowerCase();
+  const direct = resolveTierId(model) ?? resolveTierId(lower);
+  if (direct) return direct;
+  if (lower.includes('haiku')) return 'tier-1';
+  if (lower.includes('sonnet')) return 'tier-2';
+  if (lower.includes('opus')) return 'tier-3';
+  return undefined;
+}
+
+type Check = (v: unknown) => boolean;
+
+const isString: Check = (v) => typeof v === 'string';
+const isBoolean: Check = (v) => typeof v === 'boolean';
+const isNumberIn =
+  (min: number, max: number): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
+const isArrayOf =
+  (item: Check): Check =>
+  (v) =>
+    Array.isArray(v) && v.every(item);
+const isTextBlock: Check = (v) => isObject(v) && v.type === 'text' && typeof v.text === 'string';
+
+/** The documented type of each top-level field but `model`, `messages` and `max_tokens`. */
+const FIELD_TYPES: Record<string, [Check, string]> = {
+  system: [(v) => isString(v) || isArrayOf(isTextBlock)(v), 'a string or an array of text blocks'],
+  metadata: [isObject, 'an object'],
+  stop_sequences: [isArrayOf(isString), 'an array of strings'],
+  stream: [isBoolean, 'a boolean'],
+  temperature: [isNumberIn(0, 1), 'a number between 0 and 1'],
+  top_k: [(v) => Number.isSafeInteger(v) && (v as number) >= 0, 'a non-negative integer'],
+  top_p: [isNumberIn(0, 1), 'a number between 0 and 1'],
+  thinking: [isObject, 'an object'],
+  tool_choice: [isObject, 'an object'],
+  tools: [isArrayOf(isObject), 'an array of tool objects'],
+  service_tier: [isString, 'a string'],
+  cache_control: [isObject, 'an object'],
+  container: [(v) => isString(v) || isObject(v), 'a string or an object'],
+  context_management: [isObject, 'an object'],
+  mcp_servers: [isArrayOf(isObject), 'an array of objects'],
+  output_config: [isObject, 'an object'],
+  output_format: [isObject, 'an object'],
+  inference_geo: [isString, 'a string'],
+  speed: [isString, 'a string'],
+};
+
+/** Validates a `POST /v1/messages` body (or a count_tokens body with `count: true`). */
+export function parseMessagesRequest(body: Json, { count = false } = {}): MessagesRequest {
+  const allowed = count ? COUNT_FIELDS : CREATE_FIELDS;
+  const unknown = Object.keys(body).filter((k) => !allowed.has(k));
+  if (unknown.length > 0) {
+    const names = unknown.slice(0, 8).map((k) => k.slice(0, 64));
+    throw invalidRequest(`${names.join(', ')}: Extra inputs are not permitted`, names[0] ?? null);
+  }
+  const model = body.model;
+  if (model === undefined || model === null) throw invalidRequest('model: Field required', 'model');
+  if (typeof model !== 'string') throw invalidRequest('model: Input should be a valid string', 'model');
+  validateMessages(body.messages);
+  const maxTokens = body.max_tokens;
+  if (!count) {
+    if (maxTokens === undefined || maxTokens === null)
+      throw invalidRequest('max_tokens: Field required', 'max_tokens');
+    if (!Number.isSafeInteger(maxTokens) || (maxTokens as number) < 1)
+      throw invalidRequest('max_tokens: Input should be a positive integer', 'max_tokens');
+  }
+  for (const [name, [check, what]] of Object.entries(FIELD_TYPES)) {
+    const v = body[name];
+    if (v !== undefined && v !== null && !check(v)) throw invalidRequest(`${name}: must be ${what}`, name);
+  }
+  // Unknown models are reported after type checks so a malformed body is always a 400.
+  const tier = resolveMessagesTier(model);
+  if (tier === undefined) throw modelNotFound();
+  const media = countMedia(body.messages);
+  return {
+    tier,
+    stream: !count && body.stream === true,
+    requestedMaxTokens: count ? undefined : (maxTokens as number),
+    choices: 1,
+    mediaParts: media.parts,
+    inlineMediaBytes: media.inlineBytes,
+    mediaTokenBound: media.parts * MEDIA_PART_TOKEN_ALLOWANCE,
+    body,
+  };
+}
+
+function validateMessages(messages: unknown): void {
+  if (messages === undefined || messages === null)
+    throw invalidRequest('messages: Field required', 'messages');
+  if (!Array.isArray(messages)) throw invalidRequest('messages: Input should be a valid list', 'messages');
+  if (messages.length === 0) throw invalidRequest('messages: at least one message is required', 'messages');
+  if (messages.length > MAX_MESSAGES)
+    throw invalidRequest(`messages: at most ${MAX_MESSAGES} messages are allowed`, 'messages');
+  messages.forEach((m, i) => {
+    const param = `messages.${i}`;
+    if (!isObject(m)) throw invalidRequest(`${param}: Input should be an object`, param);
+    if (typeof m.role !== 'string' || !ROLES.has(m.role))
+      throw invalidRequest(`${param}.role: Input should be 'user' or 'assistant'`, `${param}.role`);
+    const content = m.content;
+    const ok =
+      typeof content === 'string' ||
+      (Array.isArray(content) && content.every((b) => isObject(b) && typeof b.type === 'string'));
+    if (!ok) {
+      throw invalidRequest(
+        `${param}.content: Input should be a string or a list of content blocks`,
+        `${param}.content`,
+      );
+    }
+  });
+}
+
+/**
+ * Image and document blocks, in messages and inside tool results. A base64 image is held at the
+ * media allowance rather than by its bytes (an image's tokens do not grow with its bytes); a
+ * document keeps its bytes in the bound, since a PDF's tokens grow with its pages.
+ */
+function countMedia(messages: unknown): { parts: number; inlineBytes: number } {
+  let parts = 0;
+  let inlineBytes = 0;
+  const visit = (blocks: unknown): void => {
+    if (!Array.isArray(blocks)) return;
+    for (const block of blocks) {
+      if (!isObject(block)) continue;
+      if (typeof block.type === 'string' && MEDIA_BLOCKS.has(block.type)) {
+        parts++;
+        const source = block.source;
+        if (block.type === 'image' && isObject(source) && source.type === 'base64' && isString(source.data)) {
+          inlineBytes += Buffer.byteLength(source.data as string);
+        }
+      }
+      if (block.type === 'tool_result') visit(block.content);
+    }
+  };
+  if (Array.isArray(messages)) for (const m of messages) if (isObject(m)) visit(m.content);
+  return { parts, inlineBytes };
+}
+
+/**
+ * Opens the sealed tool-use ids a client sends back (on its earlier tool_use blocks and on its
+ * tool_result blocks), in place, so they reach the upstream as the upstream minted them.
+ */
+export function openToolUseIds(messages: unknown, open: (id: string) => string): void {
+  if (!Array.isArray(messages)) return;
+  for (const m of messages) {
+    if (!isObject(m) || !Array.isArray(m.content)) continue;
+    for (const block of m.content) {
+      if (!isObject(block) || typeof block.type !== 'string') continue;
+      if (block.type.endsWith('tool_use') && isString(block.id)) block.id = open(block.id as string);
+      if (isString(block.tool_use_id)) block.tool_use_id = open(block.tool_use_id as string);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+import type { TierId } from '../../domain/catalog.js';
+import { isObject, type Json } from '../../domain/json-body.js';
+import type { MeteredUsage } from '../../lifecycle/dialect.js';
+
+/**
+ * Rewrites upstream Messages objects so the tier abstraction cannot leak: only fields of
+ * Anthropic's schema survive, `model` is the tier, `id` is the gateway's, tool-use ids are sealed,
+ * and whatever an upstream adds (provider, cost, native ids, inference region) is dropped.
+ */
+
+export interface Identity {
+  /** `msg_<request id>`. */
+  id: string;
+  tier: TierId;
+  /** Replaces an upstream tool-use id (`toolu_…` names the provider) with a sealed one. */
+  sealId: (upstreamId: string) => string;
+}
+
+/** Usage fields the client sees, as Anthropic names them. */
+const USAGE_FIELDS = [
+  'input_tokens',
+  'output_tokens',
+  'cache_creation_input_tokens',
+  'cache_read_input_tokens',
+  'cache_creation',
+  'server_tool_use',
+  'service_tier',
+];
+
+/** Token counts beyond this are an upstream bug; clamping keeps the money arithmetic exact. */
+const MAX_TOKENS_REPORTED = 1_000_000_000;
+
+const count = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0
+    ? Math.min(Math.floor(v), MAX_TOKENS_REPORTED)
+    : undefined;
+
+function pick(source: Json, fields: readonly string[]): Json {
+  const out: Json = {};
+  for (const f of fields) if (source[f] !== undefined) out[f] = source[f];
+  return out;
+}
+
+/** Anthropic usage counts as reported so far: a stream's message_start, then its final message_delta. */
+export interface ReportedUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
+}
+
+/** Merges a usage block into what was reported before; a later non-null count wins. */
+export function mergeUsage(before: ReportedUsage | undefined, raw: unknown): ReportedUsage | undefined {
+  if (!isObject(raw)) return before;
+  const merged: ReportedUsage = { ...before };
+  for (const field of [
+    'input_tokens',
+    'output_tokens',
+    'cache_creation_input_tokens',
+    'cache_read_input_tokens',
+  ] as const) {
+    const n = count(raw[field]);
+    if (n !== undefined) merged[field] = n;
+  }
+  return merged;
+}
+
+/**
+ * Anthropic usage normalised (DESIGN §13): `input_tokens` excludes cache reads and writes, so all
+ * three make the prompt's tokens. Undefined until both input and output counts were reported.
+ */
+export function meteredUsage(reported: ReportedUsage | undefined): MeteredUsage | undefined {
+  if (reported?.input_tokens === undefined || reported.output_tokens === undefined) return undefined;
+  const cached = reported.cache_read_input_tokens ?? 0;
+  const written = reported.cache_creation_input_tokens ?? 0;
+  return {
+    inputTokens: reported.input_tokens + cached + written,
+    outputTokens: reported.output_tokens,
+    cachedInputTokens: cached,
+    cacheWriteTokens: written,
+  };
+}
+
+/** Anthropic usage for counts the gateway billed on (an estimate when the upstream sent none). */
+export function usageOf(billed: MeteredUsage): Json {
+  const cached = billed.cachedInputTokens ?? 0;
+  const written = billed.cacheWriteTokens ?? 0;
+  return {
+    input_tokens: Math.max(0, billed.inputTokens - cached - written),
+    output_tokens: billed.outputTokens,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: cached,
+  };
+}
+
+export function sanitizeUsage(raw: unknown): Json | undefined {
+  return isObject(raw) ? pick(raw, USAGE_FIELDS) : undefined;
+}
+
+/** Fields of each content block type (and delta type) that reach the client. */
+const BLOCK_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  text: ['type', 'text', 'citations'],
+  thinking: ['type', 'thinking', 'signature'],
+  redacted_thinking: ['type', 'data'],
+  tool_use: ['type', 'id', 'name', 'input'],
+  server_tool_use: ['type', 'id', 'name', 'input'],
+  text_delta: ['type', 'text'],
+  input_json_delta: ['type', 'partial_json'],
+  thinking_delta: ['type', 'thinking'],
+  signature_delta: ['type', 'signature'],
+  citations_delta: ['type', 'citation'],
+};
+
+/**
+ * A content block (or delta) as the client sees it. Server-tool result blocks, whose fields are
+ * content, keep them; every id naming an upstream tool use is sealed.
+ */
+export function sanitizeBlock(block: unknown, identity: Identity): Json {
+  if (!isObject(block)) return { type: 'text', text: '' };
+  const type = typeof block.type === 'string' ? block.type : 'text';
+  const fields = BLOCK_FIELDS[type];
+  const out = fields ? pick(block, fields) : { ...block };
+  if (typeof out.id === 'string' && type.endsWith('tool_use')) out.id = identity.sealId(out.id);
+  if (typeof out.tool_use_id === 'string') out.tool_use_id = identity.sealId(out.tool_use_id);
+  if (type === 'text' && out.text === undefined) out.text = '';
+  return out;
+}
+
+const stopFields = (source: Json): Json => ({
+  stop_reason: typeof source.stop_reason === 'string' ? source.stop_reason : null,
+  stop_sequence: typeof source.stop_sequence === 'string' ? source.stop_sequence : null,
+});
+
+/** A Message (a non-streaming body, or the message of a stream's message_start). */
+export function sanitizeMessage(upstream: Json, identity: Identity, usage: Json): Json {
+  const content = Array.isArray(upstream.content) ? upstream.content : [];
+  return {
+    id: identity.id,
+    type: 'message',
+    role: 'assistant',
+    model: identity.tier,
+    content: content.map((b) => sanitizeBlock(b, identity)),
+    ...stopFields(upstream),
+    usage,
+  };
+}
+
+/** A message_delta event: the stop reason and the final usage. */
+export function messageDelta(upstream: Json, usage: Json): Json {
+  const delta = isObject(upstream.delta) ? upstream.delta : {};
+  return { type: 'message_delta', delta: stopFields(delta), usage };
+}
+
+/** Generated text in a content block or a delta (text, thinking, tool input), for usage estimates. */
+export function generatedText(blockOrDelta: unknown): string {
+  if (!isObject(blockOrDelta)) return '';
+  let text = '';
+  for (const field of ['text', 'thinking', 'partial_json']) {
+    const v = blockOrDelta[field];
+    if (typeof v === 'string') text += v;
+  }
+  if (blockOrDelta.type === 'tool_use' && typeof blockOrDelta.name === 'string') {
+    text += blockOrDelta.name;
+    if (isObject(blockOrDelta.input)) text += JSON.stringify(blockOrDelta.input);
+  }
+  return text;
+}
