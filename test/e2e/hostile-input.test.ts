@@ -729,6 +729,8 @@ describe('hostile input to the admin API', () => {
         const route = routes[r] as (typeof routes)[number];
         const reply = await adminSend(route.method, route.path(segment), route.body);
         if (route.query && reply.status === 200) return;
+        // `%2E` is a dot segment: /admin/accounts/%2E is /admin/accounts/, the account list.
+        if (segment === '%2E' && route.method === 'GET' && reply.status === 200) return;
         expectClientError(reply);
       }),
       { numRuns: RUNS * 2 },
