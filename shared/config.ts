@@ -219,14 +219,24 @@ export function readBillingConfig(env: Env = process.env): BillingConfig {
 
 export interface GuardrailConfig extends StorageConfig {
   dailySpendCapMicros: number;
+  /** How long the guardrail state the alarm metric reports may be cached, as completions caches it. */
+  guardrailCacheTtlMs: number;
 }
 
+const guardrailCacheTtl = (env: Env): number =>
+  Math.min(intEnv(ENV.guardrailCacheTtlMs, 10_000, Number.MAX_SAFE_INTEGER, env), 10_000);
+
 export function readGuardrailConfig(env: Env = process.env): GuardrailConfig {
-  return { ...storage(env), dailySpendCapMicros: usdMicrosEnv(ENV.dailySpendCapUsd, env) };
+  return {
+    ...storage(env),
+    dailySpendCapMicros: usdMicrosEnv(ENV.dailySpendCapUsd, env),
+    guardrailCacheTtlMs: guardrailCacheTtl(env),
+  };
 }
 
 export interface ReconcilerConfig extends BillingConfig {
   dailySpendCapMicros: number;
+  guardrailCacheTtlMs: number;
   /** Holds older than this outlived the completions function (its timeout plus a margin). */
   reconcileAfterMs: number;
 }
@@ -235,6 +245,7 @@ export function readReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   return {
     ...readBillingConfig(env),
     dailySpendCapMicros: usdMicrosEnv(ENV.dailySpendCapUsd, env),
+    guardrailCacheTtlMs: guardrailCacheTtl(env),
     reconcileAfterMs: intEnv(ENV.reconcileAfterMs, 16 * 60_000, Number.MAX_SAFE_INTEGER, env),
   };
 }

@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
-import { DynamoGuardrailReader, MAX_GUARDRAIL_CACHE_TTL_MS } from '../adapters/dynamodb/guardrail-reader.js';
+import { DynamoGuardrailReader } from '../adapters/dynamodb/guardrail-reader.js';
 import { Reconciler } from '../billing/reconciler.js';
 import { Settlement } from '../billing/settlement.js';
 import { parseUsageEvent } from '../billing/usage-event.js';
@@ -58,7 +58,7 @@ export function createGuardrailHandler(config: GuardrailConfig, { logger, metric
   const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
   const guardrail = new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros);
   // Today's state as the completions function reads it (and no more often).
-  const state = new DynamoGuardrailReader(db, config.ledgerTable, MAX_GUARDRAIL_CACHE_TTL_MS);
+  const state = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs);
   async function recordSpend(event: unknown): Promise<void> {
     const { eventId, usage } = parseUsageEvent(event);
     const outcome = await guardrail.record(usage);
@@ -81,7 +81,7 @@ export function createReconcilerHandler(
   { log, metrics }: { log: Log; metrics: Metrics },
 ) {
   const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
-  const guardrailState = new DynamoGuardrailReader(db, config.ledgerTable, MAX_GUARDRAIL_CACHE_TTL_MS);
+  const guardrailState = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs);
   const reconciler = new Reconciler(
     db,
     config.ledgerTable,

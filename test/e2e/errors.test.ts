@@ -255,7 +255,8 @@ describe('raw HTTP errors', () => {
   });
 
   it('answers an unknown path with 404 not_found', async () => {
-    for (const path of ['/v1/nothing', '/v2/chat/completions', '/', '/v1/chat/completions/extra']) {
+    // (`/` answers 200: Anthropic's clients probe the base URL.)
+    for (const path of ['/v1/nothing', '/v2/chat/completions', '/v1', '/v1/chat/completions/extra']) {
       const res = await rawRequest(runtime, undefined, { method: 'GET', path });
       await expectErrorResponse(res, 404, 'not_found');
     }

@@ -124,7 +124,7 @@ describe('POST /v1/messages over raw HTTP', () => {
       body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
     });
     await expectAnthropicError(notUtf8, 400, 'invalid_request_error');
-    const huge = JSON.stringify(body('x'.repeat(1_100_000)));
+    const huge = JSON.stringify(body('x'.repeat(6_300_000)));
     await expectAnthropicError(await messagesRequest(runtime, huge), 413, 'request_too_large');
     const missing = await expectAnthropicError(
       await messagesRequest(runtime, { model: 'tier-1', messages: [{ role: 'user', content: 'hi' }] }),

@@ -271,7 +271,7 @@ describe('usage after the reconciler released the hold', () => {
       expect(res.status).toBe(200);
       return res.json;
     };
-    expect(await topUp(0.000001, 'late-1')).toEqual({
+    expect(await topUp(0.000001, 'late-1')).toMatchObject({
       balanceMicros: 0,
       debtMicros: charge - left - 1,
       applied: true,
@@ -279,8 +279,12 @@ describe('usage after the reconciler released the hold', () => {
     credited += 1;
     const paid = await topUp(1, 'late-2');
     credited += 1_000_000;
-    expect(paid).toEqual({ balanceMicros: 1_000_000 - (charge - left - 1), debtMicros: 0, applied: true });
-    expect(await topUp(1, 'late-2')).toEqual({ ...paid, applied: false });
+    expect(paid).toMatchObject({
+      balanceMicros: 1_000_000 - (charge - left - 1),
+      debtMicros: 0,
+      applied: true,
+    });
+    expect(await topUp(1, 'late-2')).toMatchObject({ balanceMicros: paid.balanceMicros, debtMicros: 0, applied: false });
     expect(creditedBy(await booksOf(db, runtime.tables, accountId))).toBe(credited);
   });
 
