@@ -284,7 +284,11 @@ describe('usage after the reconciler released the hold', () => {
       debtMicros: 0,
       applied: true,
     });
-    expect(await topUp(1, 'late-2')).toMatchObject({ balanceMicros: paid.balanceMicros, debtMicros: 0, applied: false });
+    expect(await topUp(1, 'late-2')).toMatchObject({
+      balanceMicros: paid.balanceMicros,
+      debtMicros: 0,
+      applied: false,
+    });
     expect(creditedBy(await booksOf(db, runtime.tables, accountId))).toBe(credited);
   });
 
