@@ -33,6 +33,13 @@ export interface Log {
 
 export const silentLog: Log = { info() {}, warn() {}, error() {} };
 
+/** An error as one bounded log line: its type, message and (one level of) cause; never request content. */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 500);
+  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.name}: ${err.cause.message})` : '';
+  return `${err.name}: ${err.message}${cause}`.slice(0, 500);
+}
+
 export function jsonResponse(
   status: number,
   payload: unknown,

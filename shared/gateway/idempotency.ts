@@ -7,7 +7,7 @@ import {
   idempotencyResultTooLarge,
   invalidIdempotencyKey,
 } from '../domain/errors.js';
-import type { HttpRequest, HttpResponse, Log } from '../http.js';
+import { describeError, type HttpRequest, type HttpResponse, type Log } from '../http.js';
 import type { IdempotencyRecord, IdempotencyStore, StoredResponse } from '../ports.js';
 
 /**
@@ -200,7 +200,7 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
       }
     } catch (err) {
       // The claim stays in flight until its lease ends; a retry after that runs again.
-      log.warn('idempotent result not stored', { requestId: claim.requestId, err: describe(err) });
+      log.warn('idempotent result not stored', { requestId: claim.requestId, err: describeError(err) });
     }
   }
 
@@ -209,7 +209,7 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
     try {
       await store.release(claim.accountId, claim.key, claim.requestId);
     } catch (err) {
-      log.warn('idempotency claim not released', { requestId: claim.requestId, err: describe(err) });
+      log.warn('idempotency claim not released', { requestId: claim.requestId, err: describeError(err) });
     }
   }
 }
@@ -224,6 +224,3 @@ function replayableHeaders(headers: Record<string, string>): Record<string, stri
 }
 
 const byteLength = (text: string): number => Buffer.byteLength(text, 'utf8');
-
-const describe = (err: unknown): string =>
-  err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err).slice(0, 500);

@@ -6,7 +6,6 @@ import {
   modelNotFound,
   notFound,
 } from '../domain/errors.js';
-import { bearerToken } from '../domain/keys.js';
 import { SSE_DONE } from '../domain/sse.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
@@ -16,12 +15,14 @@ import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';
 
 type Handler = { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+/** A surface: its handler, and where its requests carry their API key. */
+type Surface = Handler & { credentials(req: HttpRequest): string | undefined };
 
 export interface PublicApiDeps {
   /** POST /v1/chat/completions. */
-  completions: Handler;
+  completions: Surface;
   /** POST /v1/messages. */
-  messages: Handler;
+  messages: Surface;
   /** POST /v1/messages/count_tokens. */
   countTokens: Handler;
   /** An error in the Messages API's shape, for any path under /v1/messages. */
@@ -76,7 +77,8 @@ export class PublicApi {
     this.chatCompletions = withIdempotency((req, ctx) => deps.completions.handle(req, ctx), {
       ...common,
       route: 'POST /v1/chat/completions',
-      accountOf: async (req) => (await deps.auth.authenticate(req.headers.authorization)).accountId,
+      accountOf: async (req) =>
+        (await deps.auth.authenticateKey(deps.completions.credentials(req))).accountId,
       errorResponse,
       // A chat stream that was cut short ends without [DONE].
       isComplete: (frames) => frames.at(-1) === SSE_DONE,
@@ -84,10 +86,7 @@ export class PublicApi {
     this.messages = withIdempotency((req, ctx) => deps.messages.handle(req, ctx), {
       ...common,
       route: 'POST /v1/messages',
-      accountOf: async (req) => {
-        const key = req.headers['x-api-key'] ?? bearerToken(req.headers.authorization);
-        return (await deps.auth.authenticateKey(key)).accountId;
-      },
+      accountOf: async (req) => (await deps.auth.authenticateKey(deps.messages.credentials(req))).accountId,
       errorResponse: deps.messagesError,
       // A Messages stream that was cut short ends without message_stop.
       isComplete: (frames) => frames.at(-1)?.startsWith('event: message_stop') === true,

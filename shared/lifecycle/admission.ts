@@ -1,9 +1,10 @@
 import type { Tier } from '../domain/catalog.js';
 import { utcDay } from '../domain/clock.js';
 import {
+  asGatewayError,
   budgetExceeded,
   dailySpendLimit,
-  type GatewayError,
+  GatewayError,
   insufficientQuota,
   invalidApiKey,
   rateLimited,
@@ -134,7 +135,7 @@ export class Admission {
     const limitHeaders =
       limits && rate.status === 'fulfilled' && rate.value ? rateHeaders(limits, rate.value) : {};
     if (rate.status === 'rejected') {
-      if (hold.status === 'fulfilled') throw new RefusedAfterHold(asError(rate.reason), hold.value);
+      if (hold.status === 'fulfilled') throw new RefusedAfterHold(asGatewayError(rate.reason), hold.value);
       throw rate.reason;
     }
     if (rate.value?.allowed === false) {
@@ -143,9 +144,8 @@ export class Admission {
       throw refusal;
     }
     if (hold.status === 'rejected') {
-      const refusal = hold.reason as GatewayError;
-      if (refusal.headers) Object.assign(refusal.headers, limitHeaders);
-      throw refusal;
+      if (hold.reason instanceof GatewayError) Object.assign(hold.reason.headers, limitHeaders);
+      throw hold.reason;
     }
     return { ...hold.value, limitHeaders };
   }
@@ -204,5 +204,3 @@ export class Admission {
 
 /** Tokens a request counts against a per-minute token limit: ~4 bytes a token of input, plus its cap. */
 const rateTokens = (inputBound: number): number => Math.ceil(inputBound / 4);
-
-const asError = (reason: unknown): GatewayError => reason as GatewayError;

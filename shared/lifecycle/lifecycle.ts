@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Catalog, TIER_IDS, type Tier, type UpstreamModel } from '../domain/catalog.js';
 import { asGatewayError, type GatewayError } from '../domain/errors.js';
 import type { Authenticator } from '../gateway/auth.js';
-import type { HttpRequest, HttpResponse, Log } from '../http.js';
+import { describeError, type HttpRequest, type HttpResponse, type Log } from '../http.js';
 import type { GuardrailReader, RateLimiter, Upstream, UsagePublisher, WalletStore } from '../ports.js';
 import { Admission, type AdmissionRequest, RefusedAfterHold } from './admission.js';
 import { Attempts } from './attempts.js';
@@ -10,7 +10,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import type { Dialect, ParsedRequest } from './dialect.js';
 import { estimateInputTokens } from './estimate.js';
 import { Funds, type FundsOptions } from './funds.js';
-import { describe, Meter } from './metering.js';
+import { Meter } from './metering.js';
 import { type RelayInit, relayBody, relayStream } from './relay.js';
 
 export interface LifecycleDeps {
@@ -67,6 +67,11 @@ export class RequestLifecycle<R extends ParsedRequest> {
     });
   }
 
+  /** The API key a request carries, where this surface carries it. */
+  credentials(req: HttpRequest): string | undefined {
+    return this.dialect.credentials(req);
+  }
+
   /** Every outcome is a response in the dialect's shape: this is the surface's error boundary. */
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     try {
@@ -77,7 +82,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
         this.deps.log.error('request failed', {
           requestId: ctx.requestId,
           code: error.code,
-          err: describe(err),
+          err: describeError(err),
         });
       }
       return this.dialect.errorResponse(error, ctx.requestId);
@@ -116,6 +121,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       throw withHeaders(err, headers);
     }
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
+    const deadline = Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
     // held at its kind's allowance instead, whether it is a short URL or inline base64. No model
     // reads more input than its context window, when every candidate states one.
@@ -155,7 +161,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
         tier,
         candidates,
         requestId: ctx.requestId,
-        deadline: Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs),
+        deadline,
         upstreamRequest,
         meter,
       },
@@ -203,7 +209,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
         }),
       requestId: ctx.requestId,
       startedAt,
-      deadline: Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs),
+      deadline,
       streamContentType: dialect.streamContentType,
       log: deps.log,
       now: this.now,

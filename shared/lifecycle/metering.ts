@@ -1,7 +1,7 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
 import { priceTokens } from '../domain/money.js';
 import type { UsageRecord, UsageStatus } from '../domain/usage.js';
-import type { Log } from '../http.js';
+import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
 import type { MeteredUsage } from './dialect.js';
 import { estimateOutputTokens } from './estimate.js';
@@ -45,7 +45,6 @@ export class Meter {
   /** Generated text so far; read at finish for an estimate when no usage came. */
   generated: () => string = () => '';
   private finished: Promise<MeteredUsage> | undefined;
-  private status: UsageStatus | undefined;
   /** An upstream call started and was then stopped: it may have read the prompt. */
   private promptSent = false;
 
@@ -71,18 +70,13 @@ export class Meter {
     this.promptSent = true;
   }
 
-  /** The status the request was recorded with, once it was. */
-  get recordedStatus(): UsageStatus | undefined {
-    return this.status;
-  }
-
   /**
    * Records the request once and resolves to the token counts it was billed on; later calls
    * return the first call's promise. Never rejects.
    */
   finish(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
     this.finished ??= this.record(status, errorCode).catch((err: unknown) => {
-      this.deps.log.error('usage not recorded', { requestId: this.init.requestId, err: describe(err) });
+      this.deps.log.error('usage not recorded', { requestId: this.init.requestId, err: describeError(err) });
       return { inputTokens: 0, outputTokens: 0 };
     });
     return this.finished;
@@ -108,7 +102,6 @@ export class Meter {
   }
 
   private async record(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
-    this.status = status;
     const { tier, key, requestId } = this.init;
     const { inputTokens, outputTokens, source } = await this.counts();
     const model = this.served ?? this.current;
@@ -155,21 +148,15 @@ export class Meter {
     try {
       await this.deps.usage.publish(record);
     } catch (err) {
-      this.deps.log.warn('usage event not published; writing outbox', { requestId, err: describe(err) });
+      this.deps.log.warn('usage event not published; writing outbox', { requestId, err: describeError(err) });
       if (this.holdMicros === 0) return; // no hold, no outbox: nothing was charged
       try {
         await this.deps.wallet.writeOutbox(record.accountId, requestId, record);
       } catch (outboxErr) {
         // The reconciler will release the hold in full and keep a record of it, so the usage
         // event can still charge if it is delivered later.
-        this.deps.log.error('outbox write failed', { requestId, err: describe(outboxErr) });
+        this.deps.log.error('outbox write failed', { requestId, err: describeError(outboxErr) });
       }
     }
   }
 }
-
-export const describe = (err: unknown): string => {
-  if (!(err instanceof Error)) return String(err).slice(0, 500);
-  const cause = err.cause instanceof Error ? ` (cause: ${err.cause.name}: ${err.cause.message})` : '';
-  return `${err.name}: ${err.message}${cause}`.slice(0, 500);
-};

@@ -640,7 +640,8 @@ describe('hostile input to the admin API', () => {
     const firstModelOf = (d: Doc, t: string): Fields => (tierOf(d, t).models as Fields[])[0] ?? {};
     const set = (t: string, path: string, value: unknown, at: (d: Doc) => Fields = (d) => tierOf(d, t)) => ({
       apply: (d: Doc) => {
-        at(d)[path] = value;
+        // Defined, not assigned: assigning `__proto__` would set the prototype and add no field.
+        Object.defineProperty(at(d), path, { value, enumerable: true, writable: true, configurable: true });
       },
       param: '',
     });
