@@ -1,5 +1,5 @@
 import type { Catalog, CatalogDocument, TierId } from './domain/catalog.js';
-import type { UsageRecord } from './domain/usage.js';
+import type { ApiSurface, UsageRecord } from './domain/usage.js';
 
 /**
  * The ports the domain depends on. DynamoDB, EventBridge and HTTP implement them in
@@ -44,6 +44,8 @@ export interface HoldRequest {
   catalogVersion: number;
   holdMicros: number;
   startedAt: string;
+  /** Kept on the hold, so a request the reconciler releases is still logged under its surface. */
+  surface?: ApiSurface;
   /** Daily budgets checked in the same transaction against today's settled charges. */
   budgets?: Array<{ scope: 'key' | 'account'; day: string; limitMicros: number }>;
 }

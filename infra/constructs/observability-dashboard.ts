@@ -10,14 +10,22 @@ import {
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { TIER_DESCRIPTIONS, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { API_SURFACES } from '../../shared/domain/usage.js';
 import {
   ERROR_RESPONSE_METRICS,
   GUARDRAIL_TRIPPED_METRIC,
   RECONCILE_FAILED_HOLDS_METRIC,
+  SURFACE_METRICS,
   TIER_METRICS,
 } from '../../shared/runtime/metric-names.js';
 import type { GatewayFunction } from './gateway-function.js';
-import { errorsByCode, gatewayMetric, serverErrorRate, tierMetric } from './observability-metrics.js';
+import {
+  errorsByCode,
+  gatewayMetric,
+  serverErrorRate,
+  surfaceMetric,
+  tierMetric,
+} from './observability-metrics.js';
 
 export interface DashboardProps {
   readonly completions: GatewayFunction;
@@ -26,13 +34,14 @@ export interface DashboardProps {
   readonly reconcilePeriod: Duration;
 }
 
-/** The gateway's dashboard: health and errors on top, then one row per tier. */
+/** The gateway's dashboard: health and errors on top, then requests by API surface, then one row per tier. */
 export function createDashboard(scope: Construct, props: DashboardProps): Dashboard {
   const { completions } = props;
   const dashboard = new Dashboard(scope, 'Dashboard', { defaultInterval: Duration.hours(24) });
   dashboard.addWidgets(
     new TextWidget({
-      markdown: '# Tiergate\nHealth and errors, then per-tier traffic, tokens, cost and latency.',
+      markdown:
+        '# Tiergate\nHealth and errors, then requests by API surface, then per-tier traffic, tokens, cost and latency.',
       width: 24,
       height: 1,
     }),
@@ -80,6 +89,10 @@ export function createDashboard(scope: Construct, props: DashboardProps): Dashbo
       width: 8,
     }),
   );
+  dashboard.addWidgets(
+    new TextWidget({ markdown: '## By API surface (chat completions, Messages)', width: 24, height: 1 }),
+  );
+  dashboard.addWidgets(...surfaceWidgets());
   for (const tier of TIER_IDS) {
     dashboard.addWidgets(
       new TextWidget({ markdown: `## ${tier} (${TIER_DESCRIPTIONS[tier]})`, width: 24, height: 1 }),
@@ -87,6 +100,39 @@ export function createDashboard(scope: Construct, props: DashboardProps): Dashbo
     dashboard.addWidgets(...tierWidgets(tier));
   }
   return dashboard;
+}
+
+/** Each graph has one series per surface, so the surfaces compare at a glance. */
+function surfaceWidgets(): GraphWidget[] {
+  const each = (metricName: string, statistic = 'Sum'): IMetric[] =>
+    API_SURFACES.map((surface) => surfaceMetric(surface, metricName, statistic));
+  return [
+    new GraphWidget({ title: 'Requests by API surface', left: each(SURFACE_METRICS.requests), width: 6 }),
+    new GraphWidget({
+      title: 'Failed requests by API surface',
+      left: each(SURFACE_METRICS.errors),
+      width: 6,
+    }),
+    new GraphWidget({
+      title: 'Tokens by API surface',
+      left: each(SURFACE_METRICS.inputTokens),
+      right: each(SURFACE_METRICS.outputTokens),
+      width: 6,
+    }),
+    new GraphWidget({
+      title: 'Charged (USD) and time to first token (ms, p99) by API surface',
+      left: API_SURFACES.map(
+        (surface, i) =>
+          new MathExpression({
+            expression: `charged${i} / 1000000`,
+            usingMetrics: { [`charged${i}`]: surfaceMetric(surface, SURFACE_METRICS.chargeMicros) },
+            label: `${surface} charged`,
+          }),
+      ),
+      right: each(SURFACE_METRICS.ttftMs, 'p99'),
+      width: 6,
+    }),
+  ];
 }
 
 function tierWidgets(tier: TierId): GraphWidget[] {

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import type { ApiSurface } from '../../shared/domain/usage.js';
 import {
   DIMENSIONS,
   ERROR_RESPONSE_METRICS,
@@ -47,6 +48,15 @@ export function tierMetric(tier: TierId, metricName: string, statistic = 'Sum'):
     dimensions: { [DIMENSIONS.tier]: tier },
     statistic,
     label: `${metricName} ${statistic}`,
+  });
+}
+
+/** A per-request metric of one API surface (chat, messages), labelled with it. */
+export function surfaceMetric(surface: ApiSurface, metricName: string, statistic = 'Sum'): Metric {
+  return gatewayMetric(metricName, {
+    dimensions: { [DIMENSIONS.surface]: surface },
+    statistic,
+    label: `${surface} ${metricName} ${statistic}`,
   });
 }
 

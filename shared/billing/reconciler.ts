@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { HOLDS_INDEX_PARTITION } from '../adapters/dynamodb/wallet-store.js';
-import type { UsageRecord } from '../domain/usage.js';
+import { API_SURFACES, type UsageRecord } from '../domain/usage.js';
 import { usageRecordSchema } from '../domain/usage-schema.js';
 import type { SpendGuardrail } from '../guardrail/spend-guardrail.js';
 import type { Log } from '../http.js';
@@ -106,6 +106,8 @@ export class Reconciler {
       startedAt: String(hold.startedAt),
       endedAt: at,
       stream: false,
+      // Holds placed before surfaces were recorded came through chat completions.
+      surface: API_SURFACES.find((surface) => surface === hold.surface) ?? 'chat',
     };
     // Not counted by the guardrail: nothing was spent as far as we know. Should the usage arrive
     // later, its event reaches the guardrail (counted once, by request id) and settlement charges

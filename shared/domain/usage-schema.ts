@@ -1,6 +1,6 @@
 import * as z from 'zod/v4';
 import { TIER_IDS } from './catalog.js';
-import { USAGE_STATUSES, type UsageRecord } from './usage.js';
+import { API_SURFACES, USAGE_STATUSES, type UsageRecord } from './usage.js';
 
 /** Consumers validate every usage event against this; the publisher only needs the types. */
 const micros = z.number().int().nonnegative();
@@ -27,6 +27,8 @@ export const usageRecordSchema = z.object({
   startedAt: z.iso.datetime(),
   endedAt: z.iso.datetime(),
   stream: z.boolean(),
+  /** The API surface; a record written before surfaces were recorded came through chat completions. */
+  surface: z.enum(API_SURFACES).default('chat'),
   /** Error code the client saw, when the request failed after admission. */
   errorCode: z.string().max(64).optional(),
   /** Every upstream attempt, for the operator's request log. */

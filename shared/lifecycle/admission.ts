@@ -10,6 +10,7 @@ import {
   rateLimited,
 } from '../domain/errors.js';
 import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
+import type { ApiSurface } from '../domain/usage.js';
 import type {
   ApiKeyRecord,
   GuardrailState,
@@ -43,6 +44,7 @@ export interface AdmissionRequest {
   /** Upper bound on the input's tokens. */
   inputBound: number;
   choices: number;
+  surface: ApiSurface;
 }
 
 export interface Admitted {
@@ -181,7 +183,7 @@ export class Admission {
   }
 
   private holdRequest(request: AdmissionRequest, holdMicros: number): HoldRequest {
-    const { key, tier, requestId, catalogVersion, startedAt } = request;
+    const { key, tier, requestId, catalogVersion, startedAt, surface } = request;
     const day = utcDay(startedAt);
     const budgets: NonNullable<HoldRequest['budgets']> = [];
     if (key.dailyBudgetMicros !== undefined)
@@ -198,6 +200,7 @@ export class Admission {
       catalogVersion,
       holdMicros,
       startedAt: new Date(startedAt).toISOString(),
+      surface,
     };
   }
 }

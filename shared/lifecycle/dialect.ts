@@ -1,5 +1,6 @@
 import type { TierId, UpstreamModel } from '../domain/catalog.js';
 import type { GatewayError } from '../domain/errors.js';
+import type { ApiSurface } from '../domain/usage.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
 import type { UpstreamEvent, UpstreamRequest } from '../ports.js';
 
@@ -75,6 +76,8 @@ export interface Exchange {
 }
 
 export interface Dialect<R extends ParsedRequest> {
+  /** The surface's name on usage records, request-log rows and metrics. */
+  readonly surface: ApiSurface;
   /** The client's API key, from the headers this surface uses. */
   credentials(req: HttpRequest): string | undefined;
   /** Parses and validates a body; throws a GatewayError (400, 404). */

@@ -143,6 +143,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
         requestId: ctx.requestId,
         startedAt,
         stream: request.stream,
+        surface: dialect.surface,
         choices: request.choices,
         estimateInput: (): Promise<number> =>
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
@@ -175,6 +176,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       cap,
       inputBound,
       choices: request.choices,
+      surface: dialect.surface,
     };
 
     // For an account whose admission is near-certain, the hold and the first upstream call run

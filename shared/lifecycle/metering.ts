@@ -1,6 +1,6 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
 import { priceTokens } from '../domain/money.js';
-import type { UsageRecord, UsageStatus } from '../domain/usage.js';
+import type { ApiSurface, UsageRecord, UsageStatus } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
 import type { MeteredUsage } from './dialect.js';
@@ -20,6 +20,7 @@ export interface MeterInit {
   requestId: string;
   startedAt: number;
   stream: boolean;
+  surface: ApiSurface;
   /** Choices requested: the output cap applies to each. */
   choices: number;
   /** Input tokens of the forwarded request, counted only when the upstream reported no usage. */
@@ -136,6 +137,7 @@ export class Meter {
       startedAt: new Date(this.init.startedAt).toISOString(),
       endedAt: new Date(endedAt).toISOString(),
       stream: this.init.stream,
+      surface: this.init.surface,
       ...(errorCode ? { errorCode } : {}),
       ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
     };

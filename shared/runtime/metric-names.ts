@@ -22,6 +22,19 @@ export const TIER_METRICS = {
 } as const;
 
 /**
+ * Per admitted request, again with dimensions {service, surface}: the same request broken down by the API surface
+ * its client spoke (chat, messages). A separate EMF blob, so the per-tier series keep their exact dimension set.
+ */
+export const SURFACE_METRICS = {
+  requests: TIER_METRICS.requests,
+  errors: TIER_METRICS.errors,
+  inputTokens: TIER_METRICS.inputTokens,
+  outputTokens: TIER_METRICS.outputTokens,
+  chargeMicros: TIER_METRICS.chargeMicros,
+  ttftMs: TIER_METRICS.ttftMs,
+} as const;
+
+/**
  * Error responses of the public API (completions function), each emitted twice: with {service, code} for the
  * breakdown, and with {service} alone for the total an alarm can read (an alarm cannot sum over a SEARCH).
  */
@@ -34,7 +47,7 @@ export const RECONCILE_FAILED_HOLDS_METRIC = 'ReconcileFailedHolds';
 /** 1 for a probe run that passed and was recorded, else 0: the Record task, `npm start` and `npm run probe`. */
 export const PROBE_SUCCESS_METRIC = 'ProbeSuccess';
 
-export const DIMENSIONS = { tier: 'tier', code: 'code' } as const;
+export const DIMENSIONS = { tier: 'tier', surface: 'surface', code: 'code' } as const;
 
 /** A late charge the wallet could not cover, recorded as a debt on the account (µ$). */
 export const DEBT_RECORDED_METRIC = 'DebtRecordedMicros';

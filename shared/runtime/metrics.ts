@@ -9,6 +9,7 @@ import {
   PROBE_SUCCESS_METRIC,
   RECONCILE_FAILED_HOLDS_METRIC,
   SERVICE_NAME,
+  SURFACE_METRICS,
   TIER_METRICS,
 } from './metric-names.js';
 
@@ -42,8 +43,9 @@ export function retryWithoutIdempotencyKeyCounter(metrics: Metrics) {
 }
 
 /**
- * One request's metrics in one EMF blob, every one with its tier. (A `singleMetric()` publishes, and drops its
- * dimensions, on every addMetric: only the first metric would keep the tier.)
+ * One request's metrics in one EMF blob, every one with its tier, then a second blob with its API surface. (A
+ * `singleMetric()` publishes, and drops its dimensions, on every addMetric: only the first metric would keep the
+ * tier; and one blob with both dimensions would be a third series, {service, tier, surface}, that nothing reads.)
  */
 export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   metrics.addDimension(DIMENSIONS.tier, usage.tier);
@@ -55,6 +57,15 @@ export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   metrics.addMetric(TIER_METRICS.latencyMs, MetricUnit.Milliseconds, usage.latencyMs);
   if (usage.ttftMs !== null) metrics.addMetric(TIER_METRICS.ttftMs, MetricUnit.Milliseconds, usage.ttftMs);
   metrics.addMetric(TIER_METRICS.errors, MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+  metrics.publishStoredMetrics();
+
+  metrics.addDimension(DIMENSIONS.surface, usage.surface);
+  metrics.addMetric(SURFACE_METRICS.requests, MetricUnit.Count, 1);
+  metrics.addMetric(SURFACE_METRICS.errors, MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+  metrics.addMetric(SURFACE_METRICS.inputTokens, MetricUnit.Count, usage.inputTokens);
+  metrics.addMetric(SURFACE_METRICS.outputTokens, MetricUnit.Count, usage.outputTokens);
+  metrics.addMetric(SURFACE_METRICS.chargeMicros, MetricUnit.Count, usage.chargeMicros);
+  if (usage.ttftMs !== null) metrics.addMetric(SURFACE_METRICS.ttftMs, MetricUnit.Milliseconds, usage.ttftMs);
   metrics.publishStoredMetrics();
 }
 

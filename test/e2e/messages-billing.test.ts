@@ -4,6 +4,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
+import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { estimateOutputTokens } from '../../shared/lifecycle/estimate.js';
 import {
@@ -101,6 +102,7 @@ describe('Messages billing', () => {
         inputTokens,
         outputTokens: 5,
         tier: 'tier-2',
+        surface: 'messages',
       });
       expect(item.chargeMicros).toBe(chargeFor('tier-2', inputTokens, 5));
     }
@@ -183,6 +185,47 @@ describe('Messages billing', () => {
     expect(upstream?.aborted).toBe(true);
     expect(upstream?.outputTokens).toBeLessThan(400);
     expect(await openHolds(db, runtime.tables.ledger, accountId)).toEqual([]);
+  });
+
+  it('logs every request under the API surface its client spoke, a released hold included', async () => {
+    const { accountId, apiKey } = await createAccount(runtime, 'surfaces', 5_000_000);
+    const chat = await fetch(`${runtime.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tier-1', messages: [{ role: 'user', content: 'tokens:2' }] }),
+    });
+    expect(chat.status).toBe(200);
+    await chat.text();
+    const messages = await messagesRequest(
+      runtime,
+      { model: 'tier-1', max_tokens: 16, messages: [{ role: 'user', content: 'tokens:2' }] },
+      { apiKey },
+    );
+    expect(messages.status).toBe(200);
+    await messages.text();
+    expect(await logItem(accountId, chat.headers.get('x-request-id'))).toMatchObject({ surface: 'chat' });
+    expect(await logItem(accountId, messages.headers.get('request-id'))).toMatchObject({
+      surface: 'messages',
+    });
+    // A Messages request whose end never came: the reconciler releases its hold and logs it as Messages.
+    const wallet = new DynamoWalletStore(db, runtime.tables.ledger);
+    const hold = {
+      accountId,
+      keyId: 'key_surface',
+      requestId: `abandoned_${marker()}`,
+      tier: 'tier-1' as const,
+      catalogVersion: 1,
+      holdMicros: 1_000,
+      startedAt: '2000-01-01T00:00:00.000Z',
+      surface: 'messages' as const,
+    };
+    expect(await wallet.placeHold(hold)).toEqual({ ok: true });
+    await runtime.runReconciler();
+    expect(await logItem(accountId, hold.requestId)).toMatchObject({
+      status: 'abandoned',
+      chargeMicros: 0,
+      surface: 'messages',
+    });
   });
 
   it('refuses a spent daily budget with 402 billing_error before any upstream call', async () => {

@@ -11,7 +11,7 @@ import {
 } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../../shared/domain/usage.js';
-import { TIER_METRICS } from '../../shared/runtime/metric-names.js';
+import { SURFACE_METRICS, TIER_METRICS } from '../../shared/runtime/metric-names.js';
 import { ledgerKeys } from '../../shared/tables.js';
 import { EmfCapture, type EmittedMetric, valuesOf } from '../support/emf.js';
 import { createAccount } from '../support/money-helpers.js';
@@ -52,6 +52,21 @@ async function complete(
   return res;
 }
 
+/** One Messages request, as Claude Code would send it. */
+async function message(model: string, stream: boolean): Promise<Response> {
+  const res = await fetch(`${runtime.url}/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'x-api-key': runtime.apiKey,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+    },
+    body: JSON.stringify({ model, max_tokens: 64, stream, messages: [{ role: 'user', content: 'Hello' }] }),
+  });
+  await res.text();
+  return res;
+}
+
 /** A usage event for the guardrail (and billing, which finds no hold and ignores it), as a request would end. */
 function usageEvent(): UsageRecord {
   const at = new Date().toISOString();
@@ -74,6 +89,7 @@ function usageEvent(): UsageRecord {
     startedAt: at,
     endedAt: at,
     stream: false,
+    surface: 'chat',
   };
 }
 
@@ -122,6 +138,11 @@ beforeAll(async () => {
         });
         expect(streamed.status).toBe(200);
       }
+      await bus.drain();
+    });
+    stage.messages = await capture.during(async () => {
+      expect((await message('claude-haiku-4-5', false)).status).toBe(200);
+      expect((await message('claude-sonnet-4-5', true)).status).toBe(200);
       await bus.drain();
     });
     stage.probe = await capture.during(async () => {
@@ -231,6 +252,12 @@ describe('what the alarms and the dashboard read is what the code emits', () => 
     expect(alarms.length).toBeGreaterThanOrEqual(8);
     // Per tier: 8 metrics on the dashboard, 2 in the error-rate alarm.
     expect(referenced.length).toBeGreaterThan(TIER_IDS.length * 10);
+    // The API-surface row reads each surface's series.
+    for (const surface of ['chat', 'messages']) {
+      expect(referenced).toContainEqual(
+        expect.objectContaining({ name: 'Requests', dimensions: { service: 'tiergate', surface } }),
+      );
+    }
     // A SEARCH names dimension keys only: the errors-by-code graph reads every code.
     expect(referenced).toContainEqual(
       expect.objectContaining({ name: 'ClientErrors', dimensions: { code: undefined, service: undefined } }),
@@ -274,6 +301,26 @@ describe('alarm signals', () => {
       }
     }
     expect(valuesOf(stage.errors ?? [], 'Errors', { ...SERVICE, tier: 'tier-2' })).toEqual([1]);
+  });
+
+  it('emits every per-surface metric of a request with its surface, apart from its tier', () => {
+    const chat = (name: string) => valuesOf(stage.traffic ?? [], name, { ...SERVICE, surface: 'chat' });
+    const messages = (name: string) =>
+      valuesOf(stage.messages ?? [], name, { ...SERVICE, surface: 'messages' });
+    for (const name of Object.values(SURFACE_METRICS)) {
+      expect(chat(name).length, `chat ${name}`).toBe(TIER_IDS.length * 2);
+      expect(messages(name).length, `messages ${name}`).toBe(2);
+    }
+    expect(messages('Requests')).toEqual([1, 1]);
+    expect(messages('Errors')).toEqual([0, 0]);
+    expect(valuesOf(stage.traffic ?? [], 'Requests', { ...SERVICE, surface: 'messages' })).toEqual([]);
+    expect(valuesOf(stage.messages ?? [], 'Requests', { ...SERVICE, surface: 'chat' })).toEqual([]);
+    // The Messages requests count on their tiers too: haiku → tier-1, sonnet → tier-2.
+    expect(valuesOf(stage.messages ?? [], 'Requests', { ...SERVICE, tier: 'tier-1' })).toEqual([1]);
+    expect(valuesOf(stage.messages ?? [], 'Requests', { ...SERVICE, tier: 'tier-2' })).toEqual([1]);
+    // No series mixes both dimensions: each blob has one of them.
+    const all = Object.values(stage).flat();
+    expect(all.filter((m) => 'tier' in m.dimensions && 'surface' in m.dimensions)).toEqual([]);
   });
 
   it('counts 5xx responses in total and by code', () => {

@@ -2,6 +2,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TiergateStack } from '../../infra/tiergate-stack.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
+import { API_SURFACES } from '../../shared/domain/usage.js';
 import { TIER_METRICS } from '../../shared/runtime/metric-names.js';
 import { logicalId, removeTestOutput, testStack } from './support.js';
 import { renderValue } from './template-metrics.js';
@@ -259,6 +260,40 @@ describe('dashboard', () => {
     for (const tier of TIER_IDS) expect(body).toContain(`\\"tier\\",\\"${tier}\\"`);
     for (const metric of Object.values(TIER_METRICS)) {
       expect(body).toContain(`\\"Tiergate\\",\\"${metric}\\"`);
+    }
+  });
+
+  it('breaks requests, failures, tokens, charges and time to first token down by API surface', () => {
+    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0];
+    const body = JSON.parse(renderValue(dashboard?.Properties.DashboardBody)) as {
+      widgets: Array<{
+        type: string;
+        properties: { title?: string; markdown?: string; metrics?: unknown[][] };
+      }>;
+    };
+    const heading = body.widgets.findIndex((w) => w.properties.markdown?.includes('By API surface'));
+    const firstTier = body.widgets.findIndex((w) => w.properties.markdown?.startsWith('## tier-1'));
+    expect(heading).toBeGreaterThan(0);
+    // The row sits above the tiers, right after its heading.
+    const row = body.widgets.slice(heading + 1, firstTier);
+    expect(row.map((w) => w.properties.title)).toEqual([
+      'Requests by API surface',
+      'Failed requests by API surface',
+      'Tokens by API surface',
+      'Charged (USD) and time to first token (ms, p99) by API surface',
+    ]);
+    const series = (title: string) =>
+      (row.find((w) => w.properties.title === title)?.properties.metrics ?? []).map((m) => JSON.stringify(m));
+    for (const surface of API_SURFACES) {
+      const read = (name: string) => `"Tiergate","${name}","service","tiergate","surface","${surface}"`;
+      expect(series('Requests by API surface').some((m) => m.includes(read('Requests')))).toBe(true);
+      expect(series('Failed requests by API surface').some((m) => m.includes(read('Errors')))).toBe(true);
+      const tokens = series('Tokens by API surface');
+      expect(tokens.some((m) => m.includes(read('InputTokens')))).toBe(true);
+      expect(tokens.some((m) => m.includes(read('OutputTokens')))).toBe(true);
+      const cost = series('Charged (USD) and time to first token (ms, p99) by API surface');
+      expect(cost.some((m) => m.includes(read('ChargeMicros')))).toBe(true);
+      expect(cost.some((m) => m.includes(read('TtftMs')) && m.includes('"p99"'))).toBe(true);
     }
   });
 

@@ -150,6 +150,7 @@ export function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
     startedAt,
     endedAt: overrides.endedAt ?? startedAt,
     stream: false,
+    surface: 'chat',
     ...overrides,
   };
 }

@@ -47,6 +47,7 @@ export class DynamoWalletStore implements WalletStore {
               catalogVersion: hold.catalogVersion,
               holdMicros: hold.holdMicros,
               startedAt: hold.startedAt,
+              ...(hold.surface ? { surface: hold.surface } : {}),
             },
             ConditionExpression: holdIsNew,
           },

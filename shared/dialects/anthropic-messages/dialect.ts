@@ -177,6 +177,7 @@ class MessagesExchange implements Exchange {
 
 /** POST /v1/messages: Anthropic's Messages API, as a dialect of the request lifecycle. */
 export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
+  readonly surface = 'messages';
   readonly streamContentType = 'text/event-stream; charset=utf-8';
 
   /** @param toolCallIds seals upstream tool-use ids (their format names the provider). */

@@ -127,6 +127,7 @@ class ChatExchange implements Exchange {
 
 /** POST /v1/chat/completions: OpenAI's chat completions, as a dialect of the request lifecycle. */
 export class OpenAiChatDialect implements Dialect<ChatParsed> {
+  readonly surface = 'chat';
   readonly streamContentType = 'text/event-stream; charset=utf-8';
 
   /** @param toolCallIds seals upstream tool-call ids (their format names the provider). */
