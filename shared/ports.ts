@@ -79,6 +79,8 @@ export interface RateDecision {
   allowed: boolean;
   /** Seconds until the current one-minute window ends. */
   resetSeconds: number;
+  /** Epoch ms at which the current window ends and the limits are whole again. */
+  resetsAt: number;
   remainingRequests?: number;
   remainingTokens?: number;
 }

@@ -13,7 +13,7 @@ export const COMPLETIONS_TIMEOUT = Duration.minutes(15);
 /** How long before the function's own timeout the handler aborts upstream, to still settle and close the stream. */
 export const ABORT_MARGIN_MS = 10_000;
 
-/** Gateway headers a browser client may read (DESIGN §2); everything else stays hidden by CORS. */
+/** Gateway headers a browser client may read (DESIGN §2, §12); everything else stays hidden by CORS. */
 const EXPOSED_HEADERS = [
   'request-id',
   'x-request-id',
@@ -22,6 +22,9 @@ const EXPOSED_HEADERS = [
   'x-ratelimit-limit-requests',
   'x-ratelimit-remaining-requests',
   'x-ratelimit-reset-requests',
+  'anthropic-ratelimit-requests-limit',
+  'anthropic-ratelimit-requests-remaining',
+  'anthropic-ratelimit-requests-reset',
   'retry-after',
   'x-should-retry',
 ];

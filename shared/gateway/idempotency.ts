@@ -57,6 +57,8 @@ export interface IdempotencyOptions {
    * stream is past the size cap). Chat: the last frame is `data: [DONE]`.
    */
   isComplete(frames: readonly string[]): boolean;
+  /** Whether a header is one of the route's rate-limit headers: a replay does not repeat them. */
+  isRateLimitHeader(name: string): boolean;
   /** Counts a client retry sent without a key: each may be billed twice. */
   countRetryWithoutKey?: () => void;
   log: Log;
@@ -141,7 +143,11 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
   /** The result to store, or 'too_large' past the cap. */
   function storable(response: HttpResponse, body: string | string[], bytes: number) {
     if (bytes > cap) return 'too_large' as const;
-    return { status: response.status, headers: replayableHeaders(response.headers), body };
+    // Rate-limit headers describe the first request's window, not the replay's: they are not kept.
+    const headers = Object.fromEntries(
+      Object.entries(response.headers).filter(([name]) => !options.isRateLimitHeader(name)),
+    );
+    return { status: response.status, headers, body };
   }
 
   /** Passes every frame on as it comes, keeps a copy, and records the stream once it has ended. */
@@ -216,11 +222,6 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
 
 async function* replayFrames(frames: string[]): AsyncGenerator<string, void, undefined> {
   yield* frames;
-}
-
-/** Rate-limit headers describe the first request's window, not the replay's: they are not kept. */
-function replayableHeaders(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith('x-ratelimit-')));
 }
 
 const byteLength = (text: string): number => Buffer.byteLength(text, 'utf8');

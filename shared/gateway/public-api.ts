@@ -15,8 +15,11 @@ import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';
 
 type Handler = { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
-/** A surface: its handler, and where its requests carry their API key. */
-type Surface = Handler & { credentials(req: HttpRequest): string | undefined };
+/** A surface: its handler, where its requests carry their API key, and its rate-limit headers. */
+type Surface = Handler & {
+  credentials(req: HttpRequest): string | undefined;
+  isRateLimitHeader(name: string): boolean;
+};
 
 export interface PublicApiDeps {
   /** POST /v1/chat/completions. */
@@ -80,6 +83,7 @@ export class PublicApi {
       accountOf: async (req) =>
         (await deps.auth.authenticateKey(deps.completions.credentials(req))).accountId,
       errorResponse,
+      isRateLimitHeader: (name) => deps.completions.isRateLimitHeader(name),
       // A chat stream that was cut short ends without [DONE].
       isComplete: (frames) => frames.at(-1) === SSE_DONE,
     });
@@ -88,6 +92,7 @@ export class PublicApi {
       route: 'POST /v1/messages',
       accountOf: async (req) => (await deps.auth.authenticateKey(deps.messages.credentials(req))).accountId,
       errorResponse: deps.messagesError,
+      isRateLimitHeader: (name) => deps.messages.isRateLimitHeader(name),
       // A Messages stream that was cut short ends without message_stop.
       isComplete: (frames) => frames.at(-1)?.startsWith('event: message_stop') === true,
     });

@@ -15,11 +15,11 @@ import type {
   ApiKeyRecord,
   GuardrailState,
   HoldRequest,
-  RateDecision,
   RateLimiter,
   RateLimits,
   WalletStore,
 } from '../ports.js';
+import type { RateLimitHeaders } from './dialect.js';
 import type { Funds } from './funds.js';
 
 /** Below this many affordable output tokens a request is refused with insufficient_quota. */
@@ -30,6 +30,8 @@ export interface AdmissionDeps {
   rateLimiter: RateLimiter | undefined;
   funds: Funds;
   now: () => number;
+  /** The surface's names for a limited key's window (the dialect's). */
+  rateLimitHeaders: RateLimitHeaders;
 }
 
 /** What admission needs to know of one request. */
@@ -50,7 +52,7 @@ export interface AdmissionRequest {
 export interface Admitted {
   holdMicros: number;
   outputCap: number;
-  /** The x-ratelimit-* headers of a key with limits. */
+  /** The rate-limit headers of a key with limits, in the surface's names. */
   limitHeaders: Record<string, string>;
 }
 
@@ -62,27 +64,6 @@ export class RefusedAfterHold extends Error {
   ) {
     super(refusal.message);
   }
-}
-
-/** OpenAI's rate-limit headers for a key with limits. */
-function rateHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
-  const reset = `${decision.resetSeconds}s`;
-  return {
-    ...(limits.rpm !== undefined
-      ? {
-          'x-ratelimit-limit-requests': String(limits.rpm),
-          'x-ratelimit-remaining-requests': String(decision.remainingRequests ?? 0),
-          'x-ratelimit-reset-requests': reset,
-        }
-      : {}),
-    ...(limits.tpm !== undefined
-      ? {
-          'x-ratelimit-limit-tokens': String(limits.tpm),
-          'x-ratelimit-remaining-tokens': String(decision.remainingTokens ?? 0),
-          'x-ratelimit-reset-tokens': reset,
-        }
-      : {}),
-  };
 }
 
 const limitsOf = (key: ApiKeyRecord): RateLimits | undefined =>
@@ -129,13 +110,15 @@ export class Admission {
     const { key, inputBound, cap, choices } = request;
     const limits = limitsOf(key);
     // The rate-limit count is a separate update, so it can return the count for the
-    // x-ratelimit-* headers (a transaction cannot); it runs alongside the hold.
+    // rate-limit headers (a transaction cannot); it runs alongside the hold.
     const rateP = limits
       ? this.deps.rateLimiter?.consume(key.keyId, limits, rateTokens(inputBound) + cap * choices)
       : undefined;
     const [rate, hold] = await Promise.allSettled([rateP, this.placeHold(request, reserved)]);
     const limitHeaders =
-      limits && rate.status === 'fulfilled' && rate.value ? rateHeaders(limits, rate.value) : {};
+      limits && rate.status === 'fulfilled' && rate.value
+        ? this.deps.rateLimitHeaders(limits, rate.value)
+        : {};
     if (rate.status === 'rejected') {
       if (hold.status === 'fulfilled') throw new RefusedAfterHold(asGatewayError(rate.reason), hold.value);
       throw rate.reason;

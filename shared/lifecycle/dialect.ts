@@ -2,7 +2,7 @@ import type { TierId, UpstreamModel } from '../domain/catalog.js';
 import type { GatewayError } from '../domain/errors.js';
 import type { ApiSurface } from '../domain/usage.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
-import type { UpstreamEvent, UpstreamRequest } from '../ports.js';
+import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../ports.js';
 
 /**
  * A dialect is one API surface (OpenAI chat completions, Anthropic Messages, …): it parses its
@@ -75,6 +75,33 @@ export interface Exchange {
   generatedText(): string;
 }
 
+/** A limited key's window (its limits and what is left of them) as response headers. */
+export type RateLimitHeaders = (limits: RateLimits, decision: RateDecision) => Record<string, string>;
+
+/**
+ * The headers of a key's window, for each limit it has, in a surface's names: `name` spells the
+ * header of one field of one limit, `reset` is the reset in the surface's format.
+ */
+export function windowHeaders(
+  limits: RateLimits,
+  decision: RateDecision,
+  name: (limit: 'requests' | 'tokens', field: 'limit' | 'remaining' | 'reset') => string,
+  reset: string,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const windows = [
+    ['requests', limits.rpm, decision.remainingRequests],
+    ['tokens', limits.tpm, decision.remainingTokens],
+  ] as const;
+  for (const [limit, max, remaining] of windows) {
+    if (max === undefined) continue;
+    headers[name(limit, 'limit')] = String(max);
+    headers[name(limit, 'remaining')] = String(remaining ?? 0);
+    headers[name(limit, 'reset')] = reset;
+  }
+  return headers;
+}
+
 export interface Dialect<R extends ParsedRequest> {
   /** The surface's name on usage records, request-log rows and metrics. */
   readonly surface: ApiSurface;
@@ -88,6 +115,13 @@ export interface Dialect<R extends ParsedRequest> {
   upstreamRequest(request: R, model: UpstreamModel, outputCap: number): UpstreamRequest;
   /** A fresh exchange for one attempt. */
   exchange(request: R, identity: ClientIdentity): Exchange;
+  /** A rate-limited key's window in this surface's header names (a 429 adds `retry-after`). */
+  rateLimitHeaders: RateLimitHeaders;
+  /**
+   * Whether a header is one of rateLimitHeaders': they describe one request's window, so an
+   * idempotent replay, which is not counted again, does not repeat them.
+   */
+  isRateLimitHeader(name: string): boolean;
   /** Headers this surface adds to every response (e.g. its own request-id header). */
   headers?(requestId: string): Record<string, string>;
   /** The content type of a streamed response. */

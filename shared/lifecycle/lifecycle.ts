@@ -64,12 +64,18 @@ export class RequestLifecycle<R extends ParsedRequest> {
       rateLimiter: deps.rateLimiter,
       funds: deps.funds ?? new Funds(deps.wallet, { now: this.now, ...deps.fundsOptions }),
       now: this.now,
+      rateLimitHeaders: (limits, decision) => dialect.rateLimitHeaders(limits, decision),
     });
   }
 
   /** The API key a request carries, where this surface carries it. */
   credentials(req: HttpRequest): string | undefined {
     return this.dialect.credentials(req);
+  }
+
+  /** Whether a response header describes the request's rate-limit window (not for replays). */
+  isRateLimitHeader(name: string): boolean {
+    return this.dialect.isRateLimitHeader(name);
   }
 
   /** Every outcome is a response in the dialect's shape: this is the surface's error boundary. */

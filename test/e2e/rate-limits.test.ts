@@ -5,7 +5,8 @@ import OpenAI, { type APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
-import { createAccount, openHolds, sleep } from '../support/money-helpers.js';
+import { MINUTE_MS, roomInMinute } from '../support/e2e-helpers.js';
+import { createAccount, openHolds } from '../support/money-helpers.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
@@ -26,14 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.close();
 });
-
-const MINUTE_MS = 60_000;
-
-/** Waits for the next minute when fewer than `needMs` of the current one are left (at most `needMs`). */
-async function roomInMinute(needMs: number): Promise<void> {
-  const left = MINUTE_MS - (Date.now() % MINUTE_MS);
-  if (left < needMs) await sleep(left + 100);
-}
 
 /** Seconds until the limiter's window ends, as the gateway computes retry-after. */
 const secondsToNextMinute = (): number =>

@@ -256,7 +256,15 @@ describe('Function URLs', () => {
           'anthropic-dangerous-direct-browser-access',
         ],
         AllowCredentials: false,
-        ExposeHeaders: Match.arrayWith(['request-id', 'x-request-id', 'x-tier', 'retry-after']),
+        ExposeHeaders: Match.arrayWith([
+          'request-id',
+          'x-request-id',
+          'x-tier',
+          'x-ratelimit-remaining-requests',
+          'anthropic-ratelimit-requests-remaining',
+          'anthropic-ratelimit-requests-reset',
+          'retry-after',
+        ]),
       },
     });
   });

@@ -12,6 +12,14 @@ export function demoUpstream(runtime: LocalRuntime): DemoUpstream {
 }
 
 /** A unique tag to put in a prompt, so the upstream request it caused can be found again. */
+export const MINUTE_MS = 60_000;
+
+/** Waits for the next minute when fewer than `needMs` of the current one are left (rate limits count per minute). */
+export async function roomInMinute(needMs: number): Promise<void> {
+  const left = MINUTE_MS - (Date.now() % MINUTE_MS);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
+}
+
 export function marker(label = 'm'): string {
   return `${label}${randomBytes(6).toString('hex')}`;
 }

@@ -126,6 +126,7 @@ export function harness(
     },
     errorResponse,
     isComplete: (frames) => frames.at(-1) === SSE_DONE,
+    isRateLimitHeader: (name) => name.startsWith('x-ratelimit-'),
     countRetryWithoutKey: () => {
       counts.retries++;
     },

@@ -251,7 +251,12 @@ describe('admission', () => {
 
   it('always admits first for keys with a budget or a rate limit', async () => {
     const allow: RateLimiter = {
-      consume: async () => ({ allowed: true, resetSeconds: 10, remainingRequests: 9 }),
+      consume: async () => ({
+        allowed: true,
+        resetSeconds: 10,
+        resetsAt: Date.now() + 10_000,
+        remainingRequests: 9,
+      }),
     };
     for (const key of [
       { dailyBudgetMicros: 10_000_000 },
@@ -471,7 +476,12 @@ describe('rate limits', () => {
       calls: 0,
       async consume() {
         l.calls++;
-        return { allowed, resetSeconds: 17, remainingRequests: allowed ? 4 : 0 };
+        return {
+          allowed,
+          resetSeconds: 17,
+          resetsAt: Date.now() + 17_000,
+          remainingRequests: allowed ? 4 : 0,
+        };
       },
     };
     return l;

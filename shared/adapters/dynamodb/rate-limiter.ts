@@ -20,7 +20,8 @@ export class DynamoRateLimiter implements RateLimiter {
   async consume(keyId: string, limits: RateLimits, tokens: number): Promise<RateDecision> {
     const now = this.now();
     const windowStart = Math.floor(now / WINDOW_MS) * WINDOW_MS;
-    const resetSeconds = Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000));
+    const resetsAt = windowStart + WINDOW_MS;
+    const resetSeconds = Math.max(1, Math.ceil((resetsAt - now) / 1000));
     const conditions: string[] = [];
     const values: Record<string, number> = {
       ':one': 1,
@@ -52,6 +53,7 @@ export class DynamoRateLimiter implements RateLimiter {
       return {
         allowed: true,
         resetSeconds,
+        resetsAt,
         ...(limits.rpm !== undefined ? { remainingRequests: Math.max(0, limits.rpm - requests) } : {}),
         ...(limits.tpm !== undefined ? { remainingTokens: Math.max(0, limits.tpm - used) } : {}),
       };
@@ -63,6 +65,7 @@ export class DynamoRateLimiter implements RateLimiter {
       return {
         allowed: false,
         resetSeconds,
+        resetsAt,
         ...(limits.rpm !== undefined ? { remainingRequests: Math.max(0, limits.rpm - requests) } : {}),
         ...(limits.tpm !== undefined ? { remainingTokens: Math.max(0, limits.tpm - used) } : {}),
       };

@@ -12,7 +12,8 @@ import type {
   MeteredUsage,
   ParsedRequest,
 } from '../../lifecycle/dialect.js';
-import type { UpstreamEvent, UpstreamRequest } from '../../ports.js';
+import { windowHeaders } from '../../lifecycle/dialect.js';
+import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
 import { anthropicErrorBody, anthropicErrorResponse } from './errors.js';
 import { type MessagesRequest, openToolUseIds, parseMessagesRequest } from './request.js';
 import {
@@ -220,6 +221,19 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
 
   headers(requestId: string): Record<string, string> {
     return { 'request-id': requestId };
+  }
+
+  /**
+   * Anthropic's names: `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`, the reset as
+   * an RFC 3339 time (the end of the key's one-minute window).
+   */
+  rateLimitHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
+    const reset = new Date(decision.resetsAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return windowHeaders(limits, decision, (limit, field) => `anthropic-ratelimit-${limit}-${field}`, reset);
+  }
+
+  isRateLimitHeader(name: string): boolean {
+    return name.startsWith('anthropic-ratelimit-');
   }
 
   errorResponse(error: GatewayError, requestId: string): HttpResponse {

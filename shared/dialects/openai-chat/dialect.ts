@@ -12,7 +12,8 @@ import type {
   MeteredUsage,
   ParsedRequest,
 } from '../../lifecycle/dialect.js';
-import type { UpstreamEvent, UpstreamRequest } from '../../ports.js';
+import { windowHeaders } from '../../lifecycle/dialect.js';
+import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
 import { type ChatRequest, parseChatRequest } from './request.js';
 import {
   generatedText,
@@ -163,6 +164,16 @@ export class OpenAiChatDialect implements Dialect<ChatParsed> {
 
   exchange(request: ChatParsed, identity: ClientIdentity): Exchange {
     return new ChatExchange(request, identity);
+  }
+
+  /** OpenAI's names (DESIGN §2): `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, reset as `<n>s`. */
+  rateLimitHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
+    const name = (limit: string, field: string) => `x-ratelimit-${field}-${limit}`;
+    return windowHeaders(limits, decision, name, `${decision.resetSeconds}s`);
+  }
+
+  isRateLimitHeader(name: string): boolean {
+    return name.startsWith('x-ratelimit-');
   }
 
   errorResponse(error: GatewayError, requestId: string): HttpResponse {
