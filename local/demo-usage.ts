@@ -39,7 +39,8 @@ export class PromptCache {
     const promptTokens = tokensOf(messages);
     const prefix = messages.slice(0, -1);
     const prefixTokens = prefix.length === 0 ? 0 : Math.min(promptTokens, tokensOf(prefix));
-    if (prefixTokens < MIN_CACHED_PREFIX_TOKENS) return { promptTokens, cachedTokens: 0, cacheWriteTokens: 0 };
+    if (prefixTokens < MIN_CACHED_PREFIX_TOKENS)
+      return { promptTokens, cachedTokens: 0, cacheWriteTokens: 0 };
     const key = createHash('sha256').update(model).update('\0').update(JSON.stringify(prefix)).digest('hex');
     const hit = this.seen.has(key);
     this.seen.add(key);
@@ -52,7 +53,11 @@ export class PromptCache {
 }
 
 /** The `usage` block for a completion of `completionTokens` tokens on `model`. */
-export function chatUsage(model: string, prompt: PromptSplit, completionTokens: number): Record<string, unknown> {
+export function chatUsage(
+  model: string,
+  prompt: PromptSplit,
+  completionTokens: number,
+): Record<string, unknown> {
   const price = toPrice(PRICES.get(model) ?? FALLBACK_PRICE);
   const reasoningTokens = REASONING_MODEL.test(model) ? Math.floor(completionTokens / 2) : 0;
   const newInput = prompt.promptTokens - prompt.cachedTokens - prompt.cacheWriteTokens;
