@@ -9,10 +9,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { DEFAULT_CATALOG } from '../shared/domain/default-catalog.js';
 import { type DemoFault, type FaultRule, FaultRules, promptFault, STATUS_ERRORS } from './demo-faults.js';
 import { isRecord, planChoices, randomToken, userTexts } from './demo-replies.js';
 import { type Pacing, type Reply, sendJson, writeCompletion, writeStream } from './demo-reply-writer.js';
+import { chatUsage, PRICES, PromptCache } from './demo-usage.js';
 
 export type { DemoFault, FaultRule } from './demo-faults.js';
 
@@ -58,13 +58,6 @@ export interface DemoUpstream {
 }
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
-const FALLBACK_PRICE = { inputUsdPerMTok: 1, outputUsdPerMTok: 2 };
-
-// Report cost at the catalog's list prices, as OpenRouter does, so usage-based billing can be checked.
-const PRICES = new Map<string, { inputUsdPerMTok: number; outputUsdPerMTok: number }>();
-for (const tier of Object.values(DEFAULT_CATALOG.tiers)) {
-  for (const m of tier.models) PRICES.set(m.id, m);
-}
 
 const PROVIDERS: Readonly<Record<string, string>> = {
   openai: 'OpenAI',
@@ -126,6 +119,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   const pacing: Pacing = { ttftMs: options.ttftMs ?? 20, tokensPerSecond: options.tokensPerSecond ?? 500 };
   const requests: RecordedRequest[] = [];
   const faults = new FaultRules();
+  const promptCache = new PromptCache();
   const sockets = new Set<Socket>();
   let closing = false;
 
@@ -310,20 +304,9 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       return;
     }
 
-    const promptTokens = Math.ceil(Buffer.byteLength(JSON.stringify(messages)) / 4);
-    const price = PRICES.get(model) ?? FALLBACK_PRICE;
-    const usageFor = (completionTokens: number): Record<string, unknown> => ({
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-      cost:
-        Math.round(
-          ((promptTokens * price.inputUsdPerMTok + completionTokens * price.outputUsdPerMTok) / 1e6) * 1e12,
-        ) / 1e12,
-      is_byok: false,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: { reasoning_tokens: 0 },
-    });
+    // Cost at the catalog's list prices, cache reads and writes included, as OpenRouter reports it.
+    const prompt = promptCache.split(model, messages);
+    const usageFor = (completionTokens: number) => chatUsage(model, prompt, completionTokens);
     // Waits for what was already written to reach the kernel, so the client really gets the chunks
     // sent before the drop; destroying at once would discard them from the socket's buffer.
     const kill = async (): Promise<void> => {

@@ -1,18 +1,20 @@
 /** The tier catalog: show, versions, publish, rollback. */
-import { TIER_DESCRIPTIONS } from '../../shared/domain/catalog.js';
+import { type PriceDocument, TIER_DESCRIPTIONS } from '../../shared/domain/catalog.js';
+import { REFERENCE_REQUEST, type TierMargin } from '../../shared/domain/catalog-review.js';
 import { type BuildContext, byNaturalOrder, type Command, InputError, right } from '../command-kit.js';
 import {
   formatDecimalUsd,
   formatInt,
   formatText,
+  formatUsd,
   parsePositiveInt,
   renderTable,
   UsageError,
 } from '../format.js';
 
 interface CatalogTier {
-  models: { id: string; inputUsdPerMTok: number; outputUsdPerMTok: number }[];
-  price: { inputUsdPerMTok: number; outputUsdPerMTok: number };
+  models: Array<{ id: string } & PriceDocument>;
+  price: PriceDocument;
   maxOutputTokens: number;
 }
 interface ActiveCatalog {
@@ -29,6 +31,7 @@ interface Published {
   publishedAt: string;
   unchanged?: boolean;
   warnings?: string[];
+  margins?: TierMargin[];
 }
 
 /** Handlers cache the active catalog for at most this long (shared/runtime/public-api-wiring.ts). */
@@ -69,6 +72,37 @@ async function readCatalog(file: string, context: BuildContext): Promise<unknown
   return isShowOutput ? shown.catalog : parsed;
 }
 
+/** A margin in dollars and as a share of the charge, e.g. "$0.001200 (25.0%)"; a free tier's is all loss. */
+function formatMargin(marginMicros: number, chargeMicros: number): string {
+  if (chargeMicros <= 0) return `${formatUsd(marginMicros)} (free)`;
+  // Truncated toward zero; the sign is the margin's, so a loss under 0.1% still reads as one.
+  const sign = marginMicros < 0 ? '-' : '';
+  const abs = (BigInt(Math.abs(marginMicros)) * 1000n) / BigInt(chargeMicros);
+  return `${formatUsd(marginMicros)} (${sign}${abs / 10n}.${abs % 10n}%)`;
+}
+
+/** Each tier's margin against its primary model at each cache-hit ratio, for the reference request. */
+function renderMargins(margins: TierMargin[]): string {
+  const ratios = margins[0]?.at.map((a) => a.cacheHitPercent) ?? [];
+  return [
+    `Margin per request of ${formatInt(REFERENCE_REQUEST.promptTokens)} prompt and ` +
+      `${formatInt(REFERENCE_REQUEST.outputTokens)} output tokens, against each tier's primary model:`,
+    renderTable(
+      [
+        { header: 'TIER' },
+        { header: 'PRIMARY' },
+        ...ratios.map((r) => ({ header: `${r}% CACHED`, align: right })),
+      ],
+      margins.map((m) => [
+        formatText(m.tier),
+        formatText(m.model),
+        ...m.at.map((a) => formatMargin(a.marginMicros, a.chargeMicros)),
+      ]),
+    ),
+    '',
+  ].join('\n');
+}
+
 export const CATALOG_COMMANDS: readonly Command[] = [
   {
     name: 'tiers show',
@@ -90,6 +124,9 @@ export const CATALOG_COMMANDS: readonly Command[] = [
             tier.models.map((model) => model.id).join(', '),
             formatDecimalUsd(tier.price.inputUsdPerMTok),
             formatDecimalUsd(tier.price.outputUsdPerMTok),
+            // Cache reads and writes default to the input price.
+            formatDecimalUsd(tier.price.cachedInputUsdPerMTok ?? tier.price.inputUsdPerMTok),
+            formatDecimalUsd(tier.price.cacheWriteUsdPerMTok ?? tier.price.inputUsdPerMTok),
             formatInt(tier.maxOutputTokens),
           ];
         });
@@ -103,6 +140,8 @@ export const CATALOG_COMMANDS: readonly Command[] = [
             { header: 'MODELS' },
             { header: 'IN $/MTOK', align: right },
             { header: 'OUT $/MTOK', align: right },
+            { header: 'CACHED $/MTOK', align: right },
+            { header: 'WRITE $/MTOK', align: right },
             { header: 'MAX OUTPUT', align: right },
           ],
           rows,
@@ -131,8 +170,9 @@ export const CATALOG_COMMANDS: readonly Command[] = [
     options: {},
     summary: 'Publish a tier catalog from a JSON file (- for stdin)',
     details:
-      'The file is a catalog, or the output of `tiers show --json`. The server validates it and warns ' +
-      'about duplicate models and prices below cost; a new version becomes active on every instance ' +
+      'The file is a catalog, or the output of `tiers show --json`. The server validates it, shows each ' +
+      "tier's margin against its primary model at 0, 50 and 90% cache hits, and warns about duplicate " +
+      'models and prices below cost; a new version becomes active on every instance ' +
       'within 30 s. A catalog identical to the active one publishes nothing.',
     build: async ([file = ''], _options, context) => ({
       method: 'PUT',
@@ -140,8 +180,9 @@ export const CATALOG_COMMANDS: readonly Command[] = [
       body: await readCatalog(file, context),
     }),
     render: (data) => {
-      const { version, publishedAt, unchanged, warnings = [] } = data as Published;
-      const lines = warnings.map((warning) => `Warning: ${formatText(warning)}`);
+      const { version, publishedAt, unchanged, warnings = [], margins = [] } = data as Published;
+      const lines = margins.length > 0 ? [renderMargins(margins)] : [];
+      lines.push(...warnings.map((warning) => `Warning: ${formatText(warning)}`));
       lines.push(
         unchanged === true
           ? `Nothing published: the catalog is identical to the active version ${version}.`

@@ -29,8 +29,12 @@ interface RequestRecord {
   status: string | number;
   inputTokens: number;
   outputTokens: number;
+  cachedInputTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
   chargeMicros: number;
   upstreamCostMicros: number;
+  marginMicros?: number;
   startedAt: string;
   latencyMs?: number | null;
   ttftMs?: number | null;
@@ -70,41 +74,32 @@ function renderGuardrailByTier(byTier: Record<string, unknown>): string {
   );
 }
 
+/** The usage table's number columns: header, row field, and how it prints. */
+const USAGE_COLUMNS: ReadonlyArray<[string, Exclude<keyof UsageRow, 'group'>, (n: unknown) => string]> = [
+  ['REQUESTS', 'requests', formatInt],
+  ['INPUT TOKENS', 'inputTokens', formatInt],
+  ['CACHED', 'cachedInputTokens', formatInt],
+  ['CACHE WRITE', 'cacheWriteTokens', formatInt],
+  ['OUTPUT TOKENS', 'outputTokens', formatInt],
+  ['REASONING', 'reasoningTokens', formatInt],
+  ['CHARGE', 'chargeMicros', formatUsd],
+  ['UPSTREAM COST', 'upstreamCostMicros', formatUsd],
+  ['MARGIN', 'marginMicros', formatUsd],
+];
+
 function usageTable(report: UsageReport): string {
-  const total = { requests: 0n, input: 0n, output: 0n, charge: 0n, upstream: 0n };
+  const totals = USAGE_COLUMNS.map(() => 0n);
   const big = (n: unknown): bigint => (typeof n === 'number' && Number.isSafeInteger(n) ? BigInt(n) : 0n);
-  const rows = report.rows.map((row) => {
-    total.requests += big(row.requests);
-    total.input += big(row.inputTokens);
-    total.output += big(row.outputTokens);
-    total.charge += big(row.chargeMicros);
-    total.upstream += big(row.upstreamCostMicros);
-    return [
-      formatText(row.group),
-      formatInt(row.requests),
-      formatInt(row.inputTokens),
-      formatInt(row.outputTokens),
-      formatUsd(row.chargeMicros),
-      formatUsd(row.upstreamCostMicros),
-    ];
-  });
-  rows.push([
-    'TOTAL',
-    formatInt(total.requests),
-    formatInt(total.input),
-    formatInt(total.output),
-    formatUsd(total.charge),
-    formatUsd(total.upstream),
+  const rows = report.rows.map((row) => [
+    formatText(row.group),
+    ...USAGE_COLUMNS.map(([, field, format], i) => {
+      totals[i] = (totals[i] ?? 0n) + big(row[field]);
+      return format(row[field]);
+    }),
   ]);
+  rows.push(['TOTAL', ...USAGE_COLUMNS.map(([, , format], i) => format(totals[i]))]);
   return renderTable(
-    [
-      { header: report.by.toUpperCase() },
-      { header: 'REQUESTS', align: right },
-      { header: 'INPUT TOKENS', align: right },
-      { header: 'OUTPUT TOKENS', align: right },
-      { header: 'CHARGE', align: right },
-      { header: 'UPSTREAM COST', align: right },
-    ],
+    [{ header: report.by.toUpperCase() }, ...USAGE_COLUMNS.map(([header]) => ({ header, align: right }))],
     rows,
   );
 }
@@ -183,9 +178,13 @@ export const REPORT_COMMANDS: readonly Command[] = [
           { header: 'TIER' },
           { header: 'STATUS' },
           { header: 'IN', align: right },
+          { header: 'CACHED', align: right },
+          { header: 'WRITE', align: right },
           { header: 'OUT', align: right },
+          { header: 'REASON', align: right },
           { header: 'CHARGE', align: right },
           { header: 'UPSTREAM', align: right },
+          { header: 'MARGIN', align: right },
           { header: 'TTFT', align: right },
           { header: 'LATENCY', align: right },
           { header: 'STREAM' },
@@ -198,9 +197,13 @@ export const REPORT_COMMANDS: readonly Command[] = [
           formatText(r.tier),
           formatText(r.status),
           formatInt(r.inputTokens),
+          formatInt(r.cachedInputTokens),
+          formatInt(r.cacheWriteTokens),
           formatInt(r.outputTokens),
+          formatInt(r.reasoningTokens),
           formatUsd(r.chargeMicros),
           formatUsd(r.upstreamCostMicros),
+          formatUsd(r.marginMicros),
           formatMs(r.ttftMs),
           formatMs(r.latencyMs),
           yesNo(r.stream),

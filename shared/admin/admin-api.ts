@@ -1,6 +1,6 @@
 import * as z from 'zod/v4';
 import type { DynamoAccountStore } from '../adapters/dynamodb/account-store.js';
-import { catalogWarnings, sameCatalog } from '../domain/catalog-review.js';
+import { catalogMargins, catalogWarnings, sameCatalog } from '../domain/catalog-review.js';
 import { parseCatalogDocument } from '../domain/catalog-schema.js';
 import { hasControlCharacters, NO_CONTROL_CHARACTERS } from '../domain/control-characters.js';
 import {
@@ -229,17 +229,17 @@ export class AdminApi {
         pattern: /^\/admin\/tiers$/,
         run: async (req) => {
           const document = parseCatalogDocument(parseAdminJson(req.body));
-          const warnings = catalogWarnings(document);
+          const review = { warnings: catalogWarnings(document), margins: catalogMargins(document) };
           const active = await catalog.getActive();
           if (sameCatalog(document, active.document)) {
             return jsonResponse(200, {
               version: active.version,
               publishedAt: active.publishedAt,
               unchanged: true,
-              warnings,
+              ...review,
             });
           }
-          return jsonResponse(201, { ...(await catalog.publish(document)), unchanged: false, warnings });
+          return jsonResponse(201, { ...(await catalog.publish(document)), unchanged: false, ...review });
         },
       },
       {

@@ -19,11 +19,42 @@ type Item = Record<string, unknown>;
 export interface UsageRow {
   group: string;
   requests: number;
+  /** Every prompt token, cache reads and writes included. */
   inputTokens: number;
+  cachedInputTokens: number;
+  cacheWriteTokens: number;
+  /** Every generated token, reasoning included. */
   outputTokens: number;
+  reasoningTokens: number;
   chargeMicros: number;
   upstreamCostMicros: number;
+  /** chargeMicros − upstreamCostMicros: negative where a tier sells below its cost. */
+  marginMicros: number;
 }
+
+/** The counts a usage row sums over request-log items. */
+const SUMMED = [
+  'inputTokens',
+  'cachedInputTokens',
+  'cacheWriteTokens',
+  'outputTokens',
+  'reasoningTokens',
+  'chargeMicros',
+  'upstreamCostMicros',
+] as const;
+
+const emptyRow = (group: string): UsageRow => ({
+  group,
+  requests: 0,
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  cacheWriteTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+  chargeMicros: 0,
+  upstreamCostMicros: 0,
+  marginMicros: 0,
+});
 
 /** Report times: a range whose ends, and the default week before them, print as ISO 8601. */
 const EARLIEST = Date.UTC(1970, 0, 1);
@@ -38,9 +69,10 @@ function parseTime(value: string | undefined, param: string, fallback: number): 
   return t;
 }
 
+/** A request-log item as the admin API shows it, with its margin (charge − upstream cost). */
 function publicLogItem(item: Item): Item {
   const { pk: _pk, sk: _sk, expiresAt: _e, day: _d, ...rest } = item;
-  return rest;
+  return { ...rest, marginMicros: Number(item.chargeMicros ?? 0) - Number(item.upstreamCostMicros ?? 0) };
 }
 
 /** Usage and request reports from the request log, and today's guardrail state. */
@@ -89,19 +121,10 @@ export class DynamoAdminReports implements AdminReports {
       if (t < since || t > until) continue;
       const group =
         by === 'tier' ? String(item.tier) : by === 'day' ? startedAt.slice(0, 10) : String(item.keyId);
-      const row = rows.get(group) ?? {
-        group,
-        requests: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        chargeMicros: 0,
-        upstreamCostMicros: 0,
-      };
+      const row = rows.get(group) ?? emptyRow(group);
       row.requests++;
-      row.inputTokens += Number(item.inputTokens ?? 0);
-      row.outputTokens += Number(item.outputTokens ?? 0);
-      row.chargeMicros += Number(item.chargeMicros ?? 0);
-      row.upstreamCostMicros += Number(item.upstreamCostMicros ?? 0);
+      for (const field of SUMMED) row[field] += Number(item[field] ?? 0);
+      row.marginMicros = row.chargeMicros - row.upstreamCostMicros;
       rows.set(group, row);
     }
     return {

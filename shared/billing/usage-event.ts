@@ -31,5 +31,11 @@ export function parseUsageEvent(event: unknown): { eventId: string; usage: Usage
   if (usage.chargeMicros > usage.holdMicros) {
     throw new MalformedUsageEvent('detail.chargeMicros: exceeds holdMicros');
   }
+  if ((usage.cachedInputTokens ?? 0) + (usage.cacheWriteTokens ?? 0) > usage.inputTokens) {
+    throw new MalformedUsageEvent('detail.cachedInputTokens: with cacheWriteTokens, exceeds inputTokens');
+  }
+  if ((usage.reasoningTokens ?? 0) > usage.outputTokens) {
+    throw new MalformedUsageEvent('detail.reasoningTokens: exceeds outputTokens');
+  }
   return { eventId: result.data.id, usage };
 }

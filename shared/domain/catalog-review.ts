@@ -1,14 +1,68 @@
-import { type CatalogDocument, TIER_IDS } from './catalog.js';
-import { formatMicros, usdToMicros } from './money.js';
+import { type CatalogDocument, type PriceDocument, TIER_IDS, type TierId, toPrice } from './catalog.js';
+import { formatMicros, priceUsage, usdToMicros } from './money.js';
 
 /**
- * What the admin API tells an operator about a catalog it is asked to publish: things that are
- * allowed but probably not meant (warnings), and whether it is the active catalog already.
+ * What the admin API tells an operator about a catalog it is asked to publish: each tier's margin
+ * against its primary model, things that are allowed but probably not meant (warnings), and
+ * whether it is the active catalog already.
  */
 
-const perMTok = (usd: number): string => `$${formatMicros(usdToMicros(usd) ?? 0)}/MTok`;
+/** The request a tier's margin is shown for: an agent turn, most of whose prompt may be cached. */
+export const REFERENCE_REQUEST = { promptTokens: 20_000, outputTokens: 1_000 } as const;
+/** The cache-hit ratios (percent of the prompt read from a cache; the rest is new input). */
+export const CACHE_HIT_PERCENTS = [0, 50, 90] as const;
 
-/** Allowed but worth saying: a model listed twice in a tier, a tier priced below its primary model. */
+export interface TierMargin {
+  tier: TierId;
+  /** The primary model the margin is computed against. */
+  model: string;
+  at: Array<{
+    cacheHitPercent: number;
+    chargeMicros: number;
+    upstreamCostMicros: number;
+    marginMicros: number;
+  }>;
+}
+
+/** Each tier's charge, its primary model's cost and the difference, for the reference request. */
+export function catalogMargins(document: CatalogDocument): TierMargin[] {
+  return TIER_IDS.flatMap((tier) => {
+    const { price, models } = document.tiers[tier];
+    const primary = models[0];
+    if (!primary) return [];
+    const at = CACHE_HIT_PERCENTS.map((cacheHitPercent) => {
+      const counts = {
+        inputTokens: REFERENCE_REQUEST.promptTokens,
+        cachedInputTokens: (REFERENCE_REQUEST.promptTokens * cacheHitPercent) / 100,
+        outputTokens: REFERENCE_REQUEST.outputTokens,
+      };
+      const chargeMicros = priceUsage(toPrice(price), counts);
+      const upstreamCostMicros = priceUsage(toPrice(primary), counts);
+      return {
+        cacheHitPercent,
+        chargeMicros,
+        upstreamCostMicros,
+        marginMicros: chargeMicros - upstreamCostMicros,
+      };
+    });
+    return [{ tier, model: primary.id, at }];
+  });
+}
+
+const perMTok = (usd: number | undefined): string => `$${formatMicros(usdToMicros(usd ?? 0) ?? 0)}/MTok`;
+
+/** The rates a price object names, each cache rate defaulting to the input rate. */
+const RATES: ReadonlyArray<[string, (p: PriceDocument) => number]> = [
+  ['input', (p) => p.inputUsdPerMTok],
+  ['output', (p) => p.outputUsdPerMTok],
+  ['cache-read', (p) => p.cachedInputUsdPerMTok ?? p.inputUsdPerMTok],
+  ['cache-write', (p) => p.cacheWriteUsdPerMTok ?? p.inputUsdPerMTok],
+];
+
+/**
+ * Allowed but worth saying: a model listed twice in a tier, a rate below the primary model's, and
+ * a tier that sells the reference request below its cost (a subsidy may be meant; a typo not).
+ */
 export function catalogWarnings(document: CatalogDocument): string[] {
   const warnings: string[] = [];
   for (const id of TIER_IDS) {
@@ -20,17 +74,24 @@ export function catalogWarnings(document: CatalogDocument): string[] {
     }
     const primary = tier.models[0];
     if (!primary) continue;
-    for (const [side, price, cost] of [
-      ['input', tier.price.inputUsdPerMTok, primary.inputUsdPerMTok],
-      ['output', tier.price.outputUsdPerMTok, primary.outputUsdPerMTok],
-    ] as const) {
+    for (const [side, rate] of RATES) {
       // Compared in integer micro-USD: the schema guarantees both convert exactly.
-      if ((usdToMicros(price) ?? 0) < (usdToMicros(cost) ?? 0)) {
+      if ((usdToMicros(rate(tier.price)) ?? 0) < (usdToMicros(rate(primary)) ?? 0)) {
         warnings.push(
-          `${id}: the ${side} price ${perMTok(price)} is below the primary model's cost ${perMTok(cost)}: ` +
-            'each request on it loses money.',
+          `${id}: the ${side} price ${perMTok(rate(tier.price))} is below the primary model's cost ` +
+            `${perMTok(rate(primary))}: each such token loses money.`,
         );
       }
+    }
+  }
+  for (const margin of catalogMargins(document)) {
+    const losing = margin.at.filter((a) => a.marginMicros < 0).map((a) => `${a.cacheHitPercent}%`);
+    if (losing.length > 0) {
+      warnings.push(
+        `${margin.tier} sells below cost at ${losing.join(', ')} cache hits: a request of ` +
+          `${REFERENCE_REQUEST.promptTokens} prompt and ${REFERENCE_REQUEST.outputTokens} output tokens ` +
+          'costs more upstream than it is charged.',
+      );
     }
   }
   return warnings;

@@ -13,7 +13,15 @@ const usdPerMTok = z
   .nonnegative()
   .refine((v) => usdToMicros(v) !== undefined, 'must be a decimal USD amount with at most 6 decimal places');
 
-const priceSchema = z.strictObject({ inputUsdPerMTok: usdPerMTok, outputUsdPerMTok: usdPerMTok });
+/** Cache reads and cache writes default to the input price (DESIGN §13). */
+const priceFields = {
+  inputUsdPerMTok: usdPerMTok,
+  outputUsdPerMTok: usdPerMTok,
+  cachedInputUsdPerMTok: usdPerMTok.optional(),
+  cacheWriteUsdPerMTok: usdPerMTok.optional(),
+};
+
+const priceSchema = z.strictObject(priceFields);
 
 const modelSchema = z.strictObject({
   id: z
@@ -21,8 +29,7 @@ const modelSchema = z.strictObject({
     .min(1)
     .max(200)
     .refine((v) => !hasControlCharacters(v), NO_CONTROL_CHARACTERS),
-  inputUsdPerMTok: usdPerMTok,
-  outputUsdPerMTok: usdPerMTok,
+  ...priceFields,
   contextWindow: z.number().int().positive().optional(),
 });
 

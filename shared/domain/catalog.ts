@@ -28,19 +28,28 @@ export interface CatalogDocument {
   tiers: Record<TierId, TierDocument>;
 }
 
+/**
+ * Decimal USD per 1M tokens. Cache reads (`cachedInputUsdPerMTok`) and cache writes
+ * (`cacheWriteUsdPerMTok`) default to the input price; 0 is a valid price (DESIGN §13).
+ */
+export interface PriceDocument {
+  inputUsdPerMTok: number;
+  outputUsdPerMTok: number;
+  cachedInputUsdPerMTok?: number | undefined;
+  cacheWriteUsdPerMTok?: number | undefined;
+}
+
 export interface TierDocument {
   models: ModelDocument[];
-  price: { inputUsdPerMTok: number; outputUsdPerMTok: number };
+  price: PriceDocument;
   maxOutputTokens: number;
   ttftTimeoutMs: number;
   totalTimeoutMs: number;
   escalateToNextTier?: boolean | undefined;
 }
 
-export interface ModelDocument {
+export interface ModelDocument extends PriceDocument {
   id: string;
-  inputUsdPerMTok: number;
-  outputUsdPerMTok: number;
   contextWindow?: number | undefined;
 }
 
@@ -68,10 +77,17 @@ export interface Catalog {
   tiers: Record<TierId, Tier>;
 }
 
-const toPrice = (p: { inputUsdPerMTok: number; outputUsdPerMTok: number }): TokenPrice => ({
-  inputMicrosPerMTok: usdToMicros(p.inputUsdPerMTok) ?? 0,
-  outputMicrosPerMTok: usdToMicros(p.outputUsdPerMTok) ?? 0,
-});
+/** Integer micro-USD prices, the cache rates defaulting to the input rate. */
+export function toPrice(p: PriceDocument): TokenPrice {
+  const input = usdToMicros(p.inputUsdPerMTok) ?? 0;
+  const rate = (usd: number | undefined): number => (usd === undefined ? input : (usdToMicros(usd) ?? 0));
+  return {
+    inputMicrosPerMTok: input,
+    outputMicrosPerMTok: usdToMicros(p.outputUsdPerMTok) ?? 0,
+    cachedInputMicrosPerMTok: rate(p.cachedInputUsdPerMTok),
+    cacheWriteMicrosPerMTok: rate(p.cacheWriteUsdPerMTok),
+  };
+}
 
 /** Compiles a validated document into integer micro-USD prices, once per catalog version. */
 export function compileCatalog(document: CatalogDocument, version: number, publishedAt: string): Catalog {

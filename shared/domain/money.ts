@@ -45,19 +45,79 @@ export function formatMicros(micros: number): string {
   return `${sign}${whole}.${frac}`;
 }
 
+/** Integer micro-USD per 1M tokens. Cache reads and cache writes default to the input price. */
 export interface TokenPrice {
   inputMicrosPerMTok: number;
   outputMicrosPerMTok: number;
+  cachedInputMicrosPerMTok?: number;
+  cacheWriteMicrosPerMTok?: number;
 }
 
-/** ceil((inTok × inPrice + outTok × outPrice) / 1,000,000) micro-USD, exactly. */
-export function priceTokens(price: TokenPrice, inputTokens: number, outputTokens: number): number {
+/**
+ * Token counts a price applies to (DESIGN §13): `inputTokens` counts every prompt token, cache
+ * reads and cache writes included; `outputTokens` includes reasoning tokens, billed once.
+ */
+export interface TokenCounts {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens?: number | undefined;
+  cacheWriteTokens?: number | undefined;
+}
+
+/**
+ * ceil(((in − cached − written) × input + cached × cachedInput + written × cacheWrite + out × output)
+ * / 1,000,000) micro-USD, exactly: the one rounding is up, over the whole sum.
+ */
+export function priceUsage(price: TokenPrice, counts: TokenCounts): number {
+  const { inputTokens, outputTokens } = counts;
+  const cached = counts.cachedInputTokens ?? 0;
+  const written = counts.cacheWriteTokens ?? 0;
   assertCount(inputTokens, 'inputTokens');
   assertCount(outputTokens, 'outputTokens');
+  assertCount(cached, 'cachedInputTokens');
+  assertCount(written, 'cacheWriteTokens');
+  if (cached + written > inputTokens) {
+    throw new RangeError('cachedInputTokens + cacheWriteTokens must not exceed inputTokens');
+  }
   const numerator =
-    BigInt(inputTokens) * BigInt(price.inputMicrosPerMTok) +
+    BigInt(inputTokens - cached - written) * BigInt(price.inputMicrosPerMTok) +
+    BigInt(cached) * BigInt(price.cachedInputMicrosPerMTok ?? price.inputMicrosPerMTok) +
+    BigInt(written) * BigInt(price.cacheWriteMicrosPerMTok ?? price.inputMicrosPerMTok) +
     BigInt(outputTokens) * BigInt(price.outputMicrosPerMTok);
   return Number((numerator + 999_999n) / 1_000_000n);
+}
+
+/** The price of input and output tokens with no cache reads or writes. */
+export function priceTokens(price: TokenPrice, inputTokens: number, outputTokens: number): number {
+  return priceUsage(price, { inputTokens, outputTokens });
+}
+
+/**
+ * The price a hold is computed at: every input token at the highest of the input, cache-read and
+ * cache-write rates, so the hold covers the worst case whatever the cache does.
+ */
+export function holdPrice(price: TokenPrice): TokenPrice {
+  return {
+    inputMicrosPerMTok: Math.max(
+      price.inputMicrosPerMTok,
+      price.cachedInputMicrosPerMTok ?? 0,
+      price.cacheWriteMicrosPerMTok ?? 0,
+    ),
+    outputMicrosPerMTok: price.outputMicrosPerMTok,
+  };
+}
+
+/**
+ * An upstream's own cost report (USD, a JSON number such as 0.00012345) in micro-USD, a fraction
+ * rounded up. Digits past the 12th decimal are float noise and ignored. Undefined for anything
+ * that is not a finite, non-negative number below $1,000,000.
+ */
+export function reportedCostToMicros(usd: unknown): number | undefined {
+  if (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0 || usd >= 1_000_000) return undefined;
+  const match = /^(\d+)\.(\d{6})(\d{6})$/.exec(usd.toFixed(12));
+  if (!match) return undefined;
+  const micros = Number(match[1]) * MICROS_PER_USD + Number(match[2]);
+  return /^0+$/.test(match[3] ?? '') ? micros : micros + 1;
 }
 
 /**

@@ -20,12 +20,24 @@ export interface UsageRecord {
   /** Internal only: never shown to clients. */
   model: string;
   status: UsageStatus;
+  /** Every prompt token, cache reads and cache writes included (DESIGN §13). */
   inputTokens: number;
+  /** Every generated token, reasoning included. */
   outputTokens: number;
+  /** Prompt tokens read from a cache (part of inputTokens). Absent in records from before §13. */
+  cachedInputTokens?: number | undefined;
+  /** Prompt tokens written to a cache (part of inputTokens). */
+  cacheWriteTokens?: number | undefined;
+  /** Reasoning tokens (part of outputTokens; reported, not billed apart). */
+  reasoningTokens?: number | undefined;
   usageSource: 'upstream' | 'estimated';
   upstreamCostMicros: number;
+  /** `upstream`: the upstream's own reported cost; `catalog`: the serving model's catalog prices. */
+  upstreamCostSource?: 'upstream' | 'catalog' | undefined;
   chargeMicros: number;
   holdMicros: number;
+  /** The charge the usage came to when it exceeded the hold (the hold was charged instead). */
+  clippedChargeMicros?: number | undefined;
   ttftMs: number | null;
   latencyMs: number;
   startedAt: string;

@@ -9,7 +9,7 @@ import {
   invalidApiKey,
   rateLimited,
 } from '../domain/errors.js';
-import { maxOutputTokensWithin, priceTokens } from '../domain/money.js';
+import { holdPrice, maxOutputTokensWithin, priceTokens } from '../domain/money.js';
 import type { ApiSurface } from '../domain/usage.js';
 import type {
   ApiKeyRecord,
@@ -102,7 +102,10 @@ export class Admission {
   mayOverlap(request: AdmissionRequest): boolean {
     const { key, tier, cap, inputBound, choices } = request;
     if (limitsOf(key) !== undefined || hasBudget(key)) return false;
-    return this.deps.funds.tryReserve(key.accountId, priceTokens(tier.price, inputBound, cap * choices));
+    return this.deps.funds.tryReserve(
+      key.accountId,
+      priceTokens(holdPrice(tier.price), inputBound, cap * choices),
+    );
   }
 
   /** Places the hold and counts the rate limit; throws the refusal (RefusedAfterHold if held). */
@@ -143,7 +146,7 @@ export class Admission {
     const { funds, wallet } = this.deps;
     let cap = request.cap;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const holdMicros = priceTokens(tier.price, inputBound, cap * choices);
+      const holdMicros = priceTokens(holdPrice(tier.price), inputBound, cap * choices);
       const result = await wallet.placeHold(this.holdRequest(request, holdMicros));
       if (result.ok) {
         if (!reserved || attempt > 0) funds.held(key.accountId, holdMicros);
@@ -157,7 +160,7 @@ export class Admission {
       funds.short(key.accountId, result.balanceMicros);
       // Lower the output cap to what the wallet covers, so the charge can never exceed the hold.
       const affordable = Math.floor(
-        maxOutputTokensWithin(tier.price, inputBound, result.balanceMicros) / choices,
+        maxOutputTokensWithin(holdPrice(tier.price), inputBound, result.balanceMicros) / choices,
       );
       if (affordable < MIN_OUTPUT_TOKENS) throw insufficientQuota();
       cap = Math.min(cap, affordable);

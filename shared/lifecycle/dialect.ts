@@ -1,6 +1,7 @@
 import type { TierId, UpstreamModel } from '../domain/catalog.js';
 import type { GatewayError } from '../domain/errors.js';
 import type { ApiSurface } from '../domain/usage.js';
+import type { NormalisedUsage } from '../domain/usage-normalise.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../ports.js';
 
@@ -11,21 +12,12 @@ import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '.
  * body or a frame.
  */
 
-/**
- * Token counts as the upstream reported them, normalised (DESIGN §13): `inputTokens` counts every
- * prompt token, cache reads and cache writes included; `outputTokens` includes reasoning tokens.
- */
-export interface MeteredUsage {
-  inputTokens: number;
-  outputTokens: number;
-  /** Prompt tokens read from a cache (part of inputTokens). */
-  cachedInputTokens?: number;
-  /** Prompt tokens written to a cache (part of inputTokens). */
-  cacheWriteTokens?: number;
-  /** Reasoning tokens (part of outputTokens; reported only). */
-  reasoningTokens?: number;
-  /** The upstream's own cost of the request in USD, when it reports one. */
-  upstreamCostUsd?: number;
+/** Usage as the upstream reported it, normalised (DESIGN §13; shared/domain/usage-normalise.ts). */
+export type MeteredUsage = NormalisedUsage;
+
+/** The counts a request was billed on, and its charge (what the client sees as its cost). */
+export interface Billed extends MeteredUsage {
+  chargeMicros: number;
 }
 
 /** What the lifecycle reads of a parsed request, whatever the surface. */
@@ -56,8 +48,8 @@ export interface ClientIdentity {
 export interface Exchange {
   /** Reads a whole (non-streaming) upstream body; false when it is not a valid answer. */
   complete(text: string): boolean;
-  /** The client's body for the completed answer, given the counts it was billed on. */
-  body(billed: MeteredUsage): unknown;
+  /** The client's body for the completed answer, given what it was billed. */
+  body(billed: Billed): unknown;
   /**
    * One upstream event: the frames for the client (possibly none), whether it carried generated
    * content (after which no other model may serve), and whether it ends or fails the stream.
@@ -66,7 +58,7 @@ export interface Exchange {
   /** Whether a stream that stopped (without an explicit end) still delivered a whole answer. */
   endedCleanly(): boolean;
   /** Frames after a stream's last event, sent once its usage is recorded. */
-  endFrames(billed: MeteredUsage): string[];
+  endFrames(billed: Billed): string[];
   /** The frame that ends a stream failed after its first byte (the client can tell). */
   errorFrame(error: GatewayError): string;
   /** Usage reported by the upstream, when it reported any. */

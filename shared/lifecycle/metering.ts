@@ -1,9 +1,9 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
-import { priceTokens } from '../domain/money.js';
+import { priceUsage } from '../domain/money.js';
 import type { ApiSurface, UsageRecord, UsageStatus } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
-import type { MeteredUsage } from './dialect.js';
+import type { Billed, MeteredUsage } from './dialect.js';
 import { estimateOutputTokens } from './estimate.js';
 
 export interface MeterDeps {
@@ -45,7 +45,7 @@ export class Meter {
   usage: () => MeteredUsage | undefined = () => undefined;
   /** Generated text so far; read at finish for an estimate when no usage came. */
   generated: () => string = () => '';
-  private finished: Promise<MeteredUsage> | undefined;
+  private finished: Promise<Billed> | undefined;
   /** An upstream call started and was then stopped: it may have read the prompt. */
   private promptSent = false;
 
@@ -72,22 +72,18 @@ export class Meter {
   }
 
   /**
-   * Records the request once and resolves to the token counts it was billed on; later calls
-   * return the first call's promise. Never rejects.
+   * Records the request once and resolves to the token counts it was billed on and its charge;
+   * later calls return the first call's promise. Never rejects.
    */
-  finish(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
+  finish(status: UsageStatus, errorCode?: string): Promise<Billed> {
     this.finished ??= this.record(status, errorCode).catch((err: unknown) => {
       this.deps.log.error('usage not recorded', { requestId: this.init.requestId, err: describeError(err) });
-      return { inputTokens: 0, outputTokens: 0 };
+      return { inputTokens: 0, outputTokens: 0, chargeMicros: 0 };
     });
     return this.finished;
   }
 
-  private async counts(): Promise<{
-    inputTokens: number;
-    outputTokens: number;
-    source: 'upstream' | 'estimated';
-  }> {
+  private async counts(): Promise<MeteredUsage & { source: 'upstream' | 'estimated' }> {
     const reported = this.usage();
     if (reported) return { ...reported, source: 'upstream' };
     const text = this.generated();
@@ -102,13 +98,13 @@ export class Meter {
     return { inputTokens, outputTokens, source: 'estimated' };
   }
 
-  private async record(status: UsageStatus, errorCode?: string): Promise<MeteredUsage> {
+  private async record(status: UsageStatus, errorCode?: string): Promise<Billed> {
     const { tier, key, requestId } = this.init;
-    const { inputTokens, outputTokens, source } = await this.counts();
+    const { source, upstreamCostMicros: reportedCost, ...counts } = await this.counts();
     const model = this.served ?? this.current;
     // The hold bounds the charge: the cap sent upstream makes this a no-op unless the upstream
     // counts more input than the bound allowed for (e.g. a very large image): say so when it does.
-    const fullCharge = priceTokens(tier.price, inputTokens, outputTokens);
+    const fullCharge = priceUsage(tier.price, counts);
     const chargeMicros = Math.min(fullCharge, this.holdMicros);
     if (fullCharge > this.holdMicros && this.holdMicros > 0) {
       this.deps.log.warn('charge clipped to the hold', {
@@ -117,6 +113,8 @@ export class Meter {
         holdMicros: this.holdMicros,
       });
     }
+    // The upstream's own cost when it reports one, else the catalog's price of the serving model.
+    const catalogCost = model ? priceUsage(model.cost, counts) : 0;
     const endedAt = this.deps.now();
     const record: UsageRecord = {
       requestId,
@@ -126,12 +124,17 @@ export class Meter {
       catalogVersion: this.init.catalogVersion,
       model: model?.id ?? '',
       status,
-      inputTokens,
-      outputTokens,
+      inputTokens: counts.inputTokens,
+      outputTokens: counts.outputTokens,
+      cachedInputTokens: counts.cachedInputTokens ?? 0,
+      cacheWriteTokens: counts.cacheWriteTokens ?? 0,
+      reasoningTokens: counts.reasoningTokens ?? 0,
       usageSource: source,
-      upstreamCostMicros: model ? priceTokens(model.cost, inputTokens, outputTokens) : 0,
+      upstreamCostMicros: reportedCost ?? catalogCost,
+      upstreamCostSource: reportedCost === undefined ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
+      ...(fullCharge > chargeMicros ? { clippedChargeMicros: fullCharge } : {}),
       ttftMs: this.ttftMs,
       latencyMs: Math.max(0, endedAt - this.init.startedAt),
       startedAt: new Date(this.init.startedAt).toISOString(),
@@ -142,7 +145,7 @@ export class Meter {
       ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
     };
     await this.deliver(record);
-    return { inputTokens, outputTokens };
+    return { ...counts, chargeMicros };
   }
 
   private async deliver(record: UsageRecord): Promise<void> {

@@ -299,8 +299,11 @@ describe('operator papercuts', () => {
     const unchanged = await runCliWithStdin(['tiers', 'publish', '-'], shown);
     expect(unchanged.code).toBe(0);
     expect(unchanged.stdout).toMatch(
-      /^Nothing published: the catalog is identical to the active version \d+\.\n$/,
+      /\nNothing published: the catalog is identical to the active version \d+\.\n$/,
     );
+    // The margin of each tier against its primary model, at 0, 50 and 90% cache hits.
+    expect(unchanged.stdout).toMatch(/^Margin per request of 20,000 prompt and 1,000 output tokens/);
+    expect(unchanged.stdout).toMatch(/\ntier-2\s+openai\/gpt-4\.1-mini\s+\$0\.002000 \(\d+\.\d%\)/);
 
     const active = JSON.parse(shown) as { version: number; catalog: CatalogDocument };
     const edited = structuredClone(active);

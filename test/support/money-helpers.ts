@@ -5,7 +5,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { queryPartition } from '../../shared/adapters/dynamodb/client.js';
 import { compileCatalog, type TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
-import { priceTokens, type TokenPrice } from '../../shared/domain/money.js';
+import { holdPrice, priceTokens, type TokenPrice } from '../../shared/domain/money.js';
 import type { UsageRecord } from '../../shared/domain/usage.js';
 import { ledgerKeys } from '../../shared/tables.js';
 import { admin } from './runtime.js';
@@ -24,7 +24,7 @@ export function tierPrice(tier: TierId): TokenPrice {
 
 /** The hold the gateway places for `body` (sent byte for byte) with `outputCap` tokens per choice. */
 export function holdFor(tier: TierId, body: string, outputCap: number, choices = 1): number {
-  return priceTokens(tierPrice(tier), Buffer.byteLength(body, 'utf8'), outputCap * choices);
+  return priceTokens(holdPrice(tierPrice(tier)), Buffer.byteLength(body, 'utf8'), outputCap * choices);
 }
 
 /** The charge the gateway derives from a usage block. */

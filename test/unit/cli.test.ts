@@ -138,7 +138,12 @@ const TIERS = {
     tiers: {
       'tier-2': {
         models: [{ id: 'openai/gpt-4.1-mini', inputUsdPerMTok: 0.4, outputUsdPerMTok: 1.6 }],
-        price: { inputUsdPerMTok: 0.5, outputUsdPerMTok: 2 },
+        price: {
+          inputUsdPerMTok: 0.5,
+          outputUsdPerMTok: 2,
+          cachedInputUsdPerMTok: 0.125,
+          cacheWriteUsdPerMTok: 0.625,
+        },
         maxOutputTokens: 8192,
         ttftTimeoutMs: 5000,
         totalTimeoutMs: 60000,
@@ -336,10 +341,10 @@ describe('tiers', () => {
     expect(tier1).toBeGreaterThan(-1);
     expect(tier2).toBeGreaterThan(tier1);
     expect(lines[tier1]).toMatch(
-      /^tier-1\s+speed\s+google\/gemini-flash, meta\/llama-8b\s+\$0\.150000\s+\$0\.600000\s+4,096$/,
+      /^tier-1\s+speed\s+google\/gemini-flash, meta\/llama-8b\s+\$0\.150000\s+\$0\.600000\s+\$0\.150000\s+\$0\.150000\s+4,096$/,
     );
     expect(lines[tier2]).toMatch(
-      /^tier-2\s+balance\s+openai\/gpt-4\.1-mini\s+\$0\.500000\s+\$2\.000000\s+8,192$/,
+      /^tier-2\s+balance\s+openai\/gpt-4\.1-mini\s+\$0\.500000\s+\$2\.000000\s+\$0\.125000\s+\$0\.625000\s+8,192$/,
     );
   });
 
@@ -381,6 +386,43 @@ describe('tiers', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('publish shows the margin of each tier at each cache-hit ratio, a loss signed, a free tier said', async () => {
+    const at = (charge: number, cost: number) =>
+      [0, 50, 90].map((cacheHitPercent) => ({
+        cacheHitPercent,
+        chargeMicros: charge,
+        upstreamCostMicros: cost,
+        marginMicros: charge - cost,
+      }));
+    canned.set('PUT /admin/tiers', {
+      status: 201,
+      body: {
+        version: 7,
+        publishedAt: '2025-03-01T00:00:00Z',
+        warnings: ['tier-1 sells below cost at 0%, 50%, 90% cache hits: …'],
+        margins: [
+          { tier: 'tier-1', model: 'm/free', at: at(0, 3600) },
+          { tier: 'tier-2', model: 'm/two', at: at(4800, 3600) },
+          { tier: 'tier-3', model: 'm/three', at: at(3000, 3001) },
+        ],
+      },
+    });
+    const out = await run(['--url', baseUrl, 'tiers', 'publish', '-'], {
+      readStdin: async () => JSON.stringify(TIERS.catalog),
+    });
+    expect(out).toMatchObject({ code: 0, stderr: '' });
+    const lines = out.stdout.split('\n');
+    expect(lines[0]).toBe(
+      "Margin per request of 20,000 prompt and 1,000 output tokens, against each tier's primary model:",
+    );
+    expect(lines[1]).toMatch(/^TIER\s+PRIMARY\s+0% CACHED\s+50% CACHED\s+90% CACHED$/);
+    expect(lines[2]).toMatch(/^tier-1\s+m\/free\s+-\$0\.003600 \(free\)/);
+    expect(lines[3]).toMatch(/^tier-2\s+m\/two\s+\$0\.001200 \(25\.0%\)/);
+    expect(lines[4]).toMatch(/^tier-3\s+m\/three\s+-\$0\.000001 \(-0\.0%\)/);
+    expect(out.stdout).toContain('Warning: tier-1 sells below cost');
+    expect(lines.at(-2)).toMatch(/^Published catalog version 7/);
   });
 
   it('publish - reads the catalog from stdin', async () => {
@@ -430,17 +472,25 @@ describe('usage, requests and guardrail', () => {
             group: 'tier-1',
             requests: 1200,
             inputTokens: 1_500_000,
+            cachedInputTokens: 1_000_000,
+            cacheWriteTokens: 200_000,
             outputTokens: 20_000,
+            reasoningTokens: 4_000,
             chargeMicros: 1_500_000,
             upstreamCostMicros: 900_000,
+            marginMicros: 600_000,
           },
           {
             group: 'tier-2',
             requests: 3,
             inputTokens: 10,
+            cachedInputTokens: 0,
+            cacheWriteTokens: 0,
             outputTokens: 5,
+            reasoningTokens: 0,
             chargeMicros: 1,
-            upstreamCostMicros: 0,
+            upstreamCostMicros: 2,
+            marginMicros: -1,
           },
         ],
       },
@@ -471,10 +521,16 @@ describe('usage, requests and guardrail', () => {
       'Usage by tier, account acc_1, from 2025-01-01T00:00:00.000Z to 2025-02-01T00:00:00.000Z',
     );
     expect(blank).toBe('');
-    expect(lines[0]).toMatch(/^TIER\s+REQUESTS\s+INPUT TOKENS\s+OUTPUT TOKENS\s+CHARGE\s+UPSTREAM COST$/);
-    expect(lines[1]).toMatch(/^tier-1\s+1,200\s+1,500,000\s+20,000\s+\$1\.500000\s+\$0\.900000$/);
-    expect(lines[2]).toMatch(/^tier-2\s+3\s+10\s+5\s+\$0\.000001\s+\$0\.000000$/);
-    expect(lines[3]).toMatch(/^TOTAL\s+1,203\s+1,500,010\s+20,005\s+\$1\.500001\s+\$0\.900000$/);
+    expect(lines[0]).toMatch(
+      /^TIER\s+REQUESTS\s+INPUT TOKENS\s+CACHED\s+CACHE WRITE\s+OUTPUT TOKENS\s+REASONING\s+CHARGE\s+UPSTREAM COST\s+MARGIN$/,
+    );
+    expect(lines[1]).toMatch(
+      /^tier-1\s+1,200\s+1,500,000\s+1,000,000\s+200,000\s+20,000\s+4,000\s+\$1\.500000\s+\$0\.900000\s+\$0\.600000$/,
+    );
+    expect(lines[2]).toMatch(/^tier-2\s+3\s+10\s+0\s+0\s+5\s+0\s+\$0\.000001\s+\$0\.000002\s+-\$0\.000001$/);
+    expect(lines[3]).toMatch(
+      /^TOTAL\s+1,203\s+1,500,010\s+1,000,000\s+200,000\s+20,005\s+4,000\s+\$1\.500001\s+\$0\.900002\s+\$0\.599999$/,
+    );
     // Numbers are right-aligned: every row of the table ends at the same column.
     expect(new Set(lines.slice(0, 4).map((l) => l.length)).size).toBe(1);
   });
@@ -499,9 +555,13 @@ describe('usage, requests and guardrail', () => {
             tier: 'tier-2',
             status: 'completed',
             inputTokens: 1234,
+            cachedInputTokens: 1000,
+            cacheWriteTokens: 100,
             outputTokens: 56,
+            reasoningTokens: 20,
             chargeMicros: 4321,
             upstreamCostMicros: 1000,
+            marginMicros: 3321,
             startedAt: '2025-01-05T10:00:00.000Z',
             latencyMs: 1530,
             ttftMs: 210,
@@ -517,7 +577,7 @@ describe('usage, requests and guardrail', () => {
     expect(req.query).toEqual({ accountId: 'acc_1', limit: '5' });
     const row = out.stdout.split('\n').find((l) => l.startsWith('req_1'));
     expect(row).toMatch(
-      /^req_1\s+2025-01-05T10:00:00\.000Z\s+acc_1\s+key_a\s+tier-2\s+completed\s+1,234\s+56\s+\$0\.004321\s+\$0\.001000\s+210 ms\s+1,530 ms\s+yes$/,
+      /^req_1\s+2025-01-05T10:00:00\.000Z\s+acc_1\s+key_a\s+tier-2\s+completed\s+1,234\s+1,000\s+100\s+56\s+20\s+\$0\.004321\s+\$0\.001000\s+\$0\.003321\s+210 ms\s+1,530 ms\s+yes$/,
     );
   });
 

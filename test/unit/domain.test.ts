@@ -46,10 +46,14 @@ describe('catalog validation', () => {
     expect(catalog.tiers['tier-1'].price).toEqual({
       inputMicrosPerMTok: 200_000,
       outputMicrosPerMTok: 800_000,
+      cachedInputMicrosPerMTok: 100_000,
+      cacheWriteMicrosPerMTok: 200_000,
     });
     expect(catalog.tiers['tier-1'].models[0]?.cost).toEqual({
       inputMicrosPerMTok: 150_000,
       outputMicrosPerMTok: 600_000,
+      cachedInputMicrosPerMTok: 75_000,
+      cacheWriteMicrosPerMTok: 150_000,
     });
   });
 

@@ -124,7 +124,7 @@ describe('framing a stream', () => {
       cachedInputTokens: 1000,
       cacheWriteTokens: 100,
     });
-    const [messageDelta, stop] = frames(x.endFrames({ inputTokens: 1110, outputTokens: 7 }));
+    const [messageDelta, stop] = frames(x.endFrames({ inputTokens: 1110, outputTokens: 7, chargeMicros: 0 }));
     expect(messageDelta).toMatchObject({ delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 7 } });
     expect(stop).toEqual({ type: 'message_stop' });
     expect(x.generatedText()).toContain('Hello');
@@ -136,7 +136,7 @@ describe('framing a stream', () => {
     x.event(event({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } }));
     x.event(event({ type: 'message_delta', delta: { stop_reason: 'end_turn' } }));
     expect(x.usage()).toBeUndefined();
-    const [delta] = frames(x.endFrames({ inputTokens: 50, outputTokens: 2 }));
+    const [delta] = frames(x.endFrames({ inputTokens: 50, outputTokens: 2, chargeMicros: 0 }));
     expect(delta?.usage).toEqual({
       input_tokens: 50,
       output_tokens: 2,
@@ -179,7 +179,10 @@ describe('framing a stream', () => {
       cachedInputTokens: 20,
       cacheWriteTokens: 0,
     });
-    const body = assertAnthropic(validateMessage, x.body({ inputTokens: 25, outputTokens: 9 })) as {
+    const body = assertAnthropic(
+      validateMessage,
+      x.body({ inputTokens: 25, outputTokens: 9, chargeMicros: 0 }),
+    ) as {
       content: Array<{ id?: string }>;
       id: string;
     };

@@ -4,8 +4,10 @@ import { isObject, type Json, parseJsonObject } from '../../domain/json-body.js'
 import { bearerToken } from '../../domain/keys.js';
 import { sseFrame } from '../../domain/sse.js';
 import type { ToolCallIds } from '../../domain/tool-call-ids.js';
+import { normaliseUsage } from '../../domain/usage-normalise.js';
 import type { HttpRequest, HttpResponse } from '../../http.js';
 import type {
+  Billed,
   ClientIdentity,
   Dialect,
   Exchange,
@@ -21,7 +23,6 @@ import {
   type Identity,
   mergeUsage,
   messageDelta,
-  meteredUsage,
   type ReportedUsage,
   sanitizeBlock,
   sanitizeMessage,
@@ -97,9 +98,9 @@ class MessagesExchange implements Exchange {
     return true;
   }
 
-  body(billed: MeteredUsage): unknown {
+  body(billed: Billed): unknown {
     const payload = this.payload ?? {};
-    const usage = (meteredUsage(this.reported) && sanitizeUsage(payload.usage)) || usageOf(billed);
+    const usage = (normaliseUsage(this.reported) && sanitizeUsage(payload.usage)) || usageOf(billed);
     return sanitizeMessage(payload, this.identity, usage);
   }
 
@@ -157,9 +158,9 @@ class MessagesExchange implements Exchange {
     return this.finalDelta !== undefined;
   }
 
-  endFrames(billed: MeteredUsage): string[] {
+  endFrames(billed: Billed): string[] {
     const delta = this.finalDelta ?? { delta: { stop_reason: 'end_turn' } };
-    const usage = (meteredUsage(this.reported) && sanitizeUsage(delta.usage)) || usageOf(billed);
+    const usage = (normaliseUsage(this.reported) && sanitizeUsage(delta.usage)) || usageOf(billed);
     return [frame(messageDelta(delta, usage)), frame({ type: 'message_stop' })];
   }
 
@@ -168,7 +169,7 @@ class MessagesExchange implements Exchange {
   }
 
   usage(): MeteredUsage | undefined {
-    return this.final ? meteredUsage(this.reported) : undefined;
+    return this.final ? normaliseUsage(this.reported) : undefined;
   }
 
   generatedText(): string {

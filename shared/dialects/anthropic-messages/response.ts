@@ -1,5 +1,6 @@
 import type { TierId } from '../../domain/catalog.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import { tokenCount } from '../../domain/usage-normalise.js';
 import type { MeteredUsage } from '../../lifecycle/dialect.js';
 
 /**
@@ -27,26 +28,22 @@ const USAGE_FIELDS = [
   'service_tier',
 ];
 
-/** Token counts beyond this are an upstream bug; clamping keeps the money arithmetic exact. */
-const MAX_TOKENS_REPORTED = 1_000_000_000;
-
-const count = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0
-    ? Math.min(Math.floor(v), MAX_TOKENS_REPORTED)
-    : undefined;
-
 function pick(source: Json, fields: readonly string[]): Json {
   const out: Json = {};
   for (const f of fields) if (source[f] !== undefined) out[f] = source[f];
   return out;
 }
 
-/** Anthropic usage counts as reported so far: a stream's message_start, then its final message_delta. */
+/**
+ * Anthropic usage counts as reported so far: a stream's message_start, then its final
+ * message_delta; and the upstream's own `cost`, when it reports one (never shown to the client).
+ */
 export interface ReportedUsage {
   input_tokens?: number;
   output_tokens?: number;
   cache_creation_input_tokens?: number;
   cache_read_input_tokens?: number;
+  cost?: number;
 }
 
 /** Merges a usage block into what was reported before; a later non-null count wins. */
@@ -59,26 +56,11 @@ export function mergeUsage(before: ReportedUsage | undefined, raw: unknown): Rep
     'cache_creation_input_tokens',
     'cache_read_input_tokens',
   ] as const) {
-    const n = count(raw[field]);
+    const n = tokenCount(raw[field]);
     if (n !== undefined) merged[field] = n;
   }
+  if (typeof raw.cost === 'number') merged.cost = raw.cost;
   return merged;
-}
-
-/**
- * Anthropic usage normalised (DESIGN §13): `input_tokens` excludes cache reads and writes, so all
- * three make the prompt's tokens. Undefined until both input and output counts were reported.
- */
-export function meteredUsage(reported: ReportedUsage | undefined): MeteredUsage | undefined {
-  if (reported?.input_tokens === undefined || reported.output_tokens === undefined) return undefined;
-  const cached = reported.cache_read_input_tokens ?? 0;
-  const written = reported.cache_creation_input_tokens ?? 0;
-  return {
-    inputTokens: reported.input_tokens + cached + written,
-    outputTokens: reported.output_tokens,
-    cachedInputTokens: cached,
-    cacheWriteTokens: written,
-  };
 }
 
 /** Anthropic usage for counts the gateway billed on (an estimate when the upstream sent none). */

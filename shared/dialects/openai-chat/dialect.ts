@@ -4,8 +4,10 @@ import { parseJsonObject } from '../../domain/json-body.js';
 import { bearerToken } from '../../domain/keys.js';
 import { SSE_DONE, sseFrame } from '../../domain/sse.js';
 import type { ToolCallIds } from '../../domain/tool-call-ids.js';
+import { normaliseUsage } from '../../domain/usage-normalise.js';
 import { errorResponse, type HttpRequest, type HttpResponse } from '../../http.js';
 import type {
+  Billed,
   ClientIdentity,
   Dialect,
   Exchange,
@@ -16,6 +18,7 @@ import { windowHeaders } from '../../lifecycle/dialect.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
 import { type ChatRequest, parseChatRequest } from './request.js';
 import {
+  clientUsage,
   generatedText,
   type Identity,
   readUsage,
@@ -31,12 +34,6 @@ export interface ChatParsed extends ChatRequest, ParsedRequest {
   toolIds?: ToolCallIds;
 }
 
-const usageOf = (billed: MeteredUsage): Usage => ({
-  prompt_tokens: billed.inputTokens,
-  completion_tokens: billed.outputTokens,
-  total_tokens: billed.inputTokens + billed.outputTokens,
-});
-
 function parseChunk(data: string): Json | undefined {
   try {
     const value = JSON.parse(data) as unknown;
@@ -48,7 +45,9 @@ function parseChunk(data: string): Json | undefined {
 
 /** One attempt's answer in OpenAI chat terms: sanitised chunks and bodies, usage kept for the end. */
 class ChatExchange implements Exchange {
+  /** The upstream's usage as the client may see it, and normalised for metering. */
   private reported: Usage | undefined;
+  private metered: MeteredUsage | undefined;
   private readonly text: string[] = [];
   private contentSeen = false;
   private payload: Json | undefined;
@@ -74,20 +73,28 @@ class ChatExchange implements Exchange {
     if (!payload || payload.error !== undefined || !Array.isArray(payload.choices)) return false;
     this.payload = payload;
     for (const choice of payload.choices) this.text.push(generatedText((choice as Json | null)?.message));
-    this.reported = readUsage(payload.usage);
+    this.readUsage(payload.usage);
     return true;
   }
 
-  body(billed: MeteredUsage): unknown {
-    return sanitizeCompletion(this.payload ?? {}, this.identity, this.reported ?? usageOf(billed));
+  /** Keeps a usage block the upstream sent, in both views, when it is a valid one. */
+  private readUsage(raw: unknown): void {
+    const usage = readUsage(raw);
+    const metered = normaliseUsage(raw);
+    if (!usage || !metered) return;
+    this.reported = usage;
+    this.metered = metered;
+  }
+
+  body(billed: Billed): unknown {
+    return sanitizeCompletion(this.payload ?? {}, this.identity, clientUsage(this.reported, billed));
   }
 
   event(event: UpstreamEvent): { frames: string[]; content: boolean; end?: 'done' | 'failed' } {
     if (event.data === '[DONE]') return { frames: [], content: this.contentSeen, end: 'done' };
     const chunk = parseChunk(event.data);
     if (!chunk || chunk.error !== undefined) return { frames: [], content: this.contentSeen, end: 'failed' };
-    const usage = readUsage(chunk.usage);
-    if (usage) this.reported = usage; // kept back for the final usage chunk
+    this.readUsage(chunk.usage); // kept back for the final usage chunk
     const choices = Array.isArray(chunk.choices) ? (chunk.choices as Array<Json | null>) : [];
     if (choices.length === 0) return { frames: [], content: this.contentSeen };
     for (const choice of choices) {
@@ -106,9 +113,9 @@ class ChatExchange implements Exchange {
     return this.reported !== undefined;
   }
 
-  endFrames(billed: MeteredUsage): string[] {
+  endFrames(billed: Billed): string[] {
     if (!this.request.includeUsage) return [SSE_DONE];
-    const usage = this.reported ?? usageOf(billed);
+    const usage = clientUsage(this.reported, billed);
     return [sseFrame(sanitizeChunk({ choices: [] }, this.identity, usage)), SSE_DONE];
   }
 
@@ -117,8 +124,7 @@ class ChatExchange implements Exchange {
   }
 
   usage(): MeteredUsage | undefined {
-    const r = this.reported;
-    return r ? { inputTokens: r.prompt_tokens, outputTokens: r.completion_tokens } : undefined;
+    return this.metered;
   }
 
   generatedText(): string {

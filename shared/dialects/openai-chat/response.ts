@@ -1,10 +1,13 @@
 import type { TierId } from '../../domain/catalog.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import { tokenCount } from '../../domain/usage-normalise.js';
+import type { Billed } from '../../lifecycle/dialect.js';
 
 /**
  * Rewrites upstream completion objects so the tier abstraction cannot leak: only fields of the
  * OpenAI schema survive, `model` is the tier, `id` is the gateway's, and provider-identifying
- * fields (provider, system_fingerprint, native ids, usage cost) are dropped.
+ * fields (provider, system_fingerprint, native ids, the upstream's usage cost) are dropped. The
+ * client's `usage.cost` is the gateway's own charge (DESIGN §13), never the upstream's cost.
  */
 
 const MESSAGE_FIELDS = ['role', 'content', 'refusal', 'tool_calls', 'function_call', 'annotations', 'audio'];
@@ -14,8 +17,10 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number };
-  completion_tokens_details?: { reasoning_tokens?: number; audio_tokens?: number };
+  prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens?: number };
+  /** The client's charge for the request in USD (chargeMicros / 1e6), as OpenRouter names it. */
+  cost?: number;
 }
 
 export interface Identity {
@@ -32,19 +37,15 @@ function pick(source: Json, fields: readonly string[]): Json {
   return out;
 }
 
-/** Token counts beyond this are an upstream bug; clamping keeps the money arithmetic exact. */
-const MAX_TOKENS_REPORTED = 1_000_000_000;
-
-const nonNegativeInt = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0
-    ? Math.min(Math.floor(v), MAX_TOKENS_REPORTED)
-    : undefined;
-
-/** The upstream usage block, normalised to OpenAI's fields, or undefined when absent or bad. */
+/**
+ * The upstream usage block as the client sees it: OpenAI's token fields and the token details the
+ * upstream reported, nothing else (its cost is the upstream's, not the client's). Undefined when
+ * absent or bad.
+ */
 export function readUsage(raw: unknown): Usage | undefined {
   if (!isObject(raw)) return undefined;
-  const prompt = nonNegativeInt(raw.prompt_tokens);
-  const completion = nonNegativeInt(raw.completion_tokens);
+  const prompt = tokenCount(raw.prompt_tokens);
+  const completion = tokenCount(raw.completion_tokens);
   if (prompt === undefined || completion === undefined) return undefined;
   const usage: Usage = {
     prompt_tokens: prompt,
@@ -52,14 +53,34 @@ export function readUsage(raw: unknown): Usage | undefined {
     total_tokens: prompt + completion,
   };
   if (isObject(raw.prompt_tokens_details)) {
-    const cached = nonNegativeInt(raw.prompt_tokens_details.cached_tokens);
-    if (cached !== undefined) usage.prompt_tokens_details = { cached_tokens: cached };
+    const cached = tokenCount(raw.prompt_tokens_details.cached_tokens);
+    const written = tokenCount(raw.prompt_tokens_details.cache_write_tokens);
+    if (cached !== undefined || written !== undefined) {
+      usage.prompt_tokens_details = {
+        ...(cached !== undefined ? { cached_tokens: cached } : {}),
+        ...(written !== undefined ? { cache_write_tokens: written } : {}),
+      };
+    }
   }
   if (isObject(raw.completion_tokens_details)) {
-    const reasoning = nonNegativeInt(raw.completion_tokens_details.reasoning_tokens);
+    const reasoning = tokenCount(raw.completion_tokens_details.reasoning_tokens);
     if (reasoning !== undefined) usage.completion_tokens_details = { reasoning_tokens: reasoning };
   }
   return usage;
+}
+
+/** A usage block for counts the gateway billed on, when the upstream reported none (an estimate). */
+export function billedUsage(billed: Billed): Usage {
+  return {
+    prompt_tokens: billed.inputTokens,
+    completion_tokens: billed.outputTokens,
+    total_tokens: billed.inputTokens + billed.outputTokens,
+  };
+}
+
+/** The client's usage: what the upstream reported (or the billed counts), and the client's charge. */
+export function clientUsage(reported: Usage | undefined, billed: Billed): Usage {
+  return { ...(reported ?? billedUsage(billed)), cost: billed.chargeMicros / 1_000_000 };
 }
 
 function sanitizeToolCalls(calls: unknown, identity: Identity): unknown {
