@@ -1,6 +1,7 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
+import type { TokenPrice } from '../domain/money.js';
 import { priceTokens } from '../domain/money.js';
-import type { UsageRecord, UsageStatus } from '../domain/usage.js';
+import type { UsageRecord, UsageRoute, UsageStatus } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
 import type { MeteredUsage } from './dialect.js';
@@ -22,6 +23,10 @@ export interface MeterInit {
   stream: boolean;
   /** Choices requested: the output cap applies to each. */
   choices: number;
+  /** tier-auto's decision, served or (shadow mode) only recorded. */
+  route?: UsageRoute;
+  /** Shadow mode: the chosen tier's price, for what it would have charged. */
+  shadowPrice?: TokenPrice;
   /** Input tokens of the forwarded request, counted only when the upstream reported no usage. */
   estimateInput: () => Promise<number>;
 }
@@ -117,6 +122,9 @@ export class Meter {
       });
     }
     const endedAt = this.deps.now();
+    const { route, shadowPrice } = this.init;
+    // An escalation call's cost is upstream spend of this request (the guardrail counts it).
+    const escalationMicros = route?.escalation?.upstreamCostMicros ?? 0;
     const record: UsageRecord = {
       requestId,
       accountId: key.accountId,
@@ -128,7 +136,7 @@ export class Meter {
       inputTokens,
       outputTokens,
       usageSource: source,
-      upstreamCostMicros: model ? priceTokens(model.cost, inputTokens, outputTokens) : 0,
+      upstreamCostMicros: (model ? priceTokens(model.cost, inputTokens, outputTokens) : 0) + escalationMicros,
       chargeMicros,
       holdMicros: this.holdMicros,
       ttftMs: this.ttftMs,
@@ -138,6 +146,13 @@ export class Meter {
       stream: this.init.stream,
       ...(errorCode ? { errorCode } : {}),
       ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
+      ...(route
+        ? {
+            route: shadowPrice
+              ? { ...route, chargeMicros: priceTokens(shadowPrice, inputTokens, outputTokens) }
+              : route,
+          }
+        : {}),
     };
     await this.deliver(record);
     return { inputTokens, outputTokens };

@@ -33,6 +33,8 @@ export interface ClassifierDecision {
   probabilities: number[];
   /** The top class was below the confidence threshold, so the decision went up. */
   unsure: boolean;
+  /** The most likely tier (the decision may be above it). */
+  likely: TierId;
 }
 
 const CLASSES = TIER_IDS.length;
@@ -87,13 +89,20 @@ export function decide(
   thresholds: Pick<RouterModel, 'maxDownRisk' | 'minConfidence'>,
 ): ClassifierDecision {
   const top = Math.max(...probabilities);
-  let index = probabilities.indexOf(top);
+  const likely = probabilities.indexOf(top);
+  let index = likely;
   let above = 0;
-  for (let c = index + 1; c < CLASSES; c++) above += probabilities[c] as number;
+  for (let c = likely + 1; c < CLASSES; c++) above += probabilities[c] as number;
   if (above > thresholds.maxDownRisk && index < CLASSES - 1) index++;
   const unsure = top < thresholds.minConfidence;
   if (unsure) index = Math.max(index, UNSURE_FLOOR);
   let enough = 0;
   for (let c = 0; c <= index; c++) enough += probabilities[c] as number;
-  return { tier: TIER_IDS[index] as TierId, confidence: Math.min(1, enough), probabilities, unsure };
+  return {
+    tier: TIER_IDS[index] as TierId,
+    confidence: Math.min(1, enough),
+    probabilities,
+    unsure,
+    likely: TIER_IDS[likely] as TierId,
+  };
 }

@@ -5,10 +5,12 @@ import { ROUTER_MODEL } from './model.generated.js';
 import { applyRules } from './rules.js';
 
 /** The model id clients send to let the gateway pick the tier, and its alias. */
-export const AUTO_TIER = 'tier-auto';
+export const AUTO_TIER = 'tier-auto' as const;
 export const AUTO_ALIAS = 'auto';
 
 export const isAutoModel = (model: string): boolean => model === AUTO_TIER || model === AUTO_ALIAS;
+/** A tier-auto request's tier until it is routed (DESIGN §14: the default is tier-2). */
+export const AUTO_DEFAULT_TIER: TierId = 'tier-2';
 
 /** Why a tier was chosen: a rule, the classifier, or an LLM escalation. */
 export interface RouteDecision {
@@ -17,23 +19,13 @@ export interface RouteDecision {
   reason: string;
   /** The classifier's confidence that the tier is enough, when it was consulted. */
   confidence?: number;
-  /** The classifier was unsure (its decision already went up); an escalation may settle it. */
-  unsure: boolean;
+  /** The classifier was unsure (its answer went up from the most likely tier): an escalation may settle it. */
+  ambiguous: boolean;
+  /** The tier the rules require at least, when one applies. */
+  floor?: TierId;
 }
 
-/** What the usage event and request log carry of a routed request. */
-export interface RouteRecord {
-  /** `auto`, or the explicit tier the client asked for (shadow mode). */
-  requested: string;
-  /** The tier tier-auto chose (in shadow mode: would have chosen). */
-  chosen: TierId;
-  reason: string;
-  confidence?: number;
-  /** A decision that served traffic (`auto`) or only was recorded (`shadow`). */
-  mode: 'auto' | 'shadow';
-}
-
-const higher = (a: TierId, b: TierId): TierId => (TIER_IDS.indexOf(a) >= TIER_IDS.indexOf(b) ? a : b);
+export const higher = (a: TierId, b: TierId): TierId => (TIER_IDS.indexOf(a) >= TIER_IDS.indexOf(b) ? a : b);
 const round2 = (n: number): number => Math.floor(n * 100) / 100;
 
 /** Rules first, then the classifier; in-process, synchronous, no network. */
@@ -42,13 +34,15 @@ export class Router {
 
   route(input: RouteInput): RouteDecision {
     const rule = applyRules(input);
-    if (rule?.kind === 'exact') return { tier: rule.tier, reason: `rule:${rule.rule}`, unsure: false };
+    if (rule?.kind === 'exact') return { tier: rule.tier, reason: `rule:${rule.rule}`, ambiguous: false };
     const model = this.classifier.classify(input);
     const confidence = round2(model.confidence);
+    const floor = rule ? { floor: rule.tier } : {};
     if (rule && higher(rule.tier, model.tier) !== model.tier) {
-      return { tier: rule.tier, reason: `rule:${rule.rule}`, confidence, unsure: false };
+      return { tier: rule.tier, reason: `rule:${rule.rule}`, confidence, ambiguous: false, ...floor };
     }
-    return { tier: model.tier, reason: `model:${confidence.toFixed(2)}`, confidence, unsure: model.unsure };
+    const ambiguous = model.unsure || model.tier !== model.likely;
+    return { tier: model.tier, reason: `model:${confidence.toFixed(2)}`, confidence, ambiguous, ...floor };
   }
 }
 
