@@ -124,7 +124,9 @@ export const REPORT_COMMANDS: readonly Command[] = [
     build: (_args, options) => {
       const by = options.by;
       if (by !== undefined && by !== 'tier' && by !== 'day' && by !== 'key') {
-        throw new UsageError(`--by must be one of tier, day, key; got "${by}"`);
+        throw new UsageError(
+          `--by must be one of tier, day, key; got "${by}" (tiergate routing shows routes)`,
+        );
       }
       return {
         method: 'GET',
