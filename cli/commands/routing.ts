@@ -1,9 +1,8 @@
 /** tier-auto's report: the agreement matrix of shadow mode, tier shares of auto traffic, the cost. */
 import type { RouteReport } from '../../shared/admin/route-report.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
-import type { Command } from '../command-kit.js';
-import { right } from '../command-kit.js';
-import { formatInt, formatText, formatUsd, parseIsoDate, renderTable } from '../format.js';
+import { type Command, RANGE_OPTIONS, rangeQuery, right } from '../command-kit.js';
+import { formatInt, formatText, formatUsd, renderTable } from '../format.js';
 
 type Report = RouteReport & { since?: string; until?: string; accountId?: string; truncated?: boolean };
 
@@ -66,8 +65,7 @@ export const ROUTING_COMMANDS: readonly Command[] = [
     args: [],
     options: {
       account: ['ID', 'only this account'],
-      since: ['ISO', 'start date or date-time, UTC (default: 7 days before --until)'],
-      until: ['ISO', 'end date or date-time, UTC (default: now)'],
+      ...RANGE_OPTIONS,
     },
     summary: "Show tier-auto's routing: tier shares, shadow-mode agreement and cost",
     build: (_args, options) => ({
@@ -76,8 +74,7 @@ export const ROUTING_COMMANDS: readonly Command[] = [
       query: {
         by: 'route',
         accountId: options.account,
-        since: options.since === undefined ? undefined : parseIsoDate('since', options.since),
-        until: options.until === undefined ? undefined : parseIsoDate('until', options.until),
+        ...rangeQuery(options),
       },
     }),
     render: (data) => renderRouting(data as Report),
