@@ -3,7 +3,15 @@
  * requests, and how it shows the answer; plus the argument checks the commands share.
  */
 import type { AdminRequest } from '../shared/admin-client/client.js';
-import { formatInt, formatText, parsePositiveInt, parseUsd, UsageError, type UsdArgument } from './format.js';
+import {
+  formatInt,
+  formatText,
+  parseIsoDate,
+  parsePositiveInt,
+  parseUsd,
+  UsageError,
+  type UsdArgument,
+} from './format.js';
 
 /** Option values as given; a flag (an option with no metavar) is 'true' when present. */
 export type Options = Record<string, string | undefined>;
@@ -33,6 +41,17 @@ export interface Command {
   run?: (send: Send, args: string[], options: Options, context: BuildContext) => Promise<unknown>;
   render: (data: unknown, args: string[], options: Options) => string;
 }
+
+/** The --since/--until options of the reports, and their query parameters. */
+export const RANGE_OPTIONS: Command['options'] = {
+  since: ['ISO', 'start date or date-time, UTC (default: 7 days before --until)'],
+  until: ['ISO', 'end date or date-time, UTC (default: now)'],
+};
+
+export const rangeQuery = (options: Options): { since?: string; until?: string } => ({
+  since: options.since === undefined ? undefined : parseIsoDate('since', options.since),
+  until: options.until === undefined ? undefined : parseIsoDate('until', options.until),
+});
 
 /** Thrown for input the user supplied that cannot be read; exits 1 without a usage hint. */
 export class InputError extends Error {

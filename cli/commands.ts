@@ -7,10 +7,16 @@ import type { Command } from './command-kit.js';
 import { ACCOUNT_COMMANDS } from './commands/accounts.js';
 import { CATALOG_COMMANDS } from './commands/catalog.js';
 import { REPORT_COMMANDS } from './commands/reports.js';
+import { ROUTING_COMMANDS } from './commands/routing.js';
 
 export { type BuildContext, type Command, InputError, type Options } from './command-kit.js';
 
-export const COMMANDS: readonly Command[] = [...ACCOUNT_COMMANDS, ...CATALOG_COMMANDS, ...REPORT_COMMANDS];
+export const COMMANDS: readonly Command[] = [
+  ...ACCOUNT_COMMANDS,
+  ...CATALOG_COMMANDS,
+  ...REPORT_COMMANDS,
+  ...ROUTING_COMMANDS,
+];
 
 /** The groups that have subcommands, e.g. "accounts". */
 export const GROUPS: ReadonlySet<string> = new Set(

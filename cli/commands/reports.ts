@@ -1,12 +1,19 @@
 /** Reports: usage, recent requests and the spend guardrail. */
 import type { UsageRow } from '../../shared/admin/reports.js';
-import { byNaturalOrder, type Command, intOption, right, yesNo } from '../command-kit.js';
+import {
+  byNaturalOrder,
+  type Command,
+  intOption,
+  RANGE_OPTIONS,
+  rangeQuery,
+  right,
+  yesNo,
+} from '../command-kit.js';
 import {
   formatInt,
   formatMs,
   formatText,
   formatUsd,
-  parseIsoDate,
   renderFields,
   renderTable,
   UsageError,
@@ -111,15 +118,16 @@ export const REPORT_COMMANDS: readonly Command[] = [
     options: {
       account: ['ID', 'only this account (an unknown account is an error)'],
       by: ['tier|day|key', 'how to group the rows (default tier)'],
-      since: ['ISO', 'start date or date-time, UTC (default: 7 days before --until)'],
-      until: ['ISO', 'end date or date-time, UTC (default: now)'],
+      ...RANGE_OPTIONS,
     },
     summary: 'Summarise usage and charges',
     details: 'The first line says the range and grouping the report covers.',
     build: (_args, options) => {
       const by = options.by;
       if (by !== undefined && by !== 'tier' && by !== 'day' && by !== 'key') {
-        throw new UsageError(`--by must be one of tier, day, key; got "${by}"`);
+        throw new UsageError(
+          `--by must be one of tier, day, key; got "${by}" (tiergate routing shows routes)`,
+        );
       }
       return {
         method: 'GET',
@@ -127,8 +135,7 @@ export const REPORT_COMMANDS: readonly Command[] = [
         query: {
           accountId: options.account,
           by,
-          since: options.since === undefined ? undefined : parseIsoDate('since', options.since),
-          until: options.until === undefined ? undefined : parseIsoDate('until', options.until),
+          ...rangeQuery(options),
         },
       };
     },

@@ -6,6 +6,7 @@ import { invalidRequest } from '../domain/errors.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
 import type { AdminReports } from './admin-api.js';
+import { routeReport } from './route-report.js';
 
 const BY_DAY_INDEX = REQUEST_LOG_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'by-day';
 const MAX_RANGE_DAYS = 31;
@@ -100,8 +101,8 @@ export class DynamoAdminReports implements AdminReports {
 
   async usage(query: Record<string, string | undefined>) {
     const by = query.by ?? 'tier';
-    if (by !== 'tier' && by !== 'day' && by !== 'key')
-      throw invalidRequest("'by' must be tier, day or key.", 'by');
+    if (by !== 'tier' && by !== 'day' && by !== 'key' && by !== 'route')
+      throw invalidRequest("'by' must be tier, day, key or route.", 'by');
     const until = parseTime(query.until, 'until', this.now());
     const since = parseTime(query.since, 'since', until - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
@@ -113,12 +114,21 @@ export class DynamoAdminReports implements AdminReports {
       : await this.dayItems(since, until, this.maxUsageItems + 1);
     // Newest first: a truncated report counts the newest maxUsageItems requests of the range.
     const truncated = found.length > this.maxUsageItems;
-    const items = found.slice(0, this.maxUsageItems);
+    const inRange = found.slice(0, this.maxUsageItems).filter((item) => {
+      const t = Date.parse(String(item.startedAt));
+      return t >= since && t <= until;
+    });
+    const header = {
+      by,
+      since: new Date(since).toISOString(),
+      until: new Date(until).toISOString(),
+      ...(query.accountId ? { accountId: query.accountId } : {}),
+    };
+    const limits = { truncated, ...(truncated ? { maxRequests: this.maxUsageItems } : {}) };
+    if (by === 'route') return { ...header, ...routeReport(inRange), ...limits };
     const rows = new Map<string, UsageRow>();
-    for (const item of items) {
+    for (const item of inRange) {
       const startedAt = String(item.startedAt);
-      const t = Date.parse(startedAt);
-      if (t < since || t > until) continue;
       const group =
         by === 'tier' ? String(item.tier) : by === 'day' ? startedAt.slice(0, 10) : String(item.keyId);
       const row = rows.get(group) ?? emptyRow(group);
@@ -127,15 +137,7 @@ export class DynamoAdminReports implements AdminReports {
       row.marginMicros = row.chargeMicros - row.upstreamCostMicros;
       rows.set(group, row);
     }
-    return {
-      by,
-      since: new Date(since).toISOString(),
-      until: new Date(until).toISOString(),
-      ...(query.accountId ? { accountId: query.accountId } : {}),
-      rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)),
-      truncated,
-      ...(truncated ? { maxRequests: this.maxUsageItems } : {}),
-    };
+    return { ...header, rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)), ...limits };
   }
 
   async guardrail() {

@@ -42,6 +42,11 @@ const tierSchema = z.strictObject({
   escalateToNextTier: z.boolean().optional(),
 });
 
+const autoSchema = z.strictObject({
+  shadow: z.boolean().optional(),
+  escalation: z.strictObject({ timeoutMs: z.number().int().min(50).max(10_000) }).optional(),
+});
+
 export const catalogSchema = z.strictObject({
   tiers: z.strictObject({
     'tier-1': tierSchema,
@@ -49,6 +54,7 @@ export const catalogSchema = z.strictObject({
     'tier-3': tierSchema,
     'tier-4': tierSchema,
   }),
+  auto: autoSchema.optional(),
 });
 
 // The schema and the CatalogDocument interface must describe the same shape.

@@ -26,6 +26,20 @@ export function resolveTierId(model: string): TierId | undefined {
 /** A catalog as the operator writes it: decimal USD per 1M tokens (validated in catalog-schema.ts). */
 export interface CatalogDocument {
   tiers: Record<TierId, TierDocument>;
+  /** tier-auto settings (DESIGN §14). */
+  auto?: AutoDocument | undefined;
+}
+
+export interface AutoDocument {
+  /** Requests for explicit tiers also record what tier-auto would have chosen. */
+  shadow?: boolean | undefined;
+  /** Asks a tier-1 model when the classifier is unsure; off unless present. */
+  escalation?: EscalationDocument | undefined;
+}
+
+export interface EscalationDocument {
+  /** Past this the decision stays with the classifier's (upward) answer. */
+  timeoutMs: number;
 }
 
 /**
@@ -75,6 +89,7 @@ export interface Catalog {
   publishedAt: string;
   document: CatalogDocument;
   tiers: Record<TierId, Tier>;
+  auto: { shadow: boolean; escalation?: EscalationDocument };
 }
 
 /** Integer micro-USD prices, the cache rates defaulting to the input rate. */
@@ -108,5 +123,12 @@ export function compileCatalog(document: CatalogDocument, version: number, publi
       escalateToNextTier: t.escalateToNextTier ?? false,
     };
   }
-  return { version, publishedAt, document, tiers };
+  const escalation = document.auto?.escalation;
+  return {
+    version,
+    publishedAt,
+    document,
+    tiers,
+    auto: { shadow: document.auto?.shadow ?? false, ...(escalation ? { escalation } : {}) },
+  };
 }

@@ -1,6 +1,6 @@
 import * as z from 'zod/v4';
 import { TIER_IDS } from './catalog.js';
-import { API_SURFACES, USAGE_STATUSES, type UsageRecord } from './usage.js';
+import { API_SURFACES, ROUTE_MODES, USAGE_STATUSES, type UsageRecord } from './usage.js';
 
 /** Consumers validate every usage event against this; the publisher only needs the types. */
 const micros = z.number().int().nonnegative();
@@ -46,6 +46,23 @@ export const usageRecordSchema = z.object({
       }),
     )
     .max(20)
+    .optional(),
+  route: z
+    .object({
+      requested: z.string().max(32),
+      chosen: z.enum(TIER_IDS),
+      reason: z.string().max(64),
+      confidence: z.number().min(0).max(1).optional(),
+      mode: z.enum(ROUTE_MODES),
+      chargeMicros: micros.optional(),
+      escalation: z
+        .object({
+          ms: z.number().int().nonnegative(),
+          outcome: z.string().max(32),
+          upstreamCostMicros: micros,
+        })
+        .optional(),
+    })
     .optional(),
 });
 

@@ -49,4 +49,24 @@ export interface UsageRecord {
   errorCode?: string | undefined;
   /** Every upstream attempt, for the operator's request log. */
   attempts?: Array<{ model: string; outcome: string; ms: number }> | undefined;
+  /** tier-auto's decision: the tier it served (`auto`) or would have served (`shadow`). */
+  route?: UsageRoute | undefined;
+}
+
+export const ROUTE_MODES = ['auto', 'shadow'] as const;
+
+export interface UsageRoute {
+  /** `tier-auto`, or the explicit tier the client asked for (shadow mode). */
+  requested: string;
+  /** The tier tier-auto chose (in shadow mode: would have chosen). */
+  chosen: TierId;
+  /** Why, as in `x-tier-route`: `rule:tools`, `model:0.82`, `llm:tier-3`. */
+  reason: string;
+  /** The classifier's confidence that the chosen tier is enough, when it was consulted. */
+  confidence?: number | undefined;
+  mode: (typeof ROUTE_MODES)[number];
+  /** Shadow mode: what the chosen tier's price would have charged for the same tokens. */
+  chargeMicros?: number | undefined;
+  /** An LLM escalation: its time, outcome and upstream cost (part of the record's upstreamCostMicros). */
+  escalation?: { ms: number; outcome: string; upstreamCostMicros: number } | undefined;
 }

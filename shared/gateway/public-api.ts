@@ -10,6 +10,7 @@ import { SSE_DONE } from '../domain/sse.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { IdempotencyStore } from '../ports.js';
+import { AUTO_TIER, isAutoModel } from '../routing/router.js';
 import type { Authenticator } from './auth.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';
@@ -152,7 +153,7 @@ export class PublicApi {
     const catalog = await this.deps.catalog();
     return jsonResponse(
       200,
-      { object: 'list', data: TIER_IDS.map((id) => modelObject(id, catalog)) },
+      { object: 'list', data: [...TIER_IDS, AUTO_TIER].map((id) => modelObject(id, catalog)) },
       { 'x-request-id': ctx.requestId, 'x-tier-catalog-version': String(catalog.version) },
     );
   }
@@ -166,18 +167,18 @@ export class PublicApi {
     } catch {
       throw modelNotFound();
     }
-    const tier = resolveTierId(id);
+    const tier = isAutoModel(id) ? AUTO_TIER : resolveTierId(id);
     if (!tier) throw modelNotFound();
     const catalog = await this.deps.catalog();
     return jsonResponse(200, modelObject(tier, catalog), {
       'x-request-id': ctx.requestId,
-      'x-tier': tier,
+      ...(tier === AUTO_TIER ? {} : { 'x-tier': tier }),
       'x-tier-catalog-version': String(catalog.version),
     });
   }
 }
 
-function modelObject(id: TierId, catalog: Catalog) {
+function modelObject(id: TierId | typeof AUTO_TIER, catalog: Catalog) {
   const created = Math.floor(Date.parse(catalog.publishedAt) / 1000);
   return { id, object: 'model', created, owned_by: 'tiergate' };
 }

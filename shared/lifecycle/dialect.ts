@@ -4,6 +4,7 @@ import type { ApiSurface } from '../domain/usage.js';
 import type { NormalisedUsage } from '../domain/usage-normalise.js';
 import type { HttpRequest, HttpResponse } from '../http.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../ports.js';
+import type { RouteInput } from '../routing/features.js';
 
 /**
  * A dialect is one API surface (OpenAI chat completions, Anthropic Messages, …): it parses its
@@ -22,7 +23,12 @@ export interface Billed extends MeteredUsage {
 
 /** What the lifecycle reads of a parsed request, whatever the surface. */
 export interface ParsedRequest {
+  /** The tier to serve; for tier-auto, the router's choice once the lifecycle has routed it. */
   tier: TierId;
+  /** The client asked for `tier-auto` (or `auto`): the gateway picks the tier. */
+  auto: boolean;
+  /** What routing reads of the request; built only when a request is routed. */
+  routeInput(): RouteInput;
   stream: boolean;
   /** Choices requested; the output cap applies to each. */
   choices: number;

@@ -4,6 +4,7 @@ import { asGatewayError, type GatewayError } from '../domain/errors.js';
 import type { Authenticator } from '../gateway/auth.js';
 import { describeError, type HttpRequest, type HttpResponse, type Log } from '../http.js';
 import type { GuardrailReader, RateLimiter, Upstream, UsagePublisher, WalletStore } from '../ports.js';
+import type { Router } from '../routing/router.js';
 import { Admission, type AdmissionRequest, RefusedAfterHold } from './admission.js';
 import { Attempts } from './attempts.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -12,6 +13,7 @@ import { estimateInputTokens } from './estimate.js';
 import { Funds, type FundsOptions } from './funds.js';
 import { Meter } from './metering.js';
 import { type RelayInit, relayBody, relayStream } from './relay.js';
+import { Routing } from './routing.js';
 
 export interface LifecycleDeps {
   auth: Authenticator;
@@ -27,6 +29,8 @@ export interface LifecycleDeps {
   /** What this instance knows of account balances; shared by every surface of an instance. */
   funds?: Funds;
   fundsOptions?: FundsOptions;
+  /** tier-auto's router; the committed model by default. */
+  router?: Router;
   log: Log;
   now?: () => number;
 }
@@ -52,6 +56,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
   private readonly now: () => number;
   private readonly breaker: CircuitBreaker;
   private readonly admission: Admission;
+  private readonly routing: Routing;
 
   constructor(
     private readonly deps: LifecycleDeps,
@@ -65,6 +70,12 @@ export class RequestLifecycle<R extends ParsedRequest> {
       funds: deps.funds ?? new Funds(deps.wallet, { now: this.now, ...deps.fundsOptions }),
       now: this.now,
       rateLimitHeaders: (limits, decision) => dialect.rateLimitHeaders(limits, decision),
+    });
+    this.routing = new Routing({
+      router: deps.router,
+      upstream: deps.upstream,
+      log: deps.log,
+      now: this.now,
     });
   }
 
@@ -113,6 +124,9 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const key = await keyP; // an invalid key is a 401 even when the body is also bad
     if (badRequest !== undefined || !request) throw badRequest;
     const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
+    // tier-auto picks the tier here, before the hold: price, caps and fallbacks are the chosen tier's.
+    const routed = await this.routing.route(request, catalog, ctx.requestId, !guardrail.tripped);
+    request.tier = routed.tier;
     const tier = catalog.tiers[request.tier];
     // Every response from here on names its tier, refusals included.
     const headers: Record<string, string> = {
@@ -120,6 +134,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       'x-request-id': ctx.requestId,
       'x-tier': tier.id,
       'x-tier-catalog-version': String(catalog.version),
+      ...(routed.header ? { 'x-tier-route': routed.header } : {}),
     };
     try {
       this.admission.precheck(key, guardrail);
@@ -151,6 +166,8 @@ export class RequestLifecycle<R extends ParsedRequest> {
         stream: request.stream,
         surface: dialect.surface,
         choices: request.choices,
+        ...(routed.route ? { route: routed.route } : {}),
+        ...(routed.route?.mode === 'shadow' ? { shadowPrice: catalog.tiers[routed.route.chosen].price } : {}),
         estimateInput: (): Promise<number> =>
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
             // The bound already holds media at their allowance in place of their inline bytes.

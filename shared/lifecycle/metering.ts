@@ -1,6 +1,6 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
-import { priceUsage } from '../domain/money.js';
-import type { ApiSurface, UsageRecord, UsageStatus } from '../domain/usage.js';
+import { priceUsage, type TokenPrice } from '../domain/money.js';
+import type { ApiSurface, UsageRecord, UsageRoute, UsageStatus } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
 import type { Billed, MeteredUsage } from './dialect.js';
@@ -23,6 +23,10 @@ export interface MeterInit {
   surface: ApiSurface;
   /** Choices requested: the output cap applies to each. */
   choices: number;
+  /** tier-auto's decision, served or (shadow mode) only recorded. */
+  route?: UsageRoute;
+  /** Shadow mode: the chosen tier's price, for what it would have charged. */
+  shadowPrice?: TokenPrice;
   /** Input tokens of the forwarded request, counted only when the upstream reported no usage. */
   estimateInput: () => Promise<number>;
 }
@@ -116,6 +120,9 @@ export class Meter {
     // The upstream's own cost when it reports one, else the catalog's price of the serving model.
     const catalogCost = model ? priceUsage(model.cost, counts) : 0;
     const endedAt = this.deps.now();
+    const { route, shadowPrice } = this.init;
+    // An escalation call's cost is upstream spend of this request (the guardrail counts it).
+    const escalationMicros = route?.escalation?.upstreamCostMicros ?? 0;
     const record: UsageRecord = {
       requestId,
       accountId: key.accountId,
@@ -130,7 +137,7 @@ export class Meter {
       cacheWriteTokens: counts.cacheWriteTokens ?? 0,
       reasoningTokens: counts.reasoningTokens ?? 0,
       usageSource: source,
-      upstreamCostMicros: reportedCost ?? catalogCost,
+      upstreamCostMicros: (reportedCost ?? catalogCost) + escalationMicros,
       upstreamCostSource: reportedCost === undefined ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
@@ -143,6 +150,13 @@ export class Meter {
       surface: this.init.surface,
       ...(errorCode ? { errorCode } : {}),
       ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
+      ...(route
+        ? {
+            route: shadowPrice
+              ? { ...route, chargeMicros: priceUsage(shadowPrice, counts) }
+              : route,
+          }
+        : {}),
     };
     await this.deliver(record);
     return { ...counts, chargeMicros };

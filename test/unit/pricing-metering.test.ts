@@ -50,6 +50,7 @@ async function meter(
       catalogVersion: 1,
       requestId: 'req_1',
       startedAt: Date.parse('2026-01-01T00:00:00.000Z'),
+      surface: 'chat',
       stream: false,
       choices: 1,
       estimateInput: async () => 0,

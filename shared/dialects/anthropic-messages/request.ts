@@ -1,6 +1,9 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import type { RouteInput } from '../../routing/features.js';
+import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/router.js';
+import { messagesRouteInput } from './route-input.js';
 
 /**
  * The top-level fields of Anthropic's Messages API (beta fields Claude Code sends included). They
@@ -62,6 +65,9 @@ export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
 
 export interface MessagesRequest {
   tier: TierId;
+  /** The client asked for tier-auto; `tier` is the router's to set. */
+  auto: boolean;
+  routeInput(): RouteInput;
   stream: boolean;
   /** `max_tokens` (required by create, absent for count_tokens). */
   requestedMaxTokens: number | undefined;
@@ -152,11 +158,14 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
     if (v !== undefined && v !== null && !check(v)) throw invalidRequest(`${name}: must be ${what}`, name);
   }
   // Unknown models are reported after type checks so a malformed body is always a 400.
-  const tier = resolveMessagesTier(model);
+  const auto = isAutoModel(model.toLowerCase());
+  const tier = auto ? AUTO_DEFAULT_TIER : resolveMessagesTier(model);
   if (tier === undefined) throw modelNotFound();
   const media = countMedia(body.messages);
   return {
     tier,
+    auto,
+    routeInput: () => messagesRouteInput(body, media.parts),
     stream: !count && body.stream === true,
     requestedMaxTokens: count ? undefined : (maxTokens as number),
     choices: 1,

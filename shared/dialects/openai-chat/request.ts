@@ -1,9 +1,12 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import type { RouteInput } from '../../routing/features.js';
+import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/router.js';
 import { summariseMedia } from './media.js';
 import { REFUSED_PARAMETERS } from './request-rules.js';
 import { validateChatRequest } from './request-validator.generated.js';
+import { chatRouteInput } from './route-input.js';
 import { schemaViolationError } from './schema-errors.js';
 
 /**
@@ -16,6 +19,9 @@ import { schemaViolationError } from './schema-errors.js';
 
 export interface ChatRequest {
   tier: TierId;
+  /** The client asked for tier-auto; `tier` is the router's to set. */
+  auto: boolean;
+  routeInput(): RouteInput;
   stream: boolean;
   /** The client asked for the final usage chunk. */
   includeUsage: boolean;
@@ -53,7 +59,8 @@ export function parseChatRequest(body: Json): ChatRequest {
   if (!validateChatRequest(body)) throw schemaViolationError(validateChatRequest.errors ?? [], body);
   refuseUnpricedParameters(body);
   // Unknown models are reported after the schema so a malformed body is always a 400.
-  const tier = resolveTierId(body.model as string);
+  const auto = isAutoModel(body.model as string);
+  const tier = auto ? AUTO_DEFAULT_TIER : resolveTierId(body.model as string);
   if (tier === undefined) throw modelNotFound();
 
   const stream = body.stream === true;
@@ -69,6 +76,8 @@ export function parseChatRequest(body: Json): ChatRequest {
   } = body;
   return {
     tier,
+    auto,
+    routeInput: () => chatRouteInput(body, media.parts),
     stream,
     includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
     requestedMaxTokens: requested ?? undefined,

@@ -1,0 +1,57 @@
+import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import type { RouteInput } from '../../shared/routing/features.js';
+import type { Router } from '../../shared/routing/router.js';
+import { alwaysTier2, keywordHeuristic } from './baselines.js';
+import { type LabelledExample, toRouteInput } from './dataset.js';
+import { measure, type RoutingMetrics } from './metrics.js';
+
+export interface Evaluation {
+  router: RoutingMetrics;
+  alwaysTier2: RoutingMetrics;
+  keyword: RoutingMetrics;
+}
+
+/** Agreement and downward misroutes the committed artifact must reach on the held-out part. */
+export const TARGETS = { agreement: 0.9, downward: 0.03 } as const;
+
+const run = (examples: LabelledExample[], pick: (input: RouteInput) => TierId): RoutingMetrics =>
+  measure(examples.map((e) => ({ label: e.tier, chosen: pick(toRouteInput(e)) })));
+
+export function evaluate(router: Router, heldOut: LabelledExample[]): Evaluation {
+  return {
+    router: run(heldOut, (input) => router.route(input).tier),
+    alwaysTier2: run(heldOut, alwaysTier2),
+    keyword: run(heldOut, keywordHeuristic),
+  };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+function confusionTable(m: RoutingMetrics): string[] {
+  return [
+    `| label \\ chosen | ${TIER_IDS.join(' | ')} |`,
+    `|---|${TIER_IDS.map(() => '---:').join('|')}|`,
+    ...TIER_IDS.map((t, i) => `| ${t} | ${(m.confusion[i] as number[]).join(' | ')} |`),
+  ];
+}
+
+/** The evaluation report in Markdown (data/router/report.md). */
+export function report(version: string, counts: { train: number; heldOut: number }, e: Evaluation): string {
+  const rows: Array<[string, RoutingMetrics]> = [
+    ['tier-auto (rules + classifier)', e.router],
+    ['always tier-2', e.alwaysTier2],
+    ['keyword/length heuristic', e.keyword],
+  ];
+  return [
+    `# tier-auto evaluation (model ${version})`,
+    '',
+    `Labelled set: ${counts.train + counts.heldOut} examples, ${counts.train} for training, ${counts.heldOut} held out.`,
+    `Targets on the held-out part: agreement ≥ ${pct(TARGETS.agreement)}, downward misroutes ≤ ${pct(TARGETS.downward)}.`,
+    '',
+    '| router | agreement | downward | upward |',
+    '|---|---:|---:|---:|',
+    ...rows.map(([name, m]) => `| ${name} | ${pct(m.agreement)} | ${pct(m.downward)} | ${pct(m.upward)} |`),
+    '',
+    ...rows.flatMap(([name, m]) => [`## ${name}`, '', ...confusionTable(m), '']),
+  ].join('\n');
+}

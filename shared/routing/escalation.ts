@@ -1,0 +1,85 @@
+import { TIER_IDS, type TierId, type UpstreamModel } from '../domain/catalog.js';
+import { priceTokens } from '../domain/money.js';
+import type { Upstream } from '../ports.js';
+import type { RouteInput } from './features.js';
+
+/**
+ * Optional LLM escalation for prompts the classifier is unsure of: one tier-1 call with a few-shot
+ * prompt, as in the classifier-router recipe. Off unless the catalog enables it; bounded by a
+ * timeout, after which the classifier's (upward) answer stands. Its time and upstream cost are
+ * recorded with the request.
+ */
+export interface EscalationResult {
+  /** The tier the LLM named, when it answered in time with one. */
+  tier: TierId | undefined;
+  outcome: 'ok' | 'timeout' | 'failed' | 'unparsed';
+  ms: number;
+  upstreamCostMicros: number;
+}
+
+const INSTRUCTIONS = `You route requests to one of four model tiers. Answer with one digit only.
+1: classification, extraction, yes/no, formatting, short translation.
+2: code writing or review, generation, summaries, support replies, explanations.
+3: architecture, hard debugging, security, legal or high-stakes analysis.
+4: multi-step reasoning, mathematical proofs, optimisation, planning.`;
+
+const SHOTS: Array<[string, string]> = [
+  ['Is this review positive or negative? "Arrived broken."', '1'],
+  ['Write a Python function that deduplicates a list, with tests.', '2'],
+  ['Our Kafka consumers double-process after rebalances and corrupt balances. Find the root cause.', '3'],
+  ['Prove that the square root of 2 is irrational.', '4'],
+];
+
+/** Characters of the request shown to the escalation model. */
+const EXCERPT_CHARS = 2_000;
+
+export async function escalate(
+  upstream: Upstream,
+  model: UpstreamModel,
+  input: RouteInput,
+  timeoutMs: number,
+  now: () => number = Date.now,
+): Promise<EscalationResult> {
+  const started = now();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const result = (outcome: EscalationResult['outcome'], tier?: TierId, cost = 0): EscalationResult => ({
+    tier,
+    outcome,
+    ms: Math.max(0, Math.round(now() - started)),
+    upstreamCostMicros: cost,
+  });
+  try {
+    const excerpt = [input.system, input.prompt].filter(Boolean).join('\n').slice(0, EXCERPT_CHARS);
+    const messages = [
+      { role: 'system', content: INSTRUCTIONS },
+      ...SHOTS.flatMap(([q, a]) => [
+        { role: 'user', content: q },
+        { role: 'assistant', content: a },
+      ]),
+      { role: 'user', content: excerpt },
+    ];
+    const reply = await upstream.send(
+      { path: '/chat/completions', body: { model: model.id, messages, max_tokens: 2, temperature: 0 } },
+      controller.signal,
+    );
+    if (!reply.ok) return result('failed');
+    const body = JSON.parse(await reply.text()) as {
+      choices?: Array<{ message?: { content?: unknown } }>;
+      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+    };
+    const tokens = (v: unknown) => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : 0);
+    const cost = priceTokens(
+      model.cost,
+      tokens(body.usage?.prompt_tokens),
+      tokens(body.usage?.completion_tokens),
+    );
+    const content = body.choices?.[0]?.message?.content;
+    const digit = typeof content === 'string' ? /[1-4]/.exec(content)?.[0] : undefined;
+    return digit ? result('ok', TIER_IDS[Number(digit) - 1], cost) : result('unparsed', undefined, cost);
+  } catch {
+    return result(controller.signal.aborted ? 'timeout' : 'failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * What the router reads of a request, whatever its surface (chat completions, Messages), and the
+ * classifier's features: hashed word uni- and bigrams, character trigrams (so languages written
+ * without spaces count too) and a few shape tokens (length, turns, code, maths). No vocabulary is
+ * stored: a feature's index is its FNV-1a hash modulo the model's dimension.
+ */
+
+/** The dialect-neutral view of a request that routing decides on. */
+export interface RouteInput {
+  /** System prompt text (all system parts joined). */
+  system: string;
+  /** The last user message's text. */
+  prompt: string;
+  /** Earlier user messages' text, oldest first. */
+  history: string[];
+  /** Characters of text across every message. */
+  chars: number;
+  /** Tools or tool_choice were sent. */
+  tools: boolean;
+  /** An image, audio or file part was sent. */
+  media: boolean;
+  /** A JSON schema constrains the answer. */
+  jsonSchema: boolean;
+  /** The client's reasoning request (`reasoning_effort`, or `thinking` on Messages). */
+  reasoning: string | undefined;
+}
+
+/** A sparse, L2-normalised feature vector. */
+export interface Features {
+  indices: number[];
+  values: number[];
+}
+
+const WORD = /[\p{L}\p{N}]+/gu;
+const CODE = /```|[{};]\s*$|\b(def|function|class|return|import|select|const|fn)\b|=>|\(\)/mu;
+const MATHS = /[=^√∑∫≡]|\d\s*[-+*/x×]\s*\d|\b(mod|prove|derive|integral|probability)\b/u;
+/**
+ * Cue words grouped by the kind of work they usually ask for, in several languages. They are
+ * features, not rules: the model learns how much each group counts, so a keyword trap ("classify
+ * this architecture article") is outweighed by the rest of the request.
+ */
+const CUES: ReadonlyArray<[string, RegExp]> = [
+  [
+    'simple',
+    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|slug|redact|strip|remove|sort|pick|respond with)\b/iu,
+  ],
+  [
+    'workhorse',
+    /\b(write|draft|explain|summari[sz]e|summary|review|refactor|generate|create|rewrite|improve|help me|email|blog|tests?|function|script|readme|docs?|letter|post|story|outline|escrib\w*|rédige\w*|fasse|scrivi|resuma|zusammen\w*)\b/iu,
+  ],
+  [
+    'frontier',
+    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie)\b/iu,
+  ],
+  [
+    'reasoning',
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|induction|probability|expected|integral|equation|optimi[sz]\w*|maximi[sz]e|minimi[sz]e|schedule|puzzle|step by step|paso a paso|how many|combinatori\w*|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|calculate|compute|estimate|reason\w*)\b/iu,
+  ],
+];
+const CJK_REASONING = /[証证推][明理]|段階的|一步一步|方程/u;
+const CJK_FRONTIER = /架构|設計|设计|原因|故障|リーク|一致性/u;
+
+/** Words read from each text: beyond this, a long paste adds nothing but time. */
+const MAX_WORDS = 400;
+/** Earlier user turns read for context. */
+const HISTORY_TURNS = 2;
+
+/** FNV-1a, 32 bits. */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function addText(counts: Map<string, number>, text: string, prefix: string, weight: number): void {
+  const words = (text.toLowerCase().match(WORD) ?? []).slice(0, MAX_WORDS);
+  const add = (key: string, w: number) => counts.set(key, (counts.get(key) ?? 0) + w);
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    add(`${prefix}w:${word}`, weight);
+    if (i > 0) add(`${prefix}b:${words[i - 1]} ${word}`, weight);
+    const padded = ` ${word.slice(0, 24)} `;
+    for (let j = 0; j + 3 <= padded.length; j++) add(`${prefix}c:${padded.slice(j, j + 3)}`, weight * 0.5);
+  }
+}
+
+/** The classifier's view of a request: the features' names and weights, before hashing. */
+export function featureCounts(input: RouteInput): Map<string, number> {
+  const counts = new Map<string, number>();
+  addText(counts, input.prompt, '', 1);
+  if (input.system !== '') addText(counts, input.system, 's', 0.5);
+  for (const turn of input.history.slice(-HISTORY_TURNS)) addText(counts, turn, 'h', 0.5);
+  const text = `${input.system}\n${input.prompt}`;
+  counts.set(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
+  counts.set(`turns:${Math.min(4, input.history.length)}`, 1);
+  if (CODE.test(text)) counts.set('shape:code', 1);
+  if (MATHS.test(text)) counts.set('shape:maths', 1);
+  if (input.prompt.includes('?')) counts.set('shape:question', 1);
+  for (const [cue, pattern] of CUES) {
+    const hits = text.match(new RegExp(pattern.source, 'giu'))?.length ?? 0;
+    if (hits > 0) counts.set(`cue:${cue}`, Math.min(3, hits));
+  }
+  if (CJK_REASONING.test(text)) counts.set('cue:reasoning', (counts.get('cue:reasoning') ?? 0) + 1);
+  if (CJK_FRONTIER.test(text)) counts.set('cue:frontier', (counts.get('cue:frontier') ?? 0) + 1);
+  counts.set('bias', 1);
+  return counts;
+}
+
+/** Hashes the features into `dim` buckets (a power of two) and normalises the vector. */
+export function extractFeatures(input: RouteInput, dim: number): Features {
+  const buckets = new Map<number, number>();
+  for (const [name, value] of featureCounts(input)) {
+    const index = fnv1a(name) & (dim - 1);
+    buckets.set(index, (buckets.get(index) ?? 0) + value);
+  }
+  const indices = [...buckets.keys()].sort((a, b) => a - b);
+  let norm = 0;
+  for (const i of indices) norm += (buckets.get(i) as number) ** 2;
+  const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+  return { indices, values: indices.map((i) => (buckets.get(i) as number) * scale) };
+}

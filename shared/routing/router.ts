@@ -1,0 +1,54 @@
+import { TIER_IDS, type TierId } from '../domain/catalog.js';
+import { Classifier } from './classifier.js';
+import type { RouteInput } from './features.js';
+import { ROUTER_MODEL } from './model.generated.js';
+import { applyRules } from './rules.js';
+
+/** The model id clients send to let the gateway pick the tier, and its alias. */
+export const AUTO_TIER = 'tier-auto' as const;
+export const AUTO_ALIAS = 'auto';
+
+export const isAutoModel = (model: string): boolean => model === AUTO_TIER || model === AUTO_ALIAS;
+/** A tier-auto request's tier until it is routed (DESIGN §14: the default is tier-2). */
+export const AUTO_DEFAULT_TIER: TierId = 'tier-2';
+
+/** Why a tier was chosen: a rule, the classifier, or an LLM escalation. */
+export interface RouteDecision {
+  tier: TierId;
+  /** Short code for `x-tier-route` and the request log: `rule:tools`, `model:0.82`, `llm:tier-3`. */
+  reason: string;
+  /** The classifier's confidence that the tier is enough, when it was consulted. */
+  confidence?: number;
+  /** The classifier was unsure (its answer went up from the most likely tier): an escalation may settle it. */
+  ambiguous: boolean;
+  /** The tier the rules require at least, when one applies. */
+  floor?: TierId;
+}
+
+export const higher = (a: TierId, b: TierId): TierId => (TIER_IDS.indexOf(a) >= TIER_IDS.indexOf(b) ? a : b);
+const round2 = (n: number): number => Math.floor(n * 100) / 100;
+
+/** Rules first, then the classifier; in-process, synchronous, no network. */
+export class Router {
+  constructor(private readonly classifier: Classifier = defaultClassifier()) {}
+
+  route(input: RouteInput): RouteDecision {
+    const rule = applyRules(input);
+    if (rule?.kind === 'exact') return { tier: rule.tier, reason: `rule:${rule.rule}`, ambiguous: false };
+    const model = this.classifier.classify(input);
+    const confidence = round2(model.confidence);
+    const floor = rule ? { floor: rule.tier } : {};
+    if (rule && higher(rule.tier, model.tier) !== model.tier) {
+      return { tier: rule.tier, reason: `rule:${rule.rule}`, confidence, ambiguous: false, ...floor };
+    }
+    const ambiguous = model.unsure || model.tier !== model.likely;
+    return { tier: model.tier, reason: `model:${confidence.toFixed(2)}`, confidence, ambiguous, ...floor };
+  }
+}
+
+let shared: Classifier | undefined;
+/** The classifier of the committed artifact, decoded on first use. */
+export function defaultClassifier(): Classifier {
+  shared ??= new Classifier(ROUTER_MODEL);
+  return shared;
+}
