@@ -80,8 +80,8 @@ export class PublicApi {
       accountOf: async (req) =>
         (await deps.auth.authenticateKey(deps.completions.credentials(req))).accountId,
       errorResponse,
-      // A chat stream that was cut short ends without [DONE].
-      isComplete: (frames) => frames.at(-1) === SSE_DONE,
+      // A chat stream that was cut short ends without [DONE] (frames that left together are one write).
+      isComplete: (frames) => frames.at(-1)?.endsWith(SSE_DONE) === true,
     });
     this.messages = withIdempotency((req, ctx) => deps.messages.handle(req, ctx), {
       ...common,
@@ -89,7 +89,7 @@ export class PublicApi {
       accountOf: async (req) => (await deps.auth.authenticateKey(deps.messages.credentials(req))).accountId,
       errorResponse: deps.messagesError,
       // A Messages stream that was cut short ends without message_stop.
-      isComplete: (frames) => frames.at(-1)?.startsWith('event: message_stop') === true,
+      isComplete: (frames) => frames.at(-1)?.includes('event: message_stop\n') === true,
     });
   }
 
