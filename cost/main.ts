@@ -13,8 +13,10 @@ import {
   type Assumptions,
   containerBreakEven,
   containerPlan,
+  cpuStretch,
   DEFAULT_ASSUMPTIONS,
   estimate,
+  memoryWithinBudget,
   type Prices,
   type Traffic,
 } from './model.js';
@@ -22,6 +24,9 @@ import { readStack, synthesizeTemplate } from './stack.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const LEVELS = [10_000, 100_000, 1_000_000];
+/** The completions memory the right-sizing compares against, and the added TTFT it may cost. */
+const BASELINE_MB = 1024;
+const TTFT_BUDGET_MS = 2;
 
 const USAGE = `Usage: npm run cost -- [options]
 

@@ -82,6 +82,18 @@ const XRAY_FIXED_RATE = 0.05;
 /** How much longer CPU work takes at this memory than on a whole vCPU. */
 export const cpuStretch = (memoryMb: number): number => Math.max(1, LAMBDA_MB_PER_VCPU / memoryMb);
 
+/**
+ * The least memory (a multiple of 64 MB) at which `cpuMs` of work on the way to the first token
+ * takes at most `budgetMs` longer than at `baselineMb`: CPU time × (1,769 / memory) in Lambda.
+ */
+export function memoryWithinBudget(cpuMs: number, baselineMb: number, budgetMs: number): number {
+  const atBaseline = cpuMs * cpuStretch(baselineMb);
+  for (let mb = 128; mb < baselineMb; mb += 64) {
+    if (cpuMs * cpuStretch(mb) - atBaseline <= budgetMs) return mb;
+  }
+  return baselineMb;
+}
+
 export interface Line {
   service:
     | 'Lambda'

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { MeasuredOps } from '../../cost/measured-ops.js';
-import { cpuStretch, DEFAULT_ASSUMPTIONS, estimate, type Prices } from '../../cost/model.js';
+import {
+  cpuStretch,
+  DEFAULT_ASSUMPTIONS,
+  estimate,
+  memoryWithinBudget,
+  type Prices,
+} from '../../cost/model.js';
 import { type FunctionSettings, runsPerMonth, type StackSettings } from '../../cost/stack.js';
 
 /** Round prices, so every figure below can be worked out by hand. */
@@ -119,6 +125,14 @@ describe('cost model', () => {
     // 730,000 × (10 s + 0.1 s × 1769/512) × 0.5 GB × $0.00001 + requests
     expect(at(512)).toBeCloseTo(0.146 + 730_000 * (10 + 0.1 * (1769 / 512)) * 0.5 * 0.00001, 6);
     expect(at(2048)).toBeCloseTo(0.146 + 730_000 * 10.1 * 2 * 0.00001, 6);
+  });
+
+  it('finds the least memory whose CPU stretch stays within a latency budget', () => {
+    // 8 ms at 1,024 MB takes 13.82 ms; at 896 MB 15.79 ms (+1.97); at 832 MB 17.01 ms (+3.19)
+    expect(memoryWithinBudget(8, 1024, 2)).toBe(896);
+    expect(memoryWithinBudget(2, 1024, 2)).toBe(704);
+    expect(memoryWithinBudget(40, 1024, 2)).toBe(1024);
+    expect(memoryWithinBudget(1, 3008, 2)).toBe(640);
   });
 
   it('counts the runs a month of a rate schedule', () => {
