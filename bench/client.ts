@@ -25,6 +25,8 @@ export interface Sample {
    * Non-streaming: request start to the response headers.
    */
   ttftMs: number;
+  /** Streaming: SSE data frames received, [DONE] included. */
+  frames?: number;
   error?: string;
 }
 
@@ -106,11 +108,13 @@ export async function timedRequest(target: Target, body: Uint8Array, spec: Reque
     const decoder = new TextDecoder();
     const parser = new SseParser();
     let sawDone = false;
+    let frames = 0;
     let errorFrame: string | undefined;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       for (const { data: payload } of parser.push(decoder.decode(value, { stream: true }))) {
+        frames++;
         if (payload === '[DONE]') {
           sawDone = true;
           continue;
@@ -124,7 +128,7 @@ export async function timedRequest(target: Target, body: Uint8Array, spec: Reque
     if (errorFrame) return fail(`error frame: ${errorFrame}`);
     if (!sawDone) return fail('stream ended without [DONE]');
     if (Number.isNaN(ttft)) return fail('stream carried no content');
-    return { ok: true, status, latencyMs, ttftMs: ttft };
+    return { ok: true, status, latencyMs, ttftMs: ttft, frames };
   } catch (err) {
     return fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
   }

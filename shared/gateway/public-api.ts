@@ -85,8 +85,8 @@ export class PublicApi {
         (await deps.auth.authenticateKey(deps.completions.credentials(req))).accountId,
       errorResponse,
       isRateLimitHeader: (name) => deps.completions.isRateLimitHeader(name),
-      // A chat stream that was cut short ends without [DONE].
-      isComplete: (frames) => frames.at(-1) === SSE_DONE,
+      // A chat stream that was cut short ends without [DONE] (frames that left together are one write).
+      isComplete: (frames) => frames.at(-1)?.endsWith(SSE_DONE) === true,
     });
     this.messages = withIdempotency((req, ctx) => deps.messages.handle(req, ctx), {
       ...common,
@@ -95,7 +95,7 @@ export class PublicApi {
       errorResponse: deps.messagesError,
       isRateLimitHeader: (name) => deps.messages.isRateLimitHeader(name),
       // A Messages stream that was cut short ends without message_stop.
-      isComplete: (frames) => frames.at(-1)?.startsWith('event: message_stop') === true,
+      isComplete: (frames) => frames.at(-1)?.includes('event: message_stop\n') === true,
     });
   }
 

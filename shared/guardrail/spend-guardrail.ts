@@ -109,13 +109,15 @@ export class SpendGuardrail {
       if (conditionFailedAt(err, 0)) return { counted: false, day, trippedNow: false };
       throw err;
     }
+    // Spend that cost nothing upstream cannot take the day over the cap.
+    if (usage.upstreamCostMicros <= 0) return { counted: true, day, trippedNow: false };
     return { counted: true, day, trippedNow: await this.tripIfOverCap(day) };
   }
 
-  /** Trips the day once its global upstream spend is at or over the cap. */
+  /** Trips the day once its global upstream spend is at or over the cap (a day tripped once stays so). */
   private async tripIfOverCap(day: string): Promise<boolean> {
-    const totals = await this.totals(day, scopes.global);
-    if (totals.upstreamCostMicros < this.capMicros) return false;
+    const items = await this.aggregates(day, scopes.global);
+    if (sum(items, 'upstreamCostMicros') < this.capMicros) return false;
     try {
       await this.db.send(
         new UpdateCommand({
@@ -140,13 +142,8 @@ export class SpendGuardrail {
 
   /** A scope's totals for the day (summing its shards); `tripped` is the day's flag. */
   async totals(day: string, scope: string): Promise<DayTotals & { tripped: boolean }> {
-    const key = ledgerKeys.guardrailAggregate(day, scope);
     const [items, state] = await Promise.all([
-      isSharded(scope)
-        ? queryPartition(this.db, this.tableName, key.pk, `${scope}#S`)
-        : this.db
-            .send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }))
-            .then(({ Item }) => (Item ? [Item] : [])),
+      this.aggregates(day, scope),
       this.db.send(
         new GetCommand({
           TableName: this.tableName,
@@ -155,14 +152,26 @@ export class SpendGuardrail {
         }),
       ),
     ]);
-    const sum = (field: string) => items.reduce((n, item) => n + Number(item[field] ?? 0), 0);
     return {
-      requests: sum('requests'),
-      upstreamCostMicros: sum('upstreamCostMicros'),
-      chargeMicros: sum('chargeMicros'),
-      inputTokens: sum('inputTokens'),
-      outputTokens: sum('outputTokens'),
+      requests: sum(items, 'requests'),
+      upstreamCostMicros: sum(items, 'upstreamCostMicros'),
+      chargeMicros: sum(items, 'chargeMicros'),
+      inputTokens: sum(items, 'inputTokens'),
+      outputTokens: sum(items, 'outputTokens'),
       tripped: state.Item?.tripped === true,
     };
   }
+
+  /** A scope's aggregate items of the day: its shards, or its one item. */
+  private aggregates(day: string, scope: string): Promise<Array<Record<string, unknown>>> {
+    const key = ledgerKeys.guardrailAggregate(day, scope);
+    return isSharded(scope)
+      ? queryPartition(this.db, this.tableName, key.pk, `${scope}#S`)
+      : this.db
+          .send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }))
+          .then(({ Item }) => (Item ? [Item] : []));
+  }
 }
+
+const sum = (items: Array<Record<string, unknown>>, field: string): number =>
+  items.reduce((n, item) => n + Number(item[field] ?? 0), 0);

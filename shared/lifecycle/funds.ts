@@ -58,6 +58,9 @@ export class Funds {
       this.refresh(accountId);
       return false;
     }
+    // Read the next snapshot before this one ages out, so a busy account never pays a hold's round
+    // trip in front of its upstream call only because its snapshot expired.
+    if (age > this.maxAgeMs / 2) this.refresh(accountId);
     const available = snapshot.balanceMicros - snapshot.reservedMicros;
     if (available < holdMicros * this.margin) {
       if (age > this.maxAgeMs / 10) this.refresh(accountId); // e.g. a top-up since

@@ -206,7 +206,8 @@ class StreamRelay {
           this.queue = [];
           this.queuedBytes = 0;
           this.resume?.();
-          yield* frames;
+          // Frames that arrived together leave in one write: one syscall and one response chunk.
+          yield frames.length === 1 ? (frames[0] as string) : frames.join('');
           continue;
         }
         if (this.closed) {

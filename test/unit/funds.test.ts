@@ -57,6 +57,23 @@ describe('funds', () => {
     expect(reads.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('reads the next snapshot once half its age is gone, and overlaps meanwhile', async () => {
+    let now = 0;
+    const { store, reads } = wallet(new Map([['a', 1_000_000]]));
+    const funds = new Funds(store, { now: () => now, maxAgeMs: 10_000 });
+    funds.tryReserve('a', 1);
+    await settle();
+    now = 4_000;
+    expect(funds.tryReserve('a', 10)).toBe(true);
+    expect(reads).toEqual(['a']); // young enough: no read
+    now = 6_000;
+    expect(funds.tryReserve('a', 10)).toBe(true); // still within its age: overlaps while the next is read
+    await settle();
+    expect(reads).toEqual(['a', 'a']);
+    now = 15_000; // 9 s after the second read: still fresh
+    expect(funds.tryReserve('a', 10)).toBe(true);
+  });
+
   it('remembers an account whose wallet is gone', async () => {
     const { store } = wallet(new Map());
     const funds = new Funds(store, { now: () => 0 });

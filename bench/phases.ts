@@ -1,0 +1,70 @@
+/** Runs one measured phase at a time: settles the previous phase's billing, then times this one. */
+import { performance } from 'node:perf_hooks';
+import type { ConcurrentArgs, SequentialArgs } from './client-worker.js';
+import { type PhaseFigures, phaseErrors, phaseFigures } from './figures.js';
+import type { PhaseResult } from './load.js';
+import { SETTLE_MAX_MS } from './params.js';
+import type { Session } from './session.js';
+
+export const log = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+export class PhaseRunner {
+  readonly phases: PhaseFigures[] = [];
+
+  constructor(private readonly session: Session) {}
+
+  /**
+   * Billing of one phase's requests (the local bus, on the main thread) must not spill into the
+   * next phase: waits for it, within bounds, and returns how long that took.
+   */
+  async settle(): Promise<number> {
+    const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.session.runtime.bus.drain(),
+      new Promise<void>((done) => {
+        timer = setTimeout(done, SETTLE_MAX_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return performance.now() - t0;
+  }
+
+  sequential(label: string, args: SequentialArgs): Promise<PhaseFigures> {
+    return this.run(label, () => this.session.client.call<PhaseResult>('sequential', args));
+  }
+
+  concurrent(label: string, args: ConcurrentArgs): Promise<PhaseFigures> {
+    return this.run(label, () => this.session.client.call<PhaseResult>('concurrent', args));
+  }
+
+  /** Settles, then times `go` as one phase. */
+  async run(label: string, go: () => Promise<PhaseResult>): Promise<PhaseFigures> {
+    const { upstreamWorker } = this.session;
+    process.stdout.write(`  ${label.padEnd(44)}`);
+    const settleMs = await this.settle();
+    await upstreamWorker.call('takeRequestCount');
+    const gatewayElu0 = performance.eventLoopUtilization();
+    const upstreamElu0 = upstreamWorker.elu();
+    const t0 = performance.now();
+    const phase = await go();
+    const elapsed = performance.now() - t0;
+    const f = phaseFigures(phase, await upstreamWorker.call<number>('takeRequestCount'), settleMs, {
+      gateway: performance.eventLoopUtilization(gatewayElu0).utilization,
+      client: phase.clientElu,
+      upstream: upstreamWorker.elu(upstreamElu0).utilization,
+    });
+    const errors = phaseErrors(f);
+    log(
+      seconds(elapsed) +
+        (settleMs >= 100 ? ` (after ${seconds(settleMs)} settling the previous phase)` : '') +
+        (errors > 0 ? `  ${errors} FAILED` : '') +
+        (phase.truncated ? '  (time limit hit: truncated)' : ''),
+    );
+    this.phases.push(f);
+    return f;
+  }
+}
