@@ -144,6 +144,8 @@ const storage = (env: Env): StorageConfig => ({
 });
 
 export interface CompletionsConfig extends StorageConfig {
+  /** Read (Query by account) for the key holder's usage and recent requests. */
+  requestLogTable: string;
   eventBus: string;
   upstreamBaseUrl: string;
   upstreamKey: SecretSource;
@@ -172,6 +174,7 @@ export function readCompletionsConfig(env: Env = process.env): CompletionsConfig
     optionalEnv(name, env) === undefined ? undefined : intEnv(name, 0, Number.MAX_SAFE_INTEGER, env);
   return {
     ...storage(env),
+    requestLogTable: requireEnv(ENV.requestLogTable, env),
     eventBus: requireEnv(ENV.eventBus, env),
     upstreamBaseUrl: urlEnv(ENV.upstreamBaseUrl, DEFAULT_UPSTREAM_BASE_URL, env) as string,
     upstreamKey: secretEnv(ENV.upstreamApiKeySecretArn, ENV.upstreamApiKey, env),

@@ -43,14 +43,15 @@ function publicLogItem(item: Item): Item {
   return rest;
 }
 
-/** Usage and request reports from the request log, and today's guardrail state. */
-export class DynamoAdminReports implements AdminReports {
+/**
+ * Usage and request reports from the request log: the operator's (any account, any day) and a key
+ * holder's (their own account only, by passing its `accountId`), from the same aggregation.
+ */
+export class RequestLogReports {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly requestLogTable: string,
-    private readonly spend: SpendGuardrail,
-    private readonly capMicros: number,
-    private readonly now: () => number = Date.now,
+    protected readonly now: () => number = Date.now,
     private readonly maxUsageItems: number = MAX_USAGE_ITEMS,
   ) {}
 
@@ -115,29 +116,6 @@ export class DynamoAdminReports implements AdminReports {
     };
   }
 
-  async guardrail() {
-    const day = utcDay(this.now());
-    const global = await this.spend.totals(day, scopes.global);
-    const byTier: Record<string, { spendMicros: number; chargeMicros: number; requests: number }> = {};
-    for (const tier of TIER_IDS) {
-      const t = await this.spend.totals(day, scopes.tier(tier));
-      byTier[tier] = {
-        spendMicros: t.upstreamCostMicros,
-        chargeMicros: t.chargeMicros,
-        requests: t.requests,
-      };
-    }
-    return {
-      day,
-      spendMicros: global.upstreamCostMicros,
-      chargeMicros: global.chargeMicros,
-      requests: global.requests,
-      capMicros: this.capMicros,
-      tripped: global.tripped,
-      byTier,
-    };
-  }
-
   private async accountItems(
     accountId: string,
     since: number,
@@ -184,5 +162,42 @@ export class DynamoAdminReports implements AdminReports {
 
   private collect(input: QueryCommandInput, limit: number): Promise<Item[]> {
     return queryAll(this.db, input, limit);
+  }
+}
+
+/** The admin API's reports: the request log's, and today's guardrail state. */
+export class DynamoAdminReports extends RequestLogReports implements AdminReports {
+  constructor(
+    db: DynamoDBDocumentClient,
+    requestLogTable: string,
+    private readonly spend: SpendGuardrail,
+    private readonly capMicros: number,
+    now: () => number = Date.now,
+    maxUsageItems: number = MAX_USAGE_ITEMS,
+  ) {
+    super(db, requestLogTable, now, maxUsageItems);
+  }
+
+  async guardrail() {
+    const day = utcDay(this.now());
+    const global = await this.spend.totals(day, scopes.global);
+    const byTier: Record<string, { spendMicros: number; chargeMicros: number; requests: number }> = {};
+    for (const tier of TIER_IDS) {
+      const t = await this.spend.totals(day, scopes.tier(tier));
+      byTier[tier] = {
+        spendMicros: t.upstreamCostMicros,
+        chargeMicros: t.chargeMicros,
+        requests: t.requests,
+      };
+    }
+    return {
+      day,
+      spendMicros: global.upstreamCostMicros,
+      chargeMicros: global.chargeMicros,
+      requests: global.requests,
+      capMicros: this.capMicros,
+      tripped: global.tripped,
+      byTier,
+    };
   }
 }
