@@ -15,6 +15,16 @@ const DAY_MS = 86_400_000;
 
 type Item = Record<string, unknown>;
 
+/** How a usage report groups requests: `day,tier` is one row per UTC day and tier (a stacked chart). */
+const GROUP_OF = {
+  tier: (item: Item) => String(item.tier),
+  day: (_item: Item, startedAt: string) => startedAt.slice(0, 10),
+  key: (item: Item) => String(item.keyId),
+  'day,tier': (item: Item, startedAt: string) => `${startedAt.slice(0, 10)},${String(item.tier)}`,
+} as const;
+export type UsageGrouping = keyof typeof GROUP_OF;
+const isGrouping = (by: string): by is UsageGrouping => Object.hasOwn(GROUP_OF, by);
+
 /** One group of a usage report, as the admin API returns it. */
 export interface UsageRow {
   group: string;
@@ -69,8 +79,7 @@ export class RequestLogReports {
 
   async usage(query: Record<string, string | undefined>) {
     const by = query.by ?? 'tier';
-    if (by !== 'tier' && by !== 'day' && by !== 'key')
-      throw invalidRequest("'by' must be tier, day or key.", 'by');
+    if (!isGrouping(by)) throw invalidRequest("'by' must be tier, day, key or day,tier.", 'by');
     const until = parseTime(query.until, 'until', this.now());
     const since = parseTime(query.since, 'since', until - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
@@ -88,8 +97,7 @@ export class RequestLogReports {
       const startedAt = String(item.startedAt);
       const t = Date.parse(startedAt);
       if (t < since || t > until) continue;
-      const group =
-        by === 'tier' ? String(item.tier) : by === 'day' ? startedAt.slice(0, 10) : String(item.keyId);
+      const group = GROUP_OF[by](item, startedAt);
       const row = rows.get(group) ?? {
         group,
         requests: 0,

@@ -50,8 +50,12 @@ export interface UsageTotals {
 }
 export type UsageRow = UsageTotals & { key: string };
 
+/** DESIGN §15's day and tier, and day,tier (rows keyed `YYYY-MM-DD,tier-N`) for the console's stacked chart. */
+const KEY_HOLDER_GROUPINGS = ['day', 'tier', 'day,tier'] as const;
+type KeyHolderGrouping = (typeof KEY_HOLDER_GROUPINGS)[number];
+
 export interface UsageReport {
-  by: 'day' | 'tier';
+  by: KeyHolderGrouping;
   since: string;
   until: string;
   rows: UsageRow[];
@@ -138,7 +142,8 @@ export class KeyHolderApi {
   /** GET /v1/usage?by=day|tier&since&until (DESIGN §15): UTC days, the last 30 by default. */
   async usage(record: ApiKeyRecord, query: Record<string, string | undefined>): Promise<UsageReport> {
     const by = query.by ?? 'day';
-    if (by !== 'day' && by !== 'tier') throw invalidRequest("'by' must be day or tier.", 'by');
+    if (!KEY_HOLDER_GROUPINGS.includes(by as KeyHolderGrouping))
+      throw invalidRequest("'by' must be day, tier or day,tier.", 'by');
     const today = Date.parse(`${utcDay(this.now())}T00:00:00.000Z`);
     const until = parseDay(query.until, 'until', today);
     const since = parseDay(query.since, 'since', until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
@@ -162,7 +167,14 @@ export class KeyHolderApi {
         total.chargeMicros += chargeMicros;
         return { key: group, requests, inputTokens, outputTokens, chargeMicros };
       });
-      return { by, since: sinceDay, until: untilDay, rows, total, truncated: report.truncated };
+      return {
+        by: by as KeyHolderGrouping,
+        since: sinceDay,
+        until: untilDay,
+        rows,
+        total,
+        truncated: report.truncated,
+      };
     });
   }
 
