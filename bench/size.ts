@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { esbuildBuildOptions, LAMBDA_ENTRIES, outputsLoadedAtInit, PROJECT_ROOT } from '../infra/bundling.js';
+import { buildConsolePage, consolePageSize } from '../console/build.js';
+import {
+  esbuildBuildOptions,
+  LAMBDA_ENTRIES,
+  outputsLoadedAtInit,
+  PROJECT_ROOT,
+  writeEntryFiles,
+} from '../infra/bundling.js';
 
 /**
  * `npm run size`: each function bundled exactly as it deploys, the size (raw and gzipped) of what
@@ -20,6 +27,7 @@ const ENV_FOR_INIT = {
   LEDGER_TABLE_NAME: 'ledger',
   REQUEST_LOG_TABLE_NAME: 'requests',
   EVENT_BUS_NAME: 'bus',
+  PUBLIC_FUNCTION_NAME: 'tiergate-completions',
   DAILY_SPEND_CAP_USD: '50',
   PROBE_PUBLIC_URL: 'https://abcdefgh12345678.lambda-url.us-east-1.on.aws/',
   PROBE_ADMIN_URL: 'https://ijklmnop12345678.lambda-url.us-east-1.on.aws/',
@@ -59,6 +67,7 @@ async function main(): Promise<void> {
         metafile: true,
         logLevel: 'silent',
       });
+      writeEntryFiles(entry, outdir);
       const file = join(outdir, 'handler.mjs');
       const outputs = Object.keys(result.metafile.outputs).filter((o) => o.endsWith('.mjs'));
       const atInit = outputsLoadedAtInit(
@@ -112,9 +121,16 @@ async function main(): Promise<void> {
       `${String(r.function).padEnd(12)} ${kb(r.bytes).padStart(8)} ${kb(r.gzipBytes).padStart(8)} ${kb(r.lazyBytes).padStart(10)} ${`${r.initMsMedian} ms`.padStart(14)}   ${top}\n`,
     );
   }
+  const consolePage = consolePageSize(buildConsolePage());
+  process.stdout.write(
+    `\nconsole page (HTML, CSS and script in one file): ${kb(consolePage.bytes)}, ${kb(consolePage.gzipBytes)} gzipped\n`,
+  );
   const out = join(PROJECT_ROOT, 'bench/results/size.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ node: process.version, runs: RUNS, functions: rows }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ node: process.version, runs: RUNS, functions: rows, consolePage }, null, 2)}\n`,
+  );
   process.stdout.write(`\nwritten to ${out}\n`);
 }
 

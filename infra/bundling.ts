@@ -1,6 +1,9 @@
-import { dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, buildSync, type Metafile } from 'esbuild';
+import { buildConsolePage } from '../console/build.js';
+import { CONSOLE_PAGE_FILE } from '../console/page.js';
 
 /** Repository root: lambda entries and their imports are resolved from here, not from the cwd. */
 export const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -13,6 +16,7 @@ export const LAMBDA_ENTRIES = [
   'guardrail',
   'reconciler',
   'probe',
+  'console',
 ] as const;
 export type LambdaEntry = (typeof LAMBDA_ENTRIES)[number];
 
@@ -75,6 +79,12 @@ export function esbuildBuildOptions(entry: LambdaEntry, outdir: string): BuildOp
 /** Builds one function's asset into `outdir`, as CDK's local bundling calls it: local esbuild, never Docker. */
 export function bundleLambdaEntry(entry: LambdaEntry, outdir: string): void {
   buildSync({ ...esbuildBuildOptions(entry, outdir), logLevel: 'error' });
+  writeEntryFiles(entry, outdir);
+}
+
+/** Files an entry reads beside its handler.mjs: the console function's built page. */
+export function writeEntryFiles(entry: LambdaEntry, outdir: string): void {
+  if (entry === 'console') writeFileSync(join(outdir, CONSOLE_PAGE_FILE), JSON.stringify(buildConsolePage()));
 }
 
 /** The entry's output and every chunk it imports statically: what a cold start reads and evaluates. */

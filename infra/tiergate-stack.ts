@@ -56,6 +56,10 @@ export class TiergateStack extends Stack {
       description: 'Public API root (/health, /v1/...); OpenAI SDKs take <ApiUrl>v1 as their base URL',
       value: this.api.completionsUrl.url,
     });
+    new CfnOutput(this, 'ConsoleUrl', {
+      description: "Key holders' console: balance, spend per day and tier, recent requests, a playground",
+      value: this.api.console.pageUrl,
+    });
     new CfnOutput(this, 'AdminUrl', {
       description: 'Admin API (SigV4): TIERGATE_ADMIN_URL for the tiergate CLI',
       value: this.api.adminUrl.url,

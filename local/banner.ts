@@ -24,6 +24,7 @@ export function startBanner(
     `Tiergate is running at ${runtime.url}  (upstream: ${upstream})`,
     '',
     `  API base URL   ${runtime.url}/v1`,
+    `  Console        ${runtime.url}/console   (paste the demo API key)`,
     `  Admin URL      ${runtime.adminUrl}`,
     `  Admin token    ${runtime.adminToken}`,
     `  Demo API key   ${runtime.apiKey}   (${demo})`,

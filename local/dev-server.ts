@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { anthropicErrorResponse } from '../shared/dialects/anthropic-messages/errors.js';
 import { requestTooLarge } from '../shared/domain/errors.js';
+import { CONSOLE_PATHS } from '../shared/runtime/console-handler.js';
 import { isStreamingHandler, LocalResponseStream } from './awslambda-shim.js';
 
 /**
@@ -18,6 +19,8 @@ export interface DevServerOptions {
   host?: string;
   completions: LambdaHandler;
   admin: LambdaHandler;
+  /** The key holder's console page, served at /console. */
+  console?: LambdaHandler;
   adminToken: string;
   /** The public function's request body limit; larger bodies are refused before they are read. */
   maxBodyBytes: number;
@@ -211,7 +214,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         );
       }
       const event = toEvent(req, body, url);
-      const handler = isAdmin ? options.admin : options.completions;
+      const isConsole = options.console !== undefined && CONSOLE_PATHS.includes(url.pathname as never);
+      const handler = isAdmin
+        ? options.admin
+        : isConsole
+          ? (options.console as LambdaHandler)
+          : options.completions;
       if (isStreamingHandler(handler)) {
         const stream = new LocalResponseStream(res);
         stream.on('error', () => {});

@@ -1,5 +1,6 @@
 import './awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
+import { buildConsolePage } from '../console/build.js';
 import { DynamoAccountStore } from '../shared/adapters/dynamodb/account-store.js';
 import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
 import { DynamoKeyStore } from '../shared/adapters/dynamodb/key-store.js';
@@ -14,6 +15,7 @@ import { hashApiKey } from '../shared/domain/keys.js';
 import { USAGE_RULES } from '../shared/events/rules.js';
 import { createProbeEnv } from '../shared/probe/env.js';
 import { type ProbeRun, probeRunSucceeded, runProbe as runProbeOnce } from '../shared/probe/runner.js';
+import { createConsoleHandler } from '../shared/runtime/console-handler.js';
 import { setEventBridgeClient } from '../shared/runtime/event-bridge.js';
 import { createMetrics, publishProbeSuccess } from '../shared/runtime/metrics.js';
 import { type AccessLogEntry, UsageCharges, watchAccessLog } from './access-log.js';
@@ -218,10 +220,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const adminToken =
       options.adminToken ?? saved?.adminToken ?? `tga-${randomBytes(24).toString('base64url')}`;
     const requestedPort = options.port ?? Number(process.env.PORT ?? 8787);
+    // The console's page, built now; it calls the API on its own origin.
+    const consolePage = createConsoleHandler(buildConsolePage(), async () => '');
     const server: DevServer = await startDevServer({
       port: requestedPort,
       completions: completions.handler as unknown as LambdaHandler,
       admin: admin.handler as unknown as LambdaHandler,
+      console: consolePage as unknown as LambdaHandler,
       adminToken,
       maxBodyBytes: Number(process.env[ENV.maxBodyBytes] ?? DEFAULT_MAX_BODY_BYTES),
     });

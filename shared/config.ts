@@ -35,6 +35,8 @@ export const ENV = {
   reconcileAfterMs: 'RECONCILE_AFTER_MS',
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   logPrompts: 'TIERGATE_LOG_PROMPTS',
+  /** The console function: the public API function whose Function URL the console page calls. */
+  publicFunctionName: 'PUBLIC_FUNCTION_NAME',
 } as const;
 
 export const DEFAULT_UPSTREAM_BASE_URL = 'https://openrouter.ai/api/v1';
@@ -144,6 +146,8 @@ const storage = (env: Env): StorageConfig => ({
 });
 
 export interface CompletionsConfig extends StorageConfig {
+  /** Read (Query by account) for the key holder's usage and recent requests. */
+  requestLogTable: string;
   eventBus: string;
   upstreamBaseUrl: string;
   upstreamKey: SecretSource;
@@ -172,6 +176,7 @@ export function readCompletionsConfig(env: Env = process.env): CompletionsConfig
     optionalEnv(name, env) === undefined ? undefined : intEnv(name, 0, Number.MAX_SAFE_INTEGER, env);
   return {
     ...storage(env),
+    requestLogTable: requireEnv(ENV.requestLogTable, env),
     eventBus: requireEnv(ENV.eventBus, env),
     upstreamBaseUrl: urlEnv(ENV.upstreamBaseUrl, DEFAULT_UPSTREAM_BASE_URL, env) as string,
     upstreamKey: secretEnv(ENV.upstreamApiKeySecretArn, ENV.upstreamApiKey, env),
@@ -247,5 +252,18 @@ export function readReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     dailySpendCapMicros: usdMicrosEnv(ENV.dailySpendCapUsd, env),
     guardrailCacheTtlMs: guardrailCacheTtl(env),
     reconcileAfterMs: intEnv(ENV.reconcileAfterMs, 16 * 60_000, Number.MAX_SAFE_INTEGER, env),
+  };
+}
+
+export interface ConsoleConfig {
+  /** The function whose Function URL is the public API the page talks to. */
+  publicFunctionName: string;
+  region: string;
+}
+
+export function readConsoleConfig(env: Env = process.env): ConsoleConfig {
+  return {
+    publicFunctionName: requireEnv(ENV.publicFunctionName, env),
+    region: requireEnv('AWS_REGION', env),
   };
 }

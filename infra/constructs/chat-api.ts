@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
+import { KeyHolderConsole } from './key-holder-console.js';
 import type { LedgerTables } from './ledger-tables.js';
 
 /** Reasoning models can think for many minutes before the first token: allow Lambda's maximum. */
@@ -41,6 +42,8 @@ export class ChatApi extends Construct {
   readonly admin: GatewayFunction;
   readonly completionsUrl: FunctionUrl;
   readonly adminUrl: FunctionUrl;
+  /** The key holders' console, the one browser origin the public API admits. */
+  readonly console: KeyHolderConsole;
   /** Holds the upstream provider's API key; the operator puts the key in after deploy. */
   readonly upstreamKeySecret: Secret;
   /** The key that seals tool-call ids: generated here, never shown, and not rotated with the upstream key. */
@@ -77,7 +80,8 @@ export class ChatApi extends Construct {
 
     this.completions = new GatewayFunction(this, 'Completions', {
       entry: 'completions',
-      description: 'Tiergate public API: /v1/chat/completions, /v1/models, /health',
+      description:
+        'Tiergate public API: /v1/chat/completions, /v1/messages, /v1/models, /v1/key, /v1/usage, /health',
       logRetention: config.logRetentionDays,
       timeout: COMPLETIONS_TIMEOUT,
       // Lambda CPU scales with memory: more of it for JSON parsing and SSE re-framing on the streaming hot path.
@@ -92,18 +96,23 @@ export class ChatApi extends Construct {
         items: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
         query: ['table'],
       })
+      // A key holder's usage and recent requests: a Query of their account's partition, never a scan or an index.
+      .bindTable(tables.requestLog, { items: [], query: ['table'] })
       .bindBus(bus)
       .bindSecret(this.upstreamKeySecret)
       .bindSecret(this.toolCallIdSecret, ENV.toolCallIdSecretArn);
+
+    this.console = new KeyHolderConsole(this, 'KeyHolderConsole', { config, publicApi: this.completions });
 
     this.completionsUrl = this.completions.function.addFunctionUrl({
       // The handler authenticates every request with its bearer key (DESIGN §2).
       authType: FunctionUrlAuthType.NONE,
       invokeMode: InvokeMode.RESPONSE_STREAM,
       cors: {
-        // Any origin, on purpose: auth is a bearer key, not a cookie, so a browser on another origin gains
-        // nothing it does not already hold. Credentials are never allowed.
-        allowedOrigins: ['*'],
+        // The console's origin only (DESIGN §15): other browser pages cannot call the API with a key they
+        // trick a user into pasting. Servers and SDKs outside a browser are not subject to CORS. Credentials
+        // are never allowed: auth is a bearer key, not a cookie.
+        allowedOrigins: [this.console.origin],
         allowedMethods: [HttpMethod.POST, HttpMethod.GET],
         // x-api-key and the anthropic-* headers: Anthropic's SDKs in a browser (DESIGN §12).
         allowedHeaders: [

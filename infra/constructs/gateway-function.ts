@@ -204,6 +204,22 @@ export class GatewayFunction extends Construct {
   }
 
   /**
+   * Sets the variable to another function's name and allows reading that function's URL configuration
+   * (lambda:GetFunctionUrlConfig on that function only), for a function that must learn another's URL at run
+   * time because passing the URL itself would make a dependency cycle.
+   */
+  bindFunctionUrlOf(target: GatewayFunction, envName: string): this {
+    this.setEnvironment(envName, target.function.functionName);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['lambda:GetFunctionUrlConfig'],
+        resources: [target.function.functionArn],
+      }),
+    );
+    return this;
+  }
+
+  /**
    * Events of asynchronous invocations (EventBridge) that still fail after Lambda's two retries go to `queue`,
    * as the raw event, the same shape EventBridge puts in a rule's DLQ, so one redrive handles both.
    */

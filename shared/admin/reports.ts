@@ -16,6 +16,16 @@ const DAY_MS = 86_400_000;
 
 type Item = Record<string, unknown>;
 
+/** How a usage report groups requests: `day,tier` is one row per UTC day and tier (a stacked chart). */
+const GROUP_OF = {
+  tier: (item: Item) => String(item.tier),
+  day: (_item: Item, startedAt: string) => startedAt.slice(0, 10),
+  key: (item: Item) => String(item.keyId),
+  'day,tier': (item: Item, startedAt: string) => `${startedAt.slice(0, 10)},${String(item.tier)}`,
+} as const;
+export type UsageGrouping = keyof typeof GROUP_OF;
+const isGrouping = (by: string): by is UsageGrouping => Object.hasOwn(GROUP_OF, by);
+
 /** One group of a usage report, as the admin API returns it. */
 export interface UsageRow {
   group: string;
@@ -76,14 +86,15 @@ function publicLogItem(item: Item): Item {
   return { ...rest, marginMicros: Number(item.chargeMicros ?? 0) - Number(item.upstreamCostMicros ?? 0) };
 }
 
-/** Usage and request reports from the request log, and today's guardrail state. */
-export class DynamoAdminReports implements AdminReports {
+/**
+ * Usage and request reports from the request log: the operator's (any account, any day) and a key
+ * holder's (their own account only, by passing its `accountId`), from the same aggregation.
+ */
+export class RequestLogReports {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly requestLogTable: string,
-    private readonly spend: SpendGuardrail,
-    private readonly capMicros: number,
-    private readonly now: () => number = Date.now,
+    protected readonly now: () => number = Date.now,
     private readonly maxUsageItems: number = MAX_USAGE_ITEMS,
   ) {}
 
@@ -99,10 +110,35 @@ export class DynamoAdminReports implements AdminReports {
     return { requests: items.slice(0, limit).map(publicLogItem), truncated: items.length > limit };
   }
 
+  /** A usage report: rows grouped by tier, day, key or day and tier, or tier-auto's route report. */
   async usage(query: Record<string, string | undefined>) {
     const by = query.by ?? 'tier';
-    if (by !== 'tier' && by !== 'day' && by !== 'key' && by !== 'route')
-      throw invalidRequest("'by' must be tier, day, key or route.", 'by');
+    if (by === 'route') {
+      const { header, items, limits } = await this.rangeItems(query, by);
+      return { ...header, ...routeReport(items), ...limits };
+    }
+    return this.usageRows(query);
+  }
+
+  /** A usage report with one row per group (the key holder's `/v1/usage` is this, for one account). */
+  async usageRows(query: Record<string, string | undefined>) {
+    const by = query.by ?? 'tier';
+    if (!isGrouping(by)) throw invalidRequest("'by' must be tier, day, key, day,tier or route.", 'by');
+    const { header, items, limits } = await this.rangeItems(query, by);
+    const rows = new Map<string, UsageRow>();
+    for (const item of items) {
+      const group = GROUP_OF[by](item, String(item.startedAt));
+      const row = rows.get(group) ?? emptyRow(group);
+      row.requests++;
+      for (const field of SUMMED) row[field] += Number(item[field] ?? 0);
+      row.marginMicros = row.chargeMicros - row.upstreamCostMicros;
+      rows.set(group, row);
+    }
+    return { ...header, rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)), ...limits };
+  }
+
+  /** The request-log items of a report's range, newest first, at most maxUsageItems of them. */
+  private async rangeItems(query: Record<string, string | undefined>, by: string) {
     const until = parseTime(query.until, 'until', this.now());
     const since = parseTime(query.since, 'since', until - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
@@ -114,7 +150,7 @@ export class DynamoAdminReports implements AdminReports {
       : await this.dayItems(since, until, this.maxUsageItems + 1);
     // Newest first: a truncated report counts the newest maxUsageItems requests of the range.
     const truncated = found.length > this.maxUsageItems;
-    const inRange = found.slice(0, this.maxUsageItems).filter((item) => {
+    const items = found.slice(0, this.maxUsageItems).filter((item) => {
       const t = Date.parse(String(item.startedAt));
       return t >= since && t <= until;
     });
@@ -124,42 +160,10 @@ export class DynamoAdminReports implements AdminReports {
       until: new Date(until).toISOString(),
       ...(query.accountId ? { accountId: query.accountId } : {}),
     };
-    const limits = { truncated, ...(truncated ? { maxRequests: this.maxUsageItems } : {}) };
-    if (by === 'route') return { ...header, ...routeReport(inRange), ...limits };
-    const rows = new Map<string, UsageRow>();
-    for (const item of inRange) {
-      const startedAt = String(item.startedAt);
-      const group =
-        by === 'tier' ? String(item.tier) : by === 'day' ? startedAt.slice(0, 10) : String(item.keyId);
-      const row = rows.get(group) ?? emptyRow(group);
-      row.requests++;
-      for (const field of SUMMED) row[field] += Number(item[field] ?? 0);
-      row.marginMicros = row.chargeMicros - row.upstreamCostMicros;
-      rows.set(group, row);
-    }
-    return { ...header, rows: [...rows.values()].sort((a, b) => a.group.localeCompare(b.group)), ...limits };
-  }
-
-  async guardrail() {
-    const day = utcDay(this.now());
-    const global = await this.spend.totals(day, scopes.global);
-    const byTier: Record<string, { spendMicros: number; chargeMicros: number; requests: number }> = {};
-    for (const tier of TIER_IDS) {
-      const t = await this.spend.totals(day, scopes.tier(tier));
-      byTier[tier] = {
-        spendMicros: t.upstreamCostMicros,
-        chargeMicros: t.chargeMicros,
-        requests: t.requests,
-      };
-    }
     return {
-      day,
-      spendMicros: global.upstreamCostMicros,
-      chargeMicros: global.chargeMicros,
-      requests: global.requests,
-      capMicros: this.capMicros,
-      tripped: global.tripped,
-      byTier,
+      header,
+      items,
+      limits: { truncated, ...(truncated ? { maxRequests: this.maxUsageItems } : {}) },
     };
   }
 
@@ -209,5 +213,42 @@ export class DynamoAdminReports implements AdminReports {
 
   private collect(input: QueryCommandInput, limit: number): Promise<Item[]> {
     return queryAll(this.db, input, limit);
+  }
+}
+
+/** The admin API's reports: the request log's, and today's guardrail state. */
+export class DynamoAdminReports extends RequestLogReports implements AdminReports {
+  constructor(
+    db: DynamoDBDocumentClient,
+    requestLogTable: string,
+    private readonly spend: SpendGuardrail,
+    private readonly capMicros: number,
+    now: () => number = Date.now,
+    maxUsageItems: number = MAX_USAGE_ITEMS,
+  ) {
+    super(db, requestLogTable, now, maxUsageItems);
+  }
+
+  async guardrail() {
+    const day = utcDay(this.now());
+    const global = await this.spend.totals(day, scopes.global);
+    const byTier: Record<string, { spendMicros: number; chargeMicros: number; requests: number }> = {};
+    for (const tier of TIER_IDS) {
+      const t = await this.spend.totals(day, scopes.tier(tier));
+      byTier[tier] = {
+        spendMicros: t.upstreamCostMicros,
+        chargeMicros: t.chargeMicros,
+        requests: t.requests,
+      };
+    }
+    return {
+      day,
+      spendMicros: global.upstreamCostMicros,
+      chargeMicros: global.chargeMicros,
+      requests: global.requests,
+      capMicros: this.capMicros,
+      tripped: global.tripped,
+      byTier,
+    };
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '../domain/errors.js';
 import { SSE_DONE } from '../domain/sse.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
+import type { KeyHolderApi } from '../keyholder/key-holder-api.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { IdempotencyStore } from '../ports.js';
 import { AUTO_TIER, isAutoModel } from '../routing/router.js';
@@ -39,6 +40,8 @@ export interface PublicApiDeps {
   idempotency: IdempotencyStore;
   /** Counts client retries sent without an Idempotency-Key. */
   countRetryWithoutIdempotencyKey?: () => void;
+  /** The key holder's own reads (GET /v1/key, /v1/usage, /v1/requests), loaded on first use. */
+  keyHolder: () => Promise<KeyHolderApi>;
   log: Log;
   now?: () => number;
 }
@@ -51,9 +54,15 @@ const ROUTES: Record<string, readonly string[]> = {
   '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/v1/models/{id}': ['GET'],
+  '/v1/key': ['GET'],
+  '/v1/usage': ['GET'],
+  '/v1/requests': ['GET'],
   '/health': ['GET'],
   '/health/live': ['GET'],
 };
+
+/** Key holders' reads of their own account: never cached by a browser or a proxy. */
+const KEY_HOLDER_HEADERS = { 'cache-control': 'private, no-store' };
 
 /** `/v1/models/{id}`: one path segment after /v1/models/ (aliases and tier ids have no slash). */
 const MODEL_PATH = /^\/v1\/models\/([^/]+)$/;
@@ -122,6 +131,10 @@ export class PublicApi {
           return await this.models(req, ctx);
         case '/v1/models/{id}':
           return await this.model(req, ctx, modelId ?? '');
+        case '/v1/key':
+        case '/v1/usage':
+        case '/v1/requests':
+          return await this.keyHolderRead(key, req, ctx);
         case '/health':
           return await healthResponse(
             this.deps.probes,
@@ -146,6 +159,19 @@ export class PublicApi {
     return routePath(rawPath).startsWith('/v1/messages')
       ? this.deps.messagesError(error, requestId)
       : errorResponse(error, requestId);
+  }
+
+  /** A key holder's read of their own account: authenticated by the key, counted against nothing. */
+  private async keyHolderRead(route: string, req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    const record = await this.deps.auth.authenticate(req.headers.authorization);
+    const reads = await this.deps.keyHolder();
+    const payload =
+      route === '/v1/key'
+        ? await reads.key(record)
+        : route === '/v1/usage'
+          ? await reads.usage(record, req.query)
+          : await reads.requests(record, req.query);
+    return jsonResponse(200, payload, { ...KEY_HOLDER_HEADERS, 'x-request-id': ctx.requestId });
   }
 
   private async models(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {

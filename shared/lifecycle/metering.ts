@@ -152,9 +152,7 @@ export class Meter {
       ...(this.attempts.length > 0 ? { attempts: this.attempts } : {}),
       ...(route
         ? {
-            route: shadowPrice
-              ? { ...route, chargeMicros: priceUsage(shadowPrice, counts) }
-              : route,
+            route: shadowPrice ? { ...route, chargeMicros: priceUsage(shadowPrice, counts) } : route,
           }
         : {}),
     };

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CONSOLE_PAGE_FILE } from '../../console/page.js';
 import {
   ESBUILD_SETTINGS,
   esbuildBuildOptions,
@@ -100,6 +101,28 @@ describe('the usage estimate in a bundle', () => {
   });
 });
 
+describe("a key holder's reads in the completions bundle", () => {
+  it('are a chunk of their own, loaded on the first read only: chat requests never load them', async () => {
+    const outdir = join(outRoot, 'completions-key-holder');
+    const result = await build({
+      ...esbuildBuildOptions('completions', outdir),
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const outputs = result.metafile.outputs;
+    const entryOutput = Object.keys(outputs).find((path) => path.endsWith('/handler.mjs')) ?? '';
+    const holding = (input: string) =>
+      Object.keys(outputs).filter((path) => Object.keys(outputs[path]?.inputs ?? {}).includes(input));
+    const [keyHolderChunk, ...others] = holding('shared/keyholder/key-holder-api.ts');
+    expect(others).toEqual([]);
+    expect(keyHolderChunk).toBeDefined();
+    const atInit = outputsLoadedAtInit(result.metafile, entryOutput);
+    expect(atInit.has(keyHolderChunk ?? '')).toBe(false);
+    // The report aggregation it shares with the admin API comes with it, not at cold start.
+    for (const path of holding('shared/admin/reports.ts')) expect(atInit.has(path)).toBe(false);
+  });
+});
+
 describe('GatewayFunction assets', () => {
   it('are built by cdk synth, each from its own entry, with its chunks', () => {
     const { app, stack } = testStack({ [BUNDLING_STACKS]: ['**'] });
@@ -118,5 +141,13 @@ describe('GatewayFunction assets', () => {
       expect(handler.startsWith(ESBUILD_SETTINGS.banner)).toBe(true);
       expect(readdirSync(join(assembly.directory, dir, 'chunks')).length).toBeGreaterThan(0);
     }
+    // The console function's asset carries the built page beside its handler.
+    const pages = assetDirs.filter((dir) => existsSync(join(assembly.directory, dir, CONSOLE_PAGE_FILE)));
+    expect(pages).toHaveLength(1);
+    const page = JSON.parse(
+      readFileSync(join(assembly.directory, pages[0] ?? '', CONSOLE_PAGE_FILE), 'utf8'),
+    );
+    expect(page.html).toContain('<svg id="chart"');
+    expect(page.scriptHash).toMatch(/^'sha256-[A-Za-z0-9+/]+=*'$/);
   });
 });

@@ -38,6 +38,7 @@ beforeAll(() => {
     guardrail: stack.guardrail.function,
     reconciler: stack.usage.reconciler,
     probe: stack.probe.function,
+    console: stack.api.console.function,
   };
   names = new Map([
     [logicalId(stack.tables.ledger.table), 'ledger'],
@@ -83,6 +84,7 @@ describe('IAM: least privilege per function', () => {
         'dynamodb:GetItem on ledger',
         'dynamodb:PutItem on ledger',
         'dynamodb:Query on ledger',
+        'dynamodb:Query on requestLog',
         'dynamodb:UpdateItem on ledger',
         'events:PutEvents on bus',
         'secretsmanager:GetSecretValue on secret',
@@ -91,16 +93,23 @@ describe('IAM: least privilege per function', () => {
     );
   });
 
-  it('completions can neither delete, scan, nor touch the request log, and reads no secret but its own two', () => {
+  it('completions can neither delete, scan, nor write the request log, and reads no secret but its own two', () => {
     const grants = grantsOf('completions');
     for (const forbidden of ['dynamodb:DeleteItem', 'dynamodb:DeleteTable', 'dynamodb:Scan', 'dynamodb:*']) {
       expect(grants.filter((grant) => grant.startsWith(`${forbidden} `))).toEqual([]);
     }
-    expect(grants.filter((grant) => grant.includes('requestLog'))).toEqual([]);
+    // A key holder's own usage: a Query of the base table (by account), no index, no item access.
+    expect(grants.filter((grant) => grant.includes('requestLog'))).toEqual(['dynamodb:Query on requestLog']);
     expect(grants.filter((grant) => grant.startsWith('secretsmanager:'))).toEqual([
       'secretsmanager:GetSecretValue on secret',
       'secretsmanager:GetSecretValue on toolCallIdSecret',
     ]);
+  });
+
+  it("console: reads the public API function's URL configuration, nothing else", () => {
+    expect(grantsOf('console')).toEqual(
+      [...baseline('console'), 'lambda:GetFunctionUrlConfig on completionsFunction'].sort(),
+    );
   });
 
   it('admin: ledger read/write, request log read-only', () => {
@@ -245,7 +254,25 @@ describe('Function URLs', () => {
       AuthType: 'NONE',
       InvokeMode: 'RESPONSE_STREAM',
       Cors: {
-        AllowOrigins: ['*'],
+        // The console's origin alone: https:// and the host of its Function URL.
+        AllowOrigins: [
+          {
+            'Fn::Join': [
+              '',
+              [
+                'https://',
+                {
+                  'Fn::Select': [
+                    2,
+                    {
+                      'Fn::Split': ['/', { 'Fn::GetAtt': [logicalId(stack.api.console.url), 'FunctionUrl'] }],
+                    },
+                  ],
+                },
+              ],
+            ],
+          },
+        ],
         AllowMethods: Match.arrayEquals(['POST', 'GET']),
         AllowHeaders: [
           'authorization',
@@ -276,30 +303,51 @@ describe('Function URLs', () => {
     });
   });
 
-  it('has exactly one public URL: the completions one', () => {
+  it('serves the console from a URL of its own, without CORS (the page calls the API, not the other way)', () => {
+    const consoleUrl = resources[logicalId(stack.api.console.url)];
+    expect(consoleUrl?.Properties).toEqual({
+      TargetFunctionArn: arnOf(logicalId(functions.console.function)),
+      AuthType: 'NONE',
+    });
+  });
+
+  it('has exactly two public URLs: the API and the console page', () => {
     const urls = Object.values(template.findResources('AWS::Lambda::Url'));
-    expect(urls).toHaveLength(2);
-    expect(
-      urls.filter((url) => url.Properties.AuthType === 'NONE').map((url) => url.Properties.TargetFunctionArn),
-    ).toEqual([arnOf(logicalId(functions.completions.function))]);
+    expect(urls).toHaveLength(3);
+    const publicTargets = urls
+      .filter((url) => url.Properties.AuthType === 'NONE')
+      .map((url) => url.Properties.TargetFunctionArn);
+    expect(publicTargets).toHaveLength(2);
+    expect(publicTargets).toEqual(
+      expect.arrayContaining([
+        arnOf(logicalId(functions.console.function)),
+        arnOf(logicalId(functions.completions.function)),
+      ]),
+    );
     const publicPermissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
       (permission) => permission.Properties.Principal === '*',
     );
-    // Both permissions a public URL needs (InvokeFunction only when it comes through the URL), on completions only.
-    expect(publicPermissions.map((permission) => permission.Properties)).toEqual([
+    // On those two only.
+    const permissions = publicPermissions.map((permission) => permission.Properties);
+    expect(permissions).toHaveLength(4);
+    // Both permissions a public URL needs (InvokeFunction only when it comes through the URL).
+    const publicUrlPermissions = (entry: LambdaEntry) => [
       {
         Action: 'lambda:InvokeFunctionUrl',
-        FunctionName: arnOf(logicalId(functions.completions.function)),
+        FunctionName: arnOf(logicalId(functions[entry].function)),
         FunctionUrlAuthType: 'NONE',
         Principal: '*',
       },
       {
         Action: 'lambda:InvokeFunction',
-        FunctionName: arnOf(logicalId(functions.completions.function)),
+        FunctionName: arnOf(logicalId(functions[entry].function)),
         InvokedViaFunctionUrl: true,
         Principal: '*',
       },
-    ]);
+    ];
+    expect(permissions).toEqual(
+      expect.arrayContaining([...publicUrlPermissions('console'), ...publicUrlPermissions('completions')]),
+    );
   });
 });
 
@@ -457,6 +505,7 @@ describe('functions', () => {
         'EVENT_BUS_NAME',
         'LEDGER_TABLE_NAME',
         'PROBE_INTERVAL_MINUTES',
+        'REQUEST_LOG_TABLE_NAME',
         'TOOL_CALL_ID_SECRET_ARN',
         'UPSTREAM_API_KEY_SECRET_ARN',
         'UPSTREAM_BASE_URL',
@@ -471,6 +520,10 @@ describe('functions', () => {
       [...common, 'DAILY_SPEND_CAP_USD', 'LEDGER_TABLE_NAME', 'REQUEST_LOG_TABLE_NAME'].sort(),
     );
     expect(envNames('probe')).toEqual([...common, 'PROBE_ADMIN_URL', 'PROBE_PUBLIC_URL'].sort());
+    expect(envNames('console')).toEqual([...common, 'PUBLIC_FUNCTION_NAME'].sort());
+    expect(environmentOf(functions.console)).toMatchObject({
+      PUBLIC_FUNCTION_NAME: ref(logicalId(functions.completions.function)),
+    });
     expect(environmentOf(functions.probe)).toMatchObject({
       PROBE_PUBLIC_URL: { 'Fn::GetAtt': [logicalId(stack.api.completionsUrl), 'FunctionUrl'] },
       PROBE_ADMIN_URL: { 'Fn::GetAtt': [logicalId(stack.api.adminUrl), 'FunctionUrl'] },
@@ -887,6 +940,11 @@ describe('outputs', () => {
   it('exports the URLs, the admin function, the dashboard, the table names and the secret name', () => {
     template.hasOutput('ApiUrl', {
       Value: { 'Fn::GetAtt': [logicalId(stack.api.completionsUrl), 'FunctionUrl'] },
+    });
+    template.hasOutput('ConsoleUrl', {
+      Value: {
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.api.console.url), 'FunctionUrl'] }, 'console']],
+      },
     });
     template.hasOutput('AdminUrl', {
       Value: { 'Fn::GetAtt': [logicalId(stack.api.adminUrl), 'FunctionUrl'] },

@@ -1,0 +1,201 @@
+import {
+  ConsoleError,
+  getJson,
+  type KeyView,
+  money,
+  type RecentRequest,
+  type UsageReport,
+  usdPrecise,
+} from './api.js';
+import { daysBetween, drawSpendChart } from './chart.js';
+import { runPlayground } from './playground.js';
+
+/** The key holder's console: balance and budget, spend per day by tier, recent requests, a playground. */
+
+// Session storage only: the key is gone when the tab closes, and never enters the URL.
+const KEY_ITEM = 'tiergate.key';
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} is missing`);
+  return found as T;
+};
+
+const form = $<HTMLFormElement>('key-form');
+const keyInput = $<HTMLInputElement>('key');
+const forget = $<HTMLButtonElement>('forget');
+const problem = $('problem');
+const dashboard = $('dashboard');
+
+function showProblem(err: unknown): void {
+  problem.textContent =
+    err instanceof ConsoleError ? err.message : 'Something went wrong in the page. Reload it and try again.';
+  problem.hidden = false;
+}
+
+function clearProblem(): void {
+  problem.textContent = '';
+  problem.hidden = true;
+}
+
+function currentKey(): string | null {
+  return sessionStorage.getItem(KEY_ITEM);
+}
+
+function renderKey(view: KeyView): void {
+  $('account-name').textContent = view.account.name || view.account.id;
+  $('balance').textContent = money(view.account.balanceMicros);
+  $('held').textContent = money(view.account.heldMicros);
+  const { key } = view;
+  $('key-name').textContent = key.name ?? key.id;
+  $('limits').textContent =
+    [key.rpm === null ? null : `${key.rpm} requests/min`, key.tpm === null ? null : `${key.tpm} tokens/min`]
+      .filter(Boolean)
+      .join(', ') || 'no rate limits';
+  $('spent-today').textContent = money(key.spentTodayMicros);
+  const resets = new Date(key.budgetResetsAt);
+  $('resets').textContent = `${resets.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const bar = $<HTMLProgressElement>('budget-bar');
+  if (key.dailyBudgetMicros === null) {
+    $('budget').textContent = 'no daily budget';
+    bar.hidden = true;
+  } else {
+    $('budget').textContent = money(key.dailyBudgetMicros);
+    bar.hidden = false;
+    bar.max = key.dailyBudgetMicros;
+    bar.value = Math.min(key.spentTodayMicros, key.dailyBudgetMicros);
+    bar.textContent = `${Math.round((100 * bar.value) / Math.max(1, bar.max))}%`;
+  }
+}
+
+function renderRecent(requests: RecentRequest[]): void {
+  const body = $('recent-rows');
+  body.replaceChildren(
+    ...requests.map((r) => {
+      const row = document.createElement('tr');
+      const cells = [
+        r.startedAt.slice(0, 19).replace('T', ' '),
+        r.tier,
+        `${r.inputTokens} / ${r.outputTokens}`,
+        usdPrecise(r.chargeMicros),
+        r.status,
+      ];
+      for (const text of cells) {
+        const cell = document.createElement('td');
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    }),
+  );
+  $('recent-empty').hidden = requests.length > 0;
+}
+
+async function refresh(key: string): Promise<void> {
+  const [view, usage, recent, models] = await Promise.all([
+    getJson<KeyView>('/v1/key', key),
+    getJson<UsageReport>('/v1/usage?by=day,tier', key),
+    getJson<{ data: RecentRequest[] }>('/v1/requests?limit=20', key),
+    getJson<{ data: Array<{ id: string }> }>('/v1/models', key),
+  ]);
+  renderKey(view);
+  drawSpendChart(
+    $<SVGSVGElement & HTMLElement>('chart'),
+    daysBetween(usage.since, usage.until),
+    usage.rows,
+    $('legend'),
+  );
+  $('usage-total').textContent =
+    `${money(usage.total.chargeMicros)} over ${usage.total.requests} requests, ${usage.since} to ${usage.until} (UTC)`;
+  renderRecent(recent.data);
+  const tier = $<HTMLSelectElement>('tier');
+  const chosen = tier.value;
+  tier.replaceChildren(
+    ...models.data.map((m) => {
+      const option = document.createElement('option');
+      option.value = m.id;
+      option.textContent = m.id;
+      return option;
+    }),
+  );
+  tier.value = models.data.some((m) => m.id === chosen) ? chosen : (models.data[0]?.id ?? '');
+}
+
+async function open(key: string): Promise<void> {
+  clearProblem();
+  form.setAttribute('aria-busy', 'true');
+  try {
+    await refresh(key);
+    sessionStorage.setItem(KEY_ITEM, key);
+    dashboard.hidden = false;
+    forget.hidden = false;
+    keyInput.value = '';
+  } catch (err) {
+    if (err instanceof ConsoleError && err.kind === 'bad_key') {
+      sessionStorage.removeItem(KEY_ITEM);
+      dashboard.hidden = true;
+    }
+    showProblem(err);
+  } finally {
+    form.removeAttribute('aria-busy');
+  }
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const key = keyInput.value.trim();
+  if (!key) return showProblem(new ConsoleError('Paste an API key first.', 'input'));
+  void open(key);
+});
+
+forget.addEventListener('click', () => {
+  sessionStorage.removeItem(KEY_ITEM);
+  dashboard.hidden = true;
+  forget.hidden = true;
+  clearProblem();
+  keyInput.focus();
+});
+
+const playground = $<HTMLFormElement>('playground');
+const send = $<HTMLButtonElement>('send');
+const reply = $('reply');
+const outcome = $('outcome');
+let running: AbortController | undefined;
+
+playground.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const key = currentKey();
+  const prompt = $<HTMLTextAreaElement>('prompt').value.trim();
+  if (!key) return showProblem(new ConsoleError('Open the console with a key first.', 'input'));
+  if (!prompt) return showProblem(new ConsoleError('Type a prompt first.', 'input'));
+  clearProblem();
+  running?.abort();
+  const controller = new AbortController();
+  running = controller;
+  reply.replaceChildren();
+  outcome.textContent = 'Streaming…';
+  send.disabled = true;
+  playground.setAttribute('aria-busy', 'true');
+  runPlayground(key, $<HTMLSelectElement>('tier').value, prompt, reply, controller.signal)
+    .then(async (result) => {
+      const charge =
+        result.chargeMicros === undefined
+          ? 'charge not yet settled'
+          : `charge ${usdPrecise(result.chargeMicros)}`;
+      outcome.textContent = `${result.inputTokens} input tokens, ${result.outputTokens} output tokens, ${charge}`;
+      outcome.dataset.state = 'done';
+      await refresh(key);
+    })
+    .catch((err: unknown) => {
+      outcome.textContent = '';
+      outcome.dataset.state = 'failed';
+      showProblem(err);
+    })
+    .finally(() => {
+      send.disabled = false;
+      playground.removeAttribute('aria-busy');
+    });
+});
+
+const saved = currentKey();
+if (saved) void open(saved);

@@ -1,0 +1,19 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoAccountReader } from '../adapters/dynamodb/account-reader.js';
+import { RequestLogReports } from '../admin/reports.js';
+import { KeyHolderApi } from './key-holder-api.js';
+
+/**
+ * The key holder's reads over DynamoDB. The public API imports this module on the first such
+ * read, so the completions hot path neither loads nor initialises it.
+ */
+export function createKeyHolderApi(
+  db: DynamoDBDocumentClient,
+  ledgerTable: string,
+  requestLogTable: string,
+): KeyHolderApi {
+  return new KeyHolderApi(
+    new DynamoAccountReader(db, ledgerTable),
+    new RequestLogReports(db, requestLogTable),
+  );
+}

@@ -1,0 +1,208 @@
+import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
+import { nextUtcMidnight, utcDay } from '../domain/clock.js';
+import { invalidApiKey, invalidRequest } from '../domain/errors.js';
+import { TtlCache } from '../domain/ttl-cache.js';
+import type { ApiKeyRecord } from '../ports.js';
+
+/** How long an instance serves a key holder's balance view before reading it again. */
+export const KEY_VIEW_CACHE_TTL_MS = 5_000;
+/** How long an instance serves a usage report before querying again. */
+export const USAGE_CACHE_TTL_MS = 10_000;
+/** Recent requests are cached briefly only: the console looks up a playground request's charge there. */
+export const RECENT_REQUESTS_CACHE_TTL_MS = 2_000;
+/** The default usage range: today and the 29 days before it. */
+export const DEFAULT_USAGE_DAYS = 30;
+/** The longest usage range a key holder may ask for (the request log keeps 90 days by default). */
+export const MAX_USAGE_DAYS = 366;
+/** Recent requests: 20 by default, at most 100. */
+export const DEFAULT_RECENT_REQUESTS = 20;
+export const MAX_RECENT_REQUESTS = 100;
+const DAY_MS = 86_400_000;
+
+/** The account reads a key holder's view needs (point reads). */
+export interface AccountReader {
+  balance(accountId: string): Promise<AccountBalance | undefined>;
+  keyChargesOn(day: string, keyId: string): Promise<number>;
+}
+
+/** The request-log reports the admin API also uses, asked for one account. */
+export interface AccountReports {
+  usageRows(query: Record<string, string | undefined>): Promise<{
+    rows: Array<{
+      group: string;
+      requests: number;
+      inputTokens: number;
+      outputTokens: number;
+      chargeMicros: number;
+    }>;
+    truncated: boolean;
+  }>;
+  requests(
+    query: Record<string, string | undefined>,
+  ): Promise<{ requests: Record<string, unknown>[]; truncated: boolean }>;
+}
+
+export interface UsageTotals {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  chargeMicros: number;
+}
+export type UsageRow = UsageTotals & { key: string };
+
+/** DESIGN §15's day and tier, and day,tier (rows keyed `YYYY-MM-DD,tier-N`) for the console's stacked chart. */
+const KEY_HOLDER_GROUPINGS = ['day', 'tier', 'day,tier'] as const;
+type KeyHolderGrouping = (typeof KEY_HOLDER_GROUPINGS)[number];
+
+export interface UsageReport {
+  by: KeyHolderGrouping;
+  since: string;
+  until: string;
+  rows: UsageRow[];
+  total: UsageTotals;
+  truncated: boolean;
+}
+
+/** One request as its key holder sees it: no upstream model, provider or cost. */
+export interface RecentRequest {
+  requestId: string;
+  startedAt: string;
+  tier: string;
+  stream: boolean;
+  status: string;
+  inputTokens: number;
+  outputTokens: number;
+  chargeMicros: number;
+  errorCode: string | null;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+function parseDay(value: string | undefined, param: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const t = DATE.test(value) ? Date.parse(`${value}T00:00:00.000Z`) : Number.NaN;
+  if (Number.isNaN(t) || utcDay(t) !== value)
+    throw invalidRequest(`'${param}' must be a UTC date as YYYY-MM-DD.`, param);
+  return t;
+}
+
+const nullable = (value: number | undefined): number | null => value ?? null;
+
+/**
+ * What a key holder may read about their own account with their key: balance and budgets, usage,
+ * and recent requests. Reads only; they take no hold, count against no rate limit or budget, and
+ * are cached per instance for a few seconds so a console refreshing costs little.
+ */
+export class KeyHolderApi {
+  private readonly balances: TtlCache<string, AccountBalance | undefined>;
+  private readonly spent: TtlCache<string, number>;
+  private readonly usageReports: TtlCache<string, UsageReport>;
+  private readonly recent: TtlCache<string, { data: RecentRequest[]; hasMore: boolean }>;
+
+  constructor(
+    private readonly accounts: AccountReader,
+    private readonly log: AccountReports,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.balances = new TtlCache(KEY_VIEW_CACHE_TTL_MS, now, 10_000);
+    this.spent = new TtlCache(KEY_VIEW_CACHE_TTL_MS, now, 10_000);
+    this.usageReports = new TtlCache(USAGE_CACHE_TTL_MS, now, 10_000);
+    this.recent = new TtlCache(RECENT_REQUESTS_CACHE_TTL_MS, now, 10_000);
+  }
+
+  /** GET /v1/key (DESIGN §15). */
+  async key(record: ApiKeyRecord) {
+    const now = this.now();
+    const day = utcDay(now);
+    const [account, spentTodayMicros] = await Promise.all([
+      this.balances.get(record.accountId, () => this.accounts.balance(record.accountId)),
+      this.spent.get(`${day}#${record.keyId}`, () => this.accounts.keyChargesOn(day, record.keyId)),
+    ]);
+    // A key whose account was deleted opens nothing.
+    if (!account) throw invalidApiKey();
+    return {
+      account: {
+        id: record.accountId,
+        name: account.name,
+        balanceMicros: account.balanceMicros,
+        heldMicros: account.heldMicros,
+      },
+      key: {
+        id: record.keyId,
+        name: record.name ?? null,
+        rpm: nullable(record.rpm),
+        tpm: nullable(record.tpm),
+        dailyBudgetMicros: nullable(record.dailyBudgetMicros),
+        spentTodayMicros,
+        budgetResetsAt: new Date(nextUtcMidnight(now)).toISOString(),
+      },
+    };
+  }
+
+  /** GET /v1/usage?by=day|tier&since&until (DESIGN §15): UTC days, the last 30 by default. */
+  async usage(record: ApiKeyRecord, query: Record<string, string | undefined>): Promise<UsageReport> {
+    const by = query.by ?? 'day';
+    if (!KEY_HOLDER_GROUPINGS.includes(by as KeyHolderGrouping))
+      throw invalidRequest("'by' must be day, tier or day,tier.", 'by');
+    const today = Date.parse(`${utcDay(this.now())}T00:00:00.000Z`);
+    const until = parseDay(query.until, 'until', today);
+    const since = parseDay(query.since, 'since', until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
+    if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
+    if (until - since >= MAX_USAGE_DAYS * DAY_MS)
+      throw invalidRequest(`The range may span at most ${MAX_USAGE_DAYS} days.`, 'since');
+    const [sinceDay, untilDay] = [utcDay(since), utcDay(until)];
+    const cacheKey = `${record.accountId}#${by}#${sinceDay}#${untilDay}`;
+    return this.usageReports.get(cacheKey, async () => {
+      const report = await this.log.usageRows({
+        accountId: record.accountId,
+        by,
+        since: `${sinceDay}T00:00:00.000Z`,
+        until: `${untilDay}T23:59:59.999Z`,
+      });
+      const total: UsageTotals = { requests: 0, inputTokens: 0, outputTokens: 0, chargeMicros: 0 };
+      const rows = report.rows.map(({ group, requests, inputTokens, outputTokens, chargeMicros }) => {
+        total.requests += requests;
+        total.inputTokens += inputTokens;
+        total.outputTokens += outputTokens;
+        total.chargeMicros += chargeMicros;
+        return { key: group, requests, inputTokens, outputTokens, chargeMicros };
+      });
+      return {
+        by: by as KeyHolderGrouping,
+        since: sinceDay,
+        until: untilDay,
+        rows,
+        total,
+        truncated: report.truncated,
+      };
+    });
+  }
+
+  /** GET /v1/requests?limit: the account's newest requests, as its key holders may see them. */
+  async requests(record: ApiKeyRecord, query: Record<string, string | undefined>) {
+    const limit =
+      query.limit === undefined || query.limit === '' ? DEFAULT_RECENT_REQUESTS : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT_REQUESTS)
+      throw invalidRequest(`'limit' must be an integer from 1 to ${MAX_RECENT_REQUESTS}.`, 'limit');
+    const cacheKey = `${record.accountId}#${limit}`;
+    return this.recent.get(cacheKey, async () => {
+      const found = await this.log.requests({ accountId: record.accountId, limit: String(limit) });
+      return { data: found.requests.map(recentRequest), hasMore: found.truncated };
+    });
+  }
+}
+
+/** Only the fields a key holder may see, picked by name: anything the log adds later stays hidden. */
+function recentRequest(item: Record<string, unknown>): RecentRequest {
+  return {
+    requestId: String(item.requestId ?? ''),
+    startedAt: String(item.startedAt ?? ''),
+    tier: String(item.tier ?? ''),
+    stream: item.stream === true,
+    status: String(item.status ?? ''),
+    inputTokens: Number(item.inputTokens ?? 0),
+    outputTokens: Number(item.outputTokens ?? 0),
+    chargeMicros: Number(item.chargeMicros ?? 0),
+    errorCode: typeof item.errorCode === 'string' ? item.errorCode : null,
+  };
+}

@@ -1,0 +1,238 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalRuntime } from '../../local/runtime.js';
+import { rawRequest, waitFor } from '../support/e2e-helpers.js';
+import { assertValid, validateError } from '../support/openai-schema.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
+
+/** GET /v1/key, /v1/usage and /v1/requests (DESIGN §15): a key holder's reads of their own account. */
+
+let runtime: LocalRuntime;
+const KEY_CACHE_TTL_MS = 300;
+const POLL = { timeoutMs: 10_000, intervalMs: 50 };
+
+beforeAll(async () => {
+  runtime = await startTestRuntime({ env: { KEY_CACHE_TTL_MS: String(KEY_CACHE_TTL_MS) } });
+});
+afterAll(async () => {
+  await runtime?.close();
+});
+
+interface Account {
+  accountId: string;
+  key: string;
+}
+
+async function newAccount(name: string, creditUsd: number, keyOptions: Record<string, unknown> = {}) {
+  const created = await admin(runtime, 'POST', '/admin/accounts', { name, creditUsd });
+  expect(created.status, JSON.stringify(created.json)).toBe(201);
+  const accountId = (created.json.account as { id: string }).id;
+  const key = await admin(runtime, 'POST', `/admin/accounts/${accountId}/keys`, {
+    name: 'console',
+    ...keyOptions,
+  });
+  expect(key.status, JSON.stringify(key.json)).toBe(201);
+  return { accountId, key: (key.json as { key: string }).key, keyId: (key.json as { id: string }).id };
+}
+
+async function read(path: string, apiKey: string | null) {
+  const res = await rawRequest(runtime, undefined, { apiKey, method: 'GET', path });
+  return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** Completions of `tier` for the account, then waits until billing has logged all of them. */
+async function spend(account: Account, tier: string, count: number): Promise<void> {
+  const before = await loggedRequests(account.accountId);
+  for (let i = 0; i < count; i++) {
+    const res = await rawRequest(
+      runtime,
+      { model: tier, max_tokens: 16, messages: [{ role: 'user', content: 'hello tokens:3' }] },
+      { apiKey: account.key },
+    );
+    expect(res.status).toBe(200);
+    await res.text();
+  }
+  await waitFor(async () => (await loggedRequests(account.accountId)) >= before + count, {
+    ...POLL,
+    what: 'the requests to be logged',
+  });
+}
+
+async function loggedRequests(accountId: string): Promise<number> {
+  const res = await admin(runtime, 'GET', `/admin/requests?accountId=${accountId}&limit=1000`);
+  return (res.json.requests as unknown[]).length;
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+describe('GET /v1/key', () => {
+  it("shows the key's own account, balance, limits and today's spend, and never key material", async () => {
+    const account = await newAccount('alpha', 2, { rpm: 120, dailyBudgetUsd: 1 });
+    const fresh = await read('/v1/key', account.key);
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get('cache-control')).toBe('private, no-store');
+    expect(fresh.json).toEqual({
+      account: { id: account.accountId, name: 'alpha', balanceMicros: 2_000_000, heldMicros: 0 },
+      key: {
+        id: account.keyId,
+        name: 'console',
+        rpm: 120,
+        tpm: null,
+        dailyBudgetMicros: 1_000_000,
+        spentTodayMicros: 0,
+        budgetResetsAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T00:00:00\.000Z$/),
+      },
+    });
+    const resets = Date.parse((fresh.json.key as { budgetResetsAt: string }).budgetResetsAt);
+    expect(resets).toBeGreaterThan(Date.now());
+    expect(resets - Date.now()).toBeLessThanOrEqual(86_400_000);
+    expect(JSON.stringify(fresh.json)).not.toContain(account.key);
+
+    await spend(account, 'tier-2', 2);
+    const after = await waitFor(
+      async () => {
+        const r = await read('/v1/key', account.key);
+        return (r.json.key as { spentTodayMicros: number }).spentTodayMicros > 0 ? r : undefined;
+      },
+      { ...POLL, what: 'the cached view to show the spend' },
+    );
+    const admins = await admin(runtime, 'GET', `/admin/accounts/${account.accountId}`);
+    const { balanceMicros } = after.json.account as { balanceMicros: number };
+    expect(balanceMicros).toBe(admins.json.balanceMicros);
+    expect((after.json.key as { spentTodayMicros: number }).spentTodayMicros).toBe(2_000_000 - balanceMicros);
+  });
+
+  it('refuses a missing or unknown key in the OpenAI error shape', async () => {
+    for (const key of [null, 'tg-not-a-real-key-0000000000000000000000']) {
+      const res = await read('/v1/key', key);
+      expect(res.status).toBe(401);
+      assertValid(validateError, res.json);
+      expect((res.json.error as { code: string }).code).toBe('invalid_api_key');
+    }
+  });
+
+  it('answers only GET', async () => {
+    const res = await rawRequest(runtime, {}, { method: 'POST', path: '/v1/key' });
+    expect(res.status).toBe(405);
+    assertValid(validateError, await res.json());
+  });
+});
+
+describe('GET /v1/usage', () => {
+  it('groups the last 30 days by day and by tier, with totals', async () => {
+    const account = await newAccount('usage', 3);
+    await spend(account, 'tier-1', 2);
+    await spend(account, 'tier-3', 1);
+
+    const byDay = await read('/v1/usage', account.key);
+    expect(byDay.status).toBe(200);
+    const since = new Date(Date.parse(`${today()}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
+    expect(byDay.json).toMatchObject({ by: 'day', since, until: today(), truncated: false });
+    const dayRows = byDay.json.rows as Array<{ key: string; requests: number; chargeMicros: number }>;
+    expect(dayRows.map((r) => [r.key, r.requests])).toEqual([[today(), 3]]);
+
+    const byTier = await read('/v1/usage?by=tier', account.key);
+    const tierRows = byTier.json.rows as Array<{ key: string; requests: number; chargeMicros: number }>;
+    expect(tierRows.map((r) => [r.key, r.requests])).toEqual([
+      ['tier-1', 2],
+      ['tier-3', 1],
+    ]);
+    const total = byTier.json.total as { requests: number; chargeMicros: number; inputTokens: number };
+    expect(total.requests).toBe(3);
+    expect(total.chargeMicros).toBe(tierRows.reduce((n, r) => n + r.chargeMicros, 0));
+    expect(total).toEqual(byDay.json.total);
+    // The wallet paid exactly what the report counts.
+    const admins = await admin(runtime, 'GET', `/admin/accounts/${account.accountId}`);
+    expect(3_000_000 - Number(admins.json.balanceMicros)).toBe(total.chargeMicros);
+    // What it cost upstream is the operator's business.
+    expect(JSON.stringify(byTier.json)).not.toMatch(/upstreamCost|model/i);
+
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const past = await read(`/v1/usage?by=day&since=${yesterday}&until=${yesterday}`, account.key);
+    expect(past.json).toMatchObject({ since: yesterday, until: yesterday, rows: [], total: { requests: 0 } });
+  });
+
+  it('refuses a bad grouping or range with the parameter named', async () => {
+    const account = await newAccount('bad ranges', 1);
+    const cases: Array<[string, string]> = [
+      ['/v1/usage?by=key', 'by'],
+      ['/v1/usage?since=2026-02-30', 'since'],
+      ['/v1/usage?until=yesterday', 'until'],
+      ['/v1/usage?since=2026-03-02&until=2026-03-01', 'since'],
+      ['/v1/usage?since=2020-01-01&until=2026-01-01', 'since'],
+      ['/v1/requests?limit=0', 'limit'],
+    ];
+    for (const [path, param] of cases) {
+      const res = await read(path, account.key);
+      expect(res.status, path).toBe(400);
+      assertValid(validateError, res.json);
+      expect((res.json.error as { param: string }).param, path).toBe(param);
+    }
+  });
+});
+
+describe('isolation and revocation', () => {
+  it("never shows one account's balance, usage or requests to another account's key", async () => {
+    const mine = await newAccount('mine', 1);
+    const theirs = await newAccount('theirs', 4);
+    await spend(theirs, 'tier-4', 2);
+    await spend(mine, 'tier-1', 1);
+
+    const key = await read('/v1/key', mine.key);
+    expect((key.json.account as { id: string }).id).toBe(mine.accountId);
+    const usage = await read('/v1/usage?by=tier', mine.key);
+    expect((usage.json.rows as Array<{ key: string }>).map((r) => r.key)).toEqual(['tier-1']);
+    expect((usage.json.total as { requests: number }).requests).toBe(1);
+
+    const recent = await read('/v1/requests', mine.key);
+    const rows = recent.json.data as Array<Record<string, unknown>>;
+    expect(rows.map((r) => r.tier)).toEqual(['tier-1']);
+    const theirRequests = (await read('/v1/requests', theirs.key)).json.data as Array<{ requestId: string }>;
+    expect(theirRequests).toHaveLength(2);
+    const shown = JSON.stringify([key.json, usage.json, recent.json]);
+    expect(shown).not.toContain(theirs.accountId);
+    for (const r of theirRequests) expect(shown).not.toContain(r.requestId);
+    // A recent request names its tier, tokens and charge, never the model that served it.
+    expect(Object.keys(rows[0] ?? {}).sort()).toEqual(
+      [
+        'chargeMicros',
+        'errorCode',
+        'inputTokens',
+        'outputTokens',
+        'requestId',
+        'startedAt',
+        'status',
+        'stream',
+        'tier',
+      ].sort(),
+    );
+  });
+
+  it('answers while the budget is spent and the rate limit used up, and not once the key is revoked', async () => {
+    const account = await newAccount('limited', 1, { rpm: 1, dailyBudgetUsd: 0.000001 });
+    await spend(account, 'tier-1', 1);
+    const refused = await rawRequest(
+      runtime,
+      { model: 'tier-1', max_tokens: 16, messages: [{ role: 'user', content: 'again' }] },
+      { apiKey: account.key },
+    );
+    expect([402, 429]).toContain(refused.status);
+    await refused.text();
+    for (let i = 0; i < 3; i++) {
+      expect((await read('/v1/key', account.key)).status).toBe(200);
+      expect((await read('/v1/usage', account.key)).status).toBe(200);
+      expect((await read('/v1/requests', account.key)).status).toBe(200);
+    }
+
+    const revoked = await admin(runtime, 'DELETE', `/admin/keys/${account.keyId}`);
+    expect(revoked.status).toBe(200);
+    await waitFor(async () => (await read('/v1/key', account.key)).status === 401, {
+      ...POLL,
+      what: 'the revoked key to lose /v1/key',
+    });
+    for (const path of ['/v1/key', '/v1/usage', '/v1/requests']) {
+      const res = await read(path, account.key);
+      expect(res.status, path).toBe(401);
+      assertValid(validateError, res.json);
+    }
+  });
+});
