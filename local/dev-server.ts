@@ -1,9 +1,9 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { anthropicErrorResponse } from '../shared/dialects/anthropic-messages/errors.js';
 import { requestTooLarge } from '../shared/domain/errors.js';
 import { CONSOLE_PATHS } from '../shared/runtime/console-handler.js';
+import { pathErrorResponse } from '../shared/runtime/surface-errors.js';
 import { isStreamingHandler, LocalResponseStream } from './awslambda-shim.js';
 
 /**
@@ -196,22 +196,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       const body = await readBody(req, limit);
       if (body === 'too_large') {
         res.setHeader('connection', 'close');
-        if (url.pathname.startsWith('/v1/messages')) {
-          const refusal = anthropicErrorResponse(requestTooLarge(limit), requestId);
-          res.writeHead(refusal.status, refusal.headers);
-          return void res.end(refusal.body);
-        }
-        return sendJson(
-          res,
-          413,
-          errorBody(
-            413,
-            'invalid_request_error',
-            'request_too_large',
-            `The request body exceeds the limit of ${limit} bytes.`,
-          ),
-          requestId,
-        );
+        // The shape of the path's surface, as the public API would answer.
+        const refusal = pathErrorResponse(url.pathname, requestTooLarge(limit), requestId);
+        res.writeHead(refusal.status, refusal.headers);
+        return void res.end(refusal.body);
       }
       const event = toEvent(req, body, url);
       const isConsole = options.console !== undefined && CONSOLE_PATHS.includes(url.pathname as never);

@@ -38,7 +38,7 @@ export const LAMBDA_SERVICE_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
 ];
 export const PROBE_TASK_MAX_ATTEMPTS = 2;
-/** Pause between Complete and VerifyBilling: settling takes seconds, and waiting in a Wait state costs nothing. */
+/** Pause between the completions and VerifyBilling: settling takes seconds, and waiting in a Wait state costs nothing. */
 export const BILLING_WAIT = Duration.seconds(5);
 /** Two completions of up to a minute each, or a minute of billing polls, plus margin. */
 export const PROBE_FUNCTION_TIMEOUT = Duration.minutes(3);
@@ -57,7 +57,7 @@ export interface SyntheticProbeProps {
  * The synthetic probe: a Step Functions state machine, one Lambda task per step, started by EventBridge
  * Scheduler every `probeIntervalMinutes`.
  *
- *   Begin → SignUp → Complete → WaitForBilling → VerifyBilling → Cleanup → RecordPassed
+ *   Begin → SignUp → Complete → Messages → WaitForBilling → VerifyBilling → Cleanup → RecordPassed
  *
  * Each task retries Lambda's transient errors (bounded) and catches everything else into `$.error`; a Pass state
  * names the failed step, CleanupAfterFailure deletes whatever account exists, RecordFailed records the failure
@@ -133,11 +133,13 @@ export class SyntheticProbe extends Construct {
     });
     const signUp = task('SignUp', 'signUp');
     const complete = task('Complete', 'complete');
+    const messages = task('Messages', 'messages');
     const verifyBilling = task('VerifyBilling', 'verifyBilling');
     const cleanup = task('Cleanup', 'cleanup');
     const recordPassed = task('RecordPassed', 'record');
     signUp.addCatch(failedAt('SignUp', cleanUpThenRecord), { resultPath: caughtInto });
     complete.addCatch(failedAt('Complete', cleanUpThenRecord), { resultPath: caughtInto });
+    messages.addCatch(failedAt('Messages', cleanUpThenRecord), { resultPath: caughtInto });
     verifyBilling.addCatch(failedAt('VerifyBilling', cleanUpThenRecord), { resultPath: caughtInto });
     // Cleanup failed itself: record that, there is nothing left to clean up with.
     cleanup.addCatch(failedAt('Cleanup', recordFailure), { resultPath: caughtInto });
@@ -146,6 +148,7 @@ export class SyntheticProbe extends Construct {
     const definition = begin
       .next(signUp)
       .next(complete)
+      .next(messages)
       .next(new Wait(this, 'WaitForBilling', { time: WaitTime.duration(BILLING_WAIT) }))
       .next(verifyBilling)
       .next(cleanup)
@@ -160,7 +163,8 @@ export class SyntheticProbe extends Construct {
       retention: config.logRetentionDays,
     });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
-      comment: 'Tiergate synthetic probe: sign up, complete, verify billing, clean up, record',
+      comment:
+        'Tiergate synthetic probe: sign up, complete (chat, then Messages), verify billing, clean up, record',
       definitionBody: DefinitionBody.fromChainable(definition),
       stateMachineType: StateMachineType.STANDARD,
       timeout: EXECUTION_TIMEOUT,

@@ -7,7 +7,8 @@ import {
   notFound,
 } from '../domain/errors.js';
 import { SSE_DONE } from '../domain/sse.js';
-import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
+import type { ApiSurface } from '../domain/usage.js';
+import { type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { KeyHolderApi } from '../keyholder/key-holder-api.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { IdempotencyStore } from '../ports.js';
@@ -17,6 +18,8 @@ import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';
 
 type Handler = { handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> };
+/** An error in one surface's shape. */
+export type ErrorResponder = (error: GatewayError, requestId: string) => HttpResponse;
 /** A surface: its handler, where its requests carry their API key, and its rate-limit headers. */
 type Surface = Handler & {
   credentials(req: HttpRequest): string | undefined;
@@ -30,8 +33,8 @@ export interface PublicApiDeps {
   messages: Surface;
   /** POST /v1/messages/count_tokens. */
   countTokens: Handler;
-  /** An error in the Messages API's shape, for any path under /v1/messages. */
-  messagesError: (error: GatewayError, requestId: string) => HttpResponse;
+  /** Each surface's error shape; a path's errors take the shape of errorSurfaceOf(path). */
+  errorResponses: Readonly<Record<ApiSurface, ErrorResponder>>;
   auth: Authenticator;
   catalog: () => Promise<Catalog>;
   probes: ProbeResultStore;
@@ -69,6 +72,18 @@ const MODEL_PATH = /^\/v1\/models\/([^/]+)$/;
 
 const routePath = (path: string): string => (path.length > 1 ? path.replace(/\/+$/, '') : path);
 
+/** The path prefix of each surface's routes but chat's; any other path's errors take chat's (OpenAI's) shape. */
+const SURFACE_PREFIXES: readonly (readonly [string, ApiSurface])[] = [['/v1/messages', 'messages']];
+
+/**
+ * The API surface whose error shape a path's errors take: the one decision, used by the public
+ * API and by whatever refuses a request before the public API sees it (an oversized body).
+ */
+export function errorSurfaceOf(rawPath: string): ApiSurface {
+  const path = routePath(rawPath);
+  return SURFACE_PREFIXES.find(([prefix]) => path.startsWith(prefix))?.[1] ?? 'chat';
+}
+
 /** The route of a path (its ROUTES key), and the model id of /v1/models/{id}. */
 function route(path: string): { key: string; modelId?: string } {
   const model = MODEL_PATH.exec(path);
@@ -92,7 +107,7 @@ export class PublicApi {
       route: 'POST /v1/chat/completions',
       accountOf: async (req) =>
         (await deps.auth.authenticateKey(deps.completions.credentials(req))).accountId,
-      errorResponse,
+      errorResponse: deps.errorResponses.chat,
       isRateLimitHeader: (name) => deps.completions.isRateLimitHeader(name),
       // A chat stream that was cut short ends without [DONE] (frames that left together are one write).
       isComplete: (frames) => frames.at(-1)?.endsWith(SSE_DONE) === true,
@@ -101,7 +116,7 @@ export class PublicApi {
       ...common,
       route: 'POST /v1/messages',
       accountOf: async (req) => (await deps.auth.authenticateKey(deps.messages.credentials(req))).accountId,
-      errorResponse: deps.messagesError,
+      errorResponse: deps.errorResponses.messages,
       isRateLimitHeader: (name) => deps.messages.isRateLimitHeader(name),
       // A Messages stream that was cut short ends without message_stop.
       isComplete: (frames) => frames.at(-1)?.includes('event: message_stop\n') === true,
@@ -156,9 +171,7 @@ export class PublicApi {
 
   /** An error in the shape of the surface a path belongs to. */
   errorResponse(rawPath: string, error: GatewayError, requestId: string): HttpResponse {
-    return routePath(rawPath).startsWith('/v1/messages')
-      ? this.deps.messagesError(error, requestId)
-      : errorResponse(error, requestId);
+    return this.deps.errorResponses[errorSurfaceOf(rawPath)](error, requestId);
   }
 
   /** A key holder's read of their own account: authenticated by the key, counted against nothing. */

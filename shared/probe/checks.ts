@@ -39,8 +39,17 @@ export const PROVIDER_NAMES: readonly string[] = [
 
 /** Fields an upstream adds that the gateway must strip. */
 const UPSTREAM_FIELDS = ['provider', 'system_fingerprint'];
-/** Generated text: it may mention anything, so leak checks skip it. */
-const GENERATED_FIELDS = new Set(['content', 'refusal', 'reasoning', 'reasoning_content', 'arguments']);
+/** Generated text (OpenAI's and Anthropic's fields): it may mention anything, so leak checks skip it. */
+const GENERATED_FIELDS = new Set([
+  'content',
+  'refusal',
+  'reasoning',
+  'reasoning_content',
+  'arguments',
+  'text',
+  'thinking',
+  'partial_json',
+]);
 const MIN_TERM_LENGTH = 4;
 
 /** The terms to look for: each catalog model id, its name without the provider prefix, the prefix, and PROVIDER_NAMES. */

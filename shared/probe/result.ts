@@ -6,7 +6,7 @@ import * as z from 'zod/v4';
  */
 
 /** The probe's steps in the order they run; also the names of the state machine's step tasks. */
-export const PROBE_STEPS = ['SignUp', 'Complete', 'VerifyBilling', 'Cleanup'] as const;
+export const PROBE_STEPS = ['SignUp', 'Complete', 'Messages', 'VerifyBilling', 'Cleanup'] as const;
 export type ProbeStepName = (typeof PROBE_STEPS)[number];
 
 export interface ProbeStepResult {

@@ -1,4 +1,5 @@
 import type { ProbeEnv } from './env.js';
+import { completeMessages } from './messages-step.js';
 import type { ProbeResult } from './result.js';
 import {
   cleanup,
@@ -39,6 +40,7 @@ export async function runProbe(env: ProbeEnv, options: ProbeRunOptions = {}): Pr
   const steps = [
     ['SignUp', signUp],
     ['Complete', complete],
+    ['Messages', completeMessages],
     ['VerifyBilling', verifyBilling],
   ] as const;
   for (const [name, step] of steps) {

@@ -23,8 +23,10 @@ export interface ProbeState {
   account?: ProbeAccount;
   /** The throwaway key Complete uses. It dies with the account, and Cleanup drops it from the state. */
   apiKey?: string;
-  /** Gateway request ids of the probe's completions, for VerifyBilling. */
+  /** Gateway request ids of the probe's completions (chat and Messages), for VerifyBilling. */
   requestIds?: string[];
+  /** The streamed Messages completion: its request id and the usage its client was told, for VerifyBilling. */
+  messages?: { requestId: string; inputTokens: number; outputTokens: number };
   /** Set on the failure path: the failed step (by a Pass state) and its error (by the Catch). */
   failedStep?: string;
   error?: TaskError;
@@ -47,6 +49,7 @@ export const probeStateSchema = z.object({
   account: z.object({ id: z.string(), keyId: z.string(), creditMicros: z.number() }).optional(),
   apiKey: z.string().optional(),
   requestIds: z.array(z.string()).optional(),
+  messages: z.object({ requestId: z.string(), inputTokens: z.number(), outputTokens: z.number() }).optional(),
   failedStep: z.string().optional(),
   error: taskError.optional(),
   cleanupError: taskError.optional(),

@@ -1,20 +1,27 @@
 import * as z from 'zod/v4';
 import { segment } from '../admin-client/client.js';
 import { usdToMicros } from '../domain/money.js';
-import {
-  catalogModelIds,
-  checkCompletion,
-  checkStream,
-  headerLeaks,
-  leakTerms,
-  PROBE_TIER,
-  parseSse,
-  requestIdOf,
-} from './checks.js';
+import { checkCompletion, checkStream, PROBE_TIER, parseSse, requestIdOf } from './checks.js';
 import type { ProbeEnv } from './env.js';
+import { completeMessages } from './messages-step.js';
 import { probeResult, saveProbeResult } from './outcome.js';
-import type { ProbeResult, ProbeStepName, ProbeStepResult } from './result.js';
+import type { ProbeResult } from './result.js';
 import { type ProbeState, ProbeStepError } from './state.js';
+import {
+  type CallResult,
+  callPublicApi,
+  catalogLeakTerms,
+  describeFailure,
+  failedCall,
+  gatewayHeaderProblems,
+  need,
+  noAnswer,
+  PROBE_MAX_COMPLETION_TOKENS,
+  PROBE_PROMPT,
+  statusOf,
+  type Timer,
+  timer,
+} from './step-kit.js';
 
 export {
   asTaskFailure,
@@ -31,6 +38,7 @@ export {
   probeStateSchema,
   type TaskError,
 } from './state.js';
+export { PROBE_MAX_COMPLETION_TOKENS } from './step-kit.js';
 
 /**
  * The probe's steps. Each takes the state the previous one returned and returns it extended, or throws a
@@ -39,44 +47,6 @@ export {
 
 /** Credit of the throwaway account: covers the holds of two small tier-1 requests at any sane price. */
 export const PROBE_CREDIT_USD = 0.1;
-/**
- * Output cap of the probe's completions. `max_completion_tokens`, because reasoning models refuse `max_tokens`;
- * and large enough that a reasoning model still has tokens left to answer after it has thought.
- */
-export const PROBE_MAX_COMPLETION_TOKENS = 512;
-const PROBE_PROMPT = 'This is a health check. Reply with the single word OK.';
-
-interface Timer {
-  ms(): number;
-  fail(message: string, cause?: unknown): ProbeStepError;
-  pass(): ProbeStepResult;
-}
-
-function timer(env: ProbeEnv, step: ProbeStepName): Timer {
-  const started = env.now();
-  const ms = () => Math.max(0, Math.round(env.now() - started));
-  return {
-    ms,
-    fail: (message, cause) => new ProbeStepError(step, ms(), message, cause === undefined ? {} : { cause }),
-    pass: () => ({ name: step, passed: true, ms: ms() }),
-  };
-}
-
-/** One line about a failure: its message. Admin API messages hold no secrets; ProbeStepError masks any anyway. */
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
-}
-
-const statusOf = (err: unknown): number | undefined => {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' ? status : undefined;
-};
-
-function need<T>(value: T | undefined, what: string, step: ProbeStepName): T {
-  if (value === undefined) throw new ProbeStepError(step, 0, `${what} is missing from the probe state`);
-  return value;
-}
 
 const createdAccount = z.object({
   account: z.object({ id: z.string().min(1), balanceMicros: z.number() }),
@@ -122,11 +92,11 @@ export async function signUp(env: ProbeEnv, state: ProbeState): Promise<ProbeSta
       steps: [...state.steps, t.pass()],
     };
   } catch (err) {
-    const failure = err instanceof ProbeStepError ? err : t.fail(`admin API: ${describe(err)}`, err);
+    const failure = err instanceof ProbeStepError ? err : t.fail(`admin API: ${describeFailure(err)}`, err);
     if (accountId === undefined) throw failure;
     const undone = await deleteAccount(env, accountId).then(
       () => 'the account was deleted again',
-      (deleteErr: unknown) => `deleting account ${accountId} failed too: ${describe(deleteErr)}`,
+      (deleteErr: unknown) => `deleting account ${accountId} failed too: ${describeFailure(deleteErr)}`,
     );
     throw t.fail(`${failure.message}; ${undone}`, err);
   }
@@ -141,42 +111,6 @@ async function deleteAccount(env: ProbeEnv, accountId: string): Promise<void> {
   }
 }
 
-interface CallResult {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-/** One call of the public API with the probe key, exactly as an OpenAI client makes it, bounded in time. */
-async function callCompletions(env: ProbeEnv, apiKey: string, body: unknown): Promise<CallResult> {
-  const response = await env.fetch(`${env.publicUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(env.requestTimeoutMs),
-  });
-  return { status: response.status, headers: response.headers, text: await response.text() };
-}
-
-/** "HTTP 502 upstream_error": the status and the gateway's error code, never its message. */
-function failedCall(result: CallResult): string {
-  let code = '';
-  try {
-    const parsed = JSON.parse(result.text) as { error?: { code?: unknown } };
-    if (typeof parsed.error?.code === 'string') code = ` ${parsed.error.code.slice(0, 64)}`;
-  } catch {
-    // Not JSON: the status says enough.
-  }
-  return `HTTP ${result.status}${code}`;
-}
-
-function gatewayHeaderProblems(result: CallResult, terms: readonly string[]): string[] {
-  const problems = headerLeaks(result.headers, terms);
-  if (result.headers.get('x-tier') !== PROBE_TIER) problems.push(`header x-tier is not ${PROBE_TIER}`);
-  if (!result.headers.get('x-request-id')) problems.push('header x-request-id is missing');
-  return problems;
-}
-
 /**
  * Complete: through the public Function URL, a tier-1 completion, plain and streamed. Both must conform to the
  * OpenAI shapes, carry usage, name only the tier, and show no upstream model or provider anywhere.
@@ -184,12 +118,7 @@ function gatewayHeaderProblems(result: CallResult, terms: readonly string[]): st
 export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
   const t = timer(env, 'Complete');
   const apiKey = need(state.apiKey, 'the probe key', 'Complete');
-  let terms: string[];
-  try {
-    terms = leakTerms(catalogModelIds(await env.admin.send({ method: 'GET', path: '/admin/tiers' })));
-  } catch (err) {
-    throw t.fail(`reading the catalog: ${describe(err)}`, err);
-  }
+  const terms = await catalogLeakTerms(env, t);
   const request = {
     model: PROBE_TIER,
     messages: [{ role: 'user', content: PROBE_PROMPT }],
@@ -201,10 +130,9 @@ export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeS
       mode === 'streaming' ? { ...request, stream: true, stream_options: { include_usage: true } } : request;
     let result: CallResult;
     try {
-      result = await callCompletions(env, apiKey, body);
+      result = await callPublicApi(env, '/v1/chat/completions', { authorization: `Bearer ${apiKey}` }, body);
     } catch (err) {
-      const reason = err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : describe(err);
-      throw t.fail(`${mode} completion: no answer (${reason})`, err);
+      throw t.fail(`${mode} completion: no answer (${noAnswer(err)})`, err);
     }
     if (result.status !== 200) throw t.fail(`${mode} completion: ${failedCall(result)}`);
     const problems = gatewayHeaderProblems(result, terms);
@@ -236,14 +164,24 @@ export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeS
 
 const requestLog = z.object({
   requests: z.array(
-    z.object({ requestId: z.string(), chargeMicros: z.number().int(), status: z.string() }).loose(),
+    z
+      .object({
+        requestId: z.string(),
+        chargeMicros: z.number().int(),
+        status: z.string(),
+        surface: z.string().optional(),
+        inputTokens: z.number().int().optional(),
+        outputTokens: z.number().int().optional(),
+      })
+      .loose(),
   ),
 });
 const accountView = z.object({ balanceMicros: z.number().int(), heldMicros: z.number().int() });
 
 /**
  * VerifyBilling: polls (bounded by `billingTimeoutMs`) until the request log holds an item for each of the
- * probe's requests and no hold is open, then checks that the wallet went down by exactly their charges.
+ * probe's requests and no hold is open, then checks that the wallet went down by exactly their charges, and
+ * that the Messages request is logged as one and was billed on the usage its client was told.
  */
 export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
   const t = timer(env, 'VerifyBilling');
@@ -267,7 +205,7 @@ export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<P
         await env.admin.send({ method: 'GET', path: `/admin/accounts/${segment(account.id)}` }),
       );
     } catch (err) {
-      throw t.fail(`admin API: ${describe(err)}`, err);
+      throw t.fail(`admin API: ${describeFailure(err)}`, err);
     }
     if (logged.length === requestIds.length && wallet.heldMicros === 0) {
       const notOk = logged.filter((item) => item.status !== 'ok');
@@ -279,6 +217,7 @@ export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<P
           `the wallet went down by ${decrease} micro-USD but the requests were charged ${charges}`,
         );
       }
+      if (state.messages) messagesBillingProblem(state.messages, logged, t);
       return { ...state, steps: [...state.steps, t.pass()] };
     }
     waitingFor =
@@ -291,6 +230,23 @@ export async function verifyBilling(env: ProbeEnv, state: ProbeState): Promise<P
   throw t.fail(`billing did not settle within ${Math.round(env.billingTimeoutMs / 1000)} s: ${waitingFor}`);
 }
 
+/** Throws when the Messages request's log item is not a Messages one, or bills other counts than it reported. */
+function messagesBillingProblem(
+  reported: NonNullable<ProbeState['messages']>,
+  logged: z.infer<typeof requestLog>['requests'],
+  t: Timer,
+): void {
+  const item = logged.find((i) => i.requestId === reported.requestId);
+  if (item?.surface !== 'messages') throw t.fail('the Messages request is not logged as a Messages request');
+  if (item.inputTokens !== reported.inputTokens || item.outputTokens !== reported.outputTokens) {
+    throw t.fail(
+      `the Messages request was billed on ${item.inputTokens}/${item.outputTokens} input/output tokens ` +
+        `but its client was told ${reported.inputTokens}/${reported.outputTokens}`,
+    );
+  }
+  if (item.chargeMicros <= 0) throw t.fail('the Messages request was charged nothing');
+}
+
 /** Cleanup: deletes the probe account, its keys and wallet, and checks it is gone. Runs on every path. */
 export async function cleanup(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
   const t = timer(env, 'Cleanup');
@@ -299,7 +255,7 @@ export async function cleanup(env: ProbeEnv, state: ProbeState): Promise<ProbeSt
     try {
       await deleteAccount(env, state.account.id);
     } catch (err) {
-      throw t.fail(`deleting account ${state.account.id}: ${describe(err)}`, err);
+      throw t.fail(`deleting account ${state.account.id}: ${describeFailure(err)}`, err);
     }
     const gone = await env.admin
       .send({ method: 'GET', path: `/admin/accounts/${segment(state.account.id)}` })
@@ -323,6 +279,7 @@ export async function record(env: ProbeEnv, state: ProbeState): Promise<ProbeRes
 export const PROBE_TASKS = {
   signUp,
   complete,
+  messages: completeMessages,
   verifyBilling,
   cleanup,
   record,

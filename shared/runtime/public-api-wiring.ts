@@ -26,6 +26,7 @@ import type { GuardrailReader, Upstream, UsagePublisher, WalletStore } from '../
 import { HttpUpstream } from '../upstreams/openai-http.js';
 import { eventBridgeClient } from './event-bridge.js';
 import { createSecretProvider, type FetchSecret, type SecretProvider } from './secret-provider.js';
+import { SURFACE_ERROR_RESPONSES } from './surface-errors.js';
 
 /** Handlers cache the active catalog for at most 30 s. */
 export const MAX_CATALOG_CACHE_TTL_MS = 30_000;
@@ -133,7 +134,7 @@ export function createPublicApi(
     completions: new RequestLifecycle(deps, new OpenAiChatDialect(toolCallIds)),
     messages: new RequestLifecycle(deps, messages),
     countTokens: new MessagesTokenCounter({ auth, catalog, upstream: deps.upstream, dialect: messages, log }),
-    messagesError: (error, requestId) => messages.errorResponse(error, requestId),
+    errorResponses: SURFACE_ERROR_RESPONSES,
   });
   return { api, upstreamKey };
 }

@@ -5,10 +5,10 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { messagesRequest, WEATHER_TOOL } from '../support/anthropic-helpers.js';
-import { demoUpstream, marker } from '../support/e2e-helpers.js';
+import { demoUpstream, marker, roomInMinute } from '../support/e2e-helpers.js';
 import { LeakScan } from '../support/leak-scan.js';
 import { createAccount } from '../support/money-helpers.js';
-import { startTestRuntime } from '../support/runtime.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
 
 /**
  * Leak bait on the Messages path: the demo upstream answers with Anthropic's own ids (`msg_01…`,
@@ -17,7 +17,9 @@ import { startTestRuntime } from '../support/runtime.js';
  */
 
 let runtime: LocalRuntime;
-const { seen, deny, denyModelId, recordResponse, leaksIn } = new LeakScan();
+const { seen, deny, denyModelId, record, recordResponse, leaksIn } = new LeakScan();
+/** Anthropic's rate-limit headers the limited key's responses carried. */
+const rateLimitHeaders: string[] = [];
 
 const TRANSPORT_HEADERS = new Set([
   'content-type',
@@ -140,6 +142,25 @@ async function exercise(): Promise<void> {
   for (const [label, body, options] of clientErrors) {
     await recordResponse(`error ${label}`, await messagesRequest(runtime, body, options));
   }
+  // A rate-limited key, answered and then refused, and an idempotent replay of a stream: Anthropic's rate-limit
+  // header names are the protocol's own (the client chose it), like request-id; their values are scanned.
+  const limited = await createAccount(runtime, 'limited', 1_000_000);
+  const limitedKey = String(
+    (await admin(runtime, 'POST', `/admin/accounts/${limited.accountId}/keys`, { rpm: 1, tpm: 100_000 })).json
+      .key,
+  );
+  const replayed = { model: 'tier-2', max_tokens: 32, stream: true, messages: say('tokens:3') };
+  await roomInMinute(5_000); // the three requests in one window
+  for (const label of ['limited', 'limited replay', 'limited refused']) {
+    const headers = { 'idempotency-key': label === 'limited refused' ? 'other' : 'leak-replay' };
+    const res = await messagesRequest(runtime, replayed, { apiKey: limitedKey, headers });
+    for (const [name, value] of res.headers.entries()) {
+      if (name.startsWith('anthropic-ratelimit-')) rateLimitHeaders.push(name);
+      record(`${label} header`, name.startsWith('anthropic-ratelimit-') ? value : `${name}: ${value}`);
+    }
+    record(`${label} body`, await res.text());
+  }
+
   const { apiKey: emptyKey } = await createAccount(runtime, 'empty', 0);
   await recordResponse(
     'error empty wallet',
@@ -246,6 +267,11 @@ describe('no upstream identity reaches Messages clients', () => {
 
   it('leaks no model id, provider, upstream id or upstream field in any body, event, header or error', () => {
     expect(seen.length).toBeGreaterThan(100);
+    // The limited key's answer and its refusal carried the rate-limit family; the replay repeated none of it.
+    expect(rateLimitHeaders.length).toBe(12);
+    expect(seen.some((s) => s.source === 'limited refused body' && s.text.includes('rate_limit_error'))).toBe(
+      true,
+    );
     expect(leaksIn(seen).map((l) => l.where)).toEqual([]);
   });
 

@@ -63,6 +63,7 @@ describe('local probe schedule', () => {
     expect((last.json.steps as Array<{ name: string }>).map((s) => s.name)).toEqual([
       'SignUp',
       'Complete',
+      'Messages',
       'VerifyBilling',
       'Cleanup',
     ]);
@@ -76,7 +77,7 @@ describe('npm run probe', () => {
     expect(code, out).toBe(0);
     // Metrics are off unless asked for: no EMF line in front of the table.
     expect(out).not.toContain('CloudWatchMetrics');
-    for (const step of ['SignUp', 'Complete', 'VerifyBilling', 'Cleanup']) {
+    for (const step of ['SignUp', 'Complete', 'Messages', 'VerifyBilling', 'Cleanup']) {
       expect(out).toMatch(new RegExp(`^ {2}${step} +✓ +\\d+$`, 'm'));
     }
     expect(out).toMatch(/passed in \d+\.\d s/);

@@ -213,7 +213,7 @@ describe('synthetic probe state machine (local execution of the synthesized defi
   it('all healthy: the probe passes, /health is 200 and no probe account remains', async () => {
     const run = await execute();
     expect(run.error).toBeUndefined();
-    expect(run.tasks).toEqual(['SignUp', 'Complete', 'VerifyBilling', 'Cleanup', 'RecordPassed']);
+    expect(run.tasks).toEqual(['SignUp', 'Complete', 'Messages', 'VerifyBilling', 'Cleanup', 'RecordPassed']);
     expect(run.output).toMatchObject({ passed: true });
     const result = await recorded();
     expect(result).toMatchObject({ passed: true });
@@ -221,6 +221,7 @@ describe('synthetic probe state machine (local execution of the synthesized defi
     expect(result.steps?.map((s) => [s.name, s.passed])).toEqual([
       ['SignUp', true],
       ['Complete', true],
+      ['Messages', true],
       ['VerifyBilling', true],
       ['Cleanup', true],
     ]);
@@ -233,11 +234,19 @@ describe('synthetic probe state machine (local execution of the synthesized defi
     const calls = demoUpstream(runtime).requests.filter((r) =>
       JSON.stringify(r.body.messages).includes('health check'),
     );
-    expect(calls.map((r) => r.stream)).toEqual([false, true]);
-    for (const call of calls) {
+    // Chat plain, chat streamed (max_completion_tokens), then Messages streamed (Anthropic's max_tokens).
+    expect(calls.map((r) => [r.stream, 'max_tokens' in r.body])).toEqual([
+      [false, false],
+      [true, false],
+      [true, true],
+    ]);
+    for (const call of calls.slice(0, 2)) {
       expect(call.body.max_completion_tokens).toBeGreaterThanOrEqual(16);
       expect(call.body).not.toHaveProperty('max_tokens');
     }
+    // The Messages completion (a Claude model name) went upstream as the same tier-1 model.
+    expect(calls[2]?.body.max_tokens).toBeGreaterThanOrEqual(16);
+    expect(calls[2]?.body.model).toBe(calls[0]?.body.model);
   });
 
   it('auth broken (the key lookup finds nothing): fails at Complete, cleans up, /health 503', async () => {
@@ -272,8 +281,53 @@ describe('synthetic probe state machine (local execution of the synthesized defi
   it('billing consumer not running: fails at VerifyBilling, cleans up, /health 503', async () => {
     runtime.bus.setTargetEnabled('billing', false);
     const run = await execute();
-    expect(run.tasks).toEqual(['SignUp', 'Complete', 'VerifyBilling', 'CleanupAfterFailure', 'RecordFailed']);
-    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 2 request-log items/);
+    expect(run.tasks).toEqual([
+      'SignUp',
+      'Complete',
+      'Messages',
+      'VerifyBilling',
+      'CleanupAfterFailure',
+      'RecordFailed',
+    ]);
+    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 3 request-log items/);
+  });
+
+  it('Messages broken (the upstream fails every Messages request): fails at Messages, cleans up, /health 503', async () => {
+    const run = await execute({
+      // Chat completions passed; from here on the upstream answers 500.
+      Complete: async () => demoUpstream(runtime).injectFault({ fault: { kind: 'status', status: 500 } }),
+    });
+    expect(run.tasks).toEqual(['SignUp', 'Complete', 'Messages', 'CleanupAfterFailure', 'RecordFailed']);
+    const result = await expectFailedAt(run, 'Messages', /streamed message: HTTP 502 api_error/);
+    expect(result.steps?.map((s) => [s.name, s.passed])).toEqual([
+      ['SignUp', true],
+      ['Complete', true],
+      ['Messages', false],
+      ['Cleanup', true],
+    ]);
+  });
+
+  it('Messages billed on other counts than its stream reported: fails at VerifyBilling, cleans up', async () => {
+    const run = await execute({
+      // As if the gateway had told the client one more output token than it billed.
+      Messages: async (output) => {
+        const reported = (output as ProbeState).messages;
+        if (reported) reported.outputTokens += 1;
+      },
+    });
+    await expectFailedAt(
+      run,
+      'VerifyBilling',
+      /Messages request was billed on \d+\/\d+ .* its client was told/,
+    );
+  });
+
+  it('Messages stream cut after its first content: fails at Messages (no message_stop), cleans up', async () => {
+    const run = await execute({
+      Complete: async () =>
+        demoUpstream(runtime).injectFault({ fault: { kind: 'disconnect', afterChunks: 1 }, times: 1 }),
+    });
+    await expectFailedAt(run, 'Messages', /error event.*does not end with message_stop/);
   });
 
   it('recovers: once the outage is over the next run passes and /health is 200 again', async () => {

@@ -106,7 +106,7 @@ async function runLambdaProbe(): Promise<void> {
   ) => Promise<unknown>;
   const context = { functionName: 'probe', awsRequestId: 'contract', getRemainingTimeInMillis: () => 60_000 };
   let state: unknown = { startedAt: new Date().toISOString(), steps: [] };
-  for (const step of ['signUp', 'complete', 'verifyBilling', 'cleanup', 'record']) {
+  for (const step of ['signUp', 'complete', 'messages', 'verifyBilling', 'cleanup', 'record']) {
     state = await probe({ step, state }, context);
   }
 }

@@ -810,15 +810,16 @@ describe('synthetic probe', () => {
     definition = stateMachineDefinition(template, logicalId(stack.probe.stateMachine));
   });
 
-  it('runs SignUp, Complete, VerifyBilling, Cleanup and RecordPassed in order, one Lambda task each', () => {
+  it('runs SignUp, Complete, Messages, VerifyBilling, Cleanup and RecordPassed in order, one Lambda task each', () => {
     const order: string[] = [];
     for (let name: string | undefined = definition.StartAt; name; name = definition.States[name]?.Next) {
       if (definition.States[name]?.Type === 'Task') order.push(name);
     }
-    expect(order).toEqual(['SignUp', 'Complete', 'VerifyBilling', 'Cleanup', 'RecordPassed']);
+    expect(order).toEqual(['SignUp', 'Complete', 'Messages', 'VerifyBilling', 'Cleanup', 'RecordPassed']);
     expect(order.map((name) => stepOf(definition.States[name]))).toEqual([
       'signUp',
       'complete',
+      'messages',
       'verifyBilling',
       'cleanup',
       'record',
@@ -828,7 +829,8 @@ describe('synthetic probe', () => {
       expect(state.Parameters).toMatchObject({ 'state.$': '$' });
     }
     // Billing is given time in a Wait state (free) before VerifyBilling polls (Lambda time).
-    expect(definition.States.Complete?.Next).toBe('WaitForBilling');
+    expect(definition.States.Complete?.Next).toBe('Messages');
+    expect(definition.States.Messages?.Next).toBe('WaitForBilling');
     expect(definition.States.WaitForBilling).toMatchObject({ Type: 'Wait', Next: 'VerifyBilling' });
   });
 
@@ -851,7 +853,7 @@ describe('synthetic probe', () => {
   });
 
   it('cleans up on every failure path once an account may exist, then records the failure and fails', () => {
-    for (const step of ['SignUp', 'Complete', 'VerifyBilling']) {
+    for (const step of ['SignUp', 'Complete', 'Messages', 'VerifyBilling']) {
       const catcher = definition.States[step]?.Catch?.[0];
       expect(catcher?.ResultPath).toBe('$.error');
       const named = definition.States[catcher?.Next ?? ''];

@@ -144,6 +144,7 @@ describe('probe results', () => {
   const passedSteps = [
     { name: 'SignUp', passed: true, ms: 10 },
     { name: 'Complete', passed: true, ms: 20 },
+    { name: 'Messages', passed: true, ms: 25 },
     { name: 'VerifyBilling', passed: true, ms: 30 },
   ];
 
@@ -205,6 +206,12 @@ describe('probe results', () => {
     expect(probeResult({ ...state, steps: state.steps.slice(1) }, started + 100)).toMatchObject({
       passed: false,
       failingStep: 'SignUp',
+    });
+    // So does one without its Messages completion.
+    const withoutMessages = state.steps.filter((step) => step.name !== 'Messages');
+    expect(probeResult({ ...state, steps: withoutMessages }, started + 100)).toMatchObject({
+      passed: false,
+      failingStep: 'Messages',
     });
   });
 
@@ -317,7 +324,7 @@ describe('probe task (the Lambda handler logic)', () => {
       });
     const passedState = {
       startedAt: new Date(Date.now() - 1_000).toISOString(),
-      steps: ['SignUp', 'Complete', 'VerifyBilling', 'Cleanup'].map((name) => ({
+      steps: ['SignUp', 'Complete', 'Messages', 'VerifyBilling', 'Cleanup'].map((name) => ({
         name,
         passed: true,
         ms: 1,
