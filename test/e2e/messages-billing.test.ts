@@ -101,8 +101,16 @@ describe('Messages billing', () => {
         inputTokens,
         outputTokens: 5,
         tier: 'tier-2',
+        cachedInputTokens: usage.cache_read_input_tokens,
+        cacheWriteTokens: usage.cache_creation_input_tokens,
       });
-      expect(item.chargeMicros).toBe(chargeFor('tier-2', inputTokens, 5));
+      // DESIGN §13: cache reads and writes at their own rates.
+      expect(item.chargeMicros).toBe(
+        chargeFor('tier-2', inputTokens, 5, {
+          cachedInputTokens: usage.cache_read_input_tokens,
+          cacheWriteTokens: usage.cache_creation_input_tokens,
+        }),
+      );
     }
     const wallet = await walletOf(db, runtime.tables.ledger, accountId);
     const log = await logItems(db, runtime.tables.requestLog, accountId);
