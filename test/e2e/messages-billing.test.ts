@@ -8,6 +8,7 @@ import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { estimateOutputTokens } from '../../shared/lifecycle/estimate.js';
 import {
   assertAnthropic,
+  cachingMessagesBody,
   messagesRequest,
   readMessagesStream,
   validateMessage,
@@ -56,20 +57,8 @@ describe('Messages billing', () => {
   it('bills prompt caching on all prompt tokens: input, cache writes and cache reads', async () => {
     const credit = 5_000_000;
     const { accountId, apiKey } = await createAccount(runtime, 'caching', credit);
-    const system = [
-      {
-        type: 'text',
-        text: `You are terse. ${marker()} ${'policy '.repeat(300)}`,
-        cache_control: { type: 'ephemeral' },
-      },
-    ];
-    const request = (stream: boolean) => ({
-      model: 'claude-sonnet-4-5',
-      max_tokens: 64,
-      stream,
-      system,
-      messages: [{ role: 'user', content: 'tokens:5' }],
-    });
+    const tag = marker();
+    const request = (stream: boolean) => cachingMessagesBody(tag, stream);
 
     const first = await messagesRequest(runtime, request(false), { apiKey });
     expect(first.status).toBe(200);

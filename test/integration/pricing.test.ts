@@ -7,7 +7,7 @@ import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { type CatalogDocument, compileCatalog, type TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { priceUsage } from '../../shared/domain/money.js';
-import { messagesRequest, readMessagesStream } from '../support/anthropic-helpers.js';
+import { cachingMessagesBody, messagesRequest, readMessagesStream } from '../support/anthropic-helpers.js';
 import { jsonFrames, marker, rawRequest, readSse, waitFor } from '../support/e2e-helpers.js';
 import { CATALOG_V1, chargeFor, createAccount, logItems, walletOf } from '../support/money-helpers.js';
 import { assertValid, validateChunk, validateCompletion } from '../support/openai-schema.js';
@@ -136,16 +136,8 @@ describe('chat completions with prompt caching', () => {
 describe('Messages with prompt caching', () => {
   it('logs cache reads and writes, priced at the serving model when the upstream reports no cost', async () => {
     const { accountId, apiKey } = await createAccount(runtime, 'messages-cache', 5_000_000);
-    const system = [
-      { type: 'text', text: `${marker()} ${'policy '.repeat(300)}`, cache_control: { type: 'ephemeral' } },
-    ];
-    const request = (stream: boolean) => ({
-      model: 'claude-sonnet-4-5',
-      max_tokens: 64,
-      stream,
-      system,
-      messages: [{ role: 'user', content: 'tokens:5' }],
-    });
+    const tag = marker();
+    const request = (stream: boolean) => cachingMessagesBody(tag, stream);
     const first = await messagesRequest(runtime, request(true), { apiKey });
     await readMessagesStream(first);
     const second = await messagesRequest(runtime, request(false), { apiKey });
