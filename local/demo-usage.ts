@@ -9,6 +9,8 @@ import { DEFAULT_CATALOG } from '../shared/domain/default-catalog.js';
 
 /** Prompts with a shorter cacheable prefix are not cached (OpenAI's threshold). */
 export const MIN_CACHED_PREFIX_TOKENS = 1024;
+/** The cache forgets everything past this many prefixes, so a long load run cannot grow it for ever. */
+const MAX_CACHED_PREFIXES = 10_000;
 const FALLBACK_PRICE: PriceDocument = { inputUsdPerMTok: 1, outputUsdPerMTok: 2 };
 /** Models that think before they answer: half their completion tokens are reasoning. */
 const REASONING_MODEL = /(^|\/)(o\d|deepseek-r\d)/;
@@ -43,6 +45,7 @@ export class PromptCache {
       return { promptTokens, cachedTokens: 0, cacheWriteTokens: 0 };
     const key = createHash('sha256').update(model).update('\0').update(JSON.stringify(prefix)).digest('hex');
     const hit = this.seen.has(key);
+    if (!hit && this.seen.size >= MAX_CACHED_PREFIXES) this.seen.clear();
     this.seen.add(key);
     return {
       promptTokens,

@@ -110,7 +110,8 @@ export class Meter {
     // counts more input than the bound allowed for (e.g. a very large image): say so when it does.
     const fullCharge = priceUsage(tier.price, counts);
     const chargeMicros = Math.min(fullCharge, this.holdMicros);
-    if (fullCharge > this.holdMicros && this.holdMicros > 0) {
+    const clipped = fullCharge > this.holdMicros && this.holdMicros > 0;
+    if (clipped) {
       this.deps.log.warn('charge clipped to the hold', {
         requestId,
         chargeMicros: fullCharge,
@@ -141,7 +142,7 @@ export class Meter {
       upstreamCostSource: reportedCost === undefined ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
-      ...(fullCharge > chargeMicros ? { clippedChargeMicros: fullCharge } : {}),
+      ...(clipped ? { clippedChargeMicros: fullCharge } : {}),
       ttftMs: this.ttftMs,
       latencyMs: Math.max(0, endedAt - this.init.startedAt),
       startedAt: new Date(this.init.startedAt).toISOString(),

@@ -303,7 +303,7 @@ describe('operator papercuts', () => {
     );
     // The margin of each tier against its primary model, at 0, 50 and 90% cache hits.
     expect(unchanged.stdout).toMatch(/^Margin per request of 20,000 prompt and 1,000 output tokens/);
-    expect(unchanged.stdout).toMatch(/\ntier-2\s+openai\/gpt-4\.1-mini\s+\$0\.002000 \(\d+\.\d%\)/);
+    expect(unchanged.stdout).toMatch(/\ntier-2\s+openai\/gpt-4\.1-mini\s+\$0\.002900 \(23\.2%\)/);
 
     const active = JSON.parse(shown) as { version: number; catalog: CatalogDocument };
     const edited = structuredClone(active);

@@ -9,6 +9,7 @@ import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { estimateOutputTokens } from '../../shared/lifecycle/estimate.js';
 import {
   assertAnthropic,
+  cachingMessagesBody,
   messagesRequest,
   readMessagesStream,
   validateMessage,
@@ -57,20 +58,8 @@ describe('Messages billing', () => {
   it('bills prompt caching on all prompt tokens: input, cache writes and cache reads', async () => {
     const credit = 5_000_000;
     const { accountId, apiKey } = await createAccount(runtime, 'caching', credit);
-    const system = [
-      {
-        type: 'text',
-        text: `You are terse. ${marker()} ${'policy '.repeat(300)}`,
-        cache_control: { type: 'ephemeral' },
-      },
-    ];
-    const request = (stream: boolean) => ({
-      model: 'claude-sonnet-4-5',
-      max_tokens: 64,
-      stream,
-      system,
-      messages: [{ role: 'user', content: 'tokens:5' }],
-    });
+    const tag = marker();
+    const request = (stream: boolean) => cachingMessagesBody(tag, stream);
 
     const first = await messagesRequest(runtime, request(false), { apiKey });
     expect(first.status).toBe(200);
@@ -103,8 +92,16 @@ describe('Messages billing', () => {
         outputTokens: 5,
         tier: 'tier-2',
         surface: 'messages',
+        cachedInputTokens: usage.cache_read_input_tokens,
+        cacheWriteTokens: usage.cache_creation_input_tokens,
       });
-      expect(item.chargeMicros).toBe(chargeFor('tier-2', inputTokens, 5));
+      // DESIGN §13: cache reads and writes at their own rates.
+      expect(item.chargeMicros).toBe(
+        chargeFor('tier-2', inputTokens, 5, {
+          cachedInputTokens: usage.cache_read_input_tokens,
+          cacheWriteTokens: usage.cache_creation_input_tokens,
+        }),
+      );
     }
     const wallet = await walletOf(db, runtime.tables.ledger, accountId);
     const log = await logItems(db, runtime.tables.requestLog, accountId);

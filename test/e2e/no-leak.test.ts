@@ -81,13 +81,15 @@ async function learnUpstreamIdentity(baseUrl: string, model: string): Promise<vo
   // Top-level fields beyond the OpenAI schema are upstream-specific.
   const openAiFields = new Set(['id', 'object', 'created', 'model', 'choices', 'usage', 'service_tier']);
   for (const field of Object.keys(body)) if (!openAiFields.has(field)) deny(field);
-  // Nested fields beyond the OpenAI schema (usage cost, native finish reasons), as JSON keys.
+  // Nested fields beyond the OpenAI schema (native finish reasons, BYOK flags), as JSON keys. `cost`
+  // is not one: the gateway sends its own charge there (DESIGN §13), never the upstream's cost.
   const usageFields = new Set([
     'prompt_tokens',
     'completion_tokens',
     'total_tokens',
     'prompt_tokens_details',
     'completion_tokens_details',
+    'cost',
   ]);
   for (const field of Object.keys((body.usage as object | undefined) ?? {})) {
     if (!usageFields.has(field)) deny(`"${field}"`);
@@ -256,7 +258,7 @@ describe('no upstream identity reaches clients', () => {
       'demo-org',
       'gen-',
       'fp_demo_',
-      '"cost"',
+      '"is_byok"',
     ]) {
       expect(terms).toContain(term);
     }

@@ -54,6 +54,26 @@ export async function readMessagesStream(res: Response): Promise<{ text: string;
   return { text, events };
 }
 
+/**
+ * A Messages body whose long system prompt ends in a `cache_control` breakpoint, unique to `tag`:
+ * the demo upstream writes it to its prompt cache the first time and reads it afterwards.
+ */
+export function cachingMessagesBody(tag: string, stream: boolean): Record<string, unknown> {
+  return {
+    model: 'claude-sonnet-4-5',
+    max_tokens: 64,
+    stream,
+    system: [
+      {
+        type: 'text',
+        text: `You are terse. ${tag} ${'policy '.repeat(300)}`,
+        cache_control: { type: 'ephemeral' },
+      },
+    ],
+    messages: [{ role: 'user', content: 'tokens:5' }],
+  };
+}
+
 /** A raw Messages request with the `x-api-key` header, as Anthropic's clients send it. */
 export function messagesRequest(
   runtime: LocalRuntime,

@@ -5,7 +5,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { queryPartition } from '../../shared/adapters/dynamodb/client.js';
 import { compileCatalog, type TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
-import { holdPrice, priceTokens, type TokenPrice } from '../../shared/domain/money.js';
+import { holdPrice, priceTokens, priceUsage, type TokenPrice } from '../../shared/domain/money.js';
 import type { UsageRecord } from '../../shared/domain/usage.js';
 import { ledgerKeys } from '../../shared/tables.js';
 import { admin } from './runtime.js';
@@ -27,9 +27,14 @@ export function holdFor(tier: TierId, body: string, outputCap: number, choices =
   return priceTokens(holdPrice(tierPrice(tier)), Buffer.byteLength(body, 'utf8'), outputCap * choices);
 }
 
-/** The charge the gateway derives from a usage block. */
-export function chargeFor(tier: TierId, inputTokens: number, outputTokens: number): number {
-  return priceTokens(tierPrice(tier), inputTokens, outputTokens);
+/** The charge the gateway derives from a usage block (cache reads and writes are part of inputTokens). */
+export function chargeFor(
+  tier: TierId,
+  inputTokens: number,
+  outputTokens: number,
+  cache: { cachedInputTokens?: number; cacheWriteTokens?: number } = {},
+): number {
+  return priceUsage(tierPrice(tier), { inputTokens, outputTokens, ...cache });
 }
 
 export function uniqueId(prefix: string): string {

@@ -73,12 +73,12 @@ class ChatExchange implements Exchange {
     if (!payload || payload.error !== undefined || !Array.isArray(payload.choices)) return false;
     this.payload = payload;
     for (const choice of payload.choices) this.text.push(generatedText((choice as Json | null)?.message));
-    this.readUsage(payload.usage);
+    this.keepUsage(payload.usage);
     return true;
   }
 
   /** Keeps a usage block the upstream sent, in both views, when it is a valid one. */
-  private readUsage(raw: unknown): void {
+  private keepUsage(raw: unknown): void {
     const usage = readUsage(raw);
     const metered = normaliseUsage(raw);
     if (!usage || !metered) return;
@@ -94,7 +94,7 @@ class ChatExchange implements Exchange {
     if (event.data === '[DONE]') return { frames: [], content: this.contentSeen, end: 'done' };
     const chunk = parseChunk(event.data);
     if (!chunk || chunk.error !== undefined) return { frames: [], content: this.contentSeen, end: 'failed' };
-    this.readUsage(chunk.usage); // kept back for the final usage chunk
+    this.keepUsage(chunk.usage); // kept back for the final usage chunk
     const choices = Array.isArray(chunk.choices) ? (chunk.choices as Array<Json | null>) : [];
     if (choices.length === 0) return { frames: [], content: this.contentSeen };
     for (const choice of choices) {

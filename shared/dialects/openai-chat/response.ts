@@ -70,7 +70,7 @@ export function readUsage(raw: unknown): Usage | undefined {
 }
 
 /** A usage block for counts the gateway billed on, when the upstream reported none (an estimate). */
-export function billedUsage(billed: Billed): Usage {
+function billedUsage(billed: Billed): Usage {
   return {
     prompt_tokens: billed.inputTokens,
     completion_tokens: billed.outputTokens,
