@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import {
   Dashboard,
   GraphWidget,
+  GraphWidgetView,
   type IMetric,
   MathExpression,
   SingleValueWidget,
@@ -87,6 +88,20 @@ export function createDashboard(scope: Construct, props: DashboardProps): Dashbo
       title: 'Holds the reconciler failed on',
       left: [gatewayMetric(RECONCILE_FAILED_HOLDS_METRIC, { period: props.reconcilePeriod })],
       width: 8,
+    }),
+  );
+  dashboard.addWidgets(
+    new GraphWidget({
+      title: 'tier-auto: requests per chosen tier',
+      left: TIER_IDS.map((tier) => tierMetric(tier, TIER_METRICS.autoRouted)),
+      view: GraphWidgetView.PIE,
+      width: 8,
+    }),
+    new GraphWidget({
+      title: 'tier-auto: requests per chosen tier over time',
+      left: TIER_IDS.map((tier) => tierMetric(tier, TIER_METRICS.autoRouted)),
+      stacked: true,
+      width: 16,
     }),
   );
   dashboard.addWidgets(

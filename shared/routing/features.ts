@@ -42,19 +42,19 @@ const MATHS = /[=^√∑∫≡]|\d\s*[-+*/x×]\s*\d|\b(mod|prove|derive|integral
 const CUES: ReadonlyArray<[string, RegExp]> = [
   [
     'simple',
-    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|slug|redact|strip|remove|sort|pick|respond with)\b/iu,
+    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|slug|redact|strip|remove|sort|pick|respond with)\b/giu,
   ],
   [
     'workhorse',
-    /\b(write|draft|explain|summari[sz]e|summary|review|refactor|generate|create|rewrite|improve|help me|email|blog|tests?|function|script|readme|docs?|letter|post|story|outline|escrib\w*|rédige\w*|fasse|scrivi|resuma|zusammen\w*)\b/iu,
+    /\b(write|draft|explain|summari[sz]e|summary|review|refactor|generate|create|rewrite|improve|help me|email|blog|tests?|function|script|readme|docs?|letter|post|story|outline|escrib\w*|rédige\w*|fasse|scrivi|resuma|zusammen\w*)\b/giu,
   ],
   [
     'frontier',
-    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie)\b/iu,
+    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie)\b/giu,
   ],
   [
     'reasoning',
-    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|induction|probability|expected|integral|equation|optimi[sz]\w*|maximi[sz]e|minimi[sz]e|schedule|puzzle|step by step|paso a paso|how many|combinatori\w*|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|calculate|compute|estimate|reason\w*)\b/iu,
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|induction|probability|expected|integral|equation|optimi[sz]\w*|maximi[sz]e|minimi[sz]e|schedule|puzzle|step by step|paso a paso|how many|combinatori\w*|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|calculate|compute|estimate|reason\w*)\b/giu,
   ],
 ];
 const CJK_REASONING = /[証证推][明理]|段階的|一步一步|方程/u;
@@ -62,6 +62,8 @@ const CJK_FRONTIER = /架构|設計|设计|原因|故障|リーク|一致性/u;
 
 /** Words read from each text: beyond this, a long paste adds nothing but time. */
 const MAX_WORDS = 400;
+/** Characters of the system prompt and of the prompt that the shape and cue patterns read. */
+const SHAPE_CHARS = 4_000;
 /** Earlier user turns read for context. */
 const HISTORY_TURNS = 2;
 
@@ -93,14 +95,15 @@ export function featureCounts(input: RouteInput): Map<string, number> {
   addText(counts, input.prompt, '', 1);
   if (input.system !== '') addText(counts, input.system, 's', 0.5);
   for (const turn of input.history.slice(-HISTORY_TURNS)) addText(counts, turn, 'h', 0.5);
-  const text = `${input.system}\n${input.prompt}`;
+  // Shapes and cues read the start of a long paste only: the ask is rarely at its end, and time is bounded.
+  const text = `${input.system.slice(0, SHAPE_CHARS)}\n${input.prompt.slice(0, SHAPE_CHARS)}`;
   counts.set(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
   counts.set(`turns:${Math.min(4, input.history.length)}`, 1);
   if (CODE.test(text)) counts.set('shape:code', 1);
   if (MATHS.test(text)) counts.set('shape:maths', 1);
   if (input.prompt.includes('?')) counts.set('shape:question', 1);
   for (const [cue, pattern] of CUES) {
-    const hits = text.match(new RegExp(pattern.source, 'giu'))?.length ?? 0;
+    const hits = text.match(pattern)?.length ?? 0;
     if (hits > 0) counts.set(`cue:${cue}`, Math.min(3, hits));
   }
   if (CJK_REASONING.test(text)) counts.set('cue:reasoning', (counts.get('cue:reasoning') ?? 0) + 1);

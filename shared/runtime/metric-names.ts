@@ -19,6 +19,8 @@ export const TIER_METRICS = {
   ttftMs: 'TtftMs',
   /** 1 for a request that did not end `ok`, else 0. */
   errors: 'Errors',
+  /** 1 for a request tier-auto routed to this tier, else 0: the dashboard's tier shares of auto traffic. */
+  autoRouted: 'AutoRouted',
 } as const;
 
 /**

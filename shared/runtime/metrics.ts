@@ -57,6 +57,7 @@ export function recordUsageMetrics(metrics: Metrics, usage: UsageRecord): void {
   metrics.addMetric(TIER_METRICS.latencyMs, MetricUnit.Milliseconds, usage.latencyMs);
   if (usage.ttftMs !== null) metrics.addMetric(TIER_METRICS.ttftMs, MetricUnit.Milliseconds, usage.ttftMs);
   metrics.addMetric(TIER_METRICS.errors, MetricUnit.Count, usage.status === 'ok' ? 0 : 1);
+  metrics.addMetric(TIER_METRICS.autoRouted, MetricUnit.Count, usage.route?.mode === 'auto' ? 1 : 0);
   metrics.publishStoredMetrics();
 
   metrics.addDimension(DIMENSIONS.surface, usage.surface);

@@ -380,14 +380,14 @@ describe('tool calls', () => {
 });
 
 describe('GET /v1/models', () => {
-  it('lists the four tiers owned by tiergate', async () => {
+  it('lists the four tiers and tier-auto, owned by tiergate', async () => {
     const ids: string[] = [];
     for await (const model of client.models.list()) {
       expect(model.owned_by).toBe('tiergate');
       expect(model.object).toBe('model');
       ids.push(model.id);
     }
-    expect(ids).toEqual([...TIER_IDS]);
+    expect(ids).toEqual([...TIER_IDS, 'tier-auto']);
 
     const raw = await fetch(`${runtime.url}/v1/models`, {
       headers: { authorization: `Bearer ${runtime.apiKey}` },

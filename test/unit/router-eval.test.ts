@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadDataset, split } from '../../scripts/router/dataset.js';
+import { evaluate } from '../../scripts/router/evaluate.js';
+import { TIER_IDS } from '../../shared/domain/catalog.js';
+import { ROUTER_MODEL } from '../../shared/routing/model.generated.js';
+import { defaultClassifier, Router } from '../../shared/routing/router.js';
+
+/**
+ * The committed artifact on the held-out part of the labelled set: it must keep the figures that
+ * were committed with it (data/router/figures.json, written by `npm run train-router`), and beat
+ * both baselines. A retrained artifact that routes worse fails here.
+ */
+const figures = JSON.parse(
+  readFileSync(new URL('../../data/router/figures.json', import.meta.url), 'utf8'),
+) as {
+  version: string;
+  agreement: number;
+  downward: number;
+};
+
+const examples = loadDataset();
+const { train, heldOut } = split(examples);
+
+describe('the labelled set', () => {
+  it('has at least 400 examples across the four tiers, a fifth of them held out', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(400);
+    for (const tier of TIER_IDS)
+      expect(examples.filter((e) => e.tier === tier).length).toBeGreaterThanOrEqual(80);
+    expect(heldOut.length).toBeGreaterThanOrEqual(80);
+    expect(train.length + heldOut.length).toBe(examples.length);
+  });
+});
+
+describe('the committed router model on the held-out part', () => {
+  const result = evaluate(new Router(defaultClassifier()), heldOut);
+
+  it('is the model the committed figures describe', () => {
+    expect(ROUTER_MODEL.version).toBe(figures.version);
+  });
+
+  it('keeps the committed agreement and downward misroutes', () => {
+    expect(result.router.agreement).toBeGreaterThanOrEqual(figures.agreement);
+    expect(result.router.downward).toBeLessThanOrEqual(figures.downward);
+  });
+
+  it('beats always-tier-2 and the keyword heuristic on both', () => {
+    for (const baseline of [result.alwaysTier2, result.keyword]) {
+      expect(result.router.agreement).toBeGreaterThan(baseline.agreement);
+      expect(result.router.downward).toBeLessThan(baseline.downward);
+    }
+  });
+
+  it('stays small enough not to hurt cold start', () => {
+    expect(Buffer.byteLength(JSON.stringify(ROUTER_MODEL))).toBeLessThan(64 * 1024);
+  });
+});

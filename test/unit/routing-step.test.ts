@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { compileCatalog } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
+import { priceTokens } from '../../shared/domain/money.js';
+import { silentLog } from '../../shared/http.js';
+import type { ParsedRequest } from '../../shared/lifecycle/dialect.js';
+import { Routing } from '../../shared/lifecycle/routing.js';
+import type { Upstream, UpstreamRequest } from '../../shared/ports.js';
+import { Router } from '../../shared/routing/router.js';
+import { fixedModel, input } from '../support/routing-helpers.js';
+
+/** The routing step: tier-auto, shadow mode and the optional tier-1 escalation, with a fake upstream. */
+
+const catalogWith = (auto: Record<string, unknown> | undefined) =>
+  compileCatalog(
+    { ...structuredClone(DEFAULT_CATALOG), ...(auto ? { auto } : {}) },
+    1,
+    '2026-01-01T00:00:00Z',
+  );
+
+const request = (over: Partial<ParsedRequest> = {}): ParsedRequest => ({
+  tier: 'tier-2',
+  auto: true,
+  routeInput: () => input({ prompt: 'what now' }),
+  stream: false,
+  choices: 1,
+  requestedMaxTokens: undefined,
+  mediaParts: 0,
+  inlineMediaBytes: 0,
+  mediaTokenBound: 0,
+  ...over,
+});
+
+/** An upstream that answers every call with `content` after `delayMs`, recording the calls. */
+function llm(content: string, delayMs = 0) {
+  const calls: UpstreamRequest[] = [];
+  const upstream: Upstream = {
+    send: (req, signal) =>
+      new Promise((resolve, reject) => {
+        calls.push(req);
+        const timer = setTimeout(
+          () =>
+            resolve({
+              ok: true,
+              text: async () =>
+                JSON.stringify({
+                  choices: [{ message: { content } }],
+                  usage: { prompt_tokens: 300, completion_tokens: 1 },
+                }),
+              events: async function* () {},
+            }),
+          delayMs,
+        );
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new Error('aborted'));
+        });
+      }),
+  };
+  return { upstream, calls };
+}
+
+// Most likely tier-1 but with too much mass above it: the classifier goes up to tier-2, ambiguous.
+const ambiguous = new Router(fixedModel([1, 0.5, 0.2, 0], { maxDownRisk: 0.3 }));
+
+describe('the routing step', () => {
+  it('leaves explicit tiers alone when shadow mode is off', async () => {
+    const { upstream } = llm('1');
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    expect(
+      await routing.route(request({ auto: false, tier: 'tier-3' }), catalogWith(undefined), 'r', true),
+    ).toEqual({
+      tier: 'tier-3',
+    });
+  });
+
+  it('records the decision without changing the tier in shadow mode', async () => {
+    const { upstream, calls } = llm('1');
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    const routed = await routing.route(
+      request({ auto: false, tier: 'tier-3' }),
+      catalogWith({ shadow: true, escalation: { timeoutMs: 500 } }),
+      'r',
+      true,
+    );
+    expect(routed).toMatchObject({
+      tier: 'tier-3',
+      route: { requested: 'tier-3', chosen: 'tier-2', mode: 'shadow' },
+    });
+    expect(routed.header).toBeUndefined();
+    expect(calls).toHaveLength(0); // shadow mode never spends on escalation
+  });
+
+  it('does not escalate unless the catalog turns it on', async () => {
+    const { upstream, calls } = llm('1');
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    const routed = await routing.route(request(), catalogWith(undefined), 'r', true);
+    expect(routed).toMatchObject({ tier: 'tier-2', header: expect.stringMatching(/^auto; model:/) });
+    expect(calls).toHaveLength(0);
+  });
+
+  it('lets a tier-1 model settle an ambiguous case, and records its time and cost', async () => {
+    const { upstream, calls } = llm('1');
+    const catalog = catalogWith({ escalation: { timeoutMs: 1_000 } });
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    const routed = await routing.route(request(), catalog, 'r', true);
+    expect(routed).toMatchObject({ tier: 'tier-1', header: 'auto; llm:tier-1' });
+    const model = catalog.tiers['tier-1'].models[0];
+    expect(calls[0]?.body.model).toBe(model?.id);
+    expect(routed.route?.escalation).toMatchObject({
+      outcome: 'ok',
+      upstreamCostMicros: model ? priceTokens(model.cost, 300, 1) : -1,
+    });
+  });
+
+  it('keeps the classifier upward answer when the escalation times out, and never escalates past a tripped guardrail', async () => {
+    const { upstream } = llm('1', 5_000);
+    const catalog = catalogWith({ escalation: { timeoutMs: 50 } });
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    const routed = await routing.route(request(), catalog, 'r', true);
+    expect(routed.tier).toBe('tier-2');
+    expect(routed.route?.escalation).toMatchObject({ outcome: 'timeout', upstreamCostMicros: 0 });
+    const { upstream: unused, calls } = llm('1');
+    const tripped = await new Routing({
+      router: ambiguous,
+      upstream: unused,
+      log: silentLog,
+      now: Date.now,
+    }).route(request(), catalog, 'r', false);
+    expect(tripped.tier).toBe('tier-2');
+    expect(calls).toHaveLength(0);
+  });
+
+  it('keeps an escalation answer within the rules floor', async () => {
+    const { upstream } = llm('1');
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    const routed = await routing.route(
+      request({ routeInput: () => input({ tools: true }) }),
+      catalogWith({ escalation: { timeoutMs: 1_000 } }),
+      'r',
+      true,
+    );
+    expect(routed.tier).toBe('tier-2');
+  });
+});
