@@ -153,6 +153,13 @@ function main(argv: string[]): number {
       `(1 vCPU / 2 GB tasks, at least 2, behind an ALB) costs less than the functions above ` +
       `${Number.isFinite(breakEven) ? `${Math.round(breakEven).toLocaleString('en-US')} requests a day` : 'at no volume'}.`,
   );
+  const base = ops.completions.cpuMsPerRequestBase;
+  const c = stack.completions;
+  out(
+    `Completions memory: ${base.toFixed(2)} ms of CPU a request (an upper bound of the work before the first ` +
+      `token) takes ${(base * cpuStretch(c.memoryMb)).toFixed(2)} ms at ${c.memoryMb} MB; the least memory within ` +
+      `${TTFT_BUDGET_MS} ms of ${BASELINE_MB} MB's is ${memoryWithinBudget(base, BASELINE_MB, TTFT_BUDGET_MS)} MB (1,769 MB = 1 vCPU).`,
+  );
   out(
     "Not included: upstream tokens, data transfer out, free tiers, the admin API, the probe's own completion.",
   );

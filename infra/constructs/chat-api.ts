@@ -84,8 +84,9 @@ export class ChatApi extends Construct {
         'Tiergate public API: /v1/chat/completions, /v1/messages, /v1/models, /v1/key, /v1/usage, /health',
       logRetention: config.logRetentionDays,
       timeout: COMPLETIONS_TIMEOUT,
-      // Lambda CPU scales with memory: more of it for JSON parsing and SSE re-framing on the streaming hot path.
-      memorySize: 1024,
+      // Lambda gives CPU in proportion to memory (1,769 MB = 1 vCPU). 896 MB keeps the gateway's own CPU before
+      // the first token within 2 ms of 1,024 MB's (README, "What it costs"), and bills 12.5% less per second.
+      memorySize: 896,
     })
       .setEnvironment(ENV.upstreamBaseUrl, config.upstreamBaseUrl)
       .setEnvironment(ENV.abortMarginMs, String(ABORT_MARGIN_MS))

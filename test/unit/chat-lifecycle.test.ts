@@ -341,6 +341,33 @@ describe('fallbacks before the first byte', () => {
     expect(h.usage[0]).toMatchObject({ model: secondary.id, status: 'ok' });
   });
 
+  it('sends the frames that arrived while the client was not reading in one write, each intact', async () => {
+    const h = harness({
+      script: async () =>
+        sse([
+          chunk('a'),
+          chunk('b'),
+          chunk('c'),
+          chunk(null, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+          chunk(null, { choices: [], usage: { prompt_tokens: 3, completion_tokens: 3 } }),
+          '[DONE]',
+        ]),
+    });
+    const res = await h.call({ stream: true });
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the upstream is read meanwhile
+    const writes: string[] = [];
+    for await (const part of res.body as AsyncIterable<string>) writes.push(part);
+    const frames = writes
+      .join('')
+      .split('\n\n')
+      .filter((f) => f !== '');
+    expect(frames.map((f) => f.startsWith('data: '))).toEqual(frames.map(() => true));
+    expect(frames.at(-1)).toBe('data: [DONE]');
+    expect(frames.length).toBeGreaterThanOrEqual(5);
+    expect(writes.length).toBeLessThan(frames.length);
+    expect(writes.at(-1)?.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
   it('answers 502 upstream_error when every model fails, and still records one usage event', async () => {
     const h = harness({ script: async () => json(503, { error: { message: `${primary.id} overloaded` } }) });
     const res = await h.call({});
