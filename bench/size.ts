@@ -28,6 +28,7 @@ const ENV_FOR_INIT = {
   REQUEST_LOG_TABLE_NAME: 'requests',
   EVENT_BUS_NAME: 'bus',
   PUBLIC_FUNCTION_NAME: 'tiergate-completions',
+  TOOL_CALL_ID_SECRET: 'a-local-key-of-32-characters-xxx',
   DAILY_SPEND_CAP_USD: '50',
   PROBE_PUBLIC_URL: 'https://abcdefgh12345678.lambda-url.us-east-1.on.aws/',
   PROBE_ADMIN_URL: 'https://ijklmnop12345678.lambda-url.us-east-1.on.aws/',
