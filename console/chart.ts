@@ -1,4 +1,4 @@
-import { money, type UsageRow } from './api.js';
+import { money, type UsageRow, usd } from './api.js';
 
 /** A hand-written SVG chart: one column per UTC day, stacked by tier. No library needed. */
 
@@ -103,7 +103,7 @@ export function drawSpendChart(
   }
   // The scale: the tallest day's spend, at the top.
   const scale = el('text', { x: 0, y: 10, class: 'axis' });
-  scale.textContent = money(Math.max(0, ...dayTotals));
+  scale.textContent = usd(max, max < 1_000_000 ? 4 : 2);
   svg.append(scale);
   svg.setAttribute(
     'aria-label',

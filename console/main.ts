@@ -14,6 +14,8 @@ import { runPlayground } from './playground.js';
 
 // Session storage only: the key is gone when the tab closes, and never enters the URL.
 const KEY_ITEM = 'tiergate.key';
+/** A little longer than the gateway caches a key's balance view (KEY_VIEW_CACHE_TTL_MS). */
+const VIEW_CACHE_SECONDS = 6;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
@@ -185,6 +187,10 @@ playground.addEventListener('submit', (event) => {
       outcome.textContent = `${result.inputTokens} input tokens, ${result.outputTokens} output tokens, ${charge}`;
       outcome.dataset.state = 'done';
       await refresh(key);
+      // The gateway caches a key's view for a few seconds: look again once it has surely expired.
+      setTimeout(() => {
+        if (currentKey() === key) void refresh(key).catch(() => {});
+      }, VIEW_CACHE_SECONDS * 1000);
     })
     .catch((err: unknown) => {
       outcome.textContent = '';

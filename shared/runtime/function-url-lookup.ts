@@ -6,13 +6,16 @@ import { defaultCredentialSource, signLambdaRequest } from '../admin-client/sigv
  * The stack cannot pass the public URL to the console function as configuration: the public URL's CORS
  * names the console's origin, so that would be a cycle.
  */
-export function functionUrlOf(functionName: string, region: string, env: NodeJS.ProcessEnv = process.env) {
+export function functionUrlOf(
+  functionName: string,
+  region: string,
+  env: NodeJS.ProcessEnv = process.env,
+  lambdaEndpoint = `https://lambda.${region}.amazonaws.com`,
+) {
   let url: Promise<string> | undefined;
   const credentials = defaultCredentialSource(env);
   const read = async (): Promise<string> => {
-    const endpoint = new URL(
-      `https://lambda.${region}.amazonaws.com/2021-10-31/functions/${encodeURIComponent(functionName)}/url`,
-    );
+    const endpoint = new URL(`/2021-10-31/functions/${encodeURIComponent(functionName)}/url`, lambdaEndpoint);
     const headers = await signLambdaRequest(
       { method: 'GET', url: endpoint, headers: {} },
       region,

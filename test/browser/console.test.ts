@@ -124,6 +124,21 @@ describe('the console', () => {
     await page.close();
   });
 
+  it('says plainly when the wallet is empty, in the playground', async () => {
+    const created = await admin(runtime, 'POST', '/admin/accounts', { name: 'empty wallet' });
+    expect(created.status).toBe(201);
+    const page = await openConsole();
+    await pasteKey(page, (created.json.apiKey as { key: string }).key);
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    expect(await page.locator('#balance').textContent()).toBe('$0.00');
+    expect(await page.locator('#recent-empty').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#outcome[data-state="failed"]').waitFor({ state: 'attached' });
+    expect(await page.getByRole('alert').textContent()).toMatch(/The wallet is empty/);
+    expect(await page.locator('#reply').textContent()).toBe('');
+    await page.close();
+  });
+
   it('shows the balance, the chart, recent requests and a streamed playground reply with its charge', async () => {
     const page = await openConsole();
     await pasteKey(page, runtime.apiKey);

@@ -146,6 +146,16 @@ describe('GET /v1/usage', () => {
     // What it cost upstream is the operator's business.
     expect(JSON.stringify(byTier.json)).not.toMatch(/upstreamCost|model/i);
 
+    // The console's stacked chart: one row per day and tier.
+    const byDayAndTier = await read('/v1/usage?by=day,tier', account.key);
+    expect(
+      (byDayAndTier.json.rows as Array<{ key: string; requests: number }>).map((r) => [r.key, r.requests]),
+    ).toEqual([
+      [`${today()},tier-1`, 2],
+      [`${today()},tier-3`, 1],
+    ]);
+    expect(byDayAndTier.json.total).toEqual(total);
+
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const past = await read(`/v1/usage?by=day&since=${yesterday}&until=${yesterday}`, account.key);
     expect(past.json).toMatchObject({ since: yesterday, until: yesterday, rows: [], total: { requests: 0 } });
