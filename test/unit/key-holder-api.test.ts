@@ -29,7 +29,7 @@ function fakes(
     },
   };
   const reports: AccountReports = {
-    usage: async (query) => {
+    usageRows: async (query) => {
       calls.usage.push(query);
       return {
         rows: [
