@@ -25,7 +25,7 @@ describe('the cost model reads the synthesized stack', () => {
     expect(reconcile?.runsPerMonth).toBe(8760); // every 5 minutes, the reconcileIntervalMinutes default
     const probe = deployed.schedules.find((s) => s.target.kind === 'stateMachine');
     expect(probe?.target.kind === 'stateMachine' && probe.target.tasks.map((t) => t.name)).toEqual(
-      Array(5).fill('SyntheticProbe'),
+      Array(6).fill('SyntheticProbe'),
     );
     expect(deployed.tables.every((t) => t.onDemand && t.pointInTimeRecovery)).toBe(true);
     expect(deployed.alarmMetrics).toBeGreaterThan(10);
