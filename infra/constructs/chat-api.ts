@@ -20,12 +20,13 @@ const EXPOSED_HEADERS = [
   'x-request-id',
   'x-tier',
   'x-tier-catalog-version',
-  'x-ratelimit-limit-requests',
-  'x-ratelimit-remaining-requests',
-  'x-ratelimit-reset-requests',
-  'anthropic-ratelimit-requests-limit',
-  'anthropic-ratelimit-requests-remaining',
-  'anthropic-ratelimit-requests-reset',
+  'x-tier-route',
+  ...['requests', 'tokens'].flatMap((limit) =>
+    ['limit', 'remaining', 'reset'].flatMap((field) => [
+      `x-ratelimit-${field}-${limit}`,
+      `anthropic-ratelimit-${limit}-${field}`,
+    ]),
+  ),
   'retry-after',
   'x-should-retry',
 ];

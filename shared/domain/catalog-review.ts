@@ -72,15 +72,18 @@ export function catalogWarnings(document: CatalogDocument): string[] {
       if (seen.has(model.id)) warnings.push(`${id}: model "${model.id}" is listed more than once.`);
       seen.add(model.id);
     }
-    const primary = tier.models[0];
-    if (!primary) continue;
-    for (const [side, rate] of RATES) {
-      // Compared in integer micro-USD: the schema guarantees both convert exactly.
-      if ((usdToMicros(rate(tier.price)) ?? 0) < (usdToMicros(rate(primary)) ?? 0)) {
-        warnings.push(
-          `${id}: the ${side} price ${perMTok(rate(tier.price))} is below the primary model's cost ` +
-            `${perMTok(rate(primary))}: each such token loses money.`,
-        );
+    // Every model the tier may serve from, fallbacks included, is checked: a fallback is billed at
+    // the tier's price too.
+    for (const [index, model] of tier.models.entries()) {
+      const which = index === 0 ? "the primary model's" : `fallback "${model.id}"'s`;
+      for (const [side, rate] of RATES) {
+        // Compared in integer micro-USD: the schema guarantees both convert exactly.
+        if ((usdToMicros(rate(tier.price)) ?? 0) < (usdToMicros(rate(model)) ?? 0)) {
+          warnings.push(
+            `${id}: the ${side} price ${perMTok(rate(tier.price))} is below ${which} cost ` +
+              `${perMTok(rate(model))}: each such token loses money.`,
+          );
+        }
       }
     }
   }

@@ -89,7 +89,7 @@ export const DEFAULT_CATALOG: CatalogDocument = {
       price: {
         inputUsdPerMTok: 3.5,
         outputUsdPerMTok: 16,
-        cachedInputUsdPerMTok: 0.35,
+        cachedInputUsdPerMTok: 0.55,
         cacheWriteUsdPerMTok: 4.5,
       },
       maxOutputTokens: 16384,

@@ -42,8 +42,22 @@ export function normaliseUsage(raw: unknown): NormalisedUsage | undefined {
   if (!isObject(raw)) return undefined;
   const counts = raw.prompt_tokens !== undefined ? fromOpenAi(raw) : fromAnthropic(raw);
   if (!counts) return undefined;
-  const cost = reportedCostToMicros(raw.cost);
+  const cost = reportedCost(raw);
   return cost === undefined ? counts : { ...counts, upstreamCostMicros: cost };
+}
+
+/**
+ * The upstream's own cost in micro-USD. A request OpenRouter bills to the operator's own provider
+ * key (`is_byok`) reports only OpenRouter's fee in `cost`; the provider's charge is in
+ * `cost_details.upstream_inference_cost`. Without that figure the cost is unknown (the catalog's
+ * price applies), never just the fee.
+ */
+function reportedCost(raw: Record<string, unknown>): number | undefined {
+  const fee = reportedCostToMicros(raw.cost);
+  if (raw.is_byok !== true) return fee;
+  const details = isObject(raw.cost_details) ? raw.cost_details : {};
+  const inference = reportedCostToMicros(details.upstream_inference_cost);
+  return fee === undefined || inference === undefined ? undefined : fee + inference;
 }
 
 function fromOpenAi(raw: Record<string, unknown>): NormalisedUsage | undefined {

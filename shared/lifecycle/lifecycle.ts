@@ -124,8 +124,16 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const key = await keyP; // an invalid key is a 401 even when the body is also bad
     if (badRequest !== undefined || !request) throw badRequest;
     const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
+    // A deleted account or a tripped guardrail is refused before anything is spent on it, an
+    // optional tier-auto escalation call included; the refusal is thrown once the tier is known.
+    let refusedEarly: unknown;
+    try {
+      this.admission.precheck(key, guardrail);
+    } catch (err) {
+      refusedEarly = err;
+    }
     // tier-auto picks the tier here, before the hold: price, caps and fallbacks are the chosen tier's.
-    const routed = await this.routing.route(request, catalog, ctx.requestId, !guardrail.tripped);
+    const routed = await this.routing.route(request, catalog, ctx.requestId, refusedEarly === undefined);
     request.tier = routed.tier;
     const tier = catalog.tiers[request.tier];
     // Every response from here on names its tier, refusals included.
@@ -136,11 +144,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       'x-tier-catalog-version': String(catalog.version),
       ...(routed.header ? { 'x-tier-route': routed.header } : {}),
     };
-    try {
-      this.admission.precheck(key, guardrail);
-    } catch (err) {
-      throw withHeaders(err, headers);
-    }
+    if (refusedEarly !== undefined) throw withHeaders(refusedEarly, headers);
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     const deadline = Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is

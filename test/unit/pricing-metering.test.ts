@@ -91,6 +91,24 @@ describe('metering with cache and reasoning tokens', () => {
     });
   });
 
+  it("counts the provider's charge on a request billed to the operator's own key (BYOK), not just the fee", async () => {
+    const byok = {
+      ...AGENT_USAGE,
+      cost: 0.0002,
+      is_byok: true,
+      cost_details: { upstream_inference_cost: 0.004 },
+    };
+    const { record } = await meter(tier2, 1_000_000, byok);
+    expect(record).toMatchObject({ upstreamCostMicros: 4_200, upstreamCostSource: 'upstream' });
+    // Without the provider's figure only the fee is known: the catalog's price applies instead.
+    const { record: feeOnly } = await meter(tier2, 1_000_000, {
+      ...AGENT_USAGE,
+      cost: 0.0002,
+      is_byok: true,
+    });
+    expect(feeOnly).toMatchObject({ upstreamCostMicros: 3_880, upstreamCostSource: 'catalog' });
+  });
+
   it('charges a free tier 0 and still records the request and its upstream cost', async () => {
     const doc = structuredClone(DEFAULT_CATALOG);
     doc.tiers['tier-2'].price = { inputUsdPerMTok: 0, outputUsdPerMTok: 0 };

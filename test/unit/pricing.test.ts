@@ -232,6 +232,17 @@ describe('catalog cache prices', () => {
     ]);
     expect(catalogWarnings(DEFAULT_CATALOG)).toEqual([]);
 
+    // A fallback is billed at the tier's price too: its rates are checked like the primary's.
+    const cheapFallback = structuredClone(DEFAULT_CATALOG) as unknown as {
+      tiers: Record<string, { price: Record<string, unknown> }>;
+    };
+    Object.assign((cheapFallback.tiers['tier-3'] as { price: Record<string, unknown> }).price, {
+      cachedInputUsdPerMTok: 0.35,
+    });
+    expect(catalogWarnings(parseCatalogDocument(cheapFallback))).toContain(
+      'tier-3: the cache-read price $0.350000/MTok is below fallback "openai/gpt-4.1"\'s cost $0.500000/MTok: each such token loses money.',
+    );
+
     // Cache reads sold below their cost: the tier loses money once most of the prompt is cached.
     const subsidised = withPrice({ cachedInputUsdPerMTok: 0.01 });
     const warnings = catalogWarnings(parseCatalogDocument(subsidised));
