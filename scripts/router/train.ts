@@ -20,8 +20,8 @@ export const TRAINING = {
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 8,
-  riskGrid: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1],
-  confidenceGrid: [0, 0.3, 0.4, 0.5, 0.6],
+  riskGrid: [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 1],
+  confidenceGrid: [0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
   temperatureGrid: [0.2, 0.35, 0.5, 0.75, 1],
 } as const;
 
