@@ -16,7 +16,7 @@ export const TRAINING = {
   dim: 4096,
   epochs: 1000,
   learningRate: 4,
-  l2: 1e-5,
+  l2: 1e-4,
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 8,

@@ -57,7 +57,8 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
     /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
   ],
 ];
-const CJK_REASONING = /[証证推][明理]|段階的|一步一步|方程|確率|概率|求め|求解|途中式|最適|最优|計算|计算/u;
+const CJK_REASONING =
+  /[証证推][明理]|段階的|一步一步|方程|確率|概率|求め|求解|途中式|最適|最优|計算|计算|至少|最少|理由|証明|几个|多少种/u;
 const CJK_WORKHORSE = /[写寫]|解[释釋]|説明|レビュー|[邮郵]件|書いて|改善/u;
 const CJK_FRONTIER = /架构|設計|设计|原因|故障|障害|リーク|一致性|一貫性|分布式|分析|泄漏/u;
 /** A quoted passage is the material to work on, not the ask: its words are not cues. */
