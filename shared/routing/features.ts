@@ -42,7 +42,7 @@ const MATHS = /[=^√∑∫≡]|\d\s*[-+*/x×]\s*\d|\b(mod|prove|derive|integral
 const CUES: ReadonlyArray<[string, RegExp]> = [
   [
     'simple',
-    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|slug|redact|strip|remove|sort|pick|respond with)\b/giu,
+    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|lowercase|capitali[sz]e|shorten|wrap|alphabetical|round|plural|synonym|antonym|opposite|abbreviation|stand for|capital of|currency|in words|decimal|valid|mark each|odd one out|slug|redact|strip|remove|sort|pick|respond with)\b/giu,
   ],
   [
     'workhorse',
@@ -50,11 +50,11 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
   ],
   [
     'frontier',
-    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie|non-determinis\w*|corrupt\w*|retain\w*|antitrust|enforceab\w*|exposure|trace the|root-cause|hotspots?|sharding)\b/giu,
+    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie|bewert\w*|sicherheit\w*|risiken|non-determinis\w*|corrupt\w*|retain\w*|antitrust|enforceab\w*|exposure|trace the|root-cause|hotspots?|sharding)\b/giu,
   ],
   [
     'reasoning',
-    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
   ],
 ];
 const CJK_REASONING =
