@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { Classifier, type RouterModel, softmax } from '../../shared/routing/classifier.js';
 import { extractFeatures, type Features } from '../../shared/routing/features.js';
@@ -128,6 +129,8 @@ function chooseThresholds(examples: LabelledExample[]): Thresholds {
 
 /** Trains the shipped model on the training part of a labelled set. */
 export function trainRouter(train_: LabelledExample[], dataText: string): RouterModel {
-  const version = `r1-${createHash('sha256').update(dataText).update(JSON.stringify(TRAINING)).digest('hex').slice(0, 12)}`;
+  // The feature code is part of the artifact's identity: a new cue changes the version too.
+  const featureCode = readFileSync(new URL('../../shared/routing/features.ts', import.meta.url), 'utf8');
+  const version = `r1-${createHash('sha256').update(dataText).update(JSON.stringify(TRAINING)).update(featureCode).digest('hex').slice(0, 12)}`;
   return train(train_, chooseThresholds(train_), version);
 }

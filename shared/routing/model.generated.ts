@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-ea6a580b5038',
+  version: 'r1-a4c35b84b1f6',
   dim: 4096,
   scale: 0.0844235,
   bias: [0.6153, -0.4972, -0.1575, 0.0395],
