@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { Classifier, type RouterModel, softmax } from '../../shared/routing/classifier.js';
 import { extractFeatures, type Features } from '../../shared/routing/features.js';
@@ -16,12 +17,12 @@ export const TRAINING = {
   dim: 4096,
   epochs: 1000,
   learningRate: 4,
-  l2: 1e-5,
+  l2: 1e-4,
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 8,
-  riskGrid: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1],
-  confidenceGrid: [0, 0.3, 0.4, 0.5, 0.6],
+  riskGrid: [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 1],
+  confidenceGrid: [0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
   temperatureGrid: [0.2, 0.35, 0.5, 0.75, 1],
 } as const;
 
@@ -128,6 +129,8 @@ function chooseThresholds(examples: LabelledExample[]): Thresholds {
 
 /** Trains the shipped model on the training part of a labelled set. */
 export function trainRouter(train_: LabelledExample[], dataText: string): RouterModel {
-  const version = `r1-${createHash('sha256').update(dataText).update(JSON.stringify(TRAINING)).digest('hex').slice(0, 12)}`;
+  // The feature code is part of the artifact's identity: a new cue changes the version too.
+  const featureCode = readFileSync(new URL('../../shared/routing/features.ts', import.meta.url), 'utf8');
+  const version = `r1-${createHash('sha256').update(dataText).update(JSON.stringify(TRAINING)).update(featureCode).digest('hex').slice(0, 12)}`;
   return train(train_, chooseThresholds(train_), version);
 }

@@ -42,7 +42,7 @@ const MATHS = /[=^√∑∫≡]|\d\s*[-+*/x×]\s*\d|\b(mod|prove|derive|integral
 const CUES: ReadonlyArray<[string, RegExp]> = [
   [
     'simple',
-    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|slug|redact|strip|remove|sort|pick|respond with)\b/giu,
+    /\b(classify|classif\w*|label|tag|categori[sz]e|extract\w*|extrai\w*|convert|translate|tradu\w*|übersetz\w*|yes|no|true|false|oui|non|sí|format|normali[sz]e|spell|count|return only|one word|single|sentiment|reply with|answer with|which|is this|does this|uppercase|lowercase|capitali[sz]e|shorten|wrap|alphabetical|round|plural|synonym|antonym|opposite|abbreviation|stand for|capital of|currency|in words|decimal|valid|mark each|odd one out|slug|redact|strip|remove|sort|pick|respond with)\b/giu,
   ],
   [
     'workhorse',
@@ -50,15 +50,22 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
   ],
   [
     'frontier',
-    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie)\b/giu,
+    /\b(architect\w*|design|concev\w*|diseñ\w*|root cause|debug\w*|diagnos\w*|investigat\w*|deadlock|race|leak|concurren\w*|consisten\w*|failover|partition|security|threat|vulnerab\w*|attack|audit|legal|regulat\w*|complian\w*|risk\w*|rischi|liability|gdpr|migration|scal\w*|distributed|production|outage|trade-offs?|critique|assess\w*|evaluat\w*|analy[sz]\w*|avalie|bewert\w*|sicherheit\w*|risiken|non-determinis\w*|corrupt\w*|retain\w*|antitrust|enforceab\w*|exposure|trace the|root-cause|hotspots?|sharding)\b/giu,
   ],
   [
     'reasoning',
-    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|induction|probability|expected|integral|equation|optimi[sz]\w*|maximi[sz]e|minimi[sz]e|schedule|puzzle|step by step|paso a paso|how many|combinatori\w*|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|calculate|compute|estimate|reason\w*)\b/giu,
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
   ],
 ];
-const CJK_REASONING = /[証证推][明理]|段階的|一步一步|方程/u;
-const CJK_FRONTIER = /架构|設計|设计|原因|故障|リーク|一致性/u;
+const CJK_REASONING =
+  /[証证推][明理]|段階的|一步一步|方程|確率|概率|求め|求解|途中式|最適|最优|計算|计算|至少|最少|理由|証明|几个|多少种/u;
+const CJK_WORKHORSE = /[写寫]|解[释釋]|説明|レビュー|[邮郵]件|書いて|改善/u;
+const CJK_FRONTIER = /架构|設計|设计|原因|故障|障害|リーク|一致性|一貫性|分布式|分析|泄漏/u;
+/** A quoted passage is the material to work on, not the ask: its words are not cues. */
+const QUOTED =
+  /(^|[\s:(¿¡])(?:'[^'\n]{2,}'|"[^"\n]{2,}"|“[^”\n]{2,}”|«[^»\n]{2,}»|„[^“\n]{2,}“|「[^」\n]{1,}」)(?=$|[\s.,;:!?)])/gu;
+/** Several numbers in a short ask usually mean working something out. */
+const NUMBERS = /\d+(?:[.,]\d+)?/gu;
 
 /** Words read from each text: beyond this, a long paste adds nothing but time. */
 const MAX_WORDS = 400;
@@ -89,6 +96,17 @@ function addText(counts: Map<string, number>, text: string, prefix: string, weig
   }
 }
 
+function addCues(counts: Map<string, number>, text: string, prefix: string): void {
+  for (const [cue, pattern] of CUES) {
+    const hits = text.match(pattern)?.length ?? 0;
+    if (hits > 0) counts.set(`${prefix}:${cue}`, Math.min(3, hits));
+  }
+  const bump = (cue: string) => counts.set(`${prefix}:${cue}`, (counts.get(`${prefix}:${cue}`) ?? 0) + 1);
+  if (CJK_REASONING.test(text)) bump('reasoning');
+  if (CJK_WORKHORSE.test(text)) bump('workhorse');
+  if (CJK_FRONTIER.test(text)) bump('frontier');
+}
+
 /** The classifier's view of a request: the features' names and weights, before hashing. */
 export function featureCounts(input: RouteInput): Map<string, number> {
   const counts = new Map<string, number>();
@@ -102,12 +120,14 @@ export function featureCounts(input: RouteInput): Map<string, number> {
   if (CODE.test(text)) counts.set('shape:code', 1);
   if (MATHS.test(text)) counts.set('shape:maths', 1);
   if (input.prompt.includes('?')) counts.set('shape:question', 1);
-  for (const [cue, pattern] of CUES) {
-    const hits = text.match(pattern)?.length ?? 0;
-    if (hits > 0) counts.set(`cue:${cue}`, Math.min(3, hits));
-  }
-  if (CJK_REASONING.test(text)) counts.set('cue:reasoning', (counts.get('cue:reasoning') ?? 0) + 1);
-  if (CJK_FRONTIER.test(text)) counts.set('cue:frontier', (counts.get('cue:frontier') ?? 0) + 1);
+  const ask = text.replace(QUOTED, '$1 ');
+  if (ask.length !== text.length) counts.set('shape:quoted', 1);
+  addCues(counts, ask, 'cue');
+  // A follow-up ("and what if there were 5 coins?") inherits the kind of work of the turns before it.
+  const recent = input.history.slice(-HISTORY_TURNS).map((turn) => turn.slice(0, SHAPE_CHARS));
+  if (recent.length > 0) addCues(counts, recent.join('\n'), 'hcue');
+  const numbers = Math.min(3, text.match(NUMBERS)?.length ?? 0);
+  if (numbers >= 2) counts.set(`shape:numbers${numbers}`, 1);
   counts.set('bias', 1);
   return counts;
 }

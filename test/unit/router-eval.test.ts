@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadDataset, split } from '../../scripts/router/dataset.js';
-import { evaluate } from '../../scripts/router/evaluate.js';
+import { evaluate, TARGETS } from '../../scripts/router/evaluate.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { ROUTER_MODEL } from '../../shared/routing/model.generated.js';
 import { defaultClassifier, Router } from '../../shared/routing/router.js';
@@ -42,6 +42,12 @@ describe('the committed router model on the held-out part', () => {
   it('keeps the committed agreement and downward misroutes', () => {
     expect(result.router.agreement).toBeGreaterThanOrEqual(figures.agreement);
     expect(result.router.downward).toBeLessThanOrEqual(figures.downward);
+  });
+
+  it('reaches the agreement target and keeps downward misroutes at most 6%', () => {
+    expect(result.router.agreement).toBeGreaterThanOrEqual(TARGETS.agreement);
+    // The downward target (TARGETS.downward) is not reached yet: this bound only ratchets down.
+    expect(result.router.downward).toBeLessThanOrEqual(0.06);
   });
 
   it('beats always-tier-2 and the keyword heuristic on both', () => {
