@@ -20,6 +20,7 @@ import type {
   UpstreamReply,
   WalletStore,
 } from '../../shared/ports.js';
+import type { Router } from '../../shared/routing/router.js';
 import { streamOf } from '../../shared/runtime/completions-handler.js';
 import { classifyFailure } from '../../shared/upstreams/openai-http.js';
 
@@ -83,6 +84,7 @@ interface HarnessOptions {
   rate?: RateLimiter;
   catalog?: Catalog;
   breaker?: CircuitBreaker;
+  router?: Router;
 }
 
 function harness(opts: HarnessOptions) {
@@ -124,6 +126,7 @@ function harness(opts: HarnessOptions) {
       catalog: async () => opts.catalog ?? catalog,
       ...(opts.rate ? { rateLimiter: opts.rate } : {}),
       ...(opts.breaker ? { breaker: opts.breaker } : {}),
+      ...(opts.router ? { router: opts.router } : {}),
       wallet,
       usage: {
         async publish(u) {
@@ -247,6 +250,29 @@ describe('admission', () => {
     }
     expect(h.events.filter((e) => e === 'hold')).toHaveLength(1);
     expect(h.calls).toHaveLength(0);
+  });
+
+  it('spends nothing on a tier-auto escalation for an account it knows is deleted', async () => {
+    const doc = structuredClone(DEFAULT_CATALOG) as unknown as Record<string, unknown>;
+    const escalating = compileCatalog(
+      parseCatalogDocument({ ...doc, auto: { escalation: { timeoutMs: 1_000 } } }),
+      6,
+      '2026-01-01T00:00:00.000Z',
+    );
+    // An unsure classifier: every tier-auto request may be settled by an escalation call.
+    const unsure = {
+      route: () => ({ tier: 'tier-2', reason: 'model:0.50', confidence: 0.5, ambiguous: true }),
+    };
+    const h = harness({
+      deleted: true,
+      catalog: escalating,
+      router: unsure as unknown as Router,
+      script: async (b) => okCompletion(String(b.model)),
+    });
+    for (let i = 0; i < 3; i++) expect((await h.call({ model: 'tier-auto' })).status).toBe(401);
+    // The first request learns the account is gone (its hold fails); later ones are refused
+    // before routing may call upstream.
+    expect(h.calls).toHaveLength(1);
   });
 
   it('always admits first for keys with a budget or a rate limit', async () => {
