@@ -28,8 +28,8 @@ export class LocalResponseStream extends Writable {
   setMetadata(meta: ResponseMetadata): void {
     if (this.headersSent) return;
     this.headersSent = true;
+    // The head leaves with the first body bytes: one socket write, not two, before the first token.
     this.res.writeHead(meta.statusCode ?? 200, meta.headers ?? {});
-    this.res.flushHeaders();
   }
 
   override _write(

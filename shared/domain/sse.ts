@@ -30,26 +30,6 @@ export class SseParser {
   }
 }
 
-/** The events of an SSE body as they arrive. Leaving early cancels the transfer. */
-export async function* sseEvents(body: ReadableStream<Uint8Array> | null): AsyncIterable<UpstreamEvent> {
-  if (!body) return;
-  const decoder = new TextDecoder();
-  const parser = new SseParser();
-  const reader = body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      yield* parser.push(decoder.decode(value, { stream: true }));
-    }
-    yield* parser.push(decoder.decode());
-    yield* parser.end();
-  } finally {
-    // Stops the upstream transfer when the consumer leaves early (client disconnect, error).
-    reader.cancel().catch(() => {});
-  }
-}
-
 /** One SSE frame carrying a JSON payload, with an event name when the dialect uses them. */
 export const sseFrame = (payload: unknown, event?: string): string =>
   event === undefined

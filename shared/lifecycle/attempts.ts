@@ -109,7 +109,8 @@ export class Attempts {
   /** Tries the candidates in order (the first may already be under way) until one serves. */
   async run(first: Attempt | undefined, outputCap: number, serve: Serve): Promise<HttpResponse> {
     const { candidates, meter } = this.init;
-    let lastError: GatewayError = upstreamError();
+    // Made only when no model served: an error's stack trace costs more than serving a chunk.
+    let lastError: GatewayError | undefined;
     for (let index = 0; index < candidates.length; index++) {
       if (this.deps.now() >= this.init.deadline) {
         first?.abort();
@@ -151,6 +152,7 @@ export class Attempts {
         break; // the request itself was refused: another model would refuse it too
       }
     }
+    lastError ??= upstreamError();
     await meter.finish(lastError.code === 'upstream_timeout' ? 'timeout' : 'upstream_error', lastError.code);
     throw lastError;
   }

@@ -1,5 +1,7 @@
-import { sseEvents } from '../domain/sse.js';
-import type { Upstream, UpstreamFailure, UpstreamReply, UpstreamRequest } from '../ports.js';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { SseParser } from '../domain/sse.js';
+import type { Upstream, UpstreamEvent, UpstreamFailure, UpstreamReply, UpstreamRequest } from '../ports.js';
 
 export interface HttpUpstreamOptions {
   baseUrl: string;
@@ -24,52 +26,154 @@ export function classifyFailure(status: number, errorText: string): UpstreamFail
   return { kind: 'refused', outcome };
 }
 
-/** An OpenAI-compatible HTTP upstream over fetch; keep-alive connections are pooled per origin. */
+/** A pooled connection the upstream closed while it sat idle fails its first write this way. */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * An OpenAI-compatible HTTP upstream over node:http(s) with a keep-alive pool of its own. The
+ * response body is read as it arrives, as strings decoded once (no web-stream layer between the
+ * socket and the SSE parser), which is most of a streamed chunk's cost.
+ */
 export class HttpUpstream implements Upstream {
-  private readonly baseUrl: string;
+  private readonly origin: URL;
+  private readonly basePath: string;
+  private readonly agent: HttpAgent;
+  private readonly request: typeof httpRequest;
 
   constructor(private readonly options: HttpUpstreamOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.origin = new URL(options.baseUrl);
+    this.basePath = this.origin.pathname.replace(/\/+$/, '');
+    const secure = this.origin.protocol === 'https:';
+    if (!secure && this.origin.protocol !== 'http:') {
+      throw new Error(`the upstream base URL must be http(s), got ${this.origin.protocol}`);
+    }
+    // LIFO hands out the most recently used connection, the one least likely to have gone stale.
+    const pool = { keepAlive: true, scheduling: 'lifo' as const };
+    this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
+    this.request = secure ? (httpsRequest as typeof httpRequest) : httpRequest;
   }
 
   async send(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamReply> {
     const apiKey = await this.options.apiKey();
-    const res = await fetch(`${this.baseUrl}${request.path}`, {
-      method: 'POST',
-      headers: {
-        ...request.headers,
-        'content-type': 'application/json',
-        accept: request.body.stream === true ? 'text/event-stream' : 'application/json',
-        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-        ...(apiKey && request.auth === 'bearer+x-api-key' ? { 'x-api-key': apiKey } : {}),
-      },
-      body: JSON.stringify(request.body),
-      signal,
-    });
-    if (res.status >= 200 && res.status < 300) {
-      return { ok: true, text: () => res.text(), events: () => sseEvents(res.body) };
+    const payload = Buffer.from(JSON.stringify(request.body));
+    const headers: Record<string, string | number> = {
+      ...request.headers,
+      'content-type': 'application/json',
+      'content-length': payload.length,
+      accept: request.body.stream === true ? 'text/event-stream' : 'application/json',
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+      ...(apiKey && request.auth === 'bearer+x-api-key' ? { 'x-api-key': apiKey } : {}),
+    };
+    const res = await this.post(`${this.basePath}${request.path}`, headers, payload, signal, true);
+    // A reader sees a failed body through its iterator; one that already left (or never came,
+    // as when an attempt is abandoned) must not see it as an unhandled error.
+    res.on('error', () => {});
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) {
+      return { ok: true, text: () => bodyText(res, Number.POSITIVE_INFINITY), events: () => sseEvents(res) };
     }
-    const failure = classifyFailure(res.status, await boundedText(res.body));
+    const failure = classifyFailure(status, await bodyText(res, MAX_ERROR_TEXT_BYTES, true));
     if (failure.kind === 'unauthorized') this.options.onUnauthorized?.(apiKey);
     return { ok: false, failure };
   }
+
+  /** Resolves with the response head. A pooled connection found closed is replaced, once. */
+  private post(
+    path: string,
+    headers: Record<string, string | number>,
+    payload: Buffer,
+    signal: AbortSignal,
+    retryStale: boolean,
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const req = this.request(
+        {
+          protocol: this.origin.protocol,
+          hostname: this.origin.hostname,
+          port: this.origin.port,
+          path,
+          method: 'POST',
+          headers,
+          agent: this.agent,
+        },
+        (res) => {
+          response = res;
+          // Once the whole body is in, the connection is the pool's: an abort no longer touches it.
+          res.once('end', () => signal.removeEventListener('abort', onAbort));
+          resolve(res);
+        },
+      );
+      let response: IncomingMessage | undefined;
+      // An abort ends the exchange at once, before or during the body: the connection is closed.
+      const onAbort = (): void => {
+        if (response) response.destroy();
+        else req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // No response came, so the upstream never saw the request: safe to send it again.
+        if (retryStale && req.reusedSocket && STALE_SOCKET_CODES.has(err.code ?? '') && !signal.aborted) {
+          signal.removeEventListener('abort', onAbort);
+          resolve(this.post(path, headers, payload, signal, false));
+        } else reject(err);
+      });
+      req.setNoDelay(true);
+      req.end(payload);
+    });
+  }
 }
 
-async function boundedText(body: ReadableStream<Uint8Array> | null): Promise<string> {
-  if (!body) return '';
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
+/**
+ * A reader that stopped at the stream's end marker leaves only the body's terminator unread: it
+ * is drained, so the connection goes back to the pool, unless it takes longer than this.
+ */
+const DRAIN_MS = 2_000;
+
+/**
+ * The server-sent events of a response as they arrive. A consumer that stops early either
+ * aborts the request (a cancelled attempt: the connection is closed at once) or has read what
+ * it needed, and the rest is drained for the connection's reuse.
+ */
+async function* sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
+  const parser = new SseParser();
+  res.setEncoding('utf8');
+  const chunks = res[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) break;
+      for (const event of parser.push(next.value as string)) yield event;
+    }
+    for (const event of parser.end()) yield event;
+  } finally {
+    if (!res.complete) drain(res);
+  }
+}
+
+function drain(res: IncomingMessage): void {
+  const timer = setTimeout(() => res.destroy(), DRAIN_MS);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+  res.resume();
+}
+
+/**
+ * The body as text, up to about `limit` characters; what is left is not read. A body cut short
+ * rejects, unless `partial` asks for what arrived (an error text still classifies on it).
+ */
+async function bodyText(res: IncomingMessage, limit: number, partial = false): Promise<string> {
+  res.setEncoding('utf8');
   let text = '';
   try {
-    while (text.length < MAX_ERROR_TEXT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
+    for await (const part of res) {
+      text += part as string;
+      if (text.length >= limit) break;
     }
-  } catch {
-    // A body cut short still classifies on what arrived.
+  } catch (err) {
+    if (!partial) throw err;
   } finally {
-    reader.cancel().catch(() => {});
+    if (!res.complete) res.destroy();
   }
   return text;
 }

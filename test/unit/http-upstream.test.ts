@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HttpUpstream } from '../../shared/upstreams/openai-http.js';
 
 /** The OpenAI-compatible HTTP upstream adapter: typed failures, events, and a refused key reported. */
@@ -8,12 +8,32 @@ import { HttpUpstream } from '../../shared/upstreams/openai-http.js';
 let server: Server;
 let baseUrl: string;
 const seen: Array<Record<string, string | string[] | undefined>> = [];
+/** Connections the server accepted, and requests served per connection. */
+const connections = new Map<Socket, number>();
+let closedConnections = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push(req.headers);
+    const served = (connections.get(req.socket) ?? 0) + 1;
+    connections.set(req.socket, served);
+    // A pooled connection the server dropped while it was idle: reset as the request arrives.
+    if (req.headers['x-drop-reused'] === '1' && served > 1) return void req.socket.destroy();
     req.resume();
     req.on('end', () => {
+      if (req.headers['x-slow'] === '1') {
+        // Streams until the client goes away.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"a":1}\n\n');
+        res.on('close', () => closedConnections++);
+        return;
+      }
+      if (req.headers['x-cut'] === '1') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"partial":');
+        setTimeout(() => req.socket.destroy(), 5);
+        return;
+      }
       const status = Number(
         req.url?.split('/').at(-1) === 'completions' ? (req.headers['x-status'] ?? 200) : 404,
       );
@@ -72,5 +92,73 @@ describe('HttpUpstream', () => {
       { event: 'ping', data: '{"a":1}' },
       { event: undefined, data: '[DONE]' },
     ]);
+  });
+
+  it('keeps one pooled connection for streams read to their end', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const before = connections.size;
+    for (let i = 0; i < 5; i++) {
+      const reply = await send(upstream, {});
+      if (!reply.ok) throw new Error('expected a success');
+      // The relay stops reading at [DONE]; the connection still goes back to the pool.
+      for await (const event of reply.events()) if (event.data === '[DONE]') break;
+      // The body's terminator, drained after the reader left, frees the connection a moment later.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(connections.size - before).toBe(1);
+  });
+
+  it('closes the connection of an aborted attempt at once', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const controller = new AbortController();
+    const reply = await upstream.send(
+      { path: '/chat/completions', body: { stream: true }, headers: { 'x-slow': '1' } },
+      controller.signal,
+    );
+    if (!reply.ok) throw new Error('expected a success');
+    const events = reply.events()[Symbol.asyncIterator]();
+    expect((await events.next()).value).toEqual({ event: undefined, data: '{"a":1}' });
+    const closed = closedConnections;
+    controller.abort();
+    await expect(events.next()).rejects.toThrow();
+    await vi.waitFor(() => expect(closedConnections).toBe(closed + 1));
+  });
+
+  it('sends a request again, once, when its pooled connection was dropped while idle', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const first = await send(upstream, { 'x-drop-reused': '1' });
+    if (!first.ok) throw new Error('expected a success');
+    for await (const _ of first.events());
+    const requests = seen.length;
+    const second = await send(upstream, { 'x-drop-reused': '1' });
+    expect(second.ok).toBe(true);
+    // The dropped attempt reached the server, and the retry on a new connection was served.
+    expect(seen.length - requests).toBe(2);
+  });
+
+  it('rejects a non-streaming body that was cut short', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const reply = await upstream.send(
+      { path: '/chat/completions', body: {}, headers: { 'x-cut': '1' } },
+      new AbortController().signal,
+    );
+    if (!reply.ok) throw new Error('expected a success');
+    await expect(reply.text()).rejects.toThrow();
+  });
+
+  it('lets an attempt be abandoned after its body is complete, without an unhandled error', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const controller = new AbortController();
+    const reply = await upstream.send(
+      { path: '/chat/completions', body: { stream: true }, headers: {} },
+      controller.signal,
+    );
+    if (!reply.ok) throw new Error('expected a success');
+    const events = reply.events()[Symbol.asyncIterator]();
+    expect((await events.next()).value).toEqual({ event: 'ping', data: '{"a":1}' });
+    // As the relay does on an error frame: abort while the reader still holds the iterator.
+    controller.abort(new Error('attempt abandoned'));
+    await events.return?.(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   });
 });
