@@ -3,6 +3,9 @@
  * and per streamed chunk (two runs that differ only in reply length), its heap per stream in
  * flight, and the DynamoDB units, calls and events per request on each side of the bus.
  *
+ * The same runs through the pass-through floor (floor-proxy.ts) give what any proxy on this
+ * thread pays per request and per chunk; the gateway's figures above it are its own work.
+ *
  * While the completions side is measured the bus's targets fail, so billing and guardrail run
  * neither on the gateway's thread nor in its figures; their events are then redriven and measured
  * on their own, as the functions they are in AWS.
@@ -11,7 +14,15 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { USAGE_RULES } from '../shared/events/rules.js';
-import type { RequestSpec } from './client.js';
+import type { RequestSpec, Target } from './client.js';
+import {
+  type AboveFloor,
+  aboveFloor,
+  type CpuRun,
+  type CpuSlope,
+  cpuSlope,
+  floorCostLines,
+} from './floor.js';
 import type { PhaseResult } from './load.js';
 import {
   addCounts,
@@ -31,6 +42,7 @@ import {
 import { log, type PhaseRunner, seconds } from './phases.js';
 import { fmt } from './report.js';
 import type { Session } from './session.js';
+import { per } from './stats.js';
 
 /** Output tokens of the long replies; the short ones have the run's --output-tokens. */
 const LONG_REPLY_TOKENS = 256;
@@ -51,17 +63,20 @@ export interface SideCosts {
 
 export interface CostFigures {
   cpuScope: 'main-thread' | 'process';
-  completions: SideCosts & {
-    /** CPU per request less its chunks: parse, auth, admission, metering, the upstream call. */
-    cpuMsPerRequestBase: number;
-    cpuUsPerChunk: number;
-    chunksPerRequest: { short: number; long: number };
-    cpuMsPerRequestShort: number;
-    cpuMsPerRequestLong: number;
-    heapKbPerStream: number;
-    eventsPerRequest: number;
-    putEventsCallsPerRequest: number;
-  };
+  /**
+   * CPU per request less its chunks (`cpuMsPerRequestBase`): parse, auth, admission, metering,
+   * the upstream call; and per chunk, from the slope between short and long replies.
+   */
+  completions: SideCosts &
+    CpuSlope & {
+      heapKbPerStream: number;
+      eventsPerRequest: number;
+      putEventsCallsPerRequest: number;
+    };
+  /** The pass-through floor's CPU, measured the same way: what any proxy on this thread pays. */
+  floor: CpuSlope & { requests: number };
+  /** completions − floor: the gateway's own CPU per request and per chunk. */
+  completionsAboveFloor: AboveFloor;
   /** Billing and guardrail together, per gateway request. */
   consumers: SideCosts & { invocationsPerRequest: number; cpuMsPerInvocation: number };
 }
@@ -71,8 +86,6 @@ interface Window {
   storage: StorageCounts;
   events: EventCounts;
 }
-
-const per = (n: number, d: number): number => (d > 0 ? n / d : Number.NaN);
 
 function side(requests: number, cpuUs: number, storage: StorageCounts): SideCosts {
   const ops = Object.values(storage);
@@ -130,13 +143,15 @@ export async function measureCosts(
     storage: storageSince(w.storage),
     events: events.since(w.events),
   });
-  const completionsRun = async (label: string, tokens: number) => {
+  /** A sequential streaming run of `tokens`-token replies through `target`; `tag` names a path other than the gateway. */
+  const completionsRun = async (target: Target, tokens: number, tag = '') => {
     let window: Window | undefined;
+    const label = `cost: ${tag ? `${tag} ` : ''}stream x${rounds}, ${tokens} tokens`;
     const phase = await runner.run(label, async () => {
       const w = open();
       const result = await client.call<PhaseResult>('sequential', {
-        name: `cost-stream-${tokens}-tokens`,
-        targets: [targets.gateway],
+        name: `cost-${tag ? `${tag}-` : ''}stream-${tokens}-tokens`,
+        targets: [target],
         spec: spec(tokens),
         rounds,
         warmupRounds: 0,
@@ -147,12 +162,13 @@ export async function measureCosts(
     });
     if (!window) throw new Error('internal: no measurement window');
     const samples = phase.phase.targets[0]?.samples.filter((s) => s.ok) ?? [];
-    // Data frames less [DONE] and the usage frame, which are written by the gateway, not relayed.
+    // Data frames less [DONE] and the usage frame, which are written by the gateway, not relayed
+    // (the floor relays the upstream's, which are not content chunks either).
     const chunks = per(
       samples.reduce((n, s) => n + Math.max(0, (s.frames ?? 0) - 2), 0),
       samples.length,
     );
-    return { requests: phase.upstreamCalls, window, chunks };
+    return { requests: phase.upstreamCalls, cpuUs: window.cpuUs, window, chunks };
   };
 
   // Completions only: the consumers' deliveries fail, their events wait as dead letters.
@@ -161,12 +177,16 @@ export async function measureCosts(
   let short: Awaited<ReturnType<typeof completionsRun>>;
   let long: Awaited<ReturnType<typeof completionsRun>>;
   try {
-    short = await completionsRun(`cost: stream x${rounds}, ${p.outputTokens} tokens`, p.outputTokens);
-    long = await completionsRun(`cost: stream x${rounds}, ${LONG_REPLY_TOKENS} tokens`, LONG_REPLY_TOKENS);
+    short = await completionsRun(targets.gateway, p.outputTokens);
+    long = await completionsRun(targets.gateway, LONG_REPLY_TOKENS);
     await runner.settle();
   } finally {
     bus.setFaults({});
   }
+
+  // The floor, the same runs: it puts nothing on the bus, so nothing waits behind it.
+  const floorShort: CpuRun = await completionsRun(targets.floor, p.outputTokens, 'floor');
+  const floorLong: CpuRun = await completionsRun(targets.floor, LONG_REPLY_TOKENS, 'floor');
 
   // The consumers, on their own: the same events, redriven.
   process.stdout.write(`  ${'cost: billing and guardrail, redriven'.padEnd(44)}`);
@@ -200,24 +220,21 @@ export async function measureCosts(
 
   const requests = short.requests + long.requests;
   const completionsStorage = addCounts(short.window.storage, long.window.storage);
-  const cpuShort = per(short.window.cpuUs, short.requests);
-  const cpuLong = per(long.window.cpuUs, long.requests);
-  const cpuUsPerChunk = (cpuLong - cpuShort) / (long.chunks - short.chunks);
+  const completionsCpu = cpuSlope(short, long);
+  const floorCpu = cpuSlope(floorShort, floorLong);
   const putEvents = short.window.events.events + long.window.events.events;
   const putCalls = short.window.events.putCalls + long.window.events.putCalls;
   return {
     cpuScope,
     completions: {
       ...side(requests, short.window.cpuUs + long.window.cpuUs, completionsStorage),
-      cpuMsPerRequestBase: (cpuShort - cpuUsPerChunk * short.chunks) / 1000,
-      cpuUsPerChunk,
-      chunksPerRequest: { short: short.chunks, long: long.chunks },
-      cpuMsPerRequestShort: cpuShort / 1000,
-      cpuMsPerRequestLong: cpuLong / 1000,
+      ...completionsCpu,
       heapKbPerStream: per(heapDuring - heapBefore, inFlight) / 1024,
       eventsPerRequest: per(putEvents, requests),
       putEventsCallsPerRequest: per(putCalls, requests),
     },
+    floor: { requests: floorShort.requests + floorLong.requests, ...floorCpu },
+    completionsAboveFloor: aboveFloor(completionsCpu, floorCpu),
     consumers: {
       ...side(requests, consumed.cpuUs, consumed.storage),
       invocationsPerRequest: per(consumed.events.deliveries, requests),
@@ -243,6 +260,7 @@ export function printCosts(c: CostFigures): void {
   log(
     `               ${units(g)}; ${f(g.eventsPerRequest)} events in ${f(g.putEventsCallsPerRequest)} PutEvents`,
   );
+  for (const line of floorCostLines(c.floor, c.completionsAboveFloor)) log(line);
   log(
     `  billing + guardrail: ${f(k.invocationsPerRequest)} invocations, ${f(k.cpuMsPerInvocation, 3)} ms CPU each; ${units(k)}`,
   );

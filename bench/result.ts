@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type { MeasuredOps } from '../cost/measured-ops.js';
 import type { CostFigures } from './cost-phases.js';
 import { deltaJson, type PhaseFigures, phaseJson, type TargetFigures, targetJson } from './figures.js';
+import { type FloorLatency, floorLatencyJson } from './floor.js';
 import type { HoldRow, OverheadRow } from './overhead.js';
 import {
   CONCURRENT_PHASE_MAX_MS,
@@ -22,6 +23,7 @@ export interface RunFigures {
   loadAtStart: number[];
   upstreamModel: string;
   overhead: OverheadRow[];
+  floor: FloorLatency;
   hold: HoldRow[];
   admitFirst: TargetFigures;
   admitFirstCost: Delta;
@@ -103,6 +105,7 @@ export function resultJson(p: Params, f: RunFigures) {
         'threads: gateways + local bus (billing, guardrail) on the main thread; demo upstream and client in workers; DynamoDB Local is a separate JVM',
         'event-loop utilisation: gateway and upstream threads over the whole phase incl. warm-up; client thread over the measured part',
         'costs: CPU of the main thread from /proc (10 ms ticks, summed over the phase); per chunk = the slope between short and long replies; DynamoDB units as DynamoDB Local reports them (ReturnConsumedCapacity INDEXES)',
+        'pass-through floor: a node:http proxy on the main thread relaying the upstream’s bytes unchanged (keep-alive agent); floor − direct is what any proxy here pays, gateway − floor (latency, TTFT, and CPU in costPerRequest.completionsAboveFloor) is the gateway’s own work',
       ],
     },
     gatewayOverhead: f.overhead.map((r) => ({
@@ -114,6 +117,7 @@ export function resultJson(p: Params, f: RunFigures) {
       addedLatencyMs: deltaJson(r.addedLatency),
       addedTtftMs: deltaJson(r.addedTtft),
     })),
+    passThroughFloor: floorLatencyJson(f.floor),
     walletHold: f.hold.map((r) => ({
       mode: r.concurrency === 1 ? 'sequential' : 'concurrent',
       stream: true,

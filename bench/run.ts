@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: what the gateway adds to latency and time to first token (TTFT) over calling
- * the upstream directly, what the wallet hold adds to TTFT, and what a request costs to serve
- * (CPU, heap, DynamoDB units, events). The threads it runs on: see session.ts.
+ * the upstream directly and over a pass-through proxy (the floor any proxy here pays), what the
+ * wallet hold adds to TTFT, and what a request costs to serve (CPU, heap, DynamoDB units,
+ * events). The threads it runs on: see session.ts.
  *
  * Flags: see USAGE. Results: tables on stdout, JSON in bench/results/latest.json, and the
  * per-request operations `npm run cost` reads in cost/measured-ops.json.
@@ -11,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { RequestSpec } from './client.js';
 import { measureCosts, printCosts } from './cost-phases.js';
 import { phaseErrors, targetOf } from './figures.js';
+import { floorLatency, printFloorLatency } from './floor.js';
 import { probeHoldLatency } from './hold-probe.js';
 import { EventMeter, installStorageMeter } from './meters.js';
 import { holdRows, overheadRows, printHold, printOverhead, printPhases } from './overhead.js';
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
       tokensPerSecond: p.tokensPerSecond,
     });
     const events = new EventMeter(session.runtime.bus);
-    const { direct, gateway, gatewayNoHold, gatewayAdmitFirst } = session.targets;
+    const { direct, floor, gateway, gatewayNoHold, gatewayAdmitFirst } = session.targets;
     const runner = new PhaseRunner(session);
     const streaming: RequestSpec = { stream: true, prompt, timeoutMs: REQUEST_TIMEOUT_MS };
     const buffered: RequestSpec = { stream: false, prompt, timeoutMs: REQUEST_TIMEOUT_MS };
@@ -102,9 +104,9 @@ async function main(): Promise<number> {
       Math.ceil(p.holdProbeRequests / 10),
     );
     log(seconds(performance.now() - probeStarted));
-    const seqStream = await runner.sequential(`sequential streaming x${seq} (4 paths)`, {
+    const seqStream = await runner.sequential(`sequential streaming x${seq} (5 paths)`, {
       name: 'sequential-stream',
-      targets: [direct, gateway, gatewayNoHold, gatewayAdmitFirst],
+      targets: [direct, floor, gateway, gatewayNoHold, gatewayAdmitFirst],
       spec: streaming,
       ...seqArgs,
     });
@@ -168,6 +170,8 @@ async function main(): Promise<number> {
       },
     ]);
     printOverhead(overhead);
+    const floorFigures = floorLatency(seqStream);
+    printFloorLatency(floorFigures);
     const hold = holdRows([
       { mode: 'sequential stream', concurrency: 1, phase: seqStream },
       { mode: `c=${c} stream`, concurrency: c, phase: concHold },
@@ -190,6 +194,7 @@ async function main(): Promise<number> {
       loadAtStart,
       upstreamModel: session.upstreamModel,
       overhead,
+      floor: floorFigures,
       hold,
       admitFirst,
       admitFirstCost,

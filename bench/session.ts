@@ -1,7 +1,8 @@
 /**
  * What a bench run stands on (one process, three event loops, plus DynamoDB Local as a JVM):
  * - main thread: the local runtime (the deployed completions handler behind node:http, the local
- *   bus with billing and guardrail) and a second gateway whose wallet hold is instant;
+ *   bus with billing and guardrail), a second gateway whose wallet hold is instant, and the
+ *   pass-through floor (floor-proxy.ts), a proxy that only relays bytes;
  * - worker: the demo upstream, with a fixed TTFT and fast token pacing so TTFT dominates;
  * - worker: the bench client (raw fetch, SSE read by hand), identical for every path.
  */
@@ -11,6 +12,7 @@ import { type DynamoDbLocal, startDynamoDbLocal } from '../local/dynamodb-local.
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime.js';
 import { DEFAULT_CATALOG } from '../shared/domain/default-catalog.js';
 import type { Target } from './client.js';
+import { startFloorProxy } from './floor-proxy.js';
 import { startNoHoldGateway } from './no-hold-gateway.js';
 import { TIER } from './params.js';
 import { WorkerClient } from './threads.js';
@@ -23,6 +25,8 @@ export async function closeAll(): Promise<void> {
 
 export interface Targets {
   direct: Target;
+  /** The pass-through floor: what any proxy on the gateway's thread pays, and nothing else. */
+  floor: Target;
   gateway: Target;
   gatewayNoHold: Target;
   /** A key with a daily budget: admitted before its upstream call. */
@@ -47,7 +51,7 @@ export async function dynamoDbEndpoint(): Promise<string> {
   return dynamo.endpoint;
 }
 
-/** Starts the upstream, both gateways and the client; `closeAll` stops them. */
+/** Starts the upstream, both gateways, the floor and the client; `closeAll` stops them. */
 export async function startSession(
   dynamodbEndpoint: string,
   upstream: { ttftMs: number; tokensPerSecond: number },
@@ -70,6 +74,8 @@ export async function startSession(
   // Only now: startLocalRuntime has set the environment the second gateway is built from.
   const noHold: DevServer = await startNoHoldGateway();
   cleanups.push(() => noHold.close());
+  const floor = await startFloorProxy(demo.baseUrl);
+  cleanups.push(() => floor.close());
   const client = WorkerClient.start(new URL('./client-worker.ts', import.meta.url));
   cleanups.push(() => client.stop());
 
@@ -84,6 +90,7 @@ export async function startSession(
   }).then(async (res) => ((await res.json()) as { key: string }).key);
   const targets: Targets = {
     direct: { name: 'direct', url: `${demo.baseUrl}/chat/completions`, model: upstreamModel },
+    floor: { name: 'floor', url: floor.url, model: upstreamModel },
     gateway: { name: 'gateway', url: gatewayUrl, apiKey: runtime.apiKey, model: TIER },
     gatewayNoHold: {
       name: 'gateway-no-hold',

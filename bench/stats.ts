@@ -70,6 +70,9 @@ export function pairedDifferences(
   return summarize(out);
 }
 
+/** `n / d`, or NaN when there is nothing to divide by. */
+export const per = (n: number, d: number): number => (d > 0 ? n / d : Number.NaN);
+
 /** Rounds for display and JSON: 0.01 ms resolution is plenty, and NaN becomes null. */
 export function round(value: number, digits = 2): number | null {
   if (!Number.isFinite(value)) return null;
