@@ -159,7 +159,7 @@ export async function measureCosts(
       });
       window = close(w);
       return result;
-    });
+    }, 'as-is');
     if (!window) throw new Error('internal: no measurement window');
     const samples = phase.phase.targets[0]?.samples.filter((s) => s.ok) ?? [];
     // Data frames less [DONE] and the usage frame, which are written by the gateway, not relayed

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { ConcurrentArgs, SequentialArgs } from './client-worker.js';
 import { type PhaseFigures, phaseErrors, phaseFigures } from './figures.js';
 import type { PhaseResult } from './load.js';
+import { USAGE_RULES } from '../shared/events/rules.js';
 import { SETTLE_MAX_MS } from './params.js';
 import type { Session } from './session.js';
 
@@ -12,8 +13,13 @@ export const log = (line = ''): void => {
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** The usage event consumers, which AWS runs as functions of their own. */
+const CONSUMERS = ['billing', 'guardrail'] as const;
+
 export class PhaseRunner {
   readonly phases: PhaseFigures[] = [];
+  /** Usage events a phase held back from the consumers, to deliver before the next phase. */
+  private held = false;
 
   constructor(private readonly session: Session) {}
 
@@ -23,6 +29,10 @@ export class PhaseRunner {
    */
   async settle(): Promise<number> {
     const t0 = performance.now();
+    if (this.held) {
+      this.held = false;
+      for (const rule of USAGE_RULES) this.session.runtime.bus.redrive(rule.id);
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.session.runtime.bus.drain(),
@@ -41,16 +51,35 @@ export class PhaseRunner {
     return this.run(label, () => this.session.client.call<PhaseResult>('concurrent', args));
   }
 
-  /** Settles, then times `go` as one phase. */
-  async run(label: string, go: () => Promise<PhaseResult>): Promise<PhaseFigures> {
-    const { upstreamWorker } = this.session;
+  /**
+   * Settles, then times `go` as one phase. Deployed, billing and the guardrail are functions of
+   * their own; locally they share the gateway's thread, so during a phase their deliveries are
+   * held back (as dead letters) and redriven when the phase is over: the phase times the gateway
+   * alone, and the consumers' cost is measured on its own. `consumers: 'as-is'` leaves the bus
+   * as the caller set it.
+   */
+  async run(
+    label: string,
+    go: () => Promise<PhaseResult>,
+    consumers: 'held' | 'as-is' = 'held',
+  ): Promise<PhaseFigures> {
+    const { upstreamWorker, runtime } = this.session;
     process.stdout.write(`  ${label.padEnd(44)}`);
     const settleMs = await this.settle();
     await upstreamWorker.call('takeRequestCount');
     const gatewayElu0 = performance.eventLoopUtilization();
     const upstreamElu0 = upstreamWorker.elu();
+    if (consumers === 'held') runtime.bus.setFaults({ failTargets: CONSUMERS });
     const t0 = performance.now();
-    const phase = await go();
+    let phase: PhaseResult;
+    try {
+      phase = await go();
+    } finally {
+      if (consumers === 'held') {
+        runtime.bus.setFaults({});
+        this.held = true;
+      }
+    }
     const elapsed = performance.now() - t0;
     const f = phaseFigures(phase, await upstreamWorker.call<number>('takeRequestCount'), settleMs, {
       gateway: performance.eventLoopUtilization(gatewayElu0).utilization,
