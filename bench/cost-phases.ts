@@ -147,19 +147,23 @@ export async function measureCosts(
   const completionsRun = async (target: Target, tokens: number, tag = '') => {
     let window: Window | undefined;
     const label = `cost: ${tag ? `${tag} ` : ''}stream x${rounds}, ${tokens} tokens`;
-    const phase = await runner.run(label, async () => {
-      const w = open();
-      const result = await client.call<PhaseResult>('sequential', {
-        name: `cost-${tag ? `${tag}-` : ''}stream-${tokens}-tokens`,
-        targets: [target],
-        spec: spec(tokens),
-        rounds,
-        warmupRounds: 0,
-        maxMs: SEQUENTIAL_PHASE_MAX_MS,
-      });
-      window = close(w);
-      return result;
-    }, 'as-is');
+    const phase = await runner.run(
+      label,
+      async () => {
+        const w = open();
+        const result = await client.call<PhaseResult>('sequential', {
+          name: `cost-${tag ? `${tag}-` : ''}stream-${tokens}-tokens`,
+          targets: [target],
+          spec: spec(tokens),
+          rounds,
+          warmupRounds: 0,
+          maxMs: SEQUENTIAL_PHASE_MAX_MS,
+        });
+        window = close(w);
+        return result;
+      },
+      'as-is',
+    );
     if (!window) throw new Error('internal: no measurement window');
     const samples = phase.phase.targets[0]?.samples.filter((s) => s.ok) ?? [];
     // Data frames less [DONE] and the usage frame, which are written by the gateway, not relayed
