@@ -2,14 +2,19 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isTransactionConflict, retryOnConflict } from '../../shared/adapters/dynamodb/client.js';
 import { parseChatRequest } from '../../shared/dialects/openai-chat/request.js';
-import { readUsage, sanitizeChunk, sanitizeCompletion } from '../../shared/dialects/openai-chat/response.js';
+import {
+  ChunkFramer,
+  readUsage,
+  sanitizeChunk,
+  sanitizeCompletion,
+} from '../../shared/dialects/openai-chat/response.js';
 import { compileCatalog, resolveTierId } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { GatewayError } from '../../shared/domain/errors.js';
-import { parseJsonObject } from '../../shared/domain/json-body.js';
+import { type Json, parseJsonObject } from '../../shared/domain/json-body.js';
 import { bearerToken, generateApiKey, hashApiKey, looksLikeApiKey } from '../../shared/domain/keys.js';
-import { SseParser } from '../../shared/domain/sse.js';
+import { SseParser, sseFrame } from '../../shared/domain/sse.js';
 import { ToolCallIds } from '../../shared/domain/tool-call-ids.js';
 import { TtlCache } from '../../shared/domain/ttl-cache.js';
 import { Authenticator } from '../../shared/gateway/auth.js';
@@ -202,6 +207,27 @@ describe('response sanitising', () => {
       model: 'tier-2',
       choices: [{ delta: { content: 'x' } }],
     });
+  });
+
+  it('frames a chunk exactly as the sanitised chunk would be framed, with the shared fields serialised once', () => {
+    const framer = new ChunkFramer({ ...identity, id: 'chatcmpl-"quoted"' });
+    const chunks: Json[] = [
+      { ...upstream, choices: [{ index: 0, delta: { content: 'x', provider: 'p' }, finish_reason: null }] },
+      {
+        choices: [
+          { delta: { role: 'assistant' }, logprobs: null },
+          'not a choice',
+          { index: 3, finish_reason: 'stop' },
+        ],
+      },
+      { choices: 'bad' },
+      {},
+    ];
+    for (const chunk of chunks) {
+      const frame = framer.frame(chunk);
+      expect(frame).toBe(sseFrame(sanitizeChunk(chunk, { ...identity, id: 'chatcmpl-"quoted"' })));
+      expect(frame).not.toMatch(/gen-abc|OpenAI|gpt|fp_x|provider/);
+    }
   });
 
   it('reads usage only when it is well-formed', () => {

@@ -18,6 +18,7 @@ import { windowHeaders } from '../../lifecycle/dialect.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
 import { type ChatRequest, parseChatRequest } from './request.js';
 import {
+  ChunkFramer,
   clientUsage,
   generatedText,
   type Identity,
@@ -52,6 +53,7 @@ class ChatExchange implements Exchange {
   private contentSeen = false;
   private payload: Json | undefined;
   private readonly identity: Identity;
+  private readonly framer: ChunkFramer;
   private readonly requestId: string;
 
   constructor(
@@ -66,6 +68,7 @@ class ChatExchange implements Exchange {
       created: client.created,
       ...(ids ? { toolCallId: (upstreamId: string) => ids.seal(upstreamId) } : {}),
     };
+    this.framer = new ChunkFramer(this.identity);
   }
 
   complete(body: string): boolean {
@@ -106,7 +109,7 @@ class ChatExchange implements Exchange {
       // A finished choice counts as content: an empty answer is still an answer.
       if (typeof choice?.finish_reason === 'string') this.contentSeen = true;
     }
-    return { frames: [sseFrame(sanitizeChunk(chunk, this.identity))], content: this.contentSeen };
+    return { frames: [this.framer.frame(chunk)], content: this.contentSeen };
   }
 
   endedCleanly(): boolean {

@@ -117,26 +117,54 @@ export function sanitizeCompletion(upstream: Json, identity: Identity, usage: Us
   };
 }
 
+/** A chunk's choices as the client sees them: the OpenAI fields only, the delta sanitised. */
+export function sanitizeChoices(upstream: unknown, identity: Identity): Json[] {
+  const out: Json[] = [];
+  if (!Array.isArray(upstream)) return out;
+  for (let i = 0; i < upstream.length; i++) {
+    const c: unknown = upstream[i];
+    if (!isObject(c)) continue;
+    const choice: Json = {
+      index: typeof c.index === 'number' ? c.index : out.length,
+      finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : null,
+    };
+    if (c.logprobs !== undefined) choice.logprobs = c.logprobs;
+    choice.delta = sanitizeMessage(c.delta, identity);
+    out.push(choice);
+  }
+  return out;
+}
+
 /** A `chat.completion.chunk` as the client sees it; `usage` only on the final usage chunk. */
 export function sanitizeChunk(upstream: Json, identity: Identity, usage?: Usage): Json {
-  const choices = Array.isArray(upstream.choices) ? upstream.choices : [];
   const chunk: Json = {
     id: identity.id,
     object: 'chat.completion.chunk',
     created: identity.created,
     model: identity.tier,
-    choices: choices.filter(isObject).map((c, i) => {
-      const choice = pick(c, CHOICE_FIELDS);
-      return {
-        ...choice,
-        index: typeof c.index === 'number' ? c.index : i,
-        delta: sanitizeMessage(c.delta, identity),
-        finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : null,
-      };
-    }),
+    choices: sanitizeChoices(upstream.choices, identity),
   };
   if (usage) chunk.usage = usage;
   return chunk;
+}
+
+/**
+ * The SSE frames of one exchange's chunks. What every chunk shares (id, object, created, model)
+ * is serialised once; a chunk adds only its choices. The frame is exactly
+ * `sseFrame(sanitizeChunk(upstream, identity))`.
+ */
+export class ChunkFramer {
+  private readonly prefix: string;
+
+  constructor(private readonly identity: Identity) {
+    this.prefix =
+      `data: {"id":${JSON.stringify(identity.id)},"object":"chat.completion.chunk",` +
+      `"created":${JSON.stringify(identity.created)},"model":${JSON.stringify(identity.tier)},"choices":`;
+  }
+
+  frame(upstream: Json): string {
+    return `${this.prefix}${JSON.stringify(sanitizeChoices(upstream.choices, this.identity))}}\n\n`;
+  }
 }
 
 /** Generated text and tool arguments in a chunk's delta or a message, for usage estimates. */
