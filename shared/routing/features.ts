@@ -54,7 +54,11 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
   ],
   [
     'reasoning',
-    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|show that|justify|justif\w*|find all|for (all|every|each)|if and only if|at (least|most)|fewest|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case|berechne\w*|wahrscheinlichkeit\w*|zeige|schritt für schritt|mindestens|calcul\w*|probabilit\w*|probabilidad\w*|démontr\w*|demuestr\w*|demostr\w*|dimostr\w*|prove que|mostre|raciocínio|razonamiento|raisonnement|ragionamento|herleit\w*|leite)\b/giu,
+  ],
+  [
+    'nuance',
+    /\b(nuanc\w*|subtl\w*|careful\w*|balanc\w*|without (being|making|sounding|losing|admitting)|sensitive|delicate|diplomatic\w*|compassion\w*|empath\w*|restraint|ambigu\w*|unreliable|persuasive|honest\w*|respectful|tactful|grieving|difficult|high-stakes|délicat\w*|einfühlsam\w*|heikel\w*|sobri\w*|delicad\w*)\b/giu,
   ],
 ];
 const CJK_REASONING =
@@ -73,6 +77,8 @@ const MAX_WORDS = 400;
 const SHAPE_CHARS = 4_000;
 /** Earlier user turns read for context. */
 const HISTORY_TURNS = 2;
+/** A prompt shorter than this after earlier turns is a follow-up: the turns before it say what it asks. */
+const FOLLOW_UP_CHARS = 80;
 
 /** FNV-1a, 32 bits. */
 export function fnv1a(text: string): number {
@@ -112,7 +118,8 @@ export function featureCounts(input: RouteInput): Map<string, number> {
   const counts = new Map<string, number>();
   addText(counts, input.prompt, '', 1);
   if (input.system !== '') addText(counts, input.system, 's', 0.5);
-  for (const turn of input.history.slice(-HISTORY_TURNS)) addText(counts, turn, 'h', 0.5);
+  const followUp = input.history.length > 0 && input.prompt.length < FOLLOW_UP_CHARS;
+  for (const turn of input.history.slice(-HISTORY_TURNS)) addText(counts, turn, 'h', followUp ? 1 : 0.5);
   // Shapes and cues read the start of a long paste only: the ask is rarely at its end, and time is bounded.
   const text = `${input.system.slice(0, SHAPE_CHARS)}\n${input.prompt.slice(0, SHAPE_CHARS)}`;
   counts.set(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
@@ -125,9 +132,16 @@ export function featureCounts(input: RouteInput): Map<string, number> {
   addCues(counts, ask, 'cue');
   // A follow-up ("and what if there were 5 coins?") inherits the kind of work of the turns before it.
   const recent = input.history.slice(-HISTORY_TURNS).map((turn) => turn.slice(0, SHAPE_CHARS));
-  if (recent.length > 0) addCues(counts, recent.join('\n'), 'hcue');
+  if (recent.length > 0) addCues(counts, recent.join('\n'), followUp ? 'fcue' : 'hcue');
+  if (followUp) counts.set('shape:followup', 1);
+  const questions = Math.min(3, input.prompt.match(/[?？¿]/gu)?.length ?? 0);
+  if (questions >= 2) counts.set(`shape:questions${questions}`, 1);
+  if (/\bwhy\b|warum|pourquoi|por qué|perché|为什么|なぜ/iu.test(ask)) counts.set('shape:why', 1);
   const numbers = Math.min(3, text.match(NUMBERS)?.length ?? 0);
   if (numbers >= 2) counts.set(`shape:numbers${numbers}`, 1);
+  if (input.tools) counts.set('flag:tools', 1);
+  if (input.media) counts.set('flag:media', 1);
+  if (input.jsonSchema) counts.set('flag:json', 1);
   counts.set('bias', 1);
   return counts;
 }

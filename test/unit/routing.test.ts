@@ -40,8 +40,9 @@ describe('features', () => {
 });
 
 describe('the conservative decision', () => {
-  it('goes up a tier when the chance of a higher one exceeds the risk, never down', () => {
-    expect(decide([0.5, 0.1, 0.2, 0.2], { maxDownRisk: 0.3, minConfidence: 0 }).tier).toBe('tier-2');
+  it('goes up to the lowest tier that leaves at most the risk of a higher one, never down', () => {
+    expect(decide([0.5, 0.1, 0.2, 0.2], { maxDownRisk: 0.3, minConfidence: 0 }).tier).toBe('tier-3');
+    expect(decide([0.5, 0.1, 0.2, 0.2], { maxDownRisk: 0.45, minConfidence: 0 }).tier).toBe('tier-2');
     expect(decide([0.5, 0.1, 0.2, 0.2], { maxDownRisk: 0.6, minConfidence: 0 }).tier).toBe('tier-1');
     expect(decide([0.05, 0.05, 0.1, 0.8], { maxDownRisk: 0, minConfidence: 0 }).tier).toBe('tier-4');
   });
@@ -65,7 +66,11 @@ describe('the conservative decision', () => {
         (p, risk, conf) => {
           const d = decide(p, { maxDownRisk: risk, minConfidence: conf });
           const likely = p.indexOf(Math.max(...p));
-          expect(TIER_IDS.indexOf(d.tier)).toBeGreaterThanOrEqual(likely);
+          const chosen = TIER_IDS.indexOf(d.tier);
+          expect(chosen).toBeGreaterThanOrEqual(likely);
+          // What is left above the chosen tier is within the risk (tier-4 has nothing above it).
+          const above = p.slice(chosen + 1).reduce((a, b) => a + b, 0);
+          expect(above).toBeLessThanOrEqual(risk + 1e-9);
           expect(d.confidence).toBeGreaterThan(0);
           expect(d.confidence).toBeLessThanOrEqual(1);
         },
@@ -132,7 +137,7 @@ describe('the router', () => {
   });
 
   it('marks a decision that went up as ambiguous', () => {
-    const d = new Router(fixedModel([1, 0.5, 0.2, 0], { maxDownRisk: 0.3 })).route(input());
+    const d = new Router(fixedModel([1, 0.5, 0.2, 0], { maxDownRisk: 0.35 })).route(input());
     expect(d).toMatchObject({ tier: 'tier-2', ambiguous: true });
   });
 });
