@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-a7606f8eb937',
+  version: 'r1-2d834fa1d5c0',
   dim: 4096,
   scale: 0.0898838,
   bias: [0.3823, -0.087, -0.1756, -0.1197],

@@ -20,6 +20,24 @@ describe('features', () => {
     expect(fnv1a('a')).toBe(0xe40c292c);
   });
 
+  it('hashes each n-gram as its name (w:, b:, c: with the word padded by spaces)', () => {
+    const dim = 1 << 20;
+    const bucket = (name: string) => fnv1a(name) & (dim - 1);
+    const f = extractFeatures(input({ prompt: 'Ab cd' }), dim);
+    for (const name of ['w:ab', 'w:cd', 'b:ab cd', 'c: ab', 'c:ab ', 'c: cd', 'c:cd ', 'bias'])
+      expect(f.indices).toContain(bucket(name));
+    // Earlier turns and the system prompt have their own prefixes.
+    const g = extractFeatures(input({ prompt: 'x', system: 'Be brief', history: ['Hi there'] }), dim);
+    for (const name of ['sw:brief', 'sb:be brief', 'hw:hi', 'hb:hi there', 'hc:the'])
+      expect(g.indices).toContain(bucket(name));
+  });
+
+  it('scores the same request the same way twice (no state left between calls)', () => {
+    const a = extractFeatures(input({ prompt: 'Prove that 2^n > n^2 for n >= 5.' }), 4096);
+    extractFeatures(input({ prompt: 'Classify this ticket.', history: ['Design a payments system'] }), 4096);
+    expect(extractFeatures(input({ prompt: 'Prove that 2^n > n^2 for n >= 5.' }), 4096)).toEqual(a);
+  });
+
   it('gives a unit-length vector of sorted buckets within the dimension', () => {
     const f = extractFeatures(input({ prompt: 'Prove that the square root of 2 is irrational.' }), 1024);
     expect(f.indices).toEqual([...f.indices].sort((a, b) => a - b));
