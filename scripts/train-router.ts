@@ -16,7 +16,7 @@ const dataPath = values.data ?? DEFAULT_DATASET;
 const dataText = readFileSync(dataPath, 'utf8');
 const examples = parseDataset(dataText);
 const { train, heldOut } = split(examples);
-const model = trainRouter(train, dataText);
+const { model, cv } = trainRouter(train, dataText);
 
 export function modelModule(m: RouterModel): string {
   const fields = Object.entries(m).map(([k, v]) =>
@@ -40,7 +40,7 @@ writeFileSync(new URL('shared/routing/model.generated.ts', root), modelModule(mo
 const evaluation = evaluate(new Router(new Classifier(model)), heldOut);
 writeFileSync(
   new URL('data/router/report.md', root),
-  `${report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation)}\n`,
+  `${report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation, cv)}\n`,
 );
 const figures = {
   version: model.version,
@@ -49,4 +49,4 @@ const figures = {
   confusion: undefined,
 };
 writeFileSync(new URL('data/router/figures.json', root), `${JSON.stringify(figures, null, 2)}\n`);
-console.log(report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation));
+console.log(report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation, cv));

@@ -4,6 +4,7 @@ import type { Router } from '../../shared/routing/router.js';
 import { alwaysTier2, keywordHeuristic } from './baselines.js';
 import { type LabelledExample, toRouteInput } from './dataset.js';
 import { measure, type RoutingMetrics } from './metrics.js';
+import { type CrossValidation, TRAINING } from './train.js';
 
 export interface Evaluation {
   router: RoutingMetrics;
@@ -36,7 +37,12 @@ function confusionTable(m: RoutingMetrics): string[] {
 }
 
 /** The evaluation report in Markdown (data/router/report.md). */
-export function report(version: string, counts: { train: number; heldOut: number }, e: Evaluation): string {
+export function report(
+  version: string,
+  counts: { train: number; heldOut: number },
+  e: Evaluation,
+  cv: CrossValidation,
+): string {
   const rows: Array<[string, RoutingMetrics]> = [
     ['tier-auto (rules + classifier)', e.router],
     ['always tier-2', e.alwaysTier2],
@@ -53,5 +59,16 @@ export function report(version: string, counts: { train: number; heldOut: number
     ...rows.map(([name, m]) => `| ${name} | ${pct(m.agreement)} | ${pct(m.downward)} | ${pct(m.upward)} |`),
     '',
     ...rows.flatMap(([name, m]) => [`## ${name}`, '', ...confusionTable(m), '']),
+    '## Settings chosen by cross-validation on the training part',
+    '',
+    `${cv.folds}-fold cross-validation over the ${counts.train} training examples only (the held-out part is`,
+    'never read while training): the under-prediction weight of the loss, the temperature and both',
+    'decision thresholds that make the fewest out-of-fold misroutes, a downward one counting',
+    `${TRAINING.downwardCost} upward ones, among those with at least ${pct(TRAINING.minAgreement)} out-of-fold agreement.`,
+    '',
+    `Chosen: underCost ${cv.setting.underCost}, temperature ${cv.setting.temperature}, maxDownRisk ${cv.setting.maxDownRisk}, minConfidence ${cv.setting.minConfidence}.`,
+    `Out-of-fold: agreement ${pct(cv.metrics.agreement)}, downward ${pct(cv.metrics.downward)}, upward ${pct(cv.metrics.upward)}.`,
+    '',
+    ...confusionTable(cv.metrics),
   ].join('\n');
 }

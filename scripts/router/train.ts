@@ -1,26 +1,34 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { TIER_IDS } from '../../shared/domain/catalog.js';
-import { Classifier, type RouterModel, softmax } from '../../shared/routing/classifier.js';
+import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { Classifier, decide, type RouterModel, softmax } from '../../shared/routing/classifier.js';
 import { extractFeatures, type Features } from '../../shared/routing/features.js';
-import { Router } from '../../shared/routing/router.js';
+import { higher } from '../../shared/routing/router.js';
+import { applyRules, type RuleOutcome } from '../../shared/routing/rules.js';
 import { type LabelledExample, toRouteInput } from './dataset.js';
-import { measure } from './metrics.js';
+import { measure, type RoutingMetrics } from './metrics.js';
 
 /**
  * Training: multinomial logistic regression over the hashed features, full-batch gradient descent
  * in a fixed order (so the same data gives the same artifact, byte for byte), weights quantised to
- * int8. The two decision thresholds are then chosen on out-of-fold predictions of the training part
- * only: the fewest misroutes, a downward one counting `downwardCost` times an upward one.
+ * int8. The loss adds `underCost` times the probability left below the labelled tier, so training
+ * itself penalises under-prediction more than over-prediction. That weight, the temperature and the
+ * two decision thresholds are chosen by k-fold cross-validation on the training part only (the
+ * held-out part is never read here): the fewest misroutes on out-of-fold predictions, a downward
+ * one counting `downwardCost` times an upward one, among settings whose agreement reaches
+ * `minAgreement`.
  */
 export const TRAINING = {
   dim: 4096,
   epochs: 1000,
-  learningRate: 4,
+  learningRate: 8,
   l2: 1e-4,
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 8,
+  /** Settings whose cross-validated agreement is below this are not chosen (if any reach it). */
+  minAgreement: 0.9,
+  underCostGrid: [0, 1, 3],
   riskGrid: [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 1],
   confidenceGrid: [0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
   temperatureGrid: [0.2, 0.35, 0.5, 0.75, 1],
@@ -34,7 +42,7 @@ interface Weights {
   b: Float64Array;
 }
 
-function gradientDescent(xs: Features[], ys: number[], dim: number): Weights {
+function gradientDescent(xs: Features[], ys: number[], dim: number, underCost: number): Weights {
   const w = new Float64Array(dim * CLASSES);
   const b = new Float64Array(CLASSES);
   const n = xs.length;
@@ -50,8 +58,13 @@ function gradientDescent(xs: Features[], ys: number[], dim: number): Weights {
           logits[c] = (logits[c] as number) + (w[row + c] as number) * (values[f] as number);
       }
       const p = softmax(logits);
+      const y = ys[i] as number;
+      // d/dz_c of the mass below the label, S = Σ_{k<y} p_k, is p_c·([c<y] − S).
+      let below = 0;
+      for (let c = 0; c < y; c++) below += p[c] as number;
       for (let c = 0; c < CLASSES; c++) {
-        const err = (p[c] as number) - (c === ys[i] ? 1 : 0);
+        const pc = p[c] as number;
+        const err = pc - (c === y ? 1 : 0) + underCost * pc * ((c < y ? 1 : 0) - below);
         gb[c] = (gb[c] as number) + err;
         for (let f = 0; f < indices.length; f++) {
           const k = (indices[f] as number) * CLASSES + c;
@@ -82,55 +95,89 @@ function quantise(weights: Weights, dim: number, thresholds: Thresholds, version
   };
 }
 
-function train(examples: LabelledExample[], thresholds: Thresholds, version: string): RouterModel {
-  const xs = examples.map((e) => extractFeatures(toRouteInput(e), TRAINING.dim));
-  const ys = examples.map((e) => TIER_IDS.indexOf(e.tier));
-  return quantise(gradientDescent(xs, ys, TRAINING.dim), TRAINING.dim, thresholds, version);
+interface Setting extends Thresholds {
+  underCost: number;
 }
 
-/** Picks the thresholds on out-of-fold predictions of the training examples. */
-function chooseThresholds(examples: LabelledExample[]): Thresholds {
-  const folds: LabelledExample[][] = Array.from({ length: TRAINING.folds }, () => []);
-  for (const [i, e] of examples.entries()) folds[i % TRAINING.folds]?.push(e);
-  const classifiers = folds.map(
-    (_, k) =>
-      new Classifier(
-        train(
-          examples.filter((_, i) => i % TRAINING.folds !== k),
-          { maxDownRisk: 0, minConfidence: 0, temperature: 1 },
-          'fold',
-        ),
-      ),
-  );
-  let best: Thresholds = { maxDownRisk: 0, minConfidence: 0, temperature: 1 };
-  let bestCost = Number.POSITIVE_INFINITY;
-  const grid = TRAINING.temperatureGrid.flatMap((temperature) =>
-    TRAINING.riskGrid.flatMap((maxDownRisk) =>
-      TRAINING.confidenceGrid.map((minConfidence) => ({ temperature, maxDownRisk, minConfidence })),
-    ),
-  );
-  for (const thresholds of grid) {
-    {
-      const routed = folds.flatMap((fold, k) => {
-        const classifier = classifiers[k] as Classifier;
-        const router = new Router(new Classifier({ ...classifier.model, ...thresholds }));
-        return fold.map((e) => ({ label: e.tier, chosen: router.route(toRouteInput(e)).tier }));
-      });
-      const m = measure(routed);
-      const cost = m.upward + TRAINING.downwardCost * m.downward;
-      if (cost < bestCost) {
-        bestCost = cost;
-        best = thresholds;
-      }
+/** The chosen setting and its out-of-fold figures on the training part. */
+export interface CrossValidation {
+  folds: number;
+  setting: Setting;
+  metrics: RoutingMetrics;
+}
+
+function train(examples: LabelledExample[], setting: Setting, version: string): RouterModel {
+  const xs = examples.map((e) => extractFeatures(toRouteInput(e), TRAINING.dim));
+  const ys = examples.map((e) => TIER_IDS.indexOf(e.tier));
+  const { underCost, ...thresholds } = setting;
+  return quantise(gradientDescent(xs, ys, TRAINING.dim, underCost), TRAINING.dim, thresholds, version);
+}
+
+/** An out-of-fold prediction: the rules' outcome and the fold model's logits (temperature 1). */
+interface OutOfFold {
+  label: TierId;
+  rule: RuleOutcome | undefined;
+  logits: number[];
+}
+
+/** What the router would choose (as Router.route does) for a setting's thresholds. */
+export function routeOutOfFold(p: OutOfFold, thresholds: Thresholds): TierId {
+  if (p.rule?.kind === 'exact') return p.rule.tier;
+  const chosen = decide(softmax(p.logits.map((l) => l / thresholds.temperature)), thresholds).tier;
+  return p.rule ? higher(p.rule.tier, chosen) : chosen;
+}
+
+export function outOfFold(examples: LabelledExample[], underCost: number): OutOfFold[] {
+  const k = TRAINING.folds;
+  const predictions: OutOfFold[] = [];
+  for (let fold = 0; fold < k; fold++) {
+    const model = train(
+      examples.filter((_, i) => i % k !== fold),
+      { underCost, maxDownRisk: 1, minConfidence: 0, temperature: 1 },
+      'fold',
+    );
+    const classifier = new Classifier(model);
+    for (const [i, e] of examples.entries()) {
+      if (i % k !== fold) continue;
+      const input = toRouteInput(e);
+      const logits = classifier.probabilities(input).map((p) => Math.log(Math.max(p, 1e-12)));
+      predictions.push({ label: e.tier, rule: applyRules(input), logits });
     }
   }
-  return best;
+  return predictions;
+}
+
+/** Picks the loss weight and the thresholds on out-of-fold predictions of the training examples. */
+function crossValidate(examples: LabelledExample[]): CrossValidation {
+  let best: { setting: Setting; metrics: RoutingMetrics; cost: number; reaches: boolean } | undefined;
+  for (const underCost of TRAINING.underCostGrid) {
+    const predictions = outOfFold(examples, underCost);
+    for (const temperature of TRAINING.temperatureGrid)
+      for (const maxDownRisk of TRAINING.riskGrid)
+        for (const minConfidence of TRAINING.confidenceGrid) {
+          const setting = { underCost, temperature, maxDownRisk, minConfidence };
+          const metrics = measure(
+            predictions.map((p) => ({ label: p.label, chosen: routeOutOfFold(p, setting) })),
+          );
+          const cost = metrics.upward + TRAINING.downwardCost * metrics.downward;
+          const reaches = metrics.agreement >= TRAINING.minAgreement;
+          // A setting that reaches the agreement floor beats one that does not; then the lower cost.
+          if (!best || (reaches && !best.reaches) || (reaches === best.reaches && cost < best.cost))
+            best = { setting, metrics, cost, reaches };
+        }
+  }
+  if (!best) throw new Error('train-router: empty grid');
+  return { folds: TRAINING.folds, setting: best.setting, metrics: best.metrics };
 }
 
 /** Trains the shipped model on the training part of a labelled set. */
-export function trainRouter(train_: LabelledExample[], dataText: string): RouterModel {
+export function trainRouter(
+  train_: LabelledExample[],
+  dataText: string,
+): { model: RouterModel; cv: CrossValidation } {
   // The feature code is part of the artifact's identity: a new cue changes the version too.
   const featureCode = readFileSync(new URL('../../shared/routing/features.ts', import.meta.url), 'utf8');
   const version = `r1-${createHash('sha256').update(dataText).update(JSON.stringify(TRAINING)).update(featureCode).digest('hex').slice(0, 12)}`;
-  return train(train_, chooseThresholds(train_), version);
+  const cv = crossValidate(train_);
+  return { model: train(train_, cv.setting, version), cv };
 }

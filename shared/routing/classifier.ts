@@ -79,8 +79,8 @@ export function softmax(logits: number[]): number[] {
 }
 
 /**
- * The conservative decision: the most likely tier, one tier higher when the chance that the
- * request needed a higher tier than that (the probability mass above it) exceeds `maxDownRisk`,
+ * The conservative decision: the lowest tier, from the most likely one up, that leaves at most
+ * `maxDownRisk` probability that the request needed a higher tier (the probability mass above it),
  * and at least tier-2 when even the most likely tier is below `minConfidence`. Uncertainty only
  * ever moves the answer up.
  */
@@ -93,7 +93,10 @@ export function decide(
   let index = likely;
   let above = 0;
   for (let c = likely + 1; c < CLASSES; c++) above += probabilities[c] as number;
-  if (above > thresholds.maxDownRisk && index < CLASSES - 1) index++;
+  while (above > thresholds.maxDownRisk && index < CLASSES - 1) {
+    index++;
+    above -= probabilities[index] as number;
+  }
   const unsure = top < thresholds.minConfidence;
   if (unsure) index = Math.max(index, UNSURE_FLOOR);
   let enough = 0;

@@ -54,7 +54,11 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
   ],
   [
     'reasoning',
-    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case)\b/giu,
+    /\b(prove|proof|démontre\w*|beweis\w*|dimostra|derive|solve|resuelve|theorem|lemma|induction|probabilit\w*|odds|expected|integral|derivative|calculus|equation|inequalit\w*|optimi[sz]\w*|optimal|maximi[sz]e|minimi[sz]e|schedule|puzzle|riddle|paradox|logic\w*|deduce|infer|counterexample|invariant|step by step|paso a paso|show (the|your) (work|steps|calculus|reasoning)|show that|justify|justif\w*|find all|for (all|every|each)|if and only if|at (least|most)|fewest|explain carefully|how (many|fast|long|much)|how many ways|combinatori\w*|permutations?|recurrence|modulo|mod|prime|graph|shortest|plan|allocate|strategy|game|chess|mate|legal moves?|calculate|compute|estimate|reason\w*|rigorous\w*|argument|diverge\w*|converge\w*|general pattern|n\s*=\s*\d+|big-o|complexity|worst case|berechne\w*|wahrscheinlichkeit\w*|zeige|schritt für schritt|mindestens|calcul\w*|probabilit\w*|probabilidad\w*|démontr\w*|demuestr\w*|demostr\w*|dimostr\w*|prove que|mostre|raciocínio|razonamiento|raisonnement|ragionamento|herleit\w*|leite)\b/giu,
+  ],
+  [
+    'nuance',
+    /\b(nuanc\w*|subtl\w*|careful\w*|balanc\w*|without (being|making|sounding|losing|admitting)|sensitive|delicate|diplomatic\w*|compassion\w*|empath\w*|restraint|ambigu\w*|unreliable|persuasive|honest\w*|respectful|tactful|grieving|difficult|high-stakes|délicat\w*|einfühlsam\w*|heikel\w*|sobri\w*|delicad\w*)\b/giu,
   ],
 ];
 const CJK_REASONING =
@@ -73,75 +77,158 @@ const MAX_WORDS = 400;
 const SHAPE_CHARS = 4_000;
 /** Earlier user turns read for context. */
 const HISTORY_TURNS = 2;
+/** A prompt shorter than this after earlier turns is a follow-up: the turns before it say what it asks. */
+const FOLLOW_UP_CHARS = 80;
 
-/** FNV-1a, 32 bits. */
-export function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
+/** FNV-1a of `text` continued from `hash` (an unfinished 32-bit state). */
+function fnvMore(hash: number, text: string): number {
+  let h = hash;
   for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
   }
-  return hash >>> 0;
+  return h;
 }
 
-function addText(counts: Map<string, number>, text: string, prefix: string, weight: number): void {
-  const words = (text.toLowerCase().match(WORD) ?? []).slice(0, MAX_WORDS);
-  const add = (key: string, w: number) => counts.set(key, (counts.get(key) ?? 0) + w);
-  for (let i = 0; i < words.length; i++) {
+function fnvChar(hash: number, code: number): number {
+  return Math.imul(hash ^ code, 0x01000193);
+}
+
+const FNV_SEED = 0x811c9dc5;
+/** FNV-1a, 32 bits. */
+export const fnv1a = (text: string): number => fnvMore(FNV_SEED, text) >>> 0;
+/** A feature's bucket: its name's FNV-1a modulo the dimension. */
+const bucketOf = (hash: number, dim: number): number => (hash >>> 0) & (dim - 1);
+
+/**
+ * Where features go: hashed straight into buckets, without building their names (a long prompt has
+ * thousands of n-grams). Reused between calls: scoring is synchronous, so one at a time.
+ */
+class Buckets {
+  values = new Float64Array(0);
+  touched: number[] = [];
+  dim = 0;
+
+  reset(dim: number): void {
+    if (this.dim !== dim) {
+      this.values = new Float64Array(dim);
+      this.dim = dim;
+    }
+    this.touched.length = 0;
+  }
+
+  addHash(hash: number, value: number): void {
+    const index = bucketOf(hash, this.dim);
+    const values = this.values;
+    const old = values[index] as number;
+    if (old === 0) this.touched.push(index);
+    values[index] = old + value;
+  }
+
+  add(name: string, value: number): void {
+    this.addHash(fnvMore(FNV_SEED, name), value);
+  }
+}
+
+/** The first MAX_WORDS words of the lower-cased text (a long paste is not split further). */
+function firstWords(text: string): string[] {
+  const lower = text.toLowerCase();
+  const words: string[] = [];
+  WORD.lastIndex = 0;
+  for (let m = WORD.exec(lower); m !== null && words.length < MAX_WORDS; m = WORD.exec(lower))
+    words.push(m[0]);
+  return words;
+}
+
+function addText(out: Buckets, text: string, prefix: string, weight: number): void {
+  const words = firstWords(text);
+  const n = words.length;
+  const wordSeed = fnvMore(FNV_SEED, `${prefix}w:`);
+  const bigramSeed = fnvMore(FNV_SEED, `${prefix}b:`);
+  const trigramSeed = fnvMore(FNV_SEED, `${prefix}c:`);
+  const trigramWeight = weight * 0.5;
+  for (let i = 0; i < n; i++) {
     const word = words[i] as string;
-    add(`${prefix}w:${word}`, weight);
-    if (i > 0) add(`${prefix}b:${words[i - 1]} ${word}`, weight);
-    const padded = ` ${word.slice(0, 24)} `;
-    for (let j = 0; j + 3 <= padded.length; j++) add(`${prefix}c:${padded.slice(j, j + 3)}`, weight * 0.5);
+    out.addHash(fnvMore(wordSeed, word), weight);
+    if (i > 0) out.addHash(fnvMore(fnvChar(fnvMore(bigramSeed, words[i - 1] as string), 32), word), weight);
+    // Character trigrams of ` word ` (the word's first 24 code units), as `${prefix}c:abc`.
+    const length = Math.min(24, word.length) + 2;
+    let a = 32;
+    let b = word.charCodeAt(0);
+    for (let j = 2; j < length; j++) {
+      const c = j === length - 1 ? 32 : word.charCodeAt(j - 1);
+      out.addHash(fnvChar(fnvChar(fnvChar(trigramSeed, a), b), c), trigramWeight);
+      a = b;
+      b = c;
+    }
   }
 }
 
-function addCues(counts: Map<string, number>, text: string, prefix: string): void {
+function countMatches(pattern: RegExp, text: string): number {
+  pattern.lastIndex = 0;
+  let hits = 0;
+  while (pattern.exec(text) !== null) hits++;
+  return hits;
+}
+
+function addCues(out: Buckets, text: string, prefix: string): void {
   for (const [cue, pattern] of CUES) {
-    const hits = text.match(pattern)?.length ?? 0;
-    if (hits > 0) counts.set(`${prefix}:${cue}`, Math.min(3, hits));
+    const hits = countMatches(pattern, text);
+    if (hits > 0) out.add(`${prefix}:${cue}`, Math.min(3, hits));
   }
-  const bump = (cue: string) => counts.set(`${prefix}:${cue}`, (counts.get(`${prefix}:${cue}`) ?? 0) + 1);
-  if (CJK_REASONING.test(text)) bump('reasoning');
-  if (CJK_WORKHORSE.test(text)) bump('workhorse');
-  if (CJK_FRONTIER.test(text)) bump('frontier');
+  if (CJK_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
+  if (CJK_WORKHORSE.test(text)) out.add(`${prefix}:workhorse`, 1);
+  if (CJK_FRONTIER.test(text)) out.add(`${prefix}:frontier`, 1);
 }
 
-/** The classifier's view of a request: the features' names and weights, before hashing. */
-export function featureCounts(input: RouteInput): Map<string, number> {
-  const counts = new Map<string, number>();
-  addText(counts, input.prompt, '', 1);
-  if (input.system !== '') addText(counts, input.system, 's', 0.5);
-  for (const turn of input.history.slice(-HISTORY_TURNS)) addText(counts, turn, 'h', 0.5);
+const QUESTION_MARKS = /[?？¿]/gu;
+const WHY = /\bwhy\b|warum|pourquoi|por qué|perché|为什么|なぜ/iu;
+
+/** The classifier's view of a request, each feature (by name) added to its bucket. */
+function addFeatures(out: Buckets, input: RouteInput): void {
+  addText(out, input.prompt, '', 1);
+  if (input.system !== '') addText(out, input.system, 's', 0.5);
+  const followUp = input.history.length > 0 && input.prompt.length < FOLLOW_UP_CHARS;
+  const recent = input.history.slice(-HISTORY_TURNS);
+  for (const turn of recent) addText(out, turn, 'h', followUp ? 1 : 0.5);
   // Shapes and cues read the start of a long paste only: the ask is rarely at its end, and time is bounded.
   const text = `${input.system.slice(0, SHAPE_CHARS)}\n${input.prompt.slice(0, SHAPE_CHARS)}`;
-  counts.set(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
-  counts.set(`turns:${Math.min(4, input.history.length)}`, 1);
-  if (CODE.test(text)) counts.set('shape:code', 1);
-  if (MATHS.test(text)) counts.set('shape:maths', 1);
-  if (input.prompt.includes('?')) counts.set('shape:question', 1);
+  out.add(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
+  out.add(`turns:${Math.min(4, input.history.length)}`, 1);
+  if (CODE.test(text)) out.add('shape:code', 1);
+  if (MATHS.test(text)) out.add('shape:maths', 1);
+  if (input.prompt.includes('?')) out.add('shape:question', 1);
   const ask = text.replace(QUOTED, '$1 ');
-  if (ask.length !== text.length) counts.set('shape:quoted', 1);
-  addCues(counts, ask, 'cue');
+  if (ask.length !== text.length) out.add('shape:quoted', 1);
+  addCues(out, ask, 'cue');
   // A follow-up ("and what if there were 5 coins?") inherits the kind of work of the turns before it.
-  const recent = input.history.slice(-HISTORY_TURNS).map((turn) => turn.slice(0, SHAPE_CHARS));
-  if (recent.length > 0) addCues(counts, recent.join('\n'), 'hcue');
-  const numbers = Math.min(3, text.match(NUMBERS)?.length ?? 0);
-  if (numbers >= 2) counts.set(`shape:numbers${numbers}`, 1);
-  counts.set('bias', 1);
-  return counts;
+  if (recent.length > 0)
+    addCues(out, recent.map((turn) => turn.slice(0, SHAPE_CHARS)).join('\n'), followUp ? 'fcue' : 'hcue');
+  if (followUp) out.add('shape:followup', 1);
+  const questions = Math.min(3, countMatches(QUESTION_MARKS, input.prompt));
+  if (questions >= 2) out.add(`shape:questions${questions}`, 1);
+  if (WHY.test(ask)) out.add('shape:why', 1);
+  const numbers = Math.min(3, countMatches(NUMBERS, text));
+  if (numbers >= 2) out.add(`shape:numbers${numbers}`, 1);
+  if (input.tools) out.add('flag:tools', 1);
+  if (input.media) out.add('flag:media', 1);
+  if (input.jsonSchema) out.add('flag:json', 1);
+  out.add('bias', 1);
 }
+
+const scratch = new Buckets();
 
 /** Hashes the features into `dim` buckets (a power of two) and normalises the vector. */
 export function extractFeatures(input: RouteInput, dim: number): Features {
-  const buckets = new Map<number, number>();
-  for (const [name, value] of featureCounts(input)) {
-    const index = fnv1a(name) & (dim - 1);
-    buckets.set(index, (buckets.get(index) ?? 0) + value);
-  }
-  const indices = [...buckets.keys()].sort((a, b) => a - b);
+  scratch.reset(dim);
+  addFeatures(scratch, input);
+  const { values: buckets, touched } = scratch;
+  // Every feature's weight is positive, so a touched bucket is listed once and is never 0.
+  const indices = touched.slice().sort((a, b) => a - b);
   let norm = 0;
-  for (const i of indices) norm += (buckets.get(i) as number) ** 2;
+  for (const i of indices) norm += (buckets[i] as number) ** 2;
   const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-  return { indices, values: indices.map((i) => (buckets.get(i) as number) * scale) };
+  const values = indices.map((i) => (buckets[i] as number) * scale);
+  for (const i of touched) buckets[i] = 0;
+  return { indices, values };
 }
