@@ -1,9 +1,9 @@
 /** Runs one measured phase at a time: settles the previous phase's billing, then times this one. */
 import { performance } from 'node:perf_hooks';
+import { USAGE_RULES } from '../shared/events/rules.js';
 import type { ConcurrentArgs, SequentialArgs } from './client-worker.js';
 import { type PhaseFigures, phaseErrors, phaseFigures } from './figures.js';
 import type { PhaseResult } from './load.js';
-import { USAGE_RULES } from '../shared/events/rules.js';
 import { SETTLE_MAX_MS } from './params.js';
 import type { Session } from './session.js';
 
@@ -29,18 +29,26 @@ export class PhaseRunner {
    */
   async settle(): Promise<number> {
     const t0 = performance.now();
+    const deadline = t0 + SETTLE_MAX_MS;
+    const { bus } = this.session.runtime;
     if (this.held) {
+      // Deliveries still between attempts finish (or land with the dead letters) first.
+      await this.drain(deadline);
       this.held = false;
-      for (const rule of USAGE_RULES) this.session.runtime.bus.redrive(rule.id);
+      for (const rule of USAGE_RULES) bus.redrive(rule.id);
     }
+    await this.drain(deadline);
+    return performance.now() - t0;
+  }
+
+  private async drain(deadline: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.session.runtime.bus.drain(),
       new Promise<void>((done) => {
-        timer = setTimeout(done, SETTLE_MAX_MS);
+        timer = setTimeout(done, Math.max(0, deadline - performance.now()));
       }),
     ]).finally(() => clearTimeout(timer));
-    return performance.now() - t0;
   }
 
   sequential(label: string, args: SequentialArgs): Promise<PhaseFigures> {
