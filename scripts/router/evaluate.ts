@@ -26,13 +26,29 @@ export function evaluate(router: Router, heldOut: LabelledExample[]): Evaluation
   };
 }
 
-const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-
 function confusionTable(m: RoutingMetrics): string[] {
   return [
     `| label \\ chosen | ${TIER_IDS.join(' | ')} |`,
     `|---|${TIER_IDS.map(() => '---:').join('|')}|`,
     ...TIER_IDS.map((t, i) => `| ${t} | ${(m.confusion[i] as number[]).join(' | ')} |`),
+  ];
+}
+
+export const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
+/** The router against both baselines: one summary table, then each one's confusion matrix. */
+export function comparison(e: Evaluation): string[] {
+  const rows: Array<[string, RoutingMetrics]> = [
+    ['tier-auto (rules + classifier)', e.router],
+    ['always tier-2', e.alwaysTier2],
+    ['keyword/length heuristic', e.keyword],
+  ];
+  return [
+    '| router | agreement | downward | upward |',
+    '|---|---:|---:|---:|',
+    ...rows.map(([name, m]) => `| ${name} | ${pct(m.agreement)} | ${pct(m.downward)} | ${pct(m.upward)} |`),
+    '',
+    ...rows.flatMap(([name, m]) => [`## ${name}`, '', ...confusionTable(m), '']),
   ];
 }
 
@@ -43,22 +59,13 @@ export function report(
   e: Evaluation,
   cv: CrossValidation,
 ): string {
-  const rows: Array<[string, RoutingMetrics]> = [
-    ['tier-auto (rules + classifier)', e.router],
-    ['always tier-2', e.alwaysTier2],
-    ['keyword/length heuristic', e.keyword],
-  ];
   return [
     `# tier-auto evaluation (model ${version})`,
     '',
     `Labelled set: ${counts.train + counts.heldOut} examples, ${counts.train} for training, ${counts.heldOut} held out.`,
     `Targets on the held-out part: agreement ≥ ${pct(TARGETS.agreement)}, downward misroutes ≤ ${pct(TARGETS.downward)}.`,
     '',
-    '| router | agreement | downward | upward |',
-    '|---|---:|---:|---:|',
-    ...rows.map(([name, m]) => `| ${name} | ${pct(m.agreement)} | ${pct(m.downward)} | ${pct(m.upward)} |`),
-    '',
-    ...rows.flatMap(([name, m]) => [`## ${name}`, '', ...confusionTable(m), '']),
+    ...comparison(e),
     '## Settings chosen by cross-validation on the training part',
     '',
     `${cv.folds}-fold cross-validation over the ${counts.train} training examples only (the held-out part is`,
