@@ -1,25 +1,59 @@
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ROUTER_MODEL } from '../shared/routing/model.generated.js';
 import { defaultClassifier, Router } from '../shared/routing/router.js';
-import { loadDataset } from './router/dataset.js';
+import { DEFAULT_DATASET, loadDataset } from './router/dataset.js';
 import { evaluate } from './router/evaluate.js';
-import { FRESH_DATASET, FRESH_FIGURES, FRESH_REPORT, freshReport } from './router/fresh.js';
+import { FRESH_DATASET, FRESH_SETS, freshReport, outputsFor } from './router/fresh.js';
+import { overlap } from './router/overlap.js';
 
 /**
- * `npm run eval-router [-- --data file.jsonl] [--write]`: measures the committed artifact
- * (shared/routing/model.generated.ts) on a whole labelled file, by default the fresh evaluation
- * set, against both baselines. It never trains and never writes the model. `--write` records the
- * report and the figures a retrain must keep (data/router/fresh-report.md, fresh-figures.json).
+ * `npm run eval-router [-- --data file.jsonl] [--write] [--report file.md] [--figures file.json]`:
+ * measures the committed artifact (shared/routing/model.generated.ts) on a whole labelled file, by
+ * default the fresh evaluation set, against both baselines. It never trains and never writes the
+ * model. `--write` records the report and the figures a retrain must keep, by default next to the
+ * data and named after it (fresh.jsonl: fresh-report.md, fresh-figures.json; fresh2.jsonl:
+ * fresh2-report.md, fresh2-figures.json). It refuses a set that repeats a prompt of the training set
+ * or of another evaluation set, and the report counts near copies; only line numbers come out.
  */
-const { values } = parseArgs({ options: { data: { type: 'string' }, write: { type: 'boolean' } } });
-const examples = loadDataset(values.data ?? FRESH_DATASET);
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    write: { type: 'boolean' },
+    report: { type: 'string' },
+    figures: { type: 'string' },
+  },
+});
+const cwd = pathToFileURL(`${process.cwd()}/`);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const named = (file: URL): string => relative(root, fileURLToPath(file));
+const data = values.data === undefined ? FRESH_DATASET : new URL(values.data, cwd);
+const examples = loadDataset(data);
+
+const others = [DEFAULT_DATASET, ...FRESH_SETS].filter((other) => other.href !== data.href);
+const found = others.map((other) => ({ name: named(other), ...overlap(examples, loadDataset(other)) }));
+const repeats = found.filter((o) => o.same.length > 0).map((o) => `${o.name} (lines ${o.same.join(', ')})`);
+if (repeats.length > 0) {
+  console.error(`${named(data)} repeats prompts of ${repeats.join(', ')}; an evaluation set must not.`);
+  process.exit(1);
+}
+const near = found.filter((o) => o.near.length > 0).map((o) => `${o.near.length} of ${o.name}`);
+const overlapLine =
+  near.length === 0
+    ? `No prompt repeats or nearly repeats one of ${others.map(named).join(', ')} (scripts/router/overlap.ts).`
+    : `No prompt repeats one of ${others.map(named).join(', ')}; near copies (scripts/router/overlap.ts): ${near.join(', ')}.`;
+
 const evaluation = evaluate(new Router(defaultClassifier()), examples);
-const text = freshReport(ROUTER_MODEL.version, examples, evaluation);
+const text = freshReport(ROUTER_MODEL.version, examples, evaluation, named(data), overlapLine);
 
 if (values.write) {
-  writeFileSync(FRESH_REPORT, `${text}\n`);
+  const outputs = outputsFor(data);
+  const report = values.report === undefined ? outputs.report : new URL(values.report, cwd);
+  const figuresFile = values.figures === undefined ? outputs.figures : new URL(values.figures, cwd);
+  writeFileSync(report, `${text}\n`);
   const { confusion: _, ...figures } = evaluation.router;
-  writeFileSync(FRESH_FIGURES, `${JSON.stringify({ version: ROUTER_MODEL.version, ...figures }, null, 2)}\n`);
+  writeFileSync(figuresFile, `${JSON.stringify({ version: ROUTER_MODEL.version, ...figures }, null, 2)}\n`);
 }
 console.log(text);

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import type { LabelledExample } from './dataset.js';
 import { comparison, type Evaluation } from './evaluate.js';
@@ -10,6 +11,33 @@ import { comparison, type Evaluation } from './evaluate.js';
 export const FRESH_DATASET = new URL('../../data/router/fresh.jsonl', import.meta.url);
 export const FRESH_REPORT = new URL('../../data/router/fresh-report.md', import.meta.url);
 export const FRESH_FIGURES = new URL('../../data/router/fresh-figures.json', import.meta.url);
+
+/** Further sets written the same way; each is only ever measured, like the first. */
+export const FRESH_SETS = [FRESH_DATASET, new URL('../../data/router/fresh2.jsonl', import.meta.url)];
+
+/** Where `--write` records a set's report and figures: next to it, named after it (fresh2-report.md). */
+export function outputsFor(data: URL): { report: URL; figures: URL } {
+  const stem = basename(data.pathname).replace(/\.jsonl$/, '');
+  return { report: new URL(`${stem}-report.md`, data), figures: new URL(`${stem}-figures.json`, data) };
+}
+
+/** Each set's keyword traps and languages other than English, as its author recorded them. */
+const NOTES: Record<string, { traps: string[]; languages: string }> = {
+  'fresh.jsonl': {
+    traps: [
+      '"prove", "calculate", "solve",',
+      '"architecture" or "security" on easy work; "simple", "quick", "classify", "extract" on hard',
+    ],
+    languages: 'Spanish, French, German, Portuguese, Italian, Japanese, Chinese, Korean, Russian',
+  },
+  'fresh2.jsonl': {
+    traps: [
+      '"prove", "proof", "theorem",',
+      '"quantum", "plan", "step by step" on easy work; "simple", "quick", "classify", "format" on hard',
+    ],
+    languages: 'French, Spanish, German, Italian, Portuguese, Japanese, Chinese, Korean, Russian',
+  },
+};
 
 /** A letter outside ASCII (accented or another script): a rough marker of a non-English request. */
 const NON_ASCII_LETTER = /[^\s!-~\u00a0-\u00bf\u2000-\u206f\u2190-\u22ff]/u;
@@ -37,13 +65,27 @@ function mixTable(examples: LabelledExample[]): string[] {
   ];
 }
 
-export function freshReport(version: string, examples: LabelledExample[], e: Evaluation): string {
+export function freshReport(
+  version: string,
+  examples: LabelledExample[],
+  e: Evaluation,
+  data: string = 'data/router/fresh.jsonl',
+  overlapLine?: string,
+): string {
+  const name = basename(data);
+  const notes = NOTES[name] ?? {
+    traps: ['both ways: hard-sounding words on easy', 'work and easy-sounding words on hard'],
+    languages: 'see the set',
+  };
+  const command = name === 'fresh.jsonl' ? 'npm run eval-router' : `npm run eval-router -- --data ${data}`;
+  const title = name === 'fresh.jsonl' ? 'the fresh evaluation set' : `the evaluation set ${name}`;
   return [
-    `# tier-auto on the fresh evaluation set (model ${version})`,
+    `# tier-auto on ${title} (model ${version})`,
     '',
-    `data/router/fresh.jsonl: ${examples.length} requests written blind (without reading data/router/labelled.jsonl`,
+    `${data}: ${examples.length} requests written blind (without reading data/router/labelled.jsonl`,
     'or running the router) and labelled by the tier classes of DESIGN §1. The model was not retrained',
-    'and nothing was tuned after these figures were seen; `npm run eval-router` reproduces them.',
+    `and nothing was tuned after these figures were seen; \`${command}\` reproduces them.`,
+    ...(overlapLine === undefined ? [] : [overlapLine]),
     '',
     ...comparison(e),
     '## The set',
@@ -53,9 +95,9 @@ export function freshReport(version: string, examples: LabelledExample[], e: Eva
     '\\* by a rough script test (accented or non-Latin letters): it misses a language written without',
     'accents and counts an English prompt quoting a foreign word. About half of each tier is ordinary',
     'requests; the rest are hard cases:',
-    'short-but-hard and long-but-easy prompts, keyword traps ("prove", "calculate", "solve",',
-    '"architecture" or "security" on easy work; "simple", "quick", "classify", "extract" on hard',
+    `short-but-hard and long-but-easy prompts, keyword traps (${notes.traps[0]}`,
+    notes.traps[1],
     'work), follow-ups in a conversation, tool and media requests, and six requests a tier in other',
-    'languages (Spanish, French, German, Portuguese, Italian, Japanese, Chinese, Korean, Russian).',
+    `languages (${notes.languages}).`,
   ].join('\n');
 }
