@@ -26,6 +26,12 @@ export function classifyFailure(status: number, errorText: string): UpstreamFail
   return { kind: 'refused', outcome };
 }
 
+/**
+ * How long a pooled connection may sit idle. Shorter than the idle limits of the load balancers
+ * and NAT gateways in front of upstreams, so the pool rarely hands out one they dropped.
+ */
+const IDLE_SOCKET_MS = 15_000;
+
 /** A pooled connection the upstream closed while it sat idle fails its first write this way. */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
@@ -47,8 +53,9 @@ export class HttpUpstream implements Upstream {
     if (!secure && this.origin.protocol !== 'http:') {
       throw new Error(`the upstream base URL must be http(s), got ${this.origin.protocol}`);
     }
-    // LIFO hands out the most recently used connection, the one least likely to have gone stale.
-    const pool = { keepAlive: true, scheduling: 'lifo' as const };
+    // LIFO hands out the most recently used connection, the one least likely to have gone stale;
+    // one idle longer than IDLE_SOCKET_MS (or the upstream's own Keep-Alive hint) is closed.
+    const pool = { keepAlive: true, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_MS };
     this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
     this.request = secure ? (httpsRequest as typeof httpRequest) : httpRequest;
   }
