@@ -9,6 +9,8 @@ export interface HttpUpstreamOptions {
   apiKey: () => Promise<string | undefined>;
   /** Called with the key the upstream refused, so a rotated key is re-read at once. */
   onUnauthorized?: (refusedKey: string | undefined) => unknown;
+  /** How long a pooled connection may sit idle before it is closed (default IDLE_SOCKET_MS). */
+  idleSocketMs?: number;
 }
 
 /** Error texts longer than this are not read further: only their classification matters. */
@@ -55,7 +57,11 @@ export class HttpUpstream implements Upstream {
     }
     // LIFO hands out the most recently used connection, the one least likely to have gone stale;
     // one idle longer than IDLE_SOCKET_MS (or the upstream's own Keep-Alive hint) is closed.
-    const pool = { keepAlive: true, scheduling: 'lifo' as const, timeout: IDLE_SOCKET_MS };
+    const pool = {
+      keepAlive: true,
+      scheduling: 'lifo' as const,
+      timeout: options.idleSocketMs ?? IDLE_SOCKET_MS,
+    };
     this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
     this.request = secure ? (httpsRequest as typeof httpRequest) : httpRequest;
   }

@@ -161,4 +161,16 @@ describe('HttpUpstream', () => {
     await events.return?.(undefined);
     await new Promise((resolve) => setTimeout(resolve, 20));
   });
+
+  it('closes a pooled connection that sat idle too long, and opens a new one for the next request', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined, idleSocketMs: 50 });
+    const before = connections.size;
+    for (let i = 0; i < 2; i++) {
+      const reply = await send(upstream, {});
+      if (!reply.ok) throw new Error('expected a success');
+      for await (const _ of reply.events());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(connections.size - before).toBe(2);
+  });
 });
