@@ -20,7 +20,7 @@ import { measure, type RoutingMetrics } from './metrics.js';
  * stays within it, the fewest such weighted misroutes.
  */
 export const TRAINING = {
-  dim: 4096,
+  dim: 8192,
   epochs: 1000,
   learningRate: 8,
   /** Regularisation strengths tried by cross-validation (model capacity). */

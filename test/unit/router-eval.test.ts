@@ -45,13 +45,14 @@ describe('the committed router model on the held-out part', () => {
     expect(result.router.downward).toBeLessThanOrEqual(figures.downward);
   });
 
-  // The targets (agreement ≥ 90%, downward ≤ 3%, scripts/router/evaluate.ts) are not reached since
-  // the held-out part gained the blind-written fresh rows and the short-but-hard examples (README,
-  // "Training"), so no test asserts them for now: the figures above may only improve. Put back
-  // `expect(result.router.agreement).toBeGreaterThanOrEqual(TARGETS.agreement)` and the downward
-  // check once a retrain reaches them.
-  it('holds the targets it is measured against', () => {
+  // The agreement target (≥ 90%, scripts/router/evaluate.ts) is not reached since the held-out part
+  // gained the blind-written fresh rows and the short-but-hard examples (README, "Training"), so only
+  // the downward target is asserted for now; the committed figures above may only improve. Put back
+  // `expect(result.router.agreement).toBeGreaterThanOrEqual(TARGETS.agreement)` once a retrain reaches it.
+  it('reaches the downward target: at most 3% downward misroutes', () => {
     expect(TARGETS).toEqual({ agreement: 0.9, downward: 0.03 });
+    expect(result.router.downward).toBeLessThanOrEqual(TARGETS.downward);
+    expect(figures.downward).toBeLessThanOrEqual(TARGETS.downward);
   });
 
   it('matches the committed figures on the same held-out part', () => {
