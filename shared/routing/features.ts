@@ -64,12 +64,26 @@ const CUES: ReadonlyArray<[string, RegExp]> = [
 const CJK_REASONING =
   /[証证推][明理]|段階的|一步一步|方程|確率|概率|求め|求解|途中式|最適|最优|計算|计算|至少|最少|理由|証明|几个|多少种/u;
 const CJK_WORKHORSE = /[写寫]|解[释釋]|説明|レビュー|[邮郵]件|書いて|改善/u;
+/** Cyrillic cues (`\b` is ASCII-only, so the word lists above never match Cyrillic). */
+const CYRILLIC_REASONING = /доказ|докаж|найди|сколько|вероятност|остат|вычисл|реши/iu;
+const CYRILLIC_FRONTIER = /спроектир|архитектур|шардир|масштабир|утечк|гонк/iu;
 const CJK_FRONTIER = /架构|設計|设计|原因|故障|障害|リーク|一致性|一貫性|分布式|分析|泄漏/u;
 /** A quoted passage is the material to work on, not the ask: its words are not cues. */
 const QUOTED =
   /(^|[\s:(¿¡])(?:'[^'\n]{2,}'|"[^"\n]{2,}"|“[^”\n]{2,}”|«[^»\n]{2,}»|„[^“\n]{2,}“|「[^」\n]{1,}」)(?=$|[\s.,;:!?)])/gu;
 /** Several numbers in a short ask usually mean working something out. */
 const NUMBERS = /\d+(?:[.,]\d+)?/gu;
+/**
+ * Numbers too big to work out by hand: powers, factorials, residues. A short prompt with one is
+ * usually number theory ("last digit of 3^1000"), whatever its length says.
+ */
+const BIG_NUMBER = /\d\s*(?:\^|\*\*)\s*\d|\d\s*!|\b(?:mod|gcd|lcm)\b|φ\s*\(|≡|\d{4,}\s*(?:factorial|!)/iu;
+/** A quantity at scale (terabytes, millions of users, QPS): systems work, however short the ask. */
+const SCALE =
+  /\d\s*(?:[tpg]b|тб|qps|rps|k\b)|\d\s*(?:million|billion|millones|millions|milliarden|миллион\w*|千万|万)|(?:千万|百万|億)/iu;
+/** Asking to build something whole (implement / write / build a …) rather than use it. */
+const BUILD =
+  /\b(?:implement|write|build|code)\s+(?:a|an|the|your own|me a)?\s*(?:[\w-]+\s+){0,3}(?:in|with|for)\s+(?:c\b|c\+\+|rust|go\b|java|zig|python|typescript)|\bwith\s+(?:deletion|rebalancing|compaction|coalescing|memory orderings)\b/iu;
 
 /** Words read from each text: beyond this, a long paste adds nothing but time. */
 const MAX_WORDS = 400;
@@ -178,7 +192,8 @@ function addCues(out: Buckets, text: string, prefix: string): void {
   }
   if (CJK_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
   if (CJK_WORKHORSE.test(text)) out.add(`${prefix}:workhorse`, 1);
-  if (CJK_FRONTIER.test(text)) out.add(`${prefix}:frontier`, 1);
+  if (CJK_FRONTIER.test(text) || CYRILLIC_FRONTIER.test(text)) out.add(`${prefix}:frontier`, 1);
+  if (CYRILLIC_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
 }
 
 const QUESTION_MARKS = /[?？¿]/gu;
@@ -210,6 +225,12 @@ function addFeatures(out: Buckets, input: RouteInput): void {
   if (WHY.test(ask)) out.add('shape:why', 1);
   const numbers = Math.min(3, countMatches(NUMBERS, text));
   if (numbers >= 2) out.add(`shape:numbers${numbers}`, 1);
+  const short = input.prompt.length < 80 ? 'short' : 'long';
+  if (BIG_NUMBER.test(ask)) out.add(`shape:bignumber:${short}`, 1);
+  if (SCALE.test(ask)) out.add(`shape:scale:${short}`, 1);
+  if (BUILD.test(ask)) out.add(`shape:build:${short}`, 1);
+  // Few words carry many features less than a long prompt does: mark the short ask as such.
+  if (MATHS.test(ask) && input.prompt.length < 80) out.add('shape:shortmaths', 1);
   if (input.tools) out.add('flag:tools', 1);
   if (input.media) out.add('flag:media', 1);
   if (input.jsonSchema) out.add('flag:json', 1);

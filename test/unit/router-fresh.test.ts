@@ -6,9 +6,9 @@ import { FRESH_DATASET, FRESH_FIGURES } from '../../scripts/router/fresh.js';
 import { defaultClassifier, Router } from '../../shared/routing/router.js';
 
 /**
- * The committed artifact on the fresh evaluation set, which no training or tuning has seen: a
- * retrained model must route it at least as well as the figures committed with the set
- * (data/router/fresh-figures.json, written by `npm run eval-router -- --write`). The set's shape and
+ * The committed artifact on the blind evaluation set (data/router/fresh2.jsonl), which no training
+ * has seen: a retrained model must route it at least as well as the figures committed with the set
+ * (data/router/fresh2-figures.json, written by `npm run eval-router -- --write`). The set's shape and
  * its separation from the training set are checked in router-fresh-sets.test.ts, for every blind set.
  */
 const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
@@ -18,7 +18,7 @@ const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
 };
 const fresh = loadDataset(FRESH_DATASET);
 
-describe('the committed router model on the fresh set', () => {
+describe('the committed router model on the blind set', () => {
   const result = evaluate(new Router(defaultClassifier()), fresh);
 
   it('is measured on the whole set the committed figures describe', () => {
