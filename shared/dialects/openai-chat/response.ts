@@ -11,7 +11,6 @@ import type { Billed } from '../../lifecycle/dialect.js';
  */
 
 const MESSAGE_FIELDS = ['role', 'content', 'refusal', 'tool_calls', 'function_call', 'annotations', 'audio'];
-const CHOICE_FIELDS = ['index', 'finish_reason', 'logprobs'];
 
 export interface Usage {
   prompt_tokens: number;
