@@ -125,7 +125,8 @@ export class HttpUpstream implements Upstream {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        // No response came, so the upstream never saw the request: safe to send it again.
+        // No response came on a reused connection: almost always one the upstream closed while it
+        // sat idle, before reading the request. It is sent again, once, on a new connection.
         if (retryStale && req.reusedSocket && STALE_SOCKET_CODES.has(err.code ?? '') && !signal.aborted) {
           signal.removeEventListener('abort', onAbort);
           resolve(this.post(path, headers, payload, signal, false));
