@@ -25,15 +25,8 @@ export function outputsFor(data: URL): { report: URL; figures: URL } {
   return { report: new URL(`${stem}-report.md`, data), figures: new URL(`${stem}-figures.json`, data) };
 }
 
-/** Each set's keyword traps and languages other than English, as its author recorded them. */
+/** Each blind set's keyword traps and languages other than English, as its author recorded them. */
 const NOTES: Record<string, { traps: string[]; languages: string }> = {
-  'fresh.jsonl': {
-    traps: [
-      '"prove", "calculate", "solve",',
-      '"architecture" or "security" on easy work; "simple", "quick", "classify", "extract" on hard',
-    ],
-    languages: 'Spanish, French, German, Portuguese, Italian, Japanese, Chinese, Korean, Russian',
-  },
   'fresh2.jsonl': {
     traps: [
       '"prove", "proof", "theorem",',
