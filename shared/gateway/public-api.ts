@@ -12,7 +12,7 @@ import { type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../
 import type { KeyHolderApi } from '../keyholder/key-holder-api.js';
 import type { RequestContext } from '../lifecycle/lifecycle.js';
 import type { IdempotencyStore } from '../ports.js';
-import { AUTO_TIER, isAutoModel } from '../routing/router.js';
+import { AUTO_TIER, isAutoModel } from '../routing/auto.js';
 import type { Authenticator } from './auth.js';
 import { healthResponse, type ProbeResultStore } from './health.js';
 import { type RouteHandler, withIdempotency } from './idempotency.js';

@@ -2,8 +2,9 @@ import type { Catalog, TierId } from '../domain/catalog.js';
 import type { UsageRoute } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { Upstream } from '../ports.js';
+import { AUTO_TIER, higher } from '../routing/auto.js';
 import { escalate } from '../routing/escalation.js';
-import { AUTO_TIER, higher, Router } from '../routing/router.js';
+import type { Router } from '../routing/router.js';
 import type { ParsedRequest } from './dialect.js';
 
 export interface Routed {
@@ -28,10 +29,30 @@ export interface RoutingDeps {
  * mode on, an explicit-tier request is served as asked and the decision is only recorded.
  */
 export class Routing {
-  private readonly router: Router;
+  private loaded: Router | undefined;
+  private loading: Promise<Router> | undefined;
 
   constructor(private readonly deps: RoutingDeps) {
-    this.router = deps.router ?? new Router();
+    this.loaded = deps.router;
+  }
+
+  /**
+   * The router of the committed model, loaded on first use (a chunk of its own in the bundle): a
+   * function that never routes never reads the model, and no cold start pays for it.
+   */
+  private router(): Router | Promise<Router> {
+    if (this.loaded) return this.loaded;
+    this.loading ??= import('../routing/router.js').then(
+      ({ Router }) => {
+        this.loaded = new Router();
+        return this.loaded;
+      },
+      (err: unknown) => {
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    return this.loading;
   }
 
   /** @param mayEscalate false when no upstream call may be made (e.g. the guardrail tripped). */
@@ -44,7 +65,7 @@ export class Routing {
     if (request.auto) return this.auto(request, catalog, mayEscalate);
     if (!catalog.auto.shadow) return { tier: request.tier };
     try {
-      const decision = this.router.route(request.routeInput());
+      const decision = (await this.router()).route(request.routeInput());
       const route: UsageRoute = {
         requested: request.tier,
         chosen: decision.tier,
@@ -62,7 +83,7 @@ export class Routing {
 
   private async auto(request: ParsedRequest, catalog: Catalog, mayEscalate: boolean): Promise<Routed> {
     const input = request.routeInput();
-    const decision = this.router.route(input);
+    const decision = (await this.router()).route(input);
     let { tier, reason } = decision;
     let escalation: UsageRoute['escalation'];
     const settings = catalog.auto.escalation;

@@ -1,16 +1,9 @@
-import { TIER_IDS, type TierId } from '../domain/catalog.js';
+import type { TierId } from '../domain/catalog.js';
+import { higher } from './auto.js';
 import { Classifier } from './classifier.js';
 import type { RouteInput } from './features.js';
 import { ROUTER_MODEL } from './model.generated.js';
 import { applyRules } from './rules.js';
-
-/** The model id clients send to let the gateway pick the tier, and its alias. */
-export const AUTO_TIER = 'tier-auto' as const;
-export const AUTO_ALIAS = 'auto';
-
-export const isAutoModel = (model: string): boolean => model === AUTO_TIER || model === AUTO_ALIAS;
-/** A tier-auto request's tier until it is routed (DESIGN §14: the default is tier-2). */
-export const AUTO_DEFAULT_TIER: TierId = 'tier-2';
 
 /** Why a tier was chosen: a rule, the classifier, or an LLM escalation. */
 export interface RouteDecision {
@@ -25,7 +18,6 @@ export interface RouteDecision {
   floor?: TierId;
 }
 
-export const higher = (a: TierId, b: TierId): TierId => (TIER_IDS.indexOf(a) >= TIER_IDS.indexOf(b) ? a : b);
 const round2 = (n: number): number => Math.floor(n * 100) / 100;
 
 /** Rules first, then the classifier; in-process, synchronous, no network. */

@@ -66,10 +66,20 @@ describe.each(LAMBDA_ENTRIES)('lambdas/%s bundle', (entry) => {
     expect(check.stdout).toBe('');
     expect(check.status).toBe(0);
 
-    // The usage estimate's tokenizer is never read at cold start, whichever function comes to use it.
+    // The usage estimate's tokenizer and tier-auto's trained model are never read at cold start,
+    // whichever function comes to use them.
     const atInit = outputsLoadedAtInit(result.metafile, entryOutput?.[0] ?? '');
-    for (const path of atInit)
-      expect(fromPackage(result.metafile.outputs[path], 'gpt-tokenizer')).toBe(false);
+    for (const path of atInit) {
+      const output = result.metafile.outputs[path];
+      expect(fromPackage(output, 'gpt-tokenizer')).toBe(false);
+      expect(
+        Object.keys(output?.inputs ?? {}).filter((input) => input.startsWith('shared/routing/')),
+      ).not.toContain('shared/routing/model.generated.ts');
+    }
+    // The public API serves tier-auto: its model is in the bundle, in a chunk of its own.
+    if (entry === 'completions') {
+      expect(outputs.some(([, output]) => 'shared/routing/model.generated.ts' in output.inputs)).toBe(true);
+    }
   });
 });
 
