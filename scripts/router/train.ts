@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { higher } from '../../shared/routing/auto.js';
 import { Classifier, decide, type RouterModel, softmax } from '../../shared/routing/classifier.js';
 import { extractFeatures, type Features } from '../../shared/routing/features.js';
-import { higher } from '../../shared/routing/auto.js';
 import { applyRules, type RuleOutcome } from '../../shared/routing/rules.js';
 import { type LabelledExample, toRouteInput } from './dataset.js';
 import { measure, type RoutingMetrics } from './metrics.js';

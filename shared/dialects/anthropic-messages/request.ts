@@ -1,8 +1,8 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
-import type { RouteInput } from '../../routing/features.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
+import type { RouteInput } from '../../routing/features.js';
 import { messagesRouteInput } from './route-input.js';
 
 /**
