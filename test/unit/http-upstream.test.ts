@@ -28,6 +28,22 @@ beforeAll(async () => {
         res.on('close', () => closedConnections++);
         return;
       }
+      if (req.headers['x-cut-stream'] === '1') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"a":1}\n\ndata: {"b"');
+        setTimeout(() => req.socket.destroy(), 5);
+        return;
+      }
+      if (req.headers['x-many'] !== undefined) {
+        // Many events in few writes, more than the reader takes ahead of itself.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const n = Number(req.headers['x-many']);
+        for (let i = 0; i < n; i += 100) {
+          res.write(Array.from({ length: 100 }, (_, k) => `data: {"n":${i + k}}\n\n`).join(''));
+        }
+        res.end('data: [DONE]\n\n');
+        return;
+      }
       if (req.headers['x-cut'] === '1') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.write('{"partial":');
@@ -134,6 +150,29 @@ describe('HttpUpstream', () => {
     expect(second.ok).toBe(true);
     // The dropped attempt reached the server, and the retry on a new connection was served.
     expect(seen.length - requests).toBe(2);
+  });
+
+  it('rejects at the point a stream was cut short, after the events that arrived whole', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const reply = await send(upstream, { 'x-cut-stream': '1' });
+    if (!reply.ok) throw new Error('expected a success');
+    const events = reply.events()[Symbol.asyncIterator]();
+    expect((await events.next()).value).toEqual({ event: undefined, data: '{"a":1}' });
+    await expect(events.next()).rejects.toThrow();
+  });
+
+  it('hands a slow reader every event in order, however many arrive in one read', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const reply = await send(upstream, { 'x-many': '2000' });
+    if (!reply.ok) throw new Error('expected a success');
+    const seenNumbers: number[] = [];
+    for await (const event of reply.events()) {
+      if (event.data === '[DONE]') break;
+      seenNumbers.push((JSON.parse(event.data) as { n: number }).n);
+      // A reader slower than the socket: the response pauses and resumes under it.
+      if (seenNumbers.length % 300 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(seenNumbers).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
 
   it('rejects a non-streaming body that was cut short', async () => {
