@@ -38,6 +38,13 @@ const IDLE_SOCKET_MS = 15_000;
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 /**
+ * A stale connection's reset comes back within a round trip of the request. One that comes later
+ * may be an upstream that read the request and failed while serving it: that is not sent again
+ * (it may be billed upstream), but fails the attempt, which is then recorded as such.
+ */
+const STALE_RESET_WINDOW_MS = 1_000;
+
+/**
  * An OpenAI-compatible HTTP upstream over node:http(s) with a keep-alive pool of its own. The
  * response body is read as it arrives, as strings decoded once (no web-stream layer between the
  * socket and the SSE parser), which is most of a streamed chunk's cost.
@@ -112,12 +119,13 @@ export class HttpUpstream implements Upstream {
         },
         (res) => {
           response = res;
-          // Once the whole body is in, the connection is the pool's: an abort no longer touches it.
-          res.once('end', () => signal.removeEventListener('abort', onAbort));
+          // Once the body is in or given up, an abort no longer touches the connection.
+          res.once('close', () => signal.removeEventListener('abort', onAbort));
           resolve(res);
         },
       );
       let response: IncomingMessage | undefined;
+      const sentAt = Date.now();
       // An abort ends the exchange at once, before or during the body: the connection is closed.
       const onAbort = (): void => {
         if (response) response.destroy();
@@ -125,9 +133,17 @@ export class HttpUpstream implements Upstream {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err: NodeJS.ErrnoException) => {
-        // No response came on a reused connection: almost always one the upstream closed while it
-        // sat idle, before reading the request. It is sent again, once, on a new connection.
-        if (retryStale && req.reusedSocket && STALE_SOCKET_CODES.has(err.code ?? '') && !signal.aborted) {
+        // No response came on a reused connection, at once: almost always one the upstream closed
+        // while it sat idle, before reading the request. It is sent again, once, on a new
+        // connection. After the response head, a reset is the body's failure, not a stale socket.
+        if (
+          retryStale &&
+          response === undefined &&
+          req.reusedSocket &&
+          STALE_SOCKET_CODES.has(err.code ?? '') &&
+          Date.now() - sentAt < STALE_RESET_WINDOW_MS &&
+          !signal.aborted
+        ) {
           signal.removeEventListener('abort', onAbort);
           resolve(this.post(path, headers, payload, signal, false));
         } else reject(err);

@@ -28,6 +28,13 @@ beforeAll(async () => {
         res.on('close', () => closedConnections++);
         return;
       }
+      if (req.headers['x-reset-mid-stream'] === '1' && served > 1) {
+        // A reused connection reset after the response head: the body fails, the request stands.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"a":1}\n\n');
+        setTimeout(() => req.socket.resetAndDestroy(), 20);
+        return;
+      }
       if (req.headers['x-cut-stream'] === '1') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: {"a":1}\n\ndata: {"b"');
@@ -173,6 +180,39 @@ describe('HttpUpstream', () => {
       if (seenNumbers.length % 300 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(seenNumbers).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+  });
+
+  it('does not send a request again when its reused connection is reset after the response head', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const headers = { 'x-reset-mid-stream': '1' };
+    const first = await send(upstream, headers);
+    if (!first.ok) throw new Error('expected a success');
+    for await (const _ of first.events());
+    const requests = seen.length;
+    const second = await send(upstream, headers);
+    if (!second.ok) throw new Error('expected a success');
+    const events = second.events()[Symbol.asyncIterator]();
+    expect((await events.next()).value).toEqual({ event: undefined, data: '{"a":1}' });
+    await expect(events.next()).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen.length - requests).toBe(1);
+  });
+
+  it('lets go of the abort signal once a response is given up before its end', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const controller = new AbortController();
+    const added = vi.spyOn(controller.signal, 'addEventListener');
+    const removed = vi.spyOn(controller.signal, 'removeEventListener');
+    const reply = await upstream.send(
+      { path: '/chat/completions', body: { stream: true }, headers: { 'x-slow': '1' } },
+      controller.signal,
+    );
+    if (!reply.ok) throw new Error('expected a success');
+    // The reader leaves a stream that never ends: after the drain's grace the response is closed.
+    for await (const event of reply.events()) if (event.data === '{"a":1}') break;
+    await vi.waitFor(() => expect(removed).toHaveBeenCalledTimes(added.mock.calls.length), {
+      timeout: 4_000,
+    });
   });
 
   it('rejects a non-streaming body that was cut short', async () => {
