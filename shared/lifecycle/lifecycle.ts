@@ -255,7 +255,8 @@ export class RequestLifecycle<R extends ParsedRequest> {
 
   /**
    * A refusal at admission. A hold already placed is released by a zero-charge usage record; an
-   * upstream call already started is aborted and its prompt counted as upstream spend.
+   * upstream call already started is aborted and its prompt counted as upstream spend, as is a
+   * tier-auto escalation call already made: each is recorded, with nothing charged.
    */
   private async refused(
     err: unknown,
@@ -272,7 +273,9 @@ export class RequestLifecycle<R extends ParsedRequest> {
         reason: refusal.code,
       });
     }
-    if (err instanceof RefusedAfterHold || abortUpstream) await meter.finish('rejected', refusal.code);
+    if (err instanceof RefusedAfterHold || abortUpstream || meter.escalated) {
+      await meter.finish('rejected', refusal.code);
+    }
     return refusal;
   }
 

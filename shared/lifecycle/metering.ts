@@ -75,6 +75,11 @@ export class Meter {
     this.promptSent = true;
   }
 
+  /** A tier-auto escalation call was made for this request: it is upstream spend to record. */
+  get escalated(): boolean {
+    return this.init.route?.escalation !== undefined;
+  }
+
   /**
    * Records the request once and resolves to the token counts it was billed on and its charge;
    * later calls return the first call's promise. Never rejects.

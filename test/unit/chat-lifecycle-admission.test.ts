@@ -110,6 +110,35 @@ describe('admission', () => {
     expect(h.calls).toHaveLength(1);
   });
 
+  it('records what a tier-auto escalation spent when admission then refuses the request', async () => {
+    const doc = structuredClone(DEFAULT_CATALOG) as unknown as Record<string, unknown>;
+    const escalating = compileCatalog(
+      parseCatalogDocument({ ...doc, auto: { escalation: { timeoutMs: 1_000 } } }),
+      6,
+      '2026-01-01T00:00:00.000Z',
+    );
+    const unsure = {
+      route: () => ({ tier: 'tier-2', reason: 'model:0.50', confidence: 0.5, ambiguous: true }),
+    };
+    const h = harness({
+      balance: 1,
+      catalog: escalating,
+      router: unsure as unknown as Router,
+      script: async () =>
+        json(200, {
+          choices: [{ message: { content: '3' } }],
+          usage: { prompt_tokens: 300, completion_tokens: 1 },
+        }),
+    });
+    expect((await h.call({ model: 'tier-auto' })).status).toBe(429); // insufficient_quota
+    expect(h.calls).toHaveLength(1); // the escalation, and no completion
+    expect(h.usage).toHaveLength(1);
+    const [record] = h.usage;
+    expect(record).toMatchObject({ status: 'rejected', chargeMicros: 0 });
+    expect(record?.route?.escalation?.upstreamCostMicros).toBeGreaterThan(0);
+    expect(record?.upstreamCostMicros).toBe(record?.route?.escalation?.upstreamCostMicros);
+  });
+
   it('always admits first for keys with a budget or a rate limit', async () => {
     const allow: RateLimiter = {
       consume: async () => ({
