@@ -19,6 +19,20 @@ import {
 
 /** The request lifecycle with in-memory fakes: admission, fallbacks before the first byte, and rate limits. */
 
+/** A catalog with tier-auto's escalation on. */
+const escalating = compileCatalog(
+  parseCatalogDocument({
+    ...(structuredClone(DEFAULT_CATALOG) as unknown as Record<string, unknown>),
+    auto: { escalation: { timeoutMs: 1_000 } },
+  }),
+  6,
+  '2026-01-01T00:00:00.000Z',
+);
+/** An unsure classifier: every tier-auto request may be settled by an escalation call. */
+const unsure = {
+  route: () => ({ tier: 'tier-2', reason: 'model:0.50', confidence: 0.5, ambiguous: true }),
+} as unknown as Router;
+
 describe('admission', () => {
   it('holds before calling upstream until the instance knows the account is funded, then overlaps the two', async () => {
     const h = harness({ script: async (b) => okCompletion(String(b.model)) });
@@ -88,20 +102,10 @@ describe('admission', () => {
   });
 
   it('spends nothing on a tier-auto escalation for an account it knows is deleted', async () => {
-    const doc = structuredClone(DEFAULT_CATALOG) as unknown as Record<string, unknown>;
-    const escalating = compileCatalog(
-      parseCatalogDocument({ ...doc, auto: { escalation: { timeoutMs: 1_000 } } }),
-      6,
-      '2026-01-01T00:00:00.000Z',
-    );
-    // An unsure classifier: every tier-auto request may be settled by an escalation call.
-    const unsure = {
-      route: () => ({ tier: 'tier-2', reason: 'model:0.50', confidence: 0.5, ambiguous: true }),
-    };
     const h = harness({
       deleted: true,
       catalog: escalating,
-      router: unsure as unknown as Router,
+      router: unsure,
       script: async (b) => okCompletion(String(b.model)),
     });
     for (let i = 0; i < 3; i++) expect((await h.call({ model: 'tier-auto' })).status).toBe(401);
@@ -111,19 +115,10 @@ describe('admission', () => {
   });
 
   it('records what a tier-auto escalation spent when admission then refuses the request', async () => {
-    const doc = structuredClone(DEFAULT_CATALOG) as unknown as Record<string, unknown>;
-    const escalating = compileCatalog(
-      parseCatalogDocument({ ...doc, auto: { escalation: { timeoutMs: 1_000 } } }),
-      6,
-      '2026-01-01T00:00:00.000Z',
-    );
-    const unsure = {
-      route: () => ({ tier: 'tier-2', reason: 'model:0.50', confidence: 0.5, ambiguous: true }),
-    };
     const h = harness({
       balance: 1,
       catalog: escalating,
-      router: unsure as unknown as Router,
+      router: unsure,
       script: async () =>
         json(200, {
           choices: [{ message: { content: '3' } }],
