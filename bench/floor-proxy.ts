@@ -56,8 +56,8 @@ function refuse(res: ServerResponse, status: number, message: string): void {
 /** Starts the floor on 127.0.0.1 (any free port), forwarding to `${upstreamBaseUrl}/chat/completions`. */
 export async function startFloorProxy(upstreamBaseUrl: string): Promise<FloorProxy> {
   const target = new URL(`${upstreamBaseUrl}/chat/completions`);
-  // Sockets as the gateway's fetch pool keeps them: reused, and without Nagle's delay.
-  const agent = new Agent({ keepAlive: true, noDelay: true });
+  // Sockets as the gateway's upstream pool keeps them: reused, most recent first, without Nagle's delay.
+  const agent = new Agent({ keepAlive: true, scheduling: 'lifo', noDelay: true });
   const server = createServer({ noDelay: true }, (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'POST' || req.url !== FLOOR_PATH) {
       req.resume();
