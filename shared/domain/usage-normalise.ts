@@ -56,8 +56,10 @@ function reportedCost(raw: Record<string, unknown>): number | undefined {
   const fee = reportedCostToMicros(raw.cost);
   if (raw.is_byok !== true) return fee;
   const details = isObject(raw.cost_details) ? raw.cost_details : {};
-  const inference = reportedCostToMicros(details.upstream_inference_cost);
-  return fee === undefined || inference === undefined ? undefined : fee + inference;
+  const inference = details.upstream_inference_cost;
+  if (fee === undefined || reportedCostToMicros(inference) === undefined) return undefined;
+  // The two figures are added in USD and the sum rounded up once, as a single cost is.
+  return reportedCostToMicros((raw.cost as number) + (inference as number));
 }
 
 function fromOpenAi(raw: Record<string, unknown>): NormalisedUsage | undefined {

@@ -107,6 +107,14 @@ describe('metering with cache and reasoning tokens', () => {
       is_byok: true,
     });
     expect(feeOnly).toMatchObject({ upstreamCostMicros: 3_880, upstreamCostSource: 'catalog' });
+    // Fractions of a micro-USD in both figures are rounded up once, on their sum: 0.2 µ$ is 1 µ$.
+    const { record: tiny } = await meter(tier2, 1_000_000, {
+      ...AGENT_USAGE,
+      cost: 0.0000001,
+      is_byok: true,
+      cost_details: { upstream_inference_cost: 0.0000001 },
+    });
+    expect(tiny).toMatchObject({ upstreamCostMicros: 1, upstreamCostSource: 'upstream' });
   });
 
   it('charges a free tier 0 and still records the request and its upstream cost', async () => {
