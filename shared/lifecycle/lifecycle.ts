@@ -73,6 +73,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
     });
     this.routing = new Routing({
       router: deps.router,
+      breaker: this.breaker,
       upstream: deps.upstream,
       log: deps.log,
       now: this.now,
@@ -133,7 +134,13 @@ export class RequestLifecycle<R extends ParsedRequest> {
       refusedEarly = err;
     }
     // tier-auto picks the tier here, before the hold: price, caps and fallbacks are the chosen tier's.
-    const routed = await this.routing.route(request, catalog, ctx.requestId, refusedEarly === undefined);
+    const routed = await this.routing.route(
+      request,
+      catalog,
+      ctx.requestId,
+      refusedEarly === undefined,
+      ctx.deadline,
+    );
     request.tier = routed.tier;
     const tier = catalog.tiers[request.tier];
     // Every response from here on names its tier, refusals included.

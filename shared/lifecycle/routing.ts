@@ -1,10 +1,11 @@
 import type { Catalog, TierId } from '../domain/catalog.js';
 import type { UsageRoute } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
+import { lazy } from '../lazy.js';
 import type { Upstream } from '../ports.js';
 import { AUTO_TIER, higher } from '../routing/auto.js';
 import { escalate } from '../routing/escalation.js';
-import type { Router } from '../routing/router.js';
+import type { RouteDecision, Router } from '../routing/router.js';
 import type { ParsedRequest } from './dialect.js';
 
 export interface Routed {
@@ -18,6 +19,8 @@ export interface Routed {
 
 export interface RoutingDeps {
   router?: Router;
+  /** Whether a model's circuit lets a call through: an escalation skips a model that is down. */
+  breaker?: { allows(modelId: string): boolean };
   upstream: Upstream;
   log: Log;
   now: () => number;
@@ -29,51 +32,33 @@ export interface RoutingDeps {
  * mode on, an explicit-tier request is served as asked and the decision is only recorded.
  */
 export class Routing {
-  private loaded: Router | undefined;
-  private loading: Promise<Router> | undefined;
+  /** The router of the committed model, loaded on first use (a chunk of its own in the bundle). */
+  private readonly router: () => Promise<Router>;
 
   constructor(private readonly deps: RoutingDeps) {
-    this.loaded = deps.router;
+    const given = deps.router;
+    // A function that never routes never reads the model, and no cold start pays for it.
+    this.router = given
+      ? () => Promise.resolve(given)
+      : lazy(() => import('../routing/router.js').then(({ Router }) => new Router()));
   }
 
   /**
-   * The router of the committed model, loaded on first use (a chunk of its own in the bundle): a
-   * function that never routes never reads the model, and no cold start pays for it.
+   * @param mayEscalate false when no upstream call may be made (e.g. the guardrail tripped).
+   * @param deadline an escalation call ends by then at the latest.
    */
-  private router(): Router | Promise<Router> {
-    if (this.loaded) return this.loaded;
-    this.loading ??= import('../routing/router.js').then(
-      ({ Router }) => {
-        this.loaded = new Router();
-        return this.loaded;
-      },
-      (err: unknown) => {
-        this.loading = undefined;
-        throw err;
-      },
-    );
-    return this.loading;
-  }
-
-  /** @param mayEscalate false when no upstream call may be made (e.g. the guardrail tripped). */
   async route(
     request: ParsedRequest,
     catalog: Catalog,
     requestId: string,
     mayEscalate: boolean,
+    deadline = Number.POSITIVE_INFINITY,
   ): Promise<Routed> {
-    if (request.auto) return this.auto(request, catalog, mayEscalate);
+    if (request.auto) return this.auto(request, catalog, mayEscalate, deadline);
     if (!catalog.auto.shadow) return { tier: request.tier };
     try {
       const decision = (await this.router()).route(request.routeInput());
-      const route: UsageRoute = {
-        requested: request.tier,
-        chosen: decision.tier,
-        reason: decision.reason,
-        ...(decision.confidence !== undefined ? { confidence: decision.confidence } : {}),
-        mode: 'shadow',
-      };
-      return { tier: request.tier, route };
+      return { tier: request.tier, route: routeOf(request.tier, decision.tier, decision, 'shadow') };
     } catch (err) {
       // Shadow mode only observes: it never fails a request.
       this.deps.log.warn('shadow routing failed', { requestId, err: describeError(err) });
@@ -81,15 +66,23 @@ export class Routing {
     }
   }
 
-  private async auto(request: ParsedRequest, catalog: Catalog, mayEscalate: boolean): Promise<Routed> {
+  private async auto(
+    request: ParsedRequest,
+    catalog: Catalog,
+    mayEscalate: boolean,
+    deadline: number,
+  ): Promise<Routed> {
     const input = request.routeInput();
     const decision = (await this.router()).route(input);
     let { tier, reason } = decision;
     let escalation: UsageRoute['escalation'];
     const settings = catalog.auto.escalation;
     const model = catalog.tiers['tier-1'].models[0];
-    if (settings && decision.ambiguous && mayEscalate && model) {
-      const asked = await escalate(this.deps.upstream, model, input, settings.timeoutMs, this.deps.now);
+    // Never past the request's own deadline, and not to a model whose circuit is open.
+    const timeoutMs = Math.min(settings?.timeoutMs ?? 0, deadline - this.deps.now());
+    const available = model !== undefined && (this.deps.breaker?.allows(model.id) ?? true);
+    if (settings && decision.ambiguous && mayEscalate && model && available && timeoutMs > 0) {
+      const asked = await escalate(this.deps.upstream, model, input, timeoutMs, this.deps.now);
       escalation = { ms: asked.ms, outcome: asked.outcome, upstreamCostMicros: asked.upstreamCostMicros };
       // The LLM settles an ambiguous case, within the rules' floor; without an answer the
       // classifier's upward decision stands.
@@ -98,14 +91,23 @@ export class Routing {
         reason = `llm:${asked.tier}`;
       }
     }
-    const route: UsageRoute = {
-      requested: AUTO_TIER,
-      chosen: tier,
-      reason,
-      ...(decision.confidence !== undefined ? { confidence: decision.confidence } : {}),
-      mode: 'auto',
-      ...(escalation ? { escalation } : {}),
-    };
-    return { tier, route, header: `auto; ${reason}` };
+    const route = routeOf(AUTO_TIER, tier, { reason, confidence: decision.confidence }, 'auto');
+    return { tier, route: escalation ? { ...route, escalation } : route, header: `auto; ${reason}` };
   }
+}
+
+/** What the usage record carries of a routing decision. */
+function routeOf(
+  requested: UsageRoute['requested'],
+  chosen: TierId,
+  decision: Pick<RouteDecision, 'reason' | 'confidence'>,
+  mode: UsageRoute['mode'],
+): UsageRoute {
+  return {
+    requested,
+    chosen,
+    reason: decision.reason,
+    ...(decision.confidence !== undefined ? { confidence: decision.confidence } : {}),
+    mode,
+  };
 }

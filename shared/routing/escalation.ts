@@ -1,5 +1,6 @@
 import { TIER_IDS, type TierId, type UpstreamModel } from '../domain/catalog.js';
-import { priceTokens } from '../domain/money.js';
+import { priceTokens, priceUsage } from '../domain/money.js';
+import { normaliseUsage } from '../domain/usage-normalise.js';
 import type { Upstream } from '../ports.js';
 import type { RouteInput } from './features.js';
 
@@ -30,8 +31,16 @@ const SHOTS: Array<[string, string]> = [
   ['Prove that the square root of 2 is irrational.', '4'],
 ];
 
-/** Characters of the request shown to the escalation model. */
+/** Characters of the request shown to the escalation model, of which the system prompt's at most. */
 const EXCERPT_CHARS = 2_000;
+const SYSTEM_EXCERPT_CHARS = 500;
+
+/** What the escalation model is shown: the start of the system prompt, then of the request itself. */
+export function excerptOf(input: Pick<RouteInput, 'system' | 'prompt'>): string {
+  const system = input.system.slice(0, SYSTEM_EXCERPT_CHARS);
+  const budget = EXCERPT_CHARS - (system ? system.length + 1 : 0);
+  return [system, input.prompt.slice(0, budget)].filter(Boolean).join('\n');
+}
 
 export async function escalate(
   upstream: Upstream,
@@ -49,16 +58,18 @@ export async function escalate(
     ms: Math.max(0, Math.round(now() - started)),
     upstreamCostMicros: cost,
   });
+  const messages = [
+    { role: 'system', content: INSTRUCTIONS },
+    ...SHOTS.flatMap(([q, a]) => [
+      { role: 'user', content: q },
+      { role: 'assistant', content: a },
+    ]),
+    { role: 'user', content: excerptOf(input) },
+  ];
+  // A call given up at the timeout may still be billed for its prompt: its UTF-8 bytes bound the
+  // prompt's tokens from above, so the spend recorded is never less than the upstream's.
+  const promptBound = (): number => priceTokens(model.cost, Buffer.byteLength(JSON.stringify(messages)), 0);
   try {
-    const excerpt = [input.system, input.prompt].filter(Boolean).join('\n').slice(0, EXCERPT_CHARS);
-    const messages = [
-      { role: 'system', content: INSTRUCTIONS },
-      ...SHOTS.flatMap(([q, a]) => [
-        { role: 'user', content: q },
-        { role: 'assistant', content: a },
-      ]),
-      { role: 'user', content: excerpt },
-    ];
     const reply = await upstream.send(
       { path: '/chat/completions', body: { model: model.id, messages, max_tokens: 2, temperature: 0 } },
       controller.signal,
@@ -66,19 +77,17 @@ export async function escalate(
     if (!reply.ok) return result('failed');
     const body = JSON.parse(await reply.text()) as {
       choices?: Array<{ message?: { content?: unknown } }>;
-      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+      usage?: unknown;
     };
-    const tokens = (v: unknown) => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : 0);
-    const cost = priceTokens(
-      model.cost,
-      tokens(body.usage?.prompt_tokens),
-      tokens(body.usage?.completion_tokens),
-    );
+    // The upstream's own cost when it reports one, else the model's price of the usage it
+    // reports (cached tokens included), else the bound of the prompt.
+    const usage = normaliseUsage(body.usage);
+    const cost = usage ? (usage.upstreamCostMicros ?? priceUsage(model.cost, usage)) : promptBound();
     const content = body.choices?.[0]?.message?.content;
     const digit = typeof content === 'string' ? /[1-4]/.exec(content)?.[0] : undefined;
     return digit ? result('ok', TIER_IDS[Number(digit) - 1], cost) : result('unparsed', undefined, cost);
   } catch {
-    return result(controller.signal.aborted ? 'timeout' : 'failed');
+    return controller.signal.aborted ? result('timeout', undefined, promptBound()) : result('failed');
   } finally {
     clearTimeout(timer);
   }

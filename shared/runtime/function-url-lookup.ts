@@ -1,4 +1,5 @@
 import { defaultCredentialSource, signLambdaRequest } from '../admin-client/sigv4.js';
+import { lazy } from '../lazy.js';
 
 /**
  * The Function URL of another function, read once (lambda:GetFunctionUrlConfig, SigV4-signed with the
@@ -12,7 +13,6 @@ export function functionUrlOf(
   env: NodeJS.ProcessEnv = process.env,
   lambdaEndpoint = `https://lambda.${region}.amazonaws.com`,
 ) {
-  let url: Promise<string> | undefined;
   const credentials = defaultCredentialSource(env);
   const read = async (): Promise<string> => {
     const endpoint = new URL(`/2021-10-31/functions/${encodeURIComponent(functionName)}/url`, lambdaEndpoint);
@@ -27,9 +27,5 @@ export function functionUrlOf(
     if (!FunctionUrl) throw new Error('GetFunctionUrlConfig returned no FunctionUrl');
     return FunctionUrl;
   };
-  return (): Promise<string> =>
-    (url ??= read().catch((err: unknown) => {
-      url = undefined;
-      throw err;
-    }));
+  return lazy(read);
 }

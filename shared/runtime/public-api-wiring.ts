@@ -18,7 +18,7 @@ import { Authenticator, MAX_KEY_CACHE_TTL_MS } from '../gateway/auth.js';
 import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
-import type { KeyHolderApi } from '../keyholder/key-holder-api.js';
+import { lazy } from '../lazy.js';
 import { CircuitBreaker } from '../lifecycle/circuit-breaker.js';
 import { Funds } from '../lifecycle/funds.js';
 import { type LifecycleDeps, RequestLifecycle } from '../lifecycle/lifecycle.js';
@@ -113,18 +113,14 @@ export function createPublicApi(
   // and every instance opens every instance's ids.
   const toolCallIds = toolCallIdsFrom(toolCallIdKey);
   const messages = new AnthropicMessagesDialect(toolCallIds);
-  let keyHolder: Promise<KeyHolderApi> | undefined;
   const api = new PublicApi({
     auth,
     // A chunk of its own, imported on the first key-holder read: chat requests never load it.
-    keyHolder: () =>
-      (keyHolder ??= import('../keyholder/dynamo-key-holder.js').then(
-        ({ createKeyHolderApi }) => createKeyHolderApi(db, ledgerTable, config.requestLogTable),
-        (err: unknown) => {
-          keyHolder = undefined; // the next read tries again
-          throw err;
-        },
-      )),
+    keyHolder: lazy(() =>
+      import('../keyholder/dynamo-key-holder.js').then(({ createKeyHolderApi }) =>
+        createKeyHolderApi(db, ledgerTable, config.requestLogTable),
+      ),
+    ),
     catalog,
     probes: new DynamoProbeResultStore(db, ledgerTable),
     probeIntervalMs: config.probeIntervalMs,

@@ -6,6 +6,7 @@ import { silentLog } from '../../shared/http.js';
 import type { ParsedRequest } from '../../shared/lifecycle/dialect.js';
 import { Routing } from '../../shared/lifecycle/routing.js';
 import type { Upstream, UpstreamRequest } from '../../shared/ports.js';
+import { excerptOf } from '../../shared/routing/escalation.js';
 import { Router } from '../../shared/routing/router.js';
 import { fixedModel, input } from '../support/routing-helpers.js';
 
@@ -119,7 +120,9 @@ describe('the routing step', () => {
     const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
     const routed = await routing.route(request(), catalog, 'r', true);
     expect(routed.tier).toBe('tier-2');
-    expect(routed.route?.escalation).toMatchObject({ outcome: 'timeout', upstreamCostMicros: 0 });
+    // A call given up may still be billed for its prompt: the spend recorded is its upper bound.
+    expect(routed.route?.escalation).toMatchObject({ outcome: 'timeout' });
+    expect(routed.route?.escalation?.upstreamCostMicros).toBeGreaterThan(0);
     const { upstream: unused, calls } = llm('1');
     const tripped = await new Routing({
       router: ambiguous,
@@ -129,6 +132,35 @@ describe('the routing step', () => {
     }).route(request(), catalog, 'r', false);
     expect(tripped.tier).toBe('tier-2');
     expect(calls).toHaveLength(0);
+  });
+
+  it('does not escalate to a model whose circuit is open, nor past the request deadline', async () => {
+    const catalog = catalogWith({ escalation: { timeoutMs: 1_000 } });
+    const { upstream, calls } = llm('1');
+    const open = new Routing({
+      router: ambiguous,
+      upstream,
+      breaker: { allows: () => false },
+      log: silentLog,
+      now: Date.now,
+    });
+    expect((await open.route(request(), catalog, 'r', true)).tier).toBe('tier-2');
+    const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
+    expect((await routing.route(request(), catalog, 'r', true, Date.now() - 1)).tier).toBe('tier-2');
+    expect(calls).toHaveLength(0);
+    // With 30 ms left of the request, the call gives up then, not at the catalog's 1 s.
+    const { upstream: slow } = llm('1', 5_000);
+    const late = new Routing({ router: ambiguous, upstream: slow, log: silentLog, now: Date.now });
+    const routed = await late.route(request(), catalog, 'r', true, Date.now() + 30);
+    expect(routed.route?.escalation?.outcome).toBe('timeout');
+    expect(routed.route?.escalation?.ms).toBeLessThan(1_000);
+  });
+
+  it('shows the escalation model the request itself, however long the system prompt', () => {
+    const excerpt = excerptOf({ system: 's'.repeat(10_000), prompt: 'Prove Fermat for n = 3.' });
+    expect(excerpt.length).toBeLessThanOrEqual(2_000);
+    expect(excerpt.endsWith('Prove Fermat for n = 3.')).toBe(true);
+    expect(excerptOf({ system: '', prompt: 'p'.repeat(5_000) })).toBe('p'.repeat(2_000));
   });
 
   it('keeps an escalation answer within the rules floor', async () => {
