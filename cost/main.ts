@@ -11,6 +11,7 @@ import { fmt, table } from '../bench/report.js';
 import { readMeasuredOps } from './measured-ops.js';
 import {
   type Assumptions,
+  BASELINE_MB,
   containerBreakEven,
   containerPlan,
   cpuStretch,
@@ -19,14 +20,12 @@ import {
   memoryWithinBudget,
   type Prices,
   type Traffic,
+  TTFT_BUDGET_MS,
 } from './model.js';
 import { readStack, synthesizeTemplate } from './stack.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const LEVELS = [10_000, 100_000, 1_000_000];
-/** The completions memory the right-sizing compares against, and the added TTFT it may cost. */
-const BASELINE_MB = 1024;
-const TTFT_BUDGET_MS = 2;
 
 const USAGE = `Usage: npm run cost -- [options]
 

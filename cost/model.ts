@@ -79,6 +79,10 @@ const GB = 1024 ** 3;
 const XRAY_RESERVOIR_PER_SECOND = 1;
 const XRAY_FIXED_RATE = 0.05;
 
+/** The completions memory the right-sizing compares against, and the added TTFT it may cost. */
+export const BASELINE_MB = 1024;
+export const TTFT_BUDGET_MS = 2;
+
 /** How much longer CPU work takes at this memory than on a whole vCPU. */
 export const cpuStretch = (memoryMb: number): number => Math.max(1, LAMBDA_MB_PER_VCPU / memoryMb);
 

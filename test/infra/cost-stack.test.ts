@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMeasuredOps } from '../../cost/measured-ops.js';
-import { estimate } from '../../cost/model.js';
+import { BASELINE_MB, estimate, memoryWithinBudget, TTFT_BUDGET_MS } from '../../cost/model.js';
 import prices from '../../cost/prices.json' with { type: 'json' };
 import { readStack, type StackSettings, synthesizeTemplate } from '../../cost/stack.js';
 import { defineTiergateApp } from '../../infra/tiergate-app.js';
@@ -29,6 +29,13 @@ describe('the cost model reads the synthesized stack', () => {
     );
     expect(deployed.tables.every((t) => t.onDemand && t.pointInTimeRecovery)).toBe(true);
     expect(deployed.alarmMetrics).toBeGreaterThan(10);
+  });
+
+  it('gives the completions function the memory the committed measurement sizes it to', () => {
+    // Right-sized from the gateway's CPU before the first token (`npm run bench`), within the
+    // added-TTFT budget of the 1,024 MB baseline: a new measurement that moves it fails here.
+    const sized = memoryWithinBudget(ops.completions.cpuMsPerRequestBase, BASELINE_MB, TTFT_BUDGET_MS);
+    expect(deployed.completions.memoryMb).toBe(sized);
   });
 
   it('moves the estimate when a function memory changes in the stack', () => {
