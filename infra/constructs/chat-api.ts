@@ -4,6 +4,11 @@ import { type FunctionUrl, FunctionUrlAuthType, HttpMethod, InvokeMode } from 'a
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
+import {
+  anthropicRateHeader,
+  openAiRateHeader,
+  rateHeaderNames,
+} from '../../shared/dialects/rate-limit-headers.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
 import { KeyHolderConsole } from './key-holder-console.js';
@@ -21,12 +26,8 @@ const EXPOSED_HEADERS = [
   'x-tier',
   'x-tier-catalog-version',
   'x-tier-route',
-  ...['requests', 'tokens'].flatMap((limit) =>
-    ['limit', 'remaining', 'reset'].flatMap((field) => [
-      `x-ratelimit-${field}-${limit}`,
-      `anthropic-ratelimit-${limit}-${field}`,
-    ]),
-  ),
+  ...rateHeaderNames(openAiRateHeader),
+  ...rateHeaderNames(anthropicRateHeader),
   'retry-after',
   'x-should-retry',
 ];

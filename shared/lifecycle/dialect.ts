@@ -1,3 +1,4 @@
+import type { RateHeaderName } from '../dialects/rate-limit-headers.js';
 import type { TierId, UpstreamModel } from '../domain/catalog.js';
 import type { GatewayError } from '../domain/errors.js';
 import type { ApiSurface } from '../domain/usage.js';
@@ -83,7 +84,7 @@ export type RateLimitHeaders = (limits: RateLimits, decision: RateDecision) => R
 export function windowHeaders(
   limits: RateLimits,
   decision: RateDecision,
-  name: (limit: 'requests' | 'tokens', field: 'limit' | 'remaining' | 'reset') => string,
+  name: RateHeaderName,
   reset: string,
 ): Record<string, string> {
   const headers: Record<string, string> = {};

@@ -16,6 +16,7 @@ import type {
 } from '../../lifecycle/dialect.js';
 import { windowHeaders } from '../../lifecycle/dialect.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
+import { anthropicRateHeader, rateHeaderNames } from '../rate-limit-headers.js';
 import { anthropicErrorBody, anthropicErrorResponse } from './errors.js';
 import { type MessagesRequest, openToolUseIds, parseMessagesRequest } from './request.js';
 import {
@@ -51,6 +52,7 @@ function parseEvent(data: string): Json | undefined {
 }
 
 const frame = (payload: Json): string => sseFrame(payload, String(payload.type));
+const ANTHROPIC_RATE_HEADERS = new Set(rateHeaderNames(anthropicRateHeader));
 
 type EventOutcome = { frames: string[]; content: boolean; end?: 'done' | 'failed' };
 
@@ -230,11 +232,11 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
    */
   rateLimitHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
     const reset = new Date(decision.resetsAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    return windowHeaders(limits, decision, (limit, field) => `anthropic-ratelimit-${limit}-${field}`, reset);
+    return windowHeaders(limits, decision, anthropicRateHeader, reset);
   }
 
   isRateLimitHeader(name: string): boolean {
-    return name.startsWith('anthropic-ratelimit-');
+    return ANTHROPIC_RATE_HEADERS.has(name);
   }
 
   errorResponse(error: GatewayError, requestId: string): HttpResponse {

@@ -16,6 +16,7 @@ import type {
 } from '../../lifecycle/dialect.js';
 import { windowHeaders } from '../../lifecycle/dialect.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
+import { openAiRateHeader, rateHeaderNames } from '../rate-limit-headers.js';
 import { type ChatRequest, parseChatRequest } from './request.js';
 import {
   ChunkFramer,
@@ -43,6 +44,8 @@ function parseChunk(data: string): Json | undefined {
     return undefined;
   }
 }
+
+const OPENAI_RATE_HEADERS = new Set(rateHeaderNames(openAiRateHeader));
 
 /** One attempt's answer in OpenAI chat terms: sanitised chunks and bodies, usage kept for the end. */
 class ChatExchange implements Exchange {
@@ -177,12 +180,11 @@ export class OpenAiChatDialect implements Dialect<ChatParsed> {
 
   /** OpenAI's names (DESIGN §2): `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, reset as `<n>s`. */
   rateLimitHeaders(limits: RateLimits, decision: RateDecision): Record<string, string> {
-    const name = (limit: string, field: string) => `x-ratelimit-${field}-${limit}`;
-    return windowHeaders(limits, decision, name, `${decision.resetSeconds}s`);
+    return windowHeaders(limits, decision, openAiRateHeader, `${decision.resetSeconds}s`);
   }
 
   isRateLimitHeader(name: string): boolean {
-    return name.startsWith('x-ratelimit-');
+    return OPENAI_RATE_HEADERS.has(name);
   }
 
   errorResponse(error: GatewayError, requestId: string): HttpResponse {
