@@ -1,5 +1,6 @@
 import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
 import { decide, type RouterModel, softmax } from '../../shared/routing/classifier.js';
+import { fnv1a } from '../../shared/routing/features.js';
 import type { RuleOutcome } from '../../shared/routing/rules.js';
 
 /**
@@ -62,4 +63,16 @@ export function errorSources(attributed: Attributed[]): Array<[string, number]> 
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/**
+ * The training examples in another order, so that `i % folds` draws other folds: redrawn folds show
+ * how much of a cross-validated difference is the draw. Draw 0 is the order `train-router` uses.
+ */
+export function redraw<T extends { prompt: string }>(examples: T[], draw: number): T[] {
+  if (draw === 0) return examples;
+  return examples
+    .map((example, i) => ({ example, i, key: fnv1a(`${draw}:${example.prompt}`) }))
+    .sort((a, b) => a.key - b.key || a.i - b.i)
+    .map(({ example }) => example);
 }

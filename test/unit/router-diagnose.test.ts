@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attribute, errorSources } from '../../scripts/router/diagnose.js';
+import { attribute, errorSources, redraw } from '../../scripts/router/diagnose.js';
 import type { RuleOutcome } from '../../shared/routing/rules.js';
 
 /** Where a misroute comes from, on out-of-fold predictions (scripts/router/diagnose.ts). */
@@ -68,5 +68,20 @@ describe('errorSources', () => {
       ['classifier down', 1],
       ['floor:media up', 1],
     ]);
+  });
+});
+
+describe('redraw', () => {
+  const examples = ['a', 'b', 'c', 'd', 'e', 'f'].map((prompt) => ({ prompt }));
+
+  it('keeps the order on draw 0, the one train-router uses', () => {
+    expect(redraw(examples, 0)).toBe(examples);
+  });
+
+  it('reorders the same examples the same way for a draw, and differently for another', () => {
+    const one = redraw(examples, 1);
+    expect([...one].sort((a, b) => a.prompt.localeCompare(b.prompt))).toEqual(examples);
+    expect(redraw(examples, 1)).toEqual(one);
+    expect(redraw(examples, 2).map((e) => e.prompt)).not.toEqual(one.map((e) => e.prompt));
   });
 });
