@@ -107,6 +107,8 @@ export interface CrossValidation {
   folds: number;
   setting: Setting;
   metrics: RoutingMetrics;
+  /** The out-of-fold predictions of the chosen setting's loss weight and regularisation. */
+  predictions: OutOfFold[];
 }
 
 function train(examples: LabelledExample[], setting: Setting, version: string): RouterModel {
@@ -117,7 +119,7 @@ function train(examples: LabelledExample[], setting: Setting, version: string): 
 }
 
 /** An out-of-fold prediction: the rules' outcome and the fold model's logits (temperature 1). */
-interface OutOfFold {
+export interface OutOfFold {
   label: TierId;
   rule: RuleOutcome | undefined;
   logits: number[];
@@ -167,8 +169,8 @@ function isBetter(a: Candidate, b: Candidate): boolean {
 }
 
 /** Picks the loss weight and the thresholds on out-of-fold predictions of the training examples. */
-function crossValidate(examples: LabelledExample[]): CrossValidation {
-  let best: (Candidate & { setting: Setting }) | undefined;
+export function crossValidate(examples: LabelledExample[]): CrossValidation {
+  let best: (Candidate & { setting: Setting; predictions: OutOfFold[] }) | undefined;
   for (const l2 of TRAINING.l2Grid)
     for (const underCost of TRAINING.underCostGrid) {
       const predictions = outOfFold(examples, underCost, l2);
@@ -181,11 +183,17 @@ function crossValidate(examples: LabelledExample[]): CrossValidation {
             );
             const cost = metrics.upward + TRAINING.downwardCost * metrics.downward;
             const within = metrics.downward <= TRAINING.maxDownward;
-            if (!best || isBetter({ metrics, cost, within }, best)) best = { setting, metrics, cost, within };
+            if (!best || isBetter({ metrics, cost, within }, best))
+              best = { setting, metrics, cost, within, predictions };
           }
     }
   if (!best) throw new Error('train-router: empty grid');
-  return { folds: TRAINING.folds, setting: best.setting, metrics: best.metrics };
+  return {
+    folds: TRAINING.folds,
+    setting: best.setting,
+    metrics: best.metrics,
+    predictions: best.predictions,
+  };
 }
 
 /** Trains the shipped model on the training part of a labelled set. */
