@@ -3,8 +3,8 @@ import type { UsageRoute } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import { lazy } from '../lazy.js';
 import type { Upstream } from '../ports.js';
-import { AUTO_TIER, higher } from '../routing/auto.js';
-import { escalate } from '../routing/escalation.js';
+import { AUTO_TIER } from '../routing/auto.js';
+import { escalate, settle } from '../routing/escalation.js';
 import type { RouteDecision, Router } from '../routing/router.js';
 import type { ParsedRequest } from './dialect.js';
 
@@ -84,12 +84,9 @@ export class Routing {
     if (settings && decision.ambiguous && mayEscalate && model && available && timeoutMs > 0) {
       const asked = await escalate(this.deps.upstream, model, input, timeoutMs, this.deps.now);
       escalation = { ms: asked.ms, outcome: asked.outcome, upstreamCostMicros: asked.upstreamCostMicros };
-      // The LLM settles an ambiguous case, within the rules' floor; without an answer the
-      // classifier's upward decision stands.
-      if (asked.tier) {
-        tier = decision.floor ? higher(decision.floor, asked.tier) : asked.tier;
-        reason = `llm:${asked.tier}`;
-      }
+      // The LLM settles an ambiguous case (router.ts, settle); without an answer the classifier's
+      // upward decision stands.
+      if (asked.tier) ({ tier, reason } = settle(decision, asked.tier));
     }
     const route = routeOf(AUTO_TIER, tier, { reason, confidence: decision.confidence }, 'auto');
     return { tier, route: escalation ? { ...route, escalation } : route, header: `auto; ${reason}` };

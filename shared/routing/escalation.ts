@@ -2,7 +2,9 @@ import { TIER_IDS, type TierId, type UpstreamModel } from '../domain/catalog.js'
 import { priceTokens, priceUsage } from '../domain/money.js';
 import { normaliseUsage } from '../domain/usage-normalise.js';
 import type { Upstream } from '../ports.js';
+import { higher } from './auto.js';
 import type { RouteInput } from './features.js';
+import type { RouteDecision } from './router.js';
 
 /**
  * Optional LLM escalation for prompts the classifier is unsure of: one tier-1 call with a few-shot
@@ -91,4 +93,19 @@ export async function escalate(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * An ambiguous decision settled by an escalation's answer. The answer may take the tier down from
+ * the classifier's upward choice, but never below its most likely tier nor a rule's floor; the
+ * reason names what set the tier.
+ */
+export function settle(decision: RouteDecision, asked: TierId): { tier: TierId; reason: string } {
+  const likely = decision.likely ?? asked;
+  const floor = decision.floor ?? likely;
+  if (higher(floor, higher(asked, likely)) !== higher(asked, likely)) {
+    return { tier: floor, reason: `rule:${decision.floorRule}` };
+  }
+  if (higher(asked, likely) !== asked) return { tier: likely, reason: decision.reason };
+  return { tier: asked, reason: `llm:${asked}` };
 }

@@ -14,8 +14,11 @@ export interface RouteDecision {
   confidence?: number;
   /** The classifier was unsure (its answer went up from the most likely tier): an escalation may settle it. */
   ambiguous: boolean;
-  /** The tier the rules require at least, when one applies. */
+  /** The classifier's most likely tier, when it was consulted. */
+  likely?: TierId;
+  /** The tier the rules require at least, when one applies, and the rule's name. */
   floor?: TierId;
+  floorRule?: string;
 }
 
 const round2 = (n: number): number => Math.floor(n * 100) / 100;
@@ -29,12 +32,26 @@ export class Router {
     if (rule?.kind === 'exact') return { tier: rule.tier, reason: `rule:${rule.rule}`, ambiguous: false };
     const model = this.classifier.classify(input);
     const confidence = round2(model.confidence);
-    const floor = rule ? { floor: rule.tier } : {};
+    const floor = rule ? { floor: rule.tier, floorRule: rule.rule } : {};
     if (rule && higher(rule.tier, model.tier) !== model.tier) {
-      return { tier: rule.tier, reason: `rule:${rule.rule}`, confidence, ambiguous: false, ...floor };
+      return {
+        tier: rule.tier,
+        reason: `rule:${rule.rule}`,
+        confidence,
+        ambiguous: false,
+        likely: model.likely,
+        ...floor,
+      };
     }
     const ambiguous = model.unsure || model.tier !== model.likely;
-    return { tier: model.tier, reason: `model:${confidence.toFixed(2)}`, confidence, ambiguous, ...floor };
+    return {
+      tier: model.tier,
+      reason: `model:${confidence.toFixed(2)}`,
+      confidence,
+      ambiguous,
+      likely: model.likely,
+      ...floor,
+    };
   }
 }
 

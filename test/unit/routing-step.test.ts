@@ -6,8 +6,8 @@ import { silentLog } from '../../shared/http.js';
 import type { ParsedRequest } from '../../shared/lifecycle/dialect.js';
 import { Routing } from '../../shared/lifecycle/routing.js';
 import type { Upstream, UpstreamRequest } from '../../shared/ports.js';
-import { excerptOf } from '../../shared/routing/escalation.js';
-import { Router } from '../../shared/routing/router.js';
+import { excerptOf, settle } from '../../shared/routing/escalation.js';
+import { type RouteDecision, Router } from '../../shared/routing/router.js';
 import { fixedModel, input } from '../support/routing-helpers.js';
 
 /** The routing step: tier-auto, shadow mode and the optional tier-1 escalation, with a fake upstream. */
@@ -172,6 +172,23 @@ describe('the routing step', () => {
       'r',
       true,
     );
-    expect(routed.tier).toBe('tier-2');
+    expect(routed).toMatchObject({ tier: 'tier-2', header: 'auto; rule:tools' });
+  });
+
+  it('lets an escalation settle between the most likely tier and the upward one, never below either', () => {
+    const decision: RouteDecision = {
+      tier: 'tier-3',
+      reason: 'model:0.40',
+      confidence: 0.4,
+      ambiguous: true,
+      likely: 'tier-2',
+    };
+    expect(settle(decision, 'tier-2')).toEqual({ tier: 'tier-2', reason: 'llm:tier-2' });
+    expect(settle(decision, 'tier-4')).toEqual({ tier: 'tier-4', reason: 'llm:tier-4' });
+    // Below the classifier's most likely tier: that tier, and the classifier's reason.
+    expect(settle(decision, 'tier-1')).toEqual({ tier: 'tier-2', reason: 'model:0.40' });
+    // A rule's floor above both: the floor, named.
+    const floored = { ...decision, likely: 'tier-1', floor: 'tier-2', floorRule: 'media' } as const;
+    expect(settle(floored, 'tier-1')).toEqual({ tier: 'tier-2', reason: 'rule:media' });
   });
 });
