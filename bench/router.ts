@@ -49,6 +49,32 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const decision = summarize(decisions.slice(bodies.length)); // the first round warms the JIT
+
+// Long requests: a pasted document under a short question, with a long system prompt and history.
+// The decision reads a bounded start of each text, so its time must not grow with the paste.
+const LONG_SIZES = [20_000, 200_000, 2_000_000];
+const paste = (chars: number): string =>
+  'The quarterly report covers revenue, costs and the outlook for each region. '
+    .repeat(chars / 75 + 1)
+    .slice(0, chars);
+const longDecisions = LONG_SIZES.map((chars) => {
+  const body = {
+    model: 'tier-auto',
+    messages: [
+      { role: 'system', content: paste(chars / 4) },
+      { role: 'user', content: paste(chars / 4) },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: `${paste(chars / 2)}\n\nSummarise this in three bullet points?` },
+    ],
+  };
+  const times: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const t = performance.now();
+    router.route(chatRouteInput(body, 0));
+    times.push(performance.now() - t);
+  }
+  return { chars, ...roundSummary(summarize(times.slice(10))) };
+});
 const artifactBytes = Buffer.byteLength(JSON.stringify(ROUTER_MODEL));
 
 // (2) Added time to first token, through the local runtime.
@@ -88,6 +114,7 @@ const added = pairedDifferences(explicit, auto);
 
 const result = {
   decisionMs: roundSummary(decision),
+  longDecisionMs: longDecisions,
   coldStartMs: Number(coldMs.toFixed(3)),
   artifactBytes,
   ttftMs: {
@@ -101,6 +128,12 @@ console.log(
     ['measure', 'p50', 'p99', 'n'],
     [
       ['routing decision (ms)', fmt(decision.p50, 4), fmt(decision.p99, 4), decision.n],
+      ...longDecisions.map((d) => [
+        `routing decision, ${d.chars.toLocaleString('en-US')}-char request (ms)`,
+        fmt(d.p50, 4),
+        fmt(d.p99, 4),
+        d.n,
+      ]),
       ['TTFT tier-auto (ms)', fmt(result.ttftMs.auto.p50), fmt(result.ttftMs.auto.p99), auto.length],
       [
         'TTFT explicit tier (ms)',

@@ -144,14 +144,36 @@ class Buckets {
   }
 }
 
-/** The first MAX_WORDS words of the lower-cased text (a long paste is not split further). */
-function firstWords(text: string): string[] {
-  const lower = text.toLowerCase();
-  const words: string[] = [];
-  WORD.lastIndex = 0;
-  for (let m = WORD.exec(lower); m !== null && words.length < MAX_WORDS; m = WORD.exec(lower))
-    words.push(m[0]);
-  return words;
+/** Characters of a text first lower-cased in search of its first MAX_WORDS words. */
+const WORDS_PREFIX_CHARS = 8_192;
+
+/**
+ * The first MAX_WORDS words of the lower-cased text (a long paste is not split further). Only a
+ * start of the text is lower-cased, longer only when it holds too few words: the same words as
+ * lower-casing it all, in time that does not grow with a paste.
+ */
+export function firstWords(text: string): string[] {
+  for (let limit = WORDS_PREFIX_CHARS; ; limit *= 4) {
+    const whole = limit >= text.length;
+    const lower = (whole ? text : text.slice(0, limit)).toLowerCase();
+    const words: string[] = [];
+    WORD.lastIndex = 0;
+    for (let m = WORD.exec(lower); m !== null && words.length < MAX_WORDS; m = WORD.exec(lower)) {
+      // A word that reaches the cut may go on past it: it is read again from a longer start.
+      if (!whole && m.index + m[0].length >= lower.length) break;
+      words.push(m[0]);
+    }
+    if (whole || words.length === MAX_WORDS) return words;
+  }
+}
+
+/** How many of `chars` the text holds, counting up to `max` (indexOf scans without a regex). */
+function countChars(text: string, chars: readonly string[], max: number): number {
+  let count = 0;
+  for (const char of chars) {
+    for (let at = text.indexOf(char); at !== -1 && count < max; at = text.indexOf(char, at + 1)) count++;
+  }
+  return Math.min(count, max);
 }
 
 function addText(out: Buckets, text: string, prefix: string, weight: number): void {
@@ -196,7 +218,7 @@ function addCues(out: Buckets, text: string, prefix: string): void {
   if (CYRILLIC_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
 }
 
-const QUESTION_MARKS = /[?？¿]/gu;
+const QUESTION_MARKS = ['?', '？', '¿'];
 const WHY = /\bwhy\b|warum|pourquoi|por qué|perché|为什么|なぜ/iu;
 
 /** The classifier's view of a request, each feature (by name) added to its bucket. */
@@ -220,7 +242,7 @@ function addFeatures(out: Buckets, input: RouteInput): void {
   if (recent.length > 0)
     addCues(out, recent.map((turn) => turn.slice(0, SHAPE_CHARS)).join('\n'), followUp ? 'fcue' : 'hcue');
   if (followUp) out.add('shape:followup', 1);
-  const questions = Math.min(3, countMatches(QUESTION_MARKS, input.prompt));
+  const questions = countChars(input.prompt, QUESTION_MARKS, 3);
   if (questions >= 2) out.add(`shape:questions${questions}`, 1);
   if (WHY.test(ask)) out.add('shape:why', 1);
   const numbers = Math.min(3, countMatches(NUMBERS, text));

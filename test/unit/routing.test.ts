@@ -4,7 +4,7 @@ import { messagesRouteInput } from '../../shared/dialects/anthropic-messages/rou
 import { chatRouteInput } from '../../shared/dialects/openai-chat/route-input.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { decide } from '../../shared/routing/classifier.js';
-import { extractFeatures, fnv1a } from '../../shared/routing/features.js';
+import { extractFeatures, firstWords, fnv1a } from '../../shared/routing/features.js';
 import { Router } from '../../shared/routing/router.js';
 import {
   applyRules,
@@ -54,6 +54,31 @@ describe('features', () => {
       4096,
     );
     expect(withHistory.indices.length).toBeGreaterThan(alone.indices.length);
+  });
+});
+
+describe('the words the classifier reads', () => {
+  // The reference: lower-case the whole text, take its first 400 words.
+  const naive = (text: string): string[] => (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 400);
+
+  it('are the first 400 words of the whole text lower-cased, though only a start of it is read', () => {
+    const long = (n: number) => `${'x'.repeat(n)} `;
+    const cases = [
+      'Short prompt, Mixed CASE.',
+      'word '.repeat(5_000), // many words: the first 400
+      // The 400th word across the cut at 8,192 characters: 399 words in 8,185, then it.
+      `${'a'.repeat(224)} ${`${'b'.repeat(19)} `.repeat(398)}STRADDLING the cut`,
+      long(3_000).repeat(30), // few, long words: read from longer and longer starts
+      `${'ΟΔΟΣ '.repeat(1_638)}ΟΔΟΣ ΣΟΦΟΣ`, // final sigma near the cut
+      `${'İstanbul '.repeat(950)}İZMİR`, // lower-casing that changes the length
+    ];
+    for (const text of cases) expect(firstWords(text)).toEqual(naive(text));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20_000, unit: 'grapheme' }), (text) => {
+        expect(firstWords(text)).toEqual(naive(text));
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 
