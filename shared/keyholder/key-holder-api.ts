@@ -1,6 +1,6 @@
 import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
 import { nextUtcMidnight, utcDay } from '../domain/clock.js';
-import { invalidApiKey, invalidRequest } from '../domain/errors.js';
+import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
 
@@ -18,6 +18,13 @@ export const MAX_USAGE_DAYS = 366;
 export const DEFAULT_RECENT_REQUESTS = 20;
 export const MAX_RECENT_REQUESTS = 100;
 const DAY_MS = 86_400_000;
+/**
+ * Usage reports a key may have read from the request log per minute on one instance, beyond
+ * those the cache answers: a report reads up to 10,000 items, so a key that asks for a new range
+ * every call cannot run up the table's read bill. A console asks for one or two a refresh.
+ */
+export const MAX_USAGE_QUERIES_PER_MINUTE = 12;
+const MINUTE_MS = 60_000;
 
 /** The account reads a key holder's view needs (point reads). */
 export interface AccountReader {
@@ -98,6 +105,8 @@ export class KeyHolderApi {
   private readonly spent: TtlCache<string, number>;
   private readonly usageReports: TtlCache<string, UsageReport>;
   private readonly recent: TtlCache<string, { data: RecentRequest[]; hasMore: boolean }>;
+  /** Per key: the minute its report queries are counted in, and how many it made. */
+  private readonly queries = new Map<string, { minute: number; count: number }>();
 
   constructor(
     private readonly accounts: AccountReader,
@@ -139,6 +148,18 @@ export class KeyHolderApi {
     };
   }
 
+  /** Counts a report query of the key against its minute's allowance; past it, a 429. */
+  private countQuery(keyId: string): void {
+    const minute = Math.floor(this.now() / MINUTE_MS);
+    const seen = this.queries.get(keyId);
+    const count = seen?.minute === minute ? seen.count + 1 : 1;
+    if (count > MAX_USAGE_QUERIES_PER_MINUTE) {
+      throw rateLimited(Math.max(1, Math.ceil(((minute + 1) * MINUTE_MS - this.now()) / 1000)));
+    }
+    if (!seen && this.queries.size >= 10_000) this.queries.clear(); // bounded: a minute's keys
+    this.queries.set(keyId, { minute, count });
+  }
+
   /** GET /v1/usage?by=day|tier&since&until (DESIGN §15): UTC days, the last 30 by default. */
   async usage(record: ApiKeyRecord, query: Record<string, string | undefined>): Promise<UsageReport> {
     const by = query.by ?? 'day';
@@ -153,6 +174,7 @@ export class KeyHolderApi {
     const [sinceDay, untilDay] = [utcDay(since), utcDay(until)];
     const cacheKey = `${record.accountId}#${by}#${sinceDay}#${untilDay}`;
     return this.usageReports.get(cacheKey, async () => {
+      this.countQuery(record.keyId);
       const report = await this.log.usageRows({
         accountId: record.accountId,
         by,

@@ -6,6 +6,7 @@ import {
   type AccountReports,
   KEY_VIEW_CACHE_TTL_MS,
   KeyHolderApi,
+  MAX_USAGE_QUERIES_PER_MINUTE,
   USAGE_CACHE_TTL_MS,
 } from '../../shared/keyholder/key-holder-api.js';
 import type { ApiKeyRecord } from '../../shared/ports.js';
@@ -139,6 +140,24 @@ describe('KeyHolderApi', () => {
     expect(calls.usage).toHaveLength(1);
     await api.usage(record, { by: 'day' });
     expect(calls.usage).toHaveLength(2);
+  });
+
+  it('answers a key that asks for a new range every call from the log only so often a minute', async () => {
+    let now = NOW;
+    const { accounts, reports, calls } = fakes();
+    const api = new KeyHolderApi(accounts, reports, () => now);
+    const day = (i: number) => new Date(NOW - i * 86_400_000).toISOString().slice(0, 10);
+    for (let i = 0; i < MAX_USAGE_QUERIES_PER_MINUTE; i++) await api.usage(record, { since: day(i + 1) });
+    const err = await refusal(api.usage(record, { since: day(40) }));
+    expect([err.status, err.code]).toEqual([429, 'rate_limit_exceeded']);
+    expect(Number(err.headers['retry-after'])).toBeGreaterThan(0);
+    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE);
+    // What the cache holds is still served, another key is not held back, and the next minute resets.
+    await api.usage(record, { since: day(1) });
+    await api.usage({ ...record, keyId: 'key_2' }, { since: day(41) });
+    now += 60_000;
+    await api.usage(record, { since: day(42) });
+    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE + 2);
   });
 
   it('accepts only real dates in order, within 366 days', async () => {
