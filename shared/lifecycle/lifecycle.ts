@@ -13,7 +13,7 @@ import { estimateInputTokens } from './estimate.js';
 import { Funds, type FundsOptions } from './funds.js';
 import { Meter } from './metering.js';
 import { type RelayInit, relayBody, relayStream } from './relay.js';
-import { Routing } from './routing.js';
+import { type Routed, Routing } from './routing.js';
 
 export interface LifecycleDeps {
   auth: Authenticator;
@@ -109,22 +109,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
 
   private async serve(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     const startedAt = this.now();
-    const { dialect, deps } = this;
-    // Auth, catalog and guardrail are cached reads; start them together and parse meanwhile.
-    const keyP = deps.auth.authenticateKey(dialect.credentials(req));
-    const catalogP = deps.catalog();
-    const guardrailP = deps.guardrail.state();
-    for (const p of [keyP, catalogP, guardrailP]) p.catch(() => {});
-    let request: R | undefined;
-    let badRequest: unknown;
-    try {
-      request = dialect.parse(req);
-    } catch (err) {
-      badRequest = err;
-    }
-    const key = await keyP; // an invalid key is a 401 even when the body is also bad
-    if (badRequest !== undefined || !request) throw badRequest;
-    const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
+    const { key, request, catalog, guardrail } = await this.parse(req);
     // A deleted account or a tripped guardrail is refused before anything is spent on it, an
     // optional tier-auto escalation call included; the refusal is thrown once the tier is known.
     let refusedEarly: unknown;
@@ -145,13 +130,59 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const tier = catalog.tiers[request.tier];
     // Every response from here on names its tier, refusals included.
     const headers: Record<string, string> = {
-      ...dialect.headers?.(ctx.requestId),
+      ...this.dialect.headers?.(ctx.requestId),
       'x-request-id': ctx.requestId,
       'x-tier': tier.id,
       'x-tier-catalog-version': String(catalog.version),
       ...(routed.header ? { 'x-tier-route': routed.header } : {}),
     };
     if (refusedEarly !== undefined) throw withHeaders(refusedEarly, headers);
+    const plan = this.plan({ req, ctx, key, request, catalog, tier, routed, startedAt });
+    const { admitted, first } = await this.admit(plan, headers);
+    try {
+      const response = await plan.attempts.run(first, admitted.outputCap, (attempt) =>
+        request.stream ? relayStream(plan.relay, attempt) : relayBody(plan.relay, attempt),
+      );
+      return { ...response, headers: { ...response.headers, ...headers, ...admitted.limitHeaders } };
+    } catch (err) {
+      throw withHeaders(err, { ...headers, ...admitted.limitHeaders });
+    }
+  }
+
+  /** The key, the parsed request, the catalog and the guardrail: cached reads started together. */
+  private async parse(req: HttpRequest) {
+    const { dialect, deps } = this;
+    // Auth, catalog and guardrail are cached reads; start them together and parse meanwhile.
+    const keyP = deps.auth.authenticateKey(dialect.credentials(req));
+    const catalogP = deps.catalog();
+    const guardrailP = deps.guardrail.state();
+    for (const p of [keyP, catalogP, guardrailP]) p.catch(() => {});
+    let request: R | undefined;
+    let badRequest: unknown;
+    try {
+      request = dialect.parse(req);
+    } catch (err) {
+      badRequest = err;
+    }
+    const key = await keyP; // an invalid key is a 401 even when the body is also bad
+    if (badRequest !== undefined || !request) throw badRequest;
+    const [catalog, guardrail] = await Promise.all([catalogP, guardrailP, dialect.prepare?.(request)]);
+    return { key, request, catalog, guardrail };
+  }
+
+  /** What serving the request at its tier takes: bounds, the meter, the attempts and the relay. */
+  private plan(p: {
+    req: HttpRequest;
+    ctx: RequestContext;
+    key: AdmissionRequest['key'];
+    request: R;
+    catalog: Catalog;
+    tier: Tier;
+    routed: Routed;
+    startedAt: number;
+  }) {
+    const { req, ctx, key, request, catalog, tier, routed, startedAt } = p;
+    const { dialect, deps } = this;
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     const deadline = Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
@@ -163,9 +194,8 @@ export class RequestLifecycle<R extends ParsedRequest> {
       Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
       windows.every((w) => w !== undefined) ? Math.max(...(windows as number[])) : Number.POSITIVE_INFINITY,
     );
-    const parsed = request;
     const upstreamRequest = (model: UpstreamModel, outputCap: number) =>
-      dialect.upstreamRequest(parsed, model, outputCap);
+      dialect.upstreamRequest(request, model, outputCap);
     const meter: Meter = new Meter(
       { usage: deps.usage, wallet: deps.wallet, log: deps.log, now: this.now },
       {
@@ -182,8 +212,9 @@ export class RequestLifecycle<R extends ParsedRequest> {
         estimateInput: (): Promise<number> =>
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
             // The bound already holds media at their allowance in place of their inline bytes.
-            mediaParts: parsed.mediaParts,
-            mediaAllowance: parsed.mediaParts > 0 ? Math.ceil(parsed.mediaTokenBound / parsed.mediaParts) : 0,
+            mediaParts: request.mediaParts,
+            mediaAllowance:
+              request.mediaParts > 0 ? Math.ceil(request.mediaTokenBound / request.mediaParts) : 0,
             byteBound: inputBound,
             // Counting a huge body must not hold up the request's record: past this, the bound.
             deadline: this.now() + ESTIMATE_BUDGET_MS,
@@ -192,16 +223,9 @@ export class RequestLifecycle<R extends ParsedRequest> {
     );
     const attempts = new Attempts(
       { upstream: deps.upstream, breaker: this.breaker, log: deps.log, now: this.now },
-      {
-        tier,
-        candidates,
-        requestId: ctx.requestId,
-        deadline,
-        upstreamRequest,
-        meter,
-      },
+      { tier, candidates, requestId: ctx.requestId, deadline, upstreamRequest, meter },
     );
-    const admissionRequest: AdmissionRequest = {
+    const admission: AdmissionRequest = {
       key,
       tier,
       requestId: ctx.requestId,
@@ -212,33 +236,11 @@ export class RequestLifecycle<R extends ParsedRequest> {
       choices: request.choices,
       surface: dialect.surface,
     };
-
-    // For an account whose admission is near-certain, the hold and the first upstream call run
-    // concurrently, so it pays no storage round trip before its first token; nothing is forwarded
-    // until the hold has succeeded. Every other request is admitted before any upstream call.
-    const overlap = this.admission.mayOverlap(admissionRequest);
-    const optimistic = overlap ? attempts.start(0, cap) : undefined;
-    if (optimistic) {
-      meter.current = optimistic.model;
-      // Let the upstream request reach its socket before the SDK's signing work takes the CPU.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    let admitted: Awaited<ReturnType<Admission['admit']>>;
-    try {
-      admitted = await this.admission.admit(admissionRequest, overlap);
-    } catch (err) {
-      throw withHeaders(await this.refused(err, meter, optimistic?.abort), headers);
-    }
-    meter.admitted(admitted.holdMicros, admitted.outputCap);
-    if (admitted.outputCap < cap) headers['x-wallet-output-cap'] = String(admitted.outputCap);
-    const first = optimistic && admitted.outputCap === cap ? optimistic : undefined;
-    if (optimistic && !first) optimistic.abort();
-
     const relay: RelayInit = {
       attempts,
       meter,
       exchange: () =>
-        dialect.exchange(parsed, {
+        dialect.exchange(request, {
           requestId: ctx.requestId,
           tier: tier.id,
           created: Math.floor(startedAt / 1000),
@@ -250,14 +252,35 @@ export class RequestLifecycle<R extends ParsedRequest> {
       log: deps.log,
       now: this.now,
     };
-    try {
-      const response = await attempts.run(first, admitted.outputCap, (attempt) =>
-        request.stream ? relayStream(relay, attempt) : relayBody(relay, attempt),
-      );
-      return { ...response, headers: { ...response.headers, ...headers, ...admitted.limitHeaders } };
-    } catch (err) {
-      throw withHeaders(err, { ...headers, ...admitted.limitHeaders });
+    return { cap, meter, attempts, admission, relay };
+  }
+
+  /**
+   * The hold. For an account whose admission is near-certain, the hold and the first upstream call
+   * run concurrently, so it pays no storage round trip before its first token; nothing is
+   * forwarded until the hold has succeeded. Every other request is admitted before any upstream
+   * call. Resolves to the admission and the attempt already started, if it may go on.
+   */
+  private async admit(plan: ReturnType<RequestLifecycle<R>['plan']>, headers: Record<string, string>) {
+    const { cap, meter, attempts, admission } = plan;
+    const overlap = this.admission.mayOverlap(admission);
+    const optimistic = overlap ? attempts.start(0, cap) : undefined;
+    if (optimistic) {
+      meter.current = optimistic.model;
+      // Let the upstream request reach its socket before the SDK's signing work takes the CPU.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    let admitted: Awaited<ReturnType<Admission['admit']>>;
+    try {
+      admitted = await this.admission.admit(admission, overlap);
+    } catch (err) {
+      throw withHeaders(await this.refused(err, meter, optimistic?.abort), headers);
+    }
+    meter.admitted(admitted.holdMicros, admitted.outputCap);
+    if (admitted.outputCap < cap) headers['x-wallet-output-cap'] = String(admitted.outputCap);
+    const first = optimistic && admitted.outputCap === cap ? optimistic : undefined;
+    if (optimistic && !first) optimistic.abort();
+    return { admitted, first };
   }
 
   /**
