@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
 import { SseParser } from '../domain/sse.js';
+import { normaliseUsage } from '../domain/usage-normalise.js';
 import { bodyLeaks, PROBE_TIER } from './checks.js';
 
 /**
@@ -117,12 +118,9 @@ export function checkMessagesStream(text: string, terms: readonly string[]): Mes
   if (!start.success) return { problems };
   const messageId = start.data.message.id;
   if (!delta.success) return { problems, messageId };
-  const u = merged(start.data.message.usage, delta.data.usage);
-  const reported = {
-    inputTokens:
-      (u.input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0),
-    outputTokens: u.output_tokens ?? 0,
-  };
+  // Read as the gateway meters an Anthropic usage block (input counts the cache reads and writes).
+  const usage = normaliseUsage(merged(start.data.message.usage, delta.data.usage));
+  const reported = { inputTokens: usage?.inputTokens ?? 0, outputTokens: usage?.outputTokens ?? 0 };
   return { problems, messageId, reported };
 }
 
