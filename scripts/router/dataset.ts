@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
 import { fnv1a, type RouteInput } from '../../shared/routing/features.js';
+import { routeInputOf, type Turn } from '../../shared/routing/text.js';
 
 /**
  * The labelled set: one JSON object a line, `tier` plus the request's routing view (a prompt, and
@@ -47,16 +48,17 @@ export function split(examples: LabelledExample[]): { train: LabelledExample[]; 
 }
 
 export function toRouteInput(example: LabelledExample): RouteInput {
-  const history = example.history ?? [];
-  const system = example.system ?? '';
-  return {
-    system,
-    prompt: example.prompt,
-    history,
-    chars: system.length + example.prompt.length + history.reduce((n, t) => n + t.length, 0),
+  // As a surface builds it from a conversation (shared/routing/text.ts), so training and
+  // evaluation read requests as the gateway does.
+  const turns: Turn[] = [
+    ...(example.system ? [{ role: 'system' as const, text: example.system }] : []),
+    ...(example.history ?? []).map((text) => ({ role: 'user' as const, text })),
+    { role: 'user', text: example.prompt },
+  ];
+  return routeInputOf(turns, {
     tools: example.tools === true,
     media: example.media === true,
     jsonSchema: example.jsonSchema === true,
     reasoning: example.reasoning,
-  };
+  });
 }

@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-9fac6fb91751',
+  version: 'r1-bbdd458b10ed',
   dim: 8192,
   scale: 0.0896408,
   bias: [-0.6091, -0.3185, 0.1719, 0.7557],
