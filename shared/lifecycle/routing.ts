@@ -84,7 +84,7 @@ export class Routing {
     if (settings && decision.ambiguous && mayEscalate && model && available && timeoutMs > 0) {
       const asked = await escalate(this.deps.upstream, model, input, timeoutMs, this.deps.now);
       escalation = { ms: asked.ms, outcome: asked.outcome, upstreamCostMicros: asked.upstreamCostMicros };
-      // The LLM settles an ambiguous case (router.ts, settle); without an answer the classifier's
+      // The LLM settles an ambiguous case (escalation.ts, settle); without an answer the classifier's
       // upward decision stands.
       if (asked.tier) ({ tier, reason } = settle(decision, asked.tier));
     }

@@ -71,12 +71,14 @@ export async function escalate(
   // A call given up at the timeout may still be billed for its prompt: its UTF-8 bytes bound the
   // prompt's tokens from above, so the spend recorded is never less than the upstream's.
   const promptBound = (): number => priceTokens(model.cost, Buffer.byteLength(JSON.stringify(messages)), 0);
+  let answered = false;
   try {
     const reply = await upstream.send(
       { path: '/chat/completions', body: { model: model.id, messages, max_tokens: 2, temperature: 0 } },
       controller.signal,
     );
     if (!reply.ok) return result('failed');
+    answered = true;
     const body = JSON.parse(await reply.text()) as {
       choices?: Array<{ message?: { content?: unknown } }>;
       usage?: unknown;
@@ -89,7 +91,9 @@ export async function escalate(
     const digit = typeof content === 'string' ? /[1-4]/.exec(content)?.[0] : undefined;
     return digit ? result('ok', TIER_IDS[Number(digit) - 1], cost) : result('unparsed', undefined, cost);
   } catch {
-    return controller.signal.aborted ? result('timeout', undefined, promptBound()) : result('failed');
+    // Given up at the timeout, or an answer that could not be read: the call may still be billed.
+    if (controller.signal.aborted) return result('timeout', undefined, promptBound());
+    return answered ? result('unparsed', undefined, promptBound()) : result('failed');
   } finally {
     clearTimeout(timer);
   }

@@ -156,6 +156,31 @@ describe('the routing step', () => {
     expect(routed.route?.escalation?.ms).toBeLessThan(1_000);
   });
 
+  it('counts the prompt of an escalation whose answer could not be read, and nothing for a refused call', async () => {
+    const catalog = catalogWith({ escalation: { timeoutMs: 1_000 } });
+    const replying = (reply: Awaited<ReturnType<Upstream['send']>>): Upstream => ({
+      send: async () => reply,
+    });
+    const garbled = new Routing({
+      router: ambiguous,
+      upstream: replying({ ok: true, text: async () => 'not json', events: async function* () {} }),
+      log: silentLog,
+      now: Date.now,
+    });
+    const unread = await garbled.route(request(), catalog, 'r', true);
+    expect(unread.tier).toBe('tier-2');
+    expect(unread.route?.escalation?.outcome).toBe('unparsed');
+    expect(unread.route?.escalation?.upstreamCostMicros).toBeGreaterThan(0);
+    const refusing = new Routing({
+      router: ambiguous,
+      upstream: replying({ ok: false, failure: { kind: 'unavailable', outcome: 'status_503' } }),
+      log: silentLog,
+      now: Date.now,
+    });
+    const refused = await refusing.route(request(), catalog, 'r', true);
+    expect(refused.route?.escalation).toMatchObject({ outcome: 'failed', upstreamCostMicros: 0 });
+  });
+
   it('shows the escalation model the request itself, however long the system prompt', () => {
     const excerpt = excerptOf({ system: 's'.repeat(10_000), prompt: 'Prove Fermat for n = 3.' });
     expect(excerpt.length).toBeLessThanOrEqual(2_000);
