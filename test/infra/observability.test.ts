@@ -1,35 +1,25 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TiergateStack } from '../../infra/tiergate-stack.js';
+import { describe, expect, it } from 'vitest';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { API_SURFACES } from '../../shared/domain/usage.js';
 import { TIER_METRICS } from '../../shared/runtime/metric-names.js';
-import { logicalId, removeTestOutput, testStack } from './support.js';
+import {
+  alarmsByName,
+  arnOf,
+  ref,
+  resources,
+  stack,
+  template,
+  topicRef,
+  useSynthesizedStack,
+} from './stack-support.js';
+import { logicalId, testStack } from './support.js';
 import { renderValue } from './template-metrics.js';
 
 /** Alarms, their topic and the dashboard as synthesized. What they read is checked in metrics-contract.test.ts. */
 
-let stack: TiergateStack;
-let template: Template;
-let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+useSynthesizedStack();
 
-beforeAll(() => {
-  stack = testStack().stack;
-  template = Template.fromStack(stack);
-  resources = template.toJSON().Resources;
-});
-afterAll(removeTestOutput);
-
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
-const topicRef = () => ref(logicalId(stack.observability.topic));
-const alarmsByName = () => {
-  const byName = new Map<string, Record<string, unknown>>();
-  for (const alarm of stack.observability.alarms) {
-    byName.set(alarm.node.id, resources[logicalId(alarm)]?.Properties ?? {});
-  }
-  return byName;
-};
 const cloudWatchOnBehalfOfOurAlarms = {
   StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') },
   ArnLike: { 'aws:SourceArn': Match.anyValue() },

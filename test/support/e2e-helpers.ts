@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { DemoUpstream, RecordedRequest } from '../../local/demo-upstream.js';
 import type { LocalRuntime } from '../../local/runtime.js';
+import type { TierId } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { SseParser } from '../../shared/domain/sse.js';
 
 /** Helpers shared by the e2e tests: raw HTTP, SSE reading, upstream inspection and bounded polling. */
@@ -36,6 +38,13 @@ export function servedUpstreamRequest(runtime: LocalRuntime, tag: string): Recor
   if (!served) throw new Error(`no upstream request carried ${tag}`);
   return served;
 }
+
+/** The model of the default catalog that a tier asks the upstream for first. */
+export const primaryModel = (tier: TierId): string => {
+  const id = DEFAULT_CATALOG.tiers[tier].models[0]?.id;
+  if (!id) throw new Error(`catalog tier ${tier} has no model`);
+  return id;
+};
 
 /** Polls `check` until it returns a value other than undefined/false, for at most `timeoutMs`. */
 export async function waitFor<T>(
