@@ -1,8 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TIER_IDS } from '../../shared/domain/catalog.js';
 import {
-  alarmsByName,
   arnOf,
   functions,
   names,
@@ -10,7 +8,6 @@ import {
   resources,
   stack,
   template,
-  topicRef,
   useSynthesizedStack,
 } from './stack-support.js';
 import {
@@ -23,133 +20,9 @@ import {
   testStack,
 } from './support.js';
 
-/** Running the stack: alarms and dashboard, the synthetic probe, the outputs, and configuration from context. */
+/** Running the stack: the synthetic probe, the outputs, and configuration from context (alarms and dashboard: observability.test.ts). */
 
 useSynthesizedStack();
-
-describe('observability', () => {
-  it('alarms when a DLQ holds any message', () => {
-    for (const [name, queue] of Object.entries(stack.usage.deadLetterQueues)) {
-      expect(alarmsByName().get(`${name}DlqNotEmpty`)).toMatchObject({
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(queue), 'QueueName'] } }],
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-      });
-    }
-  });
-
-  it('alarms on the completions error rate from Lambda errors and from the gateway metric', () => {
-    const functionRate = alarmsByName().get('CompletionsFunctionErrorRate');
-    expect(JSON.stringify(functionRate)).toContain('"MetricName":"Errors","Namespace":"AWS/Lambda"');
-    expect(JSON.stringify(functionRate)).toContain(
-      JSON.stringify(ref(logicalId(functions.completions.function))),
-    );
-    const gatewayRate = JSON.stringify(alarmsByName().get('CompletionsErrorRate'));
-    for (const tier of TIER_IDS) expect(gatewayRate).toContain(`{"Name":"tier","Value":"${tier}"}`);
-    expect(gatewayRate).toContain('"MetricName":"Errors","Namespace":"Tiergate"');
-    expect(gatewayRate).toContain('"MetricName":"Requests","Namespace":"Tiergate"');
-  });
-
-  it('alarms when the guardrail trips', () => {
-    expect(alarmsByName().get('GuardrailTripped')).toMatchObject({
-      Namespace: 'Tiergate',
-      MetricName: 'GuardrailTripped',
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-    });
-  });
-
-  it('sends every alarm, and its recovery, to the topic', () => {
-    expect(stack.observability.alarms.length).toBeGreaterThanOrEqual(6);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', stack.observability.alarms.length);
-    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
-      AlarmActions: [topicRef()],
-      OKActions: [topicRef()],
-    });
-  });
-
-  it('encrypts the alarm topic with a rotating key CloudWatch may use, and requires TLS', () => {
-    const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0] ?? '';
-    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(keyId) });
-    template.hasResourceProperties('AWS::KMS::Key', {
-      EnableKeyRotation: true,
-      KeyPolicy: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Principal: { Service: 'cloudwatch.amazonaws.com' },
-            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-          }),
-        ]),
-      },
-    });
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
-      },
-    });
-    template.resourceCountIs('AWS::SNS::Subscription', 0);
-  });
-
-  it('subscribes the alarm e-mail when one is configured', () => {
-    const withEmail = Template.fromStack(testStack({ alarmEmail: 'ops@example.com' }).stack);
-    withEmail.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'ops@example.com',
-    });
-  });
-
-  it('has a dashboard with every per-tier metric for every tier', () => {
-    const body = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]);
-    for (const tier of TIER_IDS) expect(body).toContain(`\\"tier\\",\\"${tier}\\"`);
-    for (const metric of [
-      'Requests',
-      'InputTokens',
-      'OutputTokens',
-      'ChargeMicros',
-      'UpstreamCostMicros',
-      'LatencyMs',
-      'TtftMs',
-      'Errors',
-    ]) {
-      expect(body).toContain(`\\"Tiergate\\",\\"${metric}\\"`);
-    }
-  });
-
-  it('alarms when a probe run fails, and holds the alarm until one passes', () => {
-    expect(alarmsByName().get('ProbeFailed')).toMatchObject({
-      Namespace: 'Tiergate',
-      MetricName: 'ProbeSuccess',
-      Dimensions: [{ Name: 'service', Value: 'tiergate' }],
-      Statistic: 'Minimum',
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      EvaluationPeriods: 1,
-      TreatMissingData: 'ignore',
-      AlarmActions: [topicRef()],
-    });
-  });
-
-  it('alarms when no probe passed within two intervals, missing data counting as breaching', () => {
-    expect(alarmsByName().get('ProbeMissing')).toMatchObject({
-      Namespace: 'Tiergate',
-      MetricName: 'ProbeSuccess',
-      Dimensions: [{ Name: 'service', Value: 'tiergate' }],
-      Statistic: 'Maximum',
-      Period: 21600,
-      EvaluationPeriods: 2,
-      DatapointsToAlarm: 2,
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'breaching',
-      AlarmActions: [topicRef()],
-      OKActions: [topicRef()],
-    });
-  });
-});
 
 describe('synthetic probe', () => {
   let definition: StateMachineDefinition;
