@@ -22,9 +22,9 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 243 of the 295 routed as labelled, 7 below.
+ * from figures.json (which a retrain rewrites): 300 of the 359 routed as labelled, 8 below.
  */
-const HELD_OUT_FLOOR = { n: 295, agreement: 243 / 295, downward: 7 / 295 };
+const HELD_OUT_FLOOR = { n: 359, agreement: 300 / 359, downward: 8 / 359 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);
