@@ -154,18 +154,26 @@ const WORDS_PREFIX_CHARS = 8_192;
  */
 export function firstWords(text: string): string[] {
   for (let limit = WORDS_PREFIX_CHARS; ; limit *= 4) {
-    const whole = limit >= text.length;
-    const lower = (whole ? text : text.slice(0, limit)).toLowerCase();
+    // The start is cut at a space: it splits no word and no surrogate pair, and a letter before
+    // it lower-cases as it does in the whole text (a final sigma stays final).
+    const cut = limit >= text.length ? text.length : lastSpaceBefore(text, limit);
+    if (cut === -1) continue;
+    const whole = cut === text.length;
+    const lower = text.slice(0, cut).toLowerCase();
     const words: string[] = [];
     WORD.lastIndex = 0;
-    for (let m = WORD.exec(lower); m !== null && words.length < MAX_WORDS; m = WORD.exec(lower)) {
-      // A word that reaches the cut may go on past it: it is read again from a longer start.
-      if (!whole && m.index + m[0].length >= lower.length) break;
+    for (let m = WORD.exec(lower); m !== null && words.length < MAX_WORDS; m = WORD.exec(lower))
       words.push(m[0]);
-    }
     if (whole || words.length === MAX_WORDS) return words;
   }
 }
+
+/** The index of the last white space before `end`, or -1. */
+function lastSpaceBefore(text: string, end: number): number {
+  for (let i = end - 1; i >= 0; i--) if (SPACE.test(text[i] as string)) return i;
+  return -1;
+}
+const SPACE = /\s/;
 
 /** How many of `chars` the text holds, counting up to `max` (indexOf scans without a regex). */
 function countChars(text: string, chars: readonly string[], max: number): number {

@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-6aa0214a7042',
+  version: 'r1-252c78f10d3f',
   dim: 8192,
   scale: 0.0858497,
   bias: [-0.6196, -0.2733, 0.1254, 0.7675],

@@ -71,6 +71,9 @@ describe('the words the classifier reads', () => {
       long(3_000).repeat(30), // few, long words: read from longer and longer starts
       `${'ΟΔΟΣ '.repeat(1_638)}ΟΔΟΣ ΣΟΦΟΣ`, // final sigma near the cut
       `${'İstanbul '.repeat(950)}İZMİR`, // lower-casing that changes the length
+      // The 400th word ends at the cut, before an astral letter or a sigma the cut would split off.
+      `${'w'.repeat(19)} `.repeat(399) + `${'x'.repeat(211)}\uD835\uDC00bc more words here`,
+      `${'w'.repeat(19)} `.repeat(399) + `${'x'.repeat(210)}Σ'ΑΒ more words`,
     ];
     for (const text of cases) expect(firstWords(text)).toEqual(naive(text));
     fc.assert(
