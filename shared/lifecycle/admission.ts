@@ -95,6 +95,17 @@ export class Admission {
   }
 
   /**
+   * Whether a tier-auto escalation call may be spent on the request before its admission: not for
+   * an account this instance just refused for want of money, nor for a key with a rate limit or a budget,
+   * whose edge is only known at admission. Otherwise an unfunded or throttled key could make the
+   * gateway pay an escalation on every request it then refuses.
+   */
+  mayEscalate(key: ApiKeyRecord): boolean {
+    if (limitsOf(key) !== undefined || hasBudget(key)) return false;
+    return !this.deps.funds.wasShort(key.accountId);
+  }
+
+  /**
    * Whether the upstream call may start while the hold is placed. Keys with a rate limit or a
    * budget always admit first (their edge cannot be known locally); other accounts only when this
    * instance's balance snapshot covers the full hold with a margin.

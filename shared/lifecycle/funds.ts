@@ -14,6 +14,8 @@ interface Snapshot {
   readAt: number;
   /** Holds this instance placed (or is placing) since the read. */
   reservedMicros: number;
+  /** The balance came from a hold refused for want of money, not from a read. */
+  short?: true;
 }
 
 /**
@@ -44,6 +46,15 @@ export class Funds {
 
   isDeleted(accountId: string): boolean {
     return this.deleted.has(accountId);
+  }
+
+  /**
+   * True when a hold of the account was refused for want of money within the snapshot's lifetime
+   * (10 s by default) and no read has shown a top-up since.
+   */
+  wasShort(accountId: string): boolean {
+    const snapshot = this.snapshots.get(accountId);
+    return snapshot?.short === true && this.now() - snapshot.readAt <= this.maxAgeMs;
   }
 
   /**
@@ -78,7 +89,7 @@ export class Funds {
 
   /** A hold refused for want of money: the balance it saw is the newest snapshot. */
   short(accountId: string, balanceMicros: number): void {
-    this.store(accountId, { balanceMicros, readAt: this.now(), reservedMicros: 0 });
+    this.store(accountId, { balanceMicros, readAt: this.now(), reservedMicros: 0, short: true });
   }
 
   /** The account's wallet no longer exists. */

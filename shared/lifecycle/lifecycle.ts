@@ -123,7 +123,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       request,
       catalog,
       ctx.requestId,
-      refusedEarly === undefined,
+      refusedEarly === undefined && this.admission.mayEscalate(key),
       ctx.deadline,
     );
     request.tier = routed.tier;

@@ -3,7 +3,7 @@ import type { UsageRoute } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import { lazy } from '../lazy.js';
 import type { Upstream } from '../ports.js';
-import { AUTO_TIER } from '../routing/auto.js';
+import { AUTO_DEFAULT_TIER, AUTO_TIER } from '../routing/auto.js';
 import { escalate, settle } from '../routing/escalation.js';
 import type { RouteDecision, Router } from '../routing/router.js';
 import type { ParsedRequest } from './dialect.js';
@@ -19,6 +19,8 @@ export interface Routed {
 
 export interface RoutingDeps {
   router?: Router;
+  /** Loads the committed model's router when none is given (a dynamic import by default). */
+  loadRouter?: () => Promise<Router>;
   /** Whether a model's circuit lets a call through: an escalation skips a model that is down. */
   breaker?: { allows(modelId: string): boolean };
   upstream: Upstream;
@@ -40,7 +42,7 @@ export class Routing {
     // A function that never routes never reads the model, and no cold start pays for it.
     this.router = given
       ? () => Promise.resolve(given)
-      : lazy(() => import('../routing/router.js').then(({ Router }) => new Router()));
+      : lazy(deps.loadRouter ?? (() => import('../routing/router.js').then(({ Router }) => new Router())));
   }
 
   /**
@@ -73,7 +75,16 @@ export class Routing {
     deadline: number,
   ): Promise<Routed> {
     const input = request.routeInput();
-    const decision = (await this.router()).route(input);
+    let router: Router;
+    try {
+      router = await this.router();
+    } catch (err) {
+      // The router's chunk did not load (it is tried again next time): the default tier serves.
+      this.deps.log.error('tier-auto router unavailable', { err: describeError(err) });
+      const route = routeOf(AUTO_TIER, AUTO_DEFAULT_TIER, { reason: 'fallback' }, 'auto');
+      return { tier: AUTO_DEFAULT_TIER, route, header: 'auto; fallback' };
+    }
+    const decision = router.route(input);
     let { tier, reason } = decision;
     let escalation: UsageRoute['escalation'];
     const settings = catalog.auto.escalation;

@@ -132,6 +132,25 @@ describe('admission', () => {
     expect(record).toMatchObject({ status: 'rejected', chargeMicros: 0 });
     expect(record?.route?.escalation?.upstreamCostMicros).toBeGreaterThan(0);
     expect(record?.upstreamCostMicros).toBe(record?.route?.escalation?.upstreamCostMicros);
+    // Refused for want of money, the account gets no more escalation calls: its next requests
+    // are refused at the hold without spending upstream.
+    for (let i = 0; i < 3; i++) expect((await h.call({ model: 'tier-auto' })).status).toBe(429);
+    expect(h.calls).toHaveLength(1);
+  });
+
+  it('spends no escalation on a key with a rate limit or a budget, whose edge only admission knows', async () => {
+    for (const key of [{ rpm: 10 }, { dailyBudgetMicros: 10_000_000 }]) {
+      const h = harness({
+        key,
+        catalog: escalating,
+        router: unsure,
+        script: async (b) => okCompletion(String(b.model)),
+      });
+      const res = await h.call({ model: 'tier-auto' });
+      expect(res.status).toBe(200);
+      expect(res.headers['x-tier-route']).toBe('auto; model:0.50');
+      expect(h.calls).toHaveLength(1); // the completion only
+    }
   });
 
   it('always admits first for keys with a budget or a rate limit', async () => {

@@ -92,6 +92,26 @@ describe('the routing step', () => {
     expect(calls).toHaveLength(0); // shadow mode never spends on escalation
   });
 
+  it('serves tier-auto at the default tier while the router cannot be loaded, and loads it again next time', async () => {
+    const { upstream } = llm('1');
+    let loads = 0;
+    const routing = new Routing({
+      upstream,
+      loadRouter: async () => {
+        loads++;
+        if (loads === 1) throw new Error('chunk not found');
+        return ambiguous;
+      },
+      log: silentLog,
+      now: Date.now,
+    });
+    const first = await routing.route(request(), catalogWith(undefined), 'r', true);
+    expect(first).toMatchObject({ tier: 'tier-2', header: 'auto; fallback', route: { reason: 'fallback' } });
+    const second = await routing.route(request(), catalogWith(undefined), 'r', true);
+    expect(second.header).toMatch(/^auto; model:/);
+    expect(loads).toBe(2);
+  });
+
   it('does not escalate unless the catalog turns it on', async () => {
     const { upstream, calls } = llm('1');
     const routing = new Routing({ router: ambiguous, upstream, log: silentLog, now: Date.now });
