@@ -19,12 +19,13 @@ export const DEFAULT_RECENT_REQUESTS = 20;
 export const MAX_RECENT_REQUESTS = 100;
 const DAY_MS = 86_400_000;
 /**
- * Usage reports a key may have read from the request log per minute on one instance, beyond
- * those the cache answers: a report reads up to 10,000 items, so a key that asks for a new range
- * every call cannot run up the table's read bill. A console asks for one or two a refresh.
+ * Usage reports an account's keys may have read from the request log per minute on one instance,
+ * beyond those the cache answers: a report reads up to 10,000 items, so a key that asks for a new
+ * range every call cannot run up the table's read bill. A console asks for one or two a refresh.
+ * A bucket of this many, refilled evenly over the minute.
  */
 export const MAX_USAGE_QUERIES_PER_MINUTE = 12;
-const MINUTE_MS = 60_000;
+const QUERIES_PER_MS = MAX_USAGE_QUERIES_PER_MINUTE / 60_000;
 
 /** The account reads a key holder's view needs (point reads). */
 export interface AccountReader {
@@ -105,8 +106,8 @@ export class KeyHolderApi {
   private readonly spent: TtlCache<string, number>;
   private readonly usageReports: TtlCache<string, UsageReport>;
   private readonly recent: TtlCache<string, { data: RecentRequest[]; hasMore: boolean }>;
-  /** Per key: the minute its report queries are counted in, and how many it made. */
-  private readonly queries = new Map<string, { minute: number; count: number }>();
+  /** Per account: report queries left in its bucket, as of `at`. */
+  private readonly queries = new Map<string, { left: number; at: number }>();
 
   constructor(
     private readonly accounts: AccountReader,
@@ -148,16 +149,17 @@ export class KeyHolderApi {
     };
   }
 
-  /** Counts a report query of the key against its minute's allowance; past it, a 429. */
-  private countQuery(keyId: string): void {
-    const minute = Math.floor(this.now() / MINUTE_MS);
-    const seen = this.queries.get(keyId);
-    const count = seen?.minute === minute ? seen.count + 1 : 1;
-    if (count > MAX_USAGE_QUERIES_PER_MINUTE) {
-      throw rateLimited(Math.max(1, Math.ceil(((minute + 1) * MINUTE_MS - this.now()) / 1000)));
-    }
-    if (!seen && this.queries.size >= 10_000) this.queries.clear(); // bounded: a minute's keys
-    this.queries.set(keyId, { minute, count });
+  /** Takes a report query from the account's bucket; an empty bucket is a 429. */
+  private countQuery(accountId: string): void {
+    const now = this.now();
+    const seen = this.queries.get(accountId);
+    const left = Math.min(
+      MAX_USAGE_QUERIES_PER_MINUTE,
+      seen ? seen.left + (now - seen.at) * QUERIES_PER_MS : MAX_USAGE_QUERIES_PER_MINUTE,
+    );
+    if (left < 1) throw rateLimited(Math.max(1, Math.ceil((1 - left) / QUERIES_PER_MS / 1000)));
+    if (!seen && this.queries.size >= 10_000) this.queries.clear(); // bounded: the busy accounts
+    this.queries.set(accountId, { left: left - 1, at: now });
   }
 
   /** GET /v1/usage?by=day|tier&since&until (DESIGN §15): UTC days, the last 30 by default. */
@@ -174,7 +176,7 @@ export class KeyHolderApi {
     const [sinceDay, untilDay] = [utcDay(since), utcDay(until)];
     const cacheKey = `${record.accountId}#${by}#${sinceDay}#${untilDay}`;
     return this.usageReports.get(cacheKey, async () => {
-      this.countQuery(record.keyId);
+      this.countQuery(record.accountId);
       const report = await this.log.usageRows({
         accountId: record.accountId,
         by,

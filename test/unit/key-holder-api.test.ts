@@ -142,7 +142,7 @@ describe('KeyHolderApi', () => {
     expect(calls.usage).toHaveLength(2);
   });
 
-  it('answers a key that asks for a new range every call from the log only so often a minute', async () => {
+  it('answers an account that asks for a new range every call from the log only so often a minute', async () => {
     let now = NOW;
     const { accounts, reports, calls } = fakes();
     const api = new KeyHolderApi(accounts, reports, () => now);
@@ -150,14 +150,17 @@ describe('KeyHolderApi', () => {
     for (let i = 0; i < MAX_USAGE_QUERIES_PER_MINUTE; i++) await api.usage(record, { since: day(i + 1) });
     const err = await refusal(api.usage(record, { since: day(40) }));
     expect([err.status, err.code]).toEqual([429, 'rate_limit_exceeded']);
-    expect(Number(err.headers['retry-after'])).toBeGreaterThan(0);
-    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE);
-    // What the cache holds is still served, another key is not held back, and the next minute resets.
+    expect(err.headers['retry-after']).toBe('5'); // one query comes back every 5 s
+    // The account's other keys share its allowance; the cache still answers what it holds.
+    const other = await refusal(api.usage({ ...record, keyId: 'key_2' }, { since: day(41) }));
+    expect(other.status).toBe(429);
     await api.usage(record, { since: day(1) });
-    await api.usage({ ...record, keyId: 'key_2' }, { since: day(41) });
-    now += 60_000;
+    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE);
+    // The bucket refills evenly: one query after 5 s, not a whole minute's at a boundary.
+    now += 5_000;
     await api.usage(record, { since: day(42) });
-    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE + 2);
+    expect((await refusal(api.usage(record, { since: day(43) }))).status).toBe(429);
+    expect(calls.usage).toHaveLength(MAX_USAGE_QUERIES_PER_MINUTE + 1);
   });
 
   it('accepts only real dates in order, within 366 days', async () => {
