@@ -120,7 +120,11 @@ export function checkMessagesStream(text: string, terms: readonly string[]): Mes
   if (!delta.success) return { problems, messageId };
   // Read as the gateway meters an Anthropic usage block (input counts the cache reads and writes).
   const usage = normaliseUsage(merged(start.data.message.usage, delta.data.usage));
-  const reported = { inputTokens: usage?.inputTokens ?? 0, outputTokens: usage?.outputTokens ?? 0 };
+  if (!usage) {
+    problems.push('the stream reports no usage the gateway can meter');
+    return { problems, messageId };
+  }
+  const reported = { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
   return { problems, messageId, reported };
 }
 

@@ -66,6 +66,16 @@ describe('probe checks: a streamed Messages answer', () => {
     expect(checkMessagesStream(estimated, TERMS).reported).toEqual({ inputTokens: 30, outputTokens: 7 });
   });
 
+  it('flags a stream whose usage gives no input count, rather than reading it as zero', () => {
+    const unmetered = stream({
+      start: start({ usage: { output_tokens: 0 } }),
+      delta: delta({ output_tokens: 7 }),
+    });
+    const { problems, reported } = checkMessagesStream(unmetered, TERMS);
+    expect(problems).toEqual(['the stream reports no usage the gateway can meter']);
+    expect(reported).toBeUndefined();
+  });
+
   it('flags a stream cut by an error event, with no message_stop', () => {
     const cut = stream({
       delta: { type: 'error', error: { type: 'api_error', message: 'x' } },
