@@ -72,6 +72,14 @@ export const notFound = (path: string): GatewayError =>
     message: `No route for ${path.slice(0, 200)}.`,
   });
 
+export const accountNotFound = (id: string): GatewayError =>
+  new GatewayError({
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'not_found',
+    message: `Account ${id.slice(0, 64)} does not exist.`,
+  });
+
 export const methodNotAllowed = (method: string, allowed: readonly string[]): GatewayError =>
   new GatewayError({
     status: 405,

@@ -1,3 +1,7 @@
+/**
+ * The admin side of the ledger: accounts (create, read, delete, list) and their wallets (top-ups
+ * with their debt and retry rules, balance). An account's keys are written by account-keys.ts.
+ */
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -5,31 +9,27 @@ import {
   GetCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { GatewayError, invalidRequest } from '../../domain/errors.js';
-import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
+import { accountNotFound, GatewayError, invalidRequest } from '../../domain/errors.js';
+import { newId } from '../../domain/keys.js';
 import { MAX_BALANCE_MICROS, MICROS_PER_USD } from '../../domain/money.js';
 import { accountItems, ledgerKeys } from '../../tables.js';
+import {
+  createAccountKey,
+  type KeyOptions,
+  type KeySummary,
+  keySummary,
+  newAccountKey,
+  revokeAccountKey,
+} from './account-keys.js';
 import { cancelledItem, conditionFailedAt, queryPartition, transactWrite } from './client.js';
 
+export type { KeyOptions, KeySummary } from './account-keys.js';
+
 const itemIsNew = 'attribute_not_exists(pk)';
-const itemExists = 'attribute_exists(pk)';
 const noDebt = '(attribute_not_exists(debtMicros) OR debtMicros = :debt)';
 const debtIs = 'debtMicros = :debt';
 /** Attempts of a top-up whose wallet debt keeps changing under it (late charges racing it). */
 const MAX_CREDIT_ATTEMPTS = 10;
-
-export interface KeyOptions {
-  name?: string;
-  rpm?: number;
-  tpm?: number;
-  dailyBudgetMicros?: number;
-}
-
-export interface KeySummary extends KeyOptions {
-  id: string;
-  status: 'active' | 'revoked';
-  createdAt: string;
-}
 
 /** One row of `listAccounts`. */
 export interface AccountSummary {
@@ -71,14 +71,6 @@ const balanceCapExceeded = () =>
     'amountUsd',
   );
 
-const accountNotFound = (id: string) =>
-  new GatewayError({
-    status: 404,
-    type: 'invalid_request_error',
-    code: 'not_found',
-    message: `Account ${id.slice(0, 64)} does not exist.`,
-  });
-
 /** Accounts, their wallets and keys: the admin side of the ledger. */
 export class DynamoAccountStore {
   constructor(
@@ -95,7 +87,7 @@ export class DynamoAccountStore {
     const accountId = newId('acct');
     const createdAt = this.now().toISOString();
     const budget = dailyBudgetMicros === undefined ? {} : { dailyBudgetMicros };
-    const key = this.newKey(accountId, { name: 'default' }, createdAt, dailyBudgetMicros);
+    const key = newAccountKey(this.tableName, accountId, { name: 'default' }, createdAt, dailyBudgetMicros);
     await transactWrite(this.db, [
       {
         Put: {
@@ -140,17 +132,7 @@ export class DynamoAccountStore {
     const profile = items.find((i) => i.sk === accountItems.profile);
     if (!profile) throw accountNotFound(accountId);
     const wallet = items.find((i) => i.sk === accountItems.wallet);
-    const keys: KeySummary[] = items
-      .filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))
-      .map((i) => ({
-        id: String(i.keyId),
-        status: i.status === 'active' ? 'active' : 'revoked',
-        createdAt: String(i.createdAt),
-        ...(typeof i.name === 'string' ? { name: i.name } : {}),
-        ...(typeof i.rpm === 'number' ? { rpm: i.rpm } : {}),
-        ...(typeof i.tpm === 'number' ? { tpm: i.tpm } : {}),
-        ...(typeof i.dailyBudgetMicros === 'number' ? { dailyBudgetMicros: i.dailyBudgetMicros } : {}),
-      }));
+    const keys = items.filter((i) => String(i.sk).startsWith(accountItems.keyPrefix)).map(keySummary);
     return {
       id: accountId,
       name: String(profile.name),
@@ -195,66 +177,11 @@ export class DynamoAccountStore {
   }
 
   async createKey(accountId: string, options: KeyOptions): Promise<{ id: string; key: string }> {
-    const createdAt = this.now().toISOString();
-    const { Item: profile } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: ledgerKeys.accountProfile(accountId),
-        ConsistentRead: true,
-      }),
-    );
-    if (!profile) throw accountNotFound(accountId);
-    const accountBudget =
-      typeof profile.dailyBudgetMicros === 'number' ? profile.dailyBudgetMicros : undefined;
-    const key = this.newKey(accountId, options, createdAt, accountBudget);
-    try {
-      await transactWrite(this.db, [
-        {
-          ConditionCheck: {
-            TableName: this.tableName,
-            Key: ledgerKeys.accountProfile(accountId),
-            ConditionExpression: itemExists,
-          },
-        },
-        ...key.puts,
-      ]);
-    } catch (err) {
-      if (conditionFailedAt(err, 0)) throw accountNotFound(accountId);
-      throw err;
-    }
-    return { id: key.summary.id, key: key.plaintext };
+    return createAccountKey(this.db, this.tableName, accountId, options, this.now().toISOString());
   }
 
   async revokeKey(keyId: string): Promise<void> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: ledgerKeys.keyIdIndex(keyId), ConsistentRead: true }),
-    );
-    if (!Item) {
-      throw new GatewayError({
-        status: 404,
-        type: 'invalid_request_error',
-        code: 'not_found',
-        message: `Key ${keyId.slice(0, 64)} does not exist.`,
-      });
-    }
-    const revoke = {
-      UpdateExpression: 'SET #status = :revoked',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':revoked': 'revoked' },
-      ConditionExpression: itemExists,
-    };
-    await transactWrite(this.db, [
-      {
-        Update: { TableName: this.tableName, Key: ledgerKeys.apiKey(String(Item.keyHash)), ...revoke },
-      },
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: ledgerKeys.accountKeyRef(String(Item.accountId), keyId),
-          ...revoke,
-        },
-      },
-    ]);
+    return revokeAccountKey(this.db, this.tableName, keyId);
   }
 
   /**
@@ -386,55 +313,5 @@ export class DynamoAccountStore {
 
   private accountItems(accountId: string): Promise<Array<Record<string, unknown>>> {
     return queryPartition(this.db, this.tableName, ledgerKeys.accountProfile(accountId).pk);
-  }
-
-  private newKey(
-    accountId: string,
-    options: KeyOptions,
-    createdAt: string,
-    accountDailyBudgetMicros?: number,
-  ) {
-    const plaintext = generateApiKey();
-    const keyHash = hashApiKey(plaintext);
-    const keyId = newId('key');
-    const limits = {
-      ...(options.name !== undefined ? { name: options.name } : {}),
-      ...(options.rpm !== undefined ? { rpm: options.rpm } : {}),
-      ...(options.tpm !== undefined ? { tpm: options.tpm } : {}),
-      ...(options.dailyBudgetMicros !== undefined ? { dailyBudgetMicros: options.dailyBudgetMicros } : {}),
-    };
-    const record = {
-      keyId,
-      accountId,
-      status: 'active',
-      createdAt,
-      ...limits,
-      ...(accountDailyBudgetMicros === undefined ? {} : { accountDailyBudgetMicros }),
-    };
-    const puts = [
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...ledgerKeys.apiKey(keyHash), ...record },
-          ConditionExpression: itemIsNew,
-        },
-      },
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...ledgerKeys.accountKeyRef(accountId, keyId), ...record, keyHash },
-          ConditionExpression: itemIsNew,
-        },
-      },
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...ledgerKeys.keyIdIndex(keyId), keyId, accountId, keyHash },
-          ConditionExpression: itemIsNew,
-        },
-      },
-    ];
-    const summary: KeySummary = { id: keyId, status: 'active', createdAt, ...limits };
-    return { plaintext, puts, summary };
   }
 }
