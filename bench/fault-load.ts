@@ -9,19 +9,18 @@
  * and every admitted request has exactly one request-log item. Exits 1 when a check fails.
  *
  * Flags: see USAGE. Results: a table on stdout and JSON in bench/results/load.json.
+ * This file holds the set-up, the stages in order and the report; the request and fault mix are in
+ * fault-load-traffic.ts, the books and their checks in fault-load-books.ts.
  */
 import { seededRandom } from './load.js';
 import '../local/awslambda-shim.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { type LocalRuntime, startLocalRuntime } from '../local/runtime.js';
 import { createDocumentClient } from '../shared/adapters/dynamodb/client.js';
-import { TIER_IDS, type TierId } from '../shared/domain/catalog.js';
-import { DEFAULT_CATALOG } from '../shared/domain/default-catalog.js';
 import {
   type AccountBooks,
   type Check,
@@ -30,6 +29,7 @@ import {
   type LoadAccount,
   readBooks,
 } from './fault-load-books.js';
+import { injectRandomFaults, planRequest, runStage, type StageResult } from './fault-load-traffic.js';
 import { type Cell, fmt, table } from './report.js';
 import { round, summarize } from './stats.js';
 
@@ -44,20 +44,12 @@ const USAGE = `Usage: npm run load -- [options]
   --verbose              let the gateway log warnings
   --help`;
 
-const REQUEST_TIMEOUT_MS = 30_000;
 /** The whole run, DynamoDB Local start to stop, may not take longer than this. */
 const RUN_BUDGET_MS = 240_000;
 const FUNDED_MICROS = 1_000_000;
 /** Enough for a handful of requests, so these accounts reach insufficient_quota during the run. */
 const LOW_MICROS = 2_000;
 const LIMITED_RPM = 30;
-
-const TIER_WEIGHTS: ReadonlyArray<[TierId, number]> = [
-  ['tier-1', 0.4],
-  ['tier-2', 0.3],
-  ['tier-3', 0.15],
-  ['tier-4', 0.15],
-];
 
 interface Options {
   stages: number[];
@@ -150,167 +142,6 @@ async function createAccounts(admin: Admin, count: number): Promise<LoadAccount[
     accounts.push({ accountId, apiKey, kind, creditMicros });
   }
   return accounts;
-}
-
-/** Random faults, as a flaky provider would have them; rules are tried in this order. */
-function injectRandomFaults(runtime: LocalRuntime): string[] {
-  const upstream = runtime.upstream;
-  if (!upstream) throw new Error('the load run needs the demo upstream');
-  for (const tier of TIER_IDS) {
-    const primary = DEFAULT_CATALOG.tiers[tier].models[0]?.id;
-    if (primary)
-      upstream.injectFault({ fault: { kind: 'status', status: 500 }, model: primary, probability: 0.1 });
-  }
-  upstream.injectFault({ fault: { kind: 'disconnect', afterChunks: 2 }, probability: 0.05 });
-  upstream.injectFault({ fault: { kind: 'no-usage' }, probability: 0.05 });
-  upstream.injectFault({ fault: { kind: 'slow', tokensPerSecond: 100 }, probability: 0.03 });
-  return [
-    'status 500 on each primary model, p=0.10',
-    'disconnect after 2 content chunks (any model), p=0.05',
-    'no usage block, p=0.05',
-    'slow trickle at 100 tokens/s, p=0.03',
-  ];
-}
-
-interface Sample {
-  stage: number;
-  accountId: string;
-  tier: TierId;
-  stream: boolean;
-  status: number;
-  /** ok, an error code, `stream:<code>` for an error frame mid-stream, or a client-side failure. */
-  outcome: string;
-  latencyMs: number;
-  requestId: string | null;
-}
-
-interface RequestPlan {
-  account: LoadAccount;
-  tier: TierId;
-  stream: boolean;
-  body: string;
-}
-
-function planRequest(random: () => number, accounts: readonly LoadAccount[], index: number): RequestPlan {
-  const account = accounts[Math.floor(random() * accounts.length)] as LoadAccount;
-  let pick = random();
-  let tier: TierId = 'tier-1';
-  for (const [t, w] of TIER_WEIGHTS) {
-    tier = t;
-    pick -= w;
-    if (pick < 0) break;
-  }
-  const stream = random() < 0.5;
-  const tokens = 4 + Math.floor(random() * 37);
-  const body: Record<string, unknown> = {
-    model: tier,
-    messages: [{ role: 'user', content: `load request ${index}: write tokens:${tokens}` }],
-  };
-  if (random() < 0.5) body.max_tokens = 64;
-  if (stream) {
-    body.stream = true;
-    if (random() < 0.5) body.stream_options = { include_usage: true };
-  }
-  return { account, tier, stream, body: JSON.stringify(body) };
-}
-
-/** Sends one request and reads the whole response; never throws. */
-async function send(url: string, plan: RequestPlan, stage: number): Promise<Sample> {
-  const started = performance.now();
-  const base = { stage, accountId: plan.account.accountId, tier: plan.tier, stream: plan.stream };
-  try {
-    const res = await fetch(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${plan.account.apiKey}` },
-      body: plan.body,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    const requestId = res.headers.get('x-request-id');
-    const latencyMs = performance.now() - started;
-    let outcome: string;
-    if (res.status !== 200) outcome = errorCode(text) ?? `http_${res.status}`;
-    else if (!plan.stream) outcome = 'ok';
-    else outcome = streamOutcome(text);
-    return { ...base, status: res.status, outcome, latencyMs, requestId };
-  } catch (err) {
-    const name = err instanceof Error ? err.name : 'Error';
-    return {
-      ...base,
-      status: 0,
-      outcome: name === 'TimeoutError' ? 'client_timeout' : 'network_error',
-      latencyMs: performance.now() - started,
-      requestId: null,
-    };
-  }
-}
-
-function errorCode(text: string): string | undefined {
-  try {
-    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? code : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A stream is ok when it ends with [DONE]; one cut short ends with an error frame instead. */
-function streamOutcome(text: string): string {
-  const frames = text
-    .split(/\r?\n\r?\n/)
-    .map((event) =>
-      event
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trim())
-        .join('\n'),
-    )
-    .filter((data) => data !== '');
-  if (frames.at(-1) === '[DONE]') return 'ok';
-  const code = errorCode(frames.at(-1) ?? '');
-  return code === undefined ? 'stream_truncated' : `stream:${code}`;
-}
-
-interface StageResult {
-  concurrency: number;
-  planned: number;
-  sent: number;
-  wallMs: number;
-  truncated: boolean;
-  samples: Sample[];
-}
-
-async function runStage(
-  url: string,
-  concurrency: number,
-  planned: number,
-  maxMs: number,
-  next: () => RequestPlan,
-): Promise<StageResult> {
-  const samples: Sample[] = [];
-  const started = performance.now();
-  const deadline = started + maxMs;
-  let issued = 0;
-  let truncated = false;
-  const worker = async (): Promise<void> => {
-    while (issued < planned) {
-      if (performance.now() > deadline) {
-        truncated = true;
-        return;
-      }
-      issued++;
-      samples.push(await send(url, next(), concurrency));
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return {
-    concurrency,
-    planned,
-    sent: samples.length,
-    wallMs: performance.now() - started,
-    truncated,
-    samples,
-  };
 }
 
 function countBy(values: readonly string[]): Record<string, number> {
