@@ -22,9 +22,9 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 300 of the 359 routed as labelled, 8 below.
+ * from figures.json (which a retrain rewrites): 384 of the 482 routed as labelled, 13 below.
  */
-const HELD_OUT_FLOOR = { n: 359, agreement: 300 / 359, downward: 8 / 359 };
+const HELD_OUT_FLOOR = { n: 482, agreement: 384 / 482, downward: 13 / 482 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);
