@@ -39,7 +39,8 @@ const NOTES: Record<string, { traps: string[]; languages: string }> = {
       '"prove", "proof", "theorem",',
       '"quantum", "plan", "step by step" on easy work; "simple", "quick", "classify", "format" on hard',
     ],
-    languages: 'French, Spanish, German, Italian, Portuguese, Japanese, Chinese, Korean, Russian',
+    languages:
+      'six requests a tier in other languages (French, Spanish, German, Italian, Portuguese, Japanese, Chinese, Korean, Russian)',
   },
   'fresh3.jsonl': {
     traps: [
@@ -47,7 +48,7 @@ const NOTES: Record<string, { traps: string[]; languages: string }> = {
       'on easy and ordinary work; "quick", "simple", "just classify", "just format" on hard',
     ],
     languages:
-      'French, Spanish, German, Italian, Portuguese, Dutch, Polish, Turkish, Indonesian, Vietnamese, Arabic, Russian, Japanese, Chinese, Korean',
+      'seven or eight requests a tier in other languages (French, Spanish, German, Italian, Portuguese, Dutch, Polish, Turkish, Indonesian, Vietnamese, Arabic, Russian, Japanese, Chinese, Korean)',
   },
 };
 
@@ -87,7 +88,7 @@ export function freshReport(
   const name = basename(data);
   const notes = NOTES[name] ?? {
     traps: ['both ways: hard-sounding words on easy', 'work and easy-sounding words on hard'],
-    languages: 'see the set',
+    languages: 'requests in other languages',
   };
   const blind = name === basename(FRESH_DATASET.pathname);
   const command = blind ? 'npm run eval-router' : `npm run eval-router -- --data ${data}`;
@@ -110,7 +111,7 @@ export function freshReport(
     'requests; the rest are hard cases:',
     `short-but-hard and long-but-easy prompts, keyword traps (${notes.traps[0]}`,
     notes.traps[1],
-    'work), follow-ups in a conversation, tool and media requests, and six requests a tier in other',
-    `languages (${notes.languages}).`,
+    'work), follow-ups in a conversation, tool and media requests, and',
+    `${notes.languages}.`,
   ].join('\n');
 }

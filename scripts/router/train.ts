@@ -20,11 +20,11 @@ import { measure, type RoutingMetrics } from './metrics.js';
  * stays within it, the fewest such weighted misroutes.
  */
 export const TRAINING = {
-  dim: 8192,
+  dim: 16384,
   epochs: 1000,
   learningRate: 8,
   /** Regularisation strengths tried by cross-validation (model capacity). */
-  l2Grid: [1e-5, 3e-5, 1e-4, 3e-4],
+  l2Grid: [3e-6, 1e-5, 3e-5, 1e-4],
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 10,

@@ -22,9 +22,9 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 384 of the 482 routed as labelled, 13 below.
+ * from figures.json (which a retrain rewrites): 518 of the 650 routed as labelled, 13 below.
  */
-const HELD_OUT_FLOOR = { n: 482, agreement: 384 / 482, downward: 13 / 482 };
+const HELD_OUT_FLOOR = { n: 650, agreement: 518 / 650, downward: 13 / 650 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);
@@ -76,7 +76,7 @@ describe('the committed router model on the held-out part', () => {
     }
   });
 
-  it('stays small enough not to hurt cold start', () => {
-    expect(Buffer.byteLength(JSON.stringify(ROUTER_MODEL))).toBeLessThan(64 * 1024);
+  it('stays small: it loads on the first routed request, never at cold start (test/infra/bundle.test.ts)', () => {
+    expect(Buffer.byteLength(JSON.stringify(ROUTER_MODEL))).toBeLessThan(96 * 1024);
   });
 });
