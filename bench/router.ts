@@ -102,8 +102,15 @@ const explicit: number[] = [];
 try {
   for (let i = 0; i < PAIRS; i++) {
     const prompt = (examples[i % examples.length] as { prompt: string }).prompt.slice(0, 400);
-    const a = await ttft('tier-auto', prompt);
-    const e = await ttft(a.tier, prompt);
+    // Which request goes first alternates, so neither side always follows the other's billing.
+    const tier = router.route(
+      chatRouteInput({ model: 'tier-auto', messages: [{ role: 'user', content: `${prompt} tokens:4` }] }, 0),
+    ).tier;
+    const [a, e] =
+      i % 2 === 0
+        ? [await ttft('tier-auto', prompt), await ttft(tier, prompt)]
+        : await ttft(tier, prompt).then(async (first) => [await ttft('tier-auto', prompt), first] as const);
+    if (a.tier !== tier) throw new Error(`bench: tier-auto chose ${a.tier}, the in-process router ${tier}`);
     auto.push(a.ms);
     explicit.push(e.ms);
   }
