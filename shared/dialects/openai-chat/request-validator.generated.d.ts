@@ -4,7 +4,6 @@
 export interface SchemaViolation {
   /** JSON Pointer to the offending value, '' for the body itself. */
   instancePath: string;
-  schemaPath: string;
   keyword: string;
   params: Record<string, unknown>;
 }

@@ -17,7 +17,7 @@ if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
 const _errs4 = errors;
 if(typeof data[key0] !== "string"){
-const err0 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/anyOf/0/additionalProperties/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -33,7 +33,7 @@ break;
 }
 }
 else {
-const err1 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "object"}};
+const err1 = {instancePath,keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -48,7 +48,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs6 = errors;
 if(data !== null){
-const err2 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err2 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -61,7 +61,7 @@ var _valid0 = _errs6 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err3 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err3 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -94,11 +94,11 @@ function validate25(data, {instancePath="", parentData, parentDataProperty, root
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate25.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate25.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data === "30m")){
-validate25.errors = [{instancePath,schemaPath:"#/enum",keyword:"enum",params:{allowedValues: schema9.enum}}];
+validate25.errors = [{instancePath,keyword:"enum",params:{allowedValues: schema9.enum}}];
 return false;
 }
 validate25.errors = vErrors;
@@ -111,11 +111,11 @@ function validate27(data, {instancePath="", parentData, parentDataProperty, root
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate27.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate27.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data === "implicit") || (data === "explicit"))){
-validate27.errors = [{instancePath,schemaPath:"#/enum",keyword:"enum",params:{allowedValues: schema10.enum}}];
+validate27.errors = [{instancePath,keyword:"enum",params:{allowedValues: schema10.enum}}];
 return false;
 }
 validate27.errors = vErrors;
@@ -131,7 +131,7 @@ if(data && typeof data == "object" && !Array.isArray(data)){
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "ttl") || (key0 === "mode"))){
-validate24.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate24.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -164,7 +164,7 @@ var valid0 = true;
 }
 }
 else {
-validate24.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate24.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -184,14 +184,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.mode === undefined) && (missing0 = "mode")){
-validate33.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate33.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(key0 === "mode")){
-validate33.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate33.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -200,11 +200,11 @@ if(_errs1 === errors){
 if(data.mode !== undefined){
 let data0 = data.mode;
 if(typeof data0 !== "string"){
-validate33.errors = [{instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/type",keyword:"type",params:{type: "string"}}];
+validate33.errors = [{instancePath:instancePath+"/mode",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "explicit")){
-validate33.errors = [{instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema14.properties.mode.enum}}];
+validate33.errors = [{instancePath:instancePath+"/mode",keyword:"enum",params:{allowedValues: schema14.properties.mode.enum}}];
 return false;
 }
 }
@@ -212,7 +212,7 @@ return false;
 }
 }
 else {
-validate33.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate33.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -228,14 +228,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.text === undefined) && (missing0 = "text"))){
-validate32.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate32.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "type") || (key0 === "text")) || (key0 === "prompt_cache_breakpoint")) || (key0 === "cache_control"))){
-validate32.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate32.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -245,11 +245,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate32.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate32.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "text")){
-validate32.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema13.properties.type.enum}}];
+validate32.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema13.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -261,7 +261,7 @@ if(valid0){
 if(data.text !== undefined){
 const _errs4 = errors;
 if(typeof data.text !== "string"){
-validate32.errors = [{instancePath:instancePath+"/text",schemaPath:"#/properties/text/type",keyword:"type",params:{type: "string"}}];
+validate32.errors = [{instancePath:instancePath+"/text",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -289,14 +289,14 @@ if(errors === _errs7){
 if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
 let missing1;
 if((data3.type === undefined) && (missing1 = "type")){
-validate32.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/required",keyword:"required",params:{missingProperty: missing1}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs9 = errors;
 for(const key1 in data3){
 if(!((key1 === "type") || (key1 === "ttl"))){
-validate32.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -306,11 +306,11 @@ if(data3.type !== undefined){
 let data4 = data3.type;
 const _errs10 = errors;
 if(typeof data4 !== "string"){
-validate32.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data4 === "ephemeral")){
-validate32.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/enum",keyword:"enum",params:{allowedValues: schema13.properties.cache_control.properties.type.enum}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"enum",params:{allowedValues: schema13.properties.cache_control.properties.type.enum}}];
 return false;
 }
 var valid1 = _errs10 === errors;
@@ -323,11 +323,11 @@ if(data3.ttl !== undefined){
 let data5 = data3.ttl;
 const _errs12 = errors;
 if(typeof data5 !== "string"){
-validate32.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/type",keyword:"type",params:{type: "string"}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data5 === "5m") || (data5 === "1h"))){
-validate32.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/enum",keyword:"enum",params:{allowedValues: schema13.properties.cache_control.properties.ttl.enum}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"enum",params:{allowedValues: schema13.properties.cache_control.properties.ttl.enum}}];
 return false;
 }
 var valid1 = _errs12 === errors;
@@ -340,7 +340,7 @@ var valid1 = true;
 }
 }
 else {
-validate32.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/type",keyword:"type",params:{type: "object"}}];
+validate32.errors = [{instancePath:instancePath+"/cache_control",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -356,7 +356,7 @@ var valid0 = true;
 }
 }
 else {
-validate32.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate32.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -372,14 +372,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.content === undefined) && (missing0 = "content")) || ((data.role === undefined) && (missing0 = "role"))){
-validate31.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate31.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "content") || (key0 === "role")) || (key0 === "name"))){
-validate31.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate31.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -393,7 +393,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs4 = errors;
 if(typeof data0 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -411,7 +411,7 @@ const _errs6 = errors;
 if(errors === _errs6){
 if(Array.isArray(data0)){
 if(data0.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -437,7 +437,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -459,7 +459,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -491,11 +491,11 @@ if(data.role !== undefined){
 let data2 = data.role;
 const _errs9 = errors;
 if(typeof data2 !== "string"){
-validate31.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate31.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data2 === "developer")){
-validate31.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema12.properties.role.enum}}];
+validate31.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema12.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs9 === errors;
@@ -507,7 +507,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs11 = errors;
 if(typeof data.name !== "string"){
-validate31.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate31.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs11 === errors;
@@ -521,7 +521,7 @@ var valid0 = true;
 }
 }
 else {
-validate31.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate31.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -549,7 +549,7 @@ valid0 = true;
 passing0 = 0;
 }
 if(!valid0){
-const err0 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err0 = {instancePath,keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -583,14 +583,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.content === undefined) && (missing0 = "content")) || ((data.role === undefined) && (missing0 = "role"))){
-validate36.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate36.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "content") || (key0 === "role")) || (key0 === "name"))){
-validate36.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate36.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -604,7 +604,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs4 = errors;
 if(typeof data0 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -622,7 +622,7 @@ const _errs6 = errors;
 if(errors === _errs6){
 if(Array.isArray(data0)){
 if(data0.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -648,7 +648,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -670,7 +670,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -702,11 +702,11 @@ if(data.role !== undefined){
 let data2 = data.role;
 const _errs9 = errors;
 if(typeof data2 !== "string"){
-validate36.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate36.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data2 === "system")){
-validate36.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema15.properties.role.enum}}];
+validate36.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema15.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs9 === errors;
@@ -718,7 +718,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs11 = errors;
 if(typeof data.name !== "string"){
-validate36.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate36.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs11 === errors;
@@ -732,7 +732,7 @@ var valid0 = true;
 }
 }
 else {
-validate36.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate36.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -752,14 +752,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.image_url === undefined) && (missing0 = "image_url"))){
-validate42.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate42.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "type") || (key0 === "image_url")) || (key0 === "prompt_cache_breakpoint")) || (key0 === "cache_control"))){
-validate42.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate42.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -769,11 +769,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate42.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate42.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "image_url")){
-validate42.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema19.properties.type.enum}}];
+validate42.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema19.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -789,14 +789,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if((data1.url === undefined) && (missing1 = "url")){
-validate42.errors = [{instancePath:instancePath+"/image_url",schemaPath:"#/properties/image_url/required",keyword:"required",params:{missingProperty: missing1}}];
+validate42.errors = [{instancePath:instancePath+"/image_url",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!((key1 === "url") || (key1 === "detail"))){
-validate42.errors = [{instancePath:instancePath+"/image_url",schemaPath:"#/properties/image_url/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate42.errors = [{instancePath:instancePath+"/image_url",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -808,12 +808,12 @@ const _errs7 = errors;
 if(errors === _errs7){
 if(typeof data2 === "string"){
 if(!pattern0.test(data2)){
-validate42.errors = [{instancePath:instancePath+"/image_url/url",schemaPath:"#/properties/image_url/properties/url/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z][A-Za-z0-9+.-]*:"}}];
+validate42.errors = [{instancePath:instancePath+"/image_url/url",keyword:"pattern",params:{pattern: "^[A-Za-z][A-Za-z0-9+.-]*:"}}];
 return false;
 }
 }
 else {
-validate42.errors = [{instancePath:instancePath+"/image_url/url",schemaPath:"#/properties/image_url/properties/url/type",keyword:"type",params:{type: "string"}}];
+validate42.errors = [{instancePath:instancePath+"/image_url/url",keyword:"type",params:{type: "string"}}];
 return false;
 }
 }
@@ -827,11 +827,11 @@ if(data1.detail !== undefined){
 let data3 = data1.detail;
 const _errs9 = errors;
 if(typeof data3 !== "string"){
-validate42.errors = [{instancePath:instancePath+"/image_url/detail",schemaPath:"#/properties/image_url/properties/detail/type",keyword:"type",params:{type: "string"}}];
+validate42.errors = [{instancePath:instancePath+"/image_url/detail",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(((data3 === "auto") || (data3 === "low")) || (data3 === "high"))){
-validate42.errors = [{instancePath:instancePath+"/image_url/detail",schemaPath:"#/properties/image_url/properties/detail/enum",keyword:"enum",params:{allowedValues: schema19.properties.image_url.properties.detail.enum}}];
+validate42.errors = [{instancePath:instancePath+"/image_url/detail",keyword:"enum",params:{allowedValues: schema19.properties.image_url.properties.detail.enum}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -844,7 +844,7 @@ var valid1 = true;
 }
 }
 else {
-validate42.errors = [{instancePath:instancePath+"/image_url",schemaPath:"#/properties/image_url/type",keyword:"type",params:{type: "object"}}];
+validate42.errors = [{instancePath:instancePath+"/image_url",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -873,14 +873,14 @@ if(errors === _errs12){
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 let missing2;
 if((data5.type === undefined) && (missing2 = "type")){
-validate42.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/required",keyword:"required",params:{missingProperty: missing2}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control",keyword:"required",params:{missingProperty: missing2}}];
 return false;
 }
 else {
 const _errs14 = errors;
 for(const key2 in data5){
 if(!((key2 === "type") || (key2 === "ttl"))){
-validate42.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control",keyword:"additionalProperties",params:{additionalProperty: key2}}];
 return false;
 break;
 }
@@ -890,11 +890,11 @@ if(data5.type !== undefined){
 let data6 = data5.type;
 const _errs15 = errors;
 if(typeof data6 !== "string"){
-validate42.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data6 === "ephemeral")){
-validate42.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/enum",keyword:"enum",params:{allowedValues: schema19.properties.cache_control.properties.type.enum}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"enum",params:{allowedValues: schema19.properties.cache_control.properties.type.enum}}];
 return false;
 }
 var valid2 = _errs15 === errors;
@@ -907,11 +907,11 @@ if(data5.ttl !== undefined){
 let data7 = data5.ttl;
 const _errs17 = errors;
 if(typeof data7 !== "string"){
-validate42.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/type",keyword:"type",params:{type: "string"}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data7 === "5m") || (data7 === "1h"))){
-validate42.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/enum",keyword:"enum",params:{allowedValues: schema19.properties.cache_control.properties.ttl.enum}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"enum",params:{allowedValues: schema19.properties.cache_control.properties.ttl.enum}}];
 return false;
 }
 var valid2 = _errs17 === errors;
@@ -924,7 +924,7 @@ var valid2 = true;
 }
 }
 else {
-validate42.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/type",keyword:"type",params:{type: "object"}}];
+validate42.errors = [{instancePath:instancePath+"/cache_control",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -940,7 +940,7 @@ var valid0 = true;
 }
 }
 else {
-validate42.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate42.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -957,14 +957,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.input_audio === undefined) && (missing0 = "input_audio"))){
-validate44.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate44.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "type") || (key0 === "input_audio")) || (key0 === "prompt_cache_breakpoint")) || (key0 === "cache_control"))){
-validate44.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate44.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -974,11 +974,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate44.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate44.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "input_audio")){
-validate44.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema20.properties.type.enum}}];
+validate44.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema20.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -994,14 +994,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if(((data1.data === undefined) && (missing1 = "data")) || ((data1.format === undefined) && (missing1 = "format"))){
-validate44.errors = [{instancePath:instancePath+"/input_audio",schemaPath:"#/properties/input_audio/required",keyword:"required",params:{missingProperty: missing1}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!((key1 === "data") || (key1 === "format"))){
-validate44.errors = [{instancePath:instancePath+"/input_audio",schemaPath:"#/properties/input_audio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -1010,7 +1010,7 @@ if(_errs6 === errors){
 if(data1.data !== undefined){
 const _errs7 = errors;
 if(typeof data1.data !== "string"){
-validate44.errors = [{instancePath:instancePath+"/input_audio/data",schemaPath:"#/properties/input_audio/properties/data/type",keyword:"type",params:{type: "string"}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio/data",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs7 === errors;
@@ -1023,11 +1023,11 @@ if(data1.format !== undefined){
 let data3 = data1.format;
 const _errs9 = errors;
 if(typeof data3 !== "string"){
-validate44.errors = [{instancePath:instancePath+"/input_audio/format",schemaPath:"#/properties/input_audio/properties/format/type",keyword:"type",params:{type: "string"}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio/format",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data3 === "wav") || (data3 === "mp3"))){
-validate44.errors = [{instancePath:instancePath+"/input_audio/format",schemaPath:"#/properties/input_audio/properties/format/enum",keyword:"enum",params:{allowedValues: schema20.properties.input_audio.properties.format.enum}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio/format",keyword:"enum",params:{allowedValues: schema20.properties.input_audio.properties.format.enum}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -1040,7 +1040,7 @@ var valid1 = true;
 }
 }
 else {
-validate44.errors = [{instancePath:instancePath+"/input_audio",schemaPath:"#/properties/input_audio/type",keyword:"type",params:{type: "object"}}];
+validate44.errors = [{instancePath:instancePath+"/input_audio",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1069,14 +1069,14 @@ if(errors === _errs12){
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 let missing2;
 if((data5.type === undefined) && (missing2 = "type")){
-validate44.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/required",keyword:"required",params:{missingProperty: missing2}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control",keyword:"required",params:{missingProperty: missing2}}];
 return false;
 }
 else {
 const _errs14 = errors;
 for(const key2 in data5){
 if(!((key2 === "type") || (key2 === "ttl"))){
-validate44.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control",keyword:"additionalProperties",params:{additionalProperty: key2}}];
 return false;
 break;
 }
@@ -1086,11 +1086,11 @@ if(data5.type !== undefined){
 let data6 = data5.type;
 const _errs15 = errors;
 if(typeof data6 !== "string"){
-validate44.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data6 === "ephemeral")){
-validate44.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/enum",keyword:"enum",params:{allowedValues: schema20.properties.cache_control.properties.type.enum}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"enum",params:{allowedValues: schema20.properties.cache_control.properties.type.enum}}];
 return false;
 }
 var valid2 = _errs15 === errors;
@@ -1103,11 +1103,11 @@ if(data5.ttl !== undefined){
 let data7 = data5.ttl;
 const _errs17 = errors;
 if(typeof data7 !== "string"){
-validate44.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/type",keyword:"type",params:{type: "string"}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data7 === "5m") || (data7 === "1h"))){
-validate44.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/enum",keyword:"enum",params:{allowedValues: schema20.properties.cache_control.properties.ttl.enum}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"enum",params:{allowedValues: schema20.properties.cache_control.properties.ttl.enum}}];
 return false;
 }
 var valid2 = _errs17 === errors;
@@ -1120,7 +1120,7 @@ var valid2 = true;
 }
 }
 else {
-validate44.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/type",keyword:"type",params:{type: "object"}}];
+validate44.errors = [{instancePath:instancePath+"/cache_control",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1136,7 +1136,7 @@ var valid0 = true;
 }
 }
 else {
-validate44.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate44.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1153,14 +1153,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.file === undefined) && (missing0 = "file"))){
-validate46.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate46.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "type") || (key0 === "file")) || (key0 === "prompt_cache_breakpoint")) || (key0 === "cache_control"))){
-validate46.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate46.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -1170,11 +1170,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate46.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "file")){
-validate46.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema21.properties.type.enum}}];
+validate46.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema21.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1191,7 +1191,7 @@ if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 const _errs6 = errors;
 for(const key1 in data1){
 if(!(((key1 === "filename") || (key1 === "file_data")) || (key1 === "file_id"))){
-validate46.errors = [{instancePath:instancePath+"/file",schemaPath:"#/properties/file/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate46.errors = [{instancePath:instancePath+"/file",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -1200,7 +1200,7 @@ if(_errs6 === errors){
 if(data1.filename !== undefined){
 const _errs7 = errors;
 if(typeof data1.filename !== "string"){
-validate46.errors = [{instancePath:instancePath+"/file/filename",schemaPath:"#/properties/file/properties/filename/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/file/filename",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs7 === errors;
@@ -1212,7 +1212,7 @@ if(valid1){
 if(data1.file_data !== undefined){
 const _errs9 = errors;
 if(typeof data1.file_data !== "string"){
-validate46.errors = [{instancePath:instancePath+"/file/file_data",schemaPath:"#/properties/file/properties/file_data/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/file/file_data",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -1224,7 +1224,7 @@ if(valid1){
 if(data1.file_id !== undefined){
 const _errs11 = errors;
 if(typeof data1.file_id !== "string"){
-validate46.errors = [{instancePath:instancePath+"/file/file_id",schemaPath:"#/properties/file/properties/file_id/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/file/file_id",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs11 === errors;
@@ -1237,7 +1237,7 @@ var valid1 = true;
 }
 }
 else {
-validate46.errors = [{instancePath:instancePath+"/file",schemaPath:"#/properties/file/type",keyword:"type",params:{type: "object"}}];
+validate46.errors = [{instancePath:instancePath+"/file",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1266,14 +1266,14 @@ if(errors === _errs14){
 if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
 let missing1;
 if((data6.type === undefined) && (missing1 = "type")){
-validate46.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/required",keyword:"required",params:{missingProperty: missing1}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs16 = errors;
 for(const key2 in data6){
 if(!((key2 === "type") || (key2 === "ttl"))){
-validate46.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control",keyword:"additionalProperties",params:{additionalProperty: key2}}];
 return false;
 break;
 }
@@ -1283,11 +1283,11 @@ if(data6.type !== undefined){
 let data7 = data6.type;
 const _errs17 = errors;
 if(typeof data7 !== "string"){
-validate46.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data7 === "ephemeral")){
-validate46.errors = [{instancePath:instancePath+"/cache_control/type",schemaPath:"#/properties/cache_control/properties/type/enum",keyword:"enum",params:{allowedValues: schema21.properties.cache_control.properties.type.enum}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control/type",keyword:"enum",params:{allowedValues: schema21.properties.cache_control.properties.type.enum}}];
 return false;
 }
 var valid2 = _errs17 === errors;
@@ -1300,11 +1300,11 @@ if(data6.ttl !== undefined){
 let data8 = data6.ttl;
 const _errs19 = errors;
 if(typeof data8 !== "string"){
-validate46.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/type",keyword:"type",params:{type: "string"}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data8 === "5m") || (data8 === "1h"))){
-validate46.errors = [{instancePath:instancePath+"/cache_control/ttl",schemaPath:"#/properties/cache_control/properties/ttl/enum",keyword:"enum",params:{allowedValues: schema21.properties.cache_control.properties.ttl.enum}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control/ttl",keyword:"enum",params:{allowedValues: schema21.properties.cache_control.properties.ttl.enum}}];
 return false;
 }
 var valid2 = _errs19 === errors;
@@ -1317,7 +1317,7 @@ var valid2 = true;
 }
 }
 else {
-validate46.errors = [{instancePath:instancePath+"/cache_control",schemaPath:"#/properties/cache_control/type",keyword:"type",params:{type: "object"}}];
+validate46.errors = [{instancePath:instancePath+"/cache_control",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1333,7 +1333,7 @@ var valid0 = true;
 }
 }
 else {
-validate46.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate46.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1349,7 +1349,7 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.type === undefined) && (missing0 = "type")){
-validate41.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate41.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
@@ -1357,11 +1357,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate41.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate41.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((((data0 === "text") || (data0 === "image_url")) || (data0 === "input_audio")) || (data0 === "file"))){
-validate41.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema18.properties.type.enum}}];
+validate41.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema18.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1397,19 +1397,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate41.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
+validate41.errors = [{instancePath,keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate41.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
+validate41.errors = [{instancePath,keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate41.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate41.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1425,14 +1425,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.content === undefined) && (missing0 = "content")) || ((data.role === undefined) && (missing0 = "role"))){
-validate40.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate40.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "content") || (key0 === "role")) || (key0 === "name"))){
-validate40.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate40.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -1446,7 +1446,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs4 = errors;
 if(typeof data0 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -1464,7 +1464,7 @@ const _errs6 = errors;
 if(errors === _errs6){
 if(Array.isArray(data0)){
 if(data0.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -1490,7 +1490,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -1512,7 +1512,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -1544,11 +1544,11 @@ if(data.role !== undefined){
 let data2 = data.role;
 const _errs9 = errors;
 if(typeof data2 !== "string"){
-validate40.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate40.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data2 === "user")){
-validate40.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema17.properties.role.enum}}];
+validate40.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema17.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs9 === errors;
@@ -1560,7 +1560,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs11 = errors;
 if(typeof data.name !== "string"){
-validate40.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate40.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs11 === errors;
@@ -1574,7 +1574,7 @@ var valid0 = true;
 }
 }
 else {
-validate40.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate40.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1593,14 +1593,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.refusal === undefined) && (missing0 = "refusal"))){
-validate55.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate55.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "refusal"))){
-validate55.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate55.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -1610,11 +1610,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate55.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate55.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "refusal")){
-validate55.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema24.properties.type.enum}}];
+validate55.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema24.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1626,7 +1626,7 @@ if(valid0){
 if(data.refusal !== undefined){
 const _errs4 = errors;
 if(typeof data.refusal !== "string"){
-validate55.errors = [{instancePath:instancePath+"/refusal",schemaPath:"#/properties/refusal/type",keyword:"type",params:{type: "string"}}];
+validate55.errors = [{instancePath:instancePath+"/refusal",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -1639,7 +1639,7 @@ var valid0 = true;
 }
 }
 else {
-validate55.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate55.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1655,7 +1655,7 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.type === undefined) && (missing0 = "type")){
-validate54.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate54.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
@@ -1663,11 +1663,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate54.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate54.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data0 === "text") || (data0 === "refusal"))){
-validate54.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema23.properties.type.enum}}];
+validate54.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema23.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1691,19 +1691,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate54.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
+validate54.errors = [{instancePath,keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate54.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
+validate54.errors = [{instancePath,keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate54.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate54.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1721,14 +1721,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((((data.id === undefined) && (missing0 = "id")) || ((data.type === undefined) && (missing0 = "type"))) || ((data.function === undefined) && (missing0 = "function"))){
-validate60.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate60.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "id") || (key0 === "type")) || (key0 === "function"))){
-validate60.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate60.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -1737,7 +1737,7 @@ if(_errs1 === errors){
 if(data.id !== undefined){
 const _errs2 = errors;
 if(typeof data.id !== "string"){
-validate60.errors = [{instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"}}];
+validate60.errors = [{instancePath:instancePath+"/id",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1750,11 +1750,11 @@ if(data.type !== undefined){
 let data1 = data.type;
 const _errs4 = errors;
 if(typeof data1 !== "string"){
-validate60.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate60.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data1 === "function")){
-validate60.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema26.properties.type.enum}}];
+validate60.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema26.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -1770,14 +1770,14 @@ if(errors === _errs6){
 if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
 let missing1;
 if(((data2.name === undefined) && (missing1 = "name")) || ((data2.arguments === undefined) && (missing1 = "arguments"))){
-validate60.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/required",keyword:"required",params:{missingProperty: missing1}}];
+validate60.errors = [{instancePath:instancePath+"/function",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs8 = errors;
 for(const key1 in data2){
 if(!((key1 === "name") || (key1 === "arguments"))){
-validate60.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate60.errors = [{instancePath:instancePath+"/function",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -1786,7 +1786,7 @@ if(_errs8 === errors){
 if(data2.name !== undefined){
 const _errs9 = errors;
 if(typeof data2.name !== "string"){
-validate60.errors = [{instancePath:instancePath+"/function/name",schemaPath:"#/properties/function/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate60.errors = [{instancePath:instancePath+"/function/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -1798,7 +1798,7 @@ if(valid1){
 if(data2.arguments !== undefined){
 const _errs11 = errors;
 if(typeof data2.arguments !== "string"){
-validate60.errors = [{instancePath:instancePath+"/function/arguments",schemaPath:"#/properties/function/properties/arguments/type",keyword:"type",params:{type: "string"}}];
+validate60.errors = [{instancePath:instancePath+"/function/arguments",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs11 === errors;
@@ -1811,7 +1811,7 @@ var valid1 = true;
 }
 }
 else {
-validate60.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/type",keyword:"type",params:{type: "object"}}];
+validate60.errors = [{instancePath:instancePath+"/function",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1826,7 +1826,7 @@ var valid0 = true;
 }
 }
 else {
-validate60.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate60.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1843,14 +1843,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((((data.id === undefined) && (missing0 = "id")) || ((data.type === undefined) && (missing0 = "type"))) || ((data.custom === undefined) && (missing0 = "custom"))){
-validate61.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate61.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "id") || (key0 === "type")) || (key0 === "custom"))){
-validate61.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate61.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -1859,7 +1859,7 @@ if(_errs1 === errors){
 if(data.id !== undefined){
 const _errs2 = errors;
 if(typeof data.id !== "string"){
-validate61.errors = [{instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"}}];
+validate61.errors = [{instancePath:instancePath+"/id",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -1872,11 +1872,11 @@ if(data.type !== undefined){
 let data1 = data.type;
 const _errs4 = errors;
 if(typeof data1 !== "string"){
-validate61.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate61.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data1 === "custom")){
-validate61.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema27.properties.type.enum}}];
+validate61.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema27.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -1892,14 +1892,14 @@ if(errors === _errs6){
 if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
 let missing1;
 if(((data2.name === undefined) && (missing1 = "name")) || ((data2.input === undefined) && (missing1 = "input"))){
-validate61.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/required",keyword:"required",params:{missingProperty: missing1}}];
+validate61.errors = [{instancePath:instancePath+"/custom",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs8 = errors;
 for(const key1 in data2){
 if(!((key1 === "name") || (key1 === "input"))){
-validate61.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate61.errors = [{instancePath:instancePath+"/custom",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -1908,7 +1908,7 @@ if(_errs8 === errors){
 if(data2.name !== undefined){
 const _errs9 = errors;
 if(typeof data2.name !== "string"){
-validate61.errors = [{instancePath:instancePath+"/custom/name",schemaPath:"#/properties/custom/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate61.errors = [{instancePath:instancePath+"/custom/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -1920,7 +1920,7 @@ if(valid1){
 if(data2.input !== undefined){
 const _errs11 = errors;
 if(typeof data2.input !== "string"){
-validate61.errors = [{instancePath:instancePath+"/custom/input",schemaPath:"#/properties/custom/properties/input/type",keyword:"type",params:{type: "string"}}];
+validate61.errors = [{instancePath:instancePath+"/custom/input",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs11 === errors;
@@ -1933,7 +1933,7 @@ var valid1 = true;
 }
 }
 else {
-validate61.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/type",keyword:"type",params:{type: "object"}}];
+validate61.errors = [{instancePath:instancePath+"/custom",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1948,7 +1948,7 @@ var valid0 = true;
 }
 }
 else {
-validate61.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate61.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -1971,7 +1971,7 @@ if(errors === _errs1){
 if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
 let missing0;
 if((data0.type === undefined) && (missing0 = "type")){
-validate59.errors = [{instancePath:instancePath+"/" + i0,schemaPath:"#/items/required",keyword:"required",params:{missingProperty: missing0}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
@@ -1979,11 +1979,11 @@ if(data0.type !== undefined){
 let data1 = data0.type;
 const _errs4 = errors;
 if(typeof data1 !== "string"){
-validate59.errors = [{instancePath:instancePath+"/" + i0+"/type",schemaPath:"#/items/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data1 === "function") || (data1 === "custom"))){
-validate59.errors = [{instancePath:instancePath+"/" + i0+"/type",schemaPath:"#/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema25.items.properties.type.enum}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0+"/type",keyword:"enum",params:{allowedValues: schema25.items.properties.type.enum}}];
 return false;
 }
 var valid1 = _errs4 === errors;
@@ -2007,19 +2007,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate59.errors = [{instancePath:instancePath+"/" + i0,schemaPath:"#/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0,keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate59.errors = [{instancePath:instancePath+"/" + i0,schemaPath:"#/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0,keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate59.errors = [{instancePath:instancePath+"/" + i0,schemaPath:"#/items/type",keyword:"type",params:{type: "object"}}];
+validate59.errors = [{instancePath:instancePath+"/" + i0,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -2030,7 +2030,7 @@ break;
 }
 }
 else {
-validate59.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "array"}}];
+validate59.errors = [{instancePath,keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -2046,14 +2046,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.role === undefined) && (missing0 = "role")){
-validate53.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate53.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((((((key0 === "content") || (key0 === "refusal")) || (key0 === "role")) || (key0 === "name")) || (key0 === "audio")) || (key0 === "tool_calls")) || (key0 === "function_call")) || (key0 === "annotations"))){
-validate53.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate53.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -2070,7 +2070,7 @@ let valid2 = false;
 let passing0 = null;
 const _errs6 = errors;
 if(typeof data0 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/0/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2088,7 +2088,7 @@ const _errs8 = errors;
 if(errors === _errs8){
 if(Array.isArray(data0)){
 if(data0.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/0/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2114,7 +2114,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/0/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2136,7 +2136,7 @@ passing0 = 1;
 }
 }
 if(!valid2){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/0/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2161,7 +2161,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs11 = errors;
 if(data0 !== null){
-const err4 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err4 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2174,7 +2174,7 @@ var _valid0 = _errs11 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err5 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf",keyword:"anyOf",params:{}};
+const err5 = {instancePath:instancePath+"/content",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2209,7 +2209,7 @@ const _errs14 = errors;
 let valid4 = false;
 const _errs15 = errors;
 if(typeof data2 !== "string"){
-const err6 = {instancePath:instancePath+"/refusal",schemaPath:"#/properties/refusal/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err6 = {instancePath:instancePath+"/refusal",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2223,7 +2223,7 @@ valid4 = valid4 || _valid2;
 if(!valid4){
 const _errs17 = errors;
 if(data2 !== null){
-const err7 = {instancePath:instancePath+"/refusal",schemaPath:"#/properties/refusal/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err7 = {instancePath:instancePath+"/refusal",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -2236,7 +2236,7 @@ var _valid2 = _errs17 === errors;
 valid4 = valid4 || _valid2;
 }
 if(!valid4){
-const err8 = {instancePath:instancePath+"/refusal",schemaPath:"#/properties/refusal/anyOf",keyword:"anyOf",params:{}};
+const err8 = {instancePath:instancePath+"/refusal",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -2268,11 +2268,11 @@ if(data.role !== undefined){
 let data3 = data.role;
 const _errs19 = errors;
 if(typeof data3 !== "string"){
-validate53.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate53.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data3 === "assistant")){
-validate53.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema22.properties.role.enum}}];
+validate53.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema22.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs19 === errors;
@@ -2284,7 +2284,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs21 = errors;
 if(typeof data.name !== "string"){
-validate53.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate53.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs21 === errors;
@@ -2303,7 +2303,7 @@ if(errors === _errs25){
 if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
 let missing1;
 if((data5.id === undefined) && (missing1 = "id")){
-const err9 = {instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/anyOf/0/required",keyword:"required",params:{missingProperty: missing1}};
+const err9 = {instancePath:instancePath+"/audio",keyword:"required",params:{missingProperty: missing1}};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -2316,7 +2316,7 @@ else {
 const _errs27 = errors;
 for(const key1 in data5){
 if(!(key1 === "id")){
-const err10 = {instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/anyOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}};
+const err10 = {instancePath:instancePath+"/audio",keyword:"additionalProperties",params:{additionalProperty: key1}};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -2330,7 +2330,7 @@ break;
 if(_errs27 === errors){
 if(data5.id !== undefined){
 if(typeof data5.id !== "string"){
-const err11 = {instancePath:instancePath+"/audio/id",schemaPath:"#/properties/audio/anyOf/0/properties/id/type",keyword:"type",params:{type: "string"}};
+const err11 = {instancePath:instancePath+"/audio/id",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2344,7 +2344,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/anyOf/0/type",keyword:"type",params:{type: "object"}};
+const err12 = {instancePath:instancePath+"/audio",keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2359,7 +2359,7 @@ valid5 = valid5 || _valid3;
 if(!valid5){
 const _errs30 = errors;
 if(data5 !== null){
-const err13 = {instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err13 = {instancePath:instancePath+"/audio",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2372,7 +2372,7 @@ var _valid3 = _errs30 === errors;
 valid5 = valid5 || _valid3;
 }
 if(!valid5){
-const err14 = {instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/anyOf",keyword:"anyOf",params:{}};
+const err14 = {instancePath:instancePath+"/audio",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2422,7 +2422,7 @@ if(errors === _errs35){
 if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
 let missing2;
 if(((data8.arguments === undefined) && (missing2 = "arguments")) || ((data8.name === undefined) && (missing2 = "name"))){
-const err15 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/anyOf/0/required",keyword:"required",params:{missingProperty: missing2}};
+const err15 = {instancePath:instancePath+"/function_call",keyword:"required",params:{missingProperty: missing2}};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2435,7 +2435,7 @@ else {
 const _errs37 = errors;
 for(const key2 in data8){
 if(!((key2 === "arguments") || (key2 === "name"))){
-const err16 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/anyOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}};
+const err16 = {instancePath:instancePath+"/function_call",keyword:"additionalProperties",params:{additionalProperty: key2}};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2450,7 +2450,7 @@ if(_errs37 === errors){
 if(data8.arguments !== undefined){
 const _errs38 = errors;
 if(typeof data8.arguments !== "string"){
-const err17 = {instancePath:instancePath+"/function_call/arguments",schemaPath:"#/properties/function_call/anyOf/0/properties/arguments/type",keyword:"type",params:{type: "string"}};
+const err17 = {instancePath:instancePath+"/function_call/arguments",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2468,7 +2468,7 @@ if(valid8){
 if(data8.name !== undefined){
 const _errs40 = errors;
 if(typeof data8.name !== "string"){
-const err18 = {instancePath:instancePath+"/function_call/name",schemaPath:"#/properties/function_call/anyOf/0/properties/name/type",keyword:"type",params:{type: "string"}};
+const err18 = {instancePath:instancePath+"/function_call/name",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2487,7 +2487,7 @@ var valid8 = true;
 }
 }
 else {
-const err19 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/anyOf/0/type",keyword:"type",params:{type: "object"}};
+const err19 = {instancePath:instancePath+"/function_call",keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2502,7 +2502,7 @@ valid7 = valid7 || _valid4;
 if(!valid7){
 const _errs42 = errors;
 if(data8 !== null){
-const err20 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err20 = {instancePath:instancePath+"/function_call",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2515,7 +2515,7 @@ var _valid4 = _errs42 === errors;
 valid7 = valid7 || _valid4;
 }
 if(!valid7){
-const err21 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/anyOf",keyword:"anyOf",params:{}};
+const err21 = {instancePath:instancePath+"/function_call",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2554,7 +2554,7 @@ for(let i1=0; i1<len1; i1++){
 let data12 = data11[i1];
 const _errs46 = errors;
 if(!(data12 && typeof data12 == "object" && !Array.isArray(data12))){
-validate53.errors = [{instancePath:instancePath+"/annotations/" + i1,schemaPath:"#/properties/annotations/items/type",keyword:"type",params:{type: "object"}}];
+validate53.errors = [{instancePath:instancePath+"/annotations/" + i1,keyword:"type",params:{type: "object"}}];
 return false;
 }
 var valid9 = _errs46 === errors;
@@ -2564,7 +2564,7 @@ break;
 }
 }
 else {
-validate53.errors = [{instancePath:instancePath+"/annotations",schemaPath:"#/properties/annotations/type",keyword:"type",params:{type: "array"}}];
+validate53.errors = [{instancePath:instancePath+"/annotations",keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -2584,7 +2584,7 @@ var valid0 = true;
 }
 }
 else {
-validate53.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate53.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -2612,7 +2612,7 @@ valid0 = true;
 passing0 = 0;
 }
 if(!valid0){
-const err0 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err0 = {instancePath,keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2646,14 +2646,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((((data.role === undefined) && (missing0 = "role")) || ((data.content === undefined) && (missing0 = "content"))) || ((data.tool_call_id === undefined) && (missing0 = "tool_call_id"))){
-validate65.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate65.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "role") || (key0 === "content")) || (key0 === "tool_call_id"))){
-validate65.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate65.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -2663,11 +2663,11 @@ if(data.role !== undefined){
 let data0 = data.role;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate65.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate65.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "tool")){
-validate65.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema28.properties.role.enum}}];
+validate65.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema28.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -2684,7 +2684,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs6 = errors;
 if(typeof data1 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2702,7 +2702,7 @@ const _errs8 = errors;
 if(errors === _errs8){
 if(Array.isArray(data1)){
 if(data1.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2728,7 +2728,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2750,7 +2750,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2781,7 +2781,7 @@ if(valid0){
 if(data.tool_call_id !== undefined){
 const _errs11 = errors;
 if(typeof data.tool_call_id !== "string"){
-validate65.errors = [{instancePath:instancePath+"/tool_call_id",schemaPath:"#/properties/tool_call_id/type",keyword:"type",params:{type: "string"}}];
+validate65.errors = [{instancePath:instancePath+"/tool_call_id",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs11 === errors;
@@ -2795,7 +2795,7 @@ var valid0 = true;
 }
 }
 else {
-validate65.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate65.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -2812,14 +2812,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((((data.role === undefined) && (missing0 = "role")) || ((data.content === undefined) && (missing0 = "content"))) || ((data.name === undefined) && (missing0 = "name"))){
-validate69.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate69.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "role") || (key0 === "content")) || (key0 === "name"))){
-validate69.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate69.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -2829,11 +2829,11 @@ if(data.role !== undefined){
 let data0 = data.role;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate69.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate69.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "function")){
-validate69.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema30.properties.role.enum}}];
+validate69.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema30.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -2849,7 +2849,7 @@ const _errs5 = errors;
 let valid1 = false;
 const _errs6 = errors;
 if(typeof data1 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2863,7 +2863,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs8 = errors;
 if(data1 !== null){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err1 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2876,7 +2876,7 @@ var _valid0 = _errs8 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/anyOf",keyword:"anyOf",params:{}};
+const err2 = {instancePath:instancePath+"/content",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2907,7 +2907,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs10 = errors;
 if(typeof data.name !== "string"){
-validate69.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate69.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs10 === errors;
@@ -2921,7 +2921,7 @@ var valid0 = true;
 }
 }
 else {
-validate69.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate69.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -2937,7 +2937,7 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.role === undefined) && (missing0 = "role")){
-validate30.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate30.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
@@ -2945,11 +2945,11 @@ if(data.role !== undefined){
 let data0 = data.role;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate30.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"}}];
+validate30.errors = [{instancePath:instancePath+"/role",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((((((data0 === "developer") || (data0 === "system")) || (data0 === "user")) || (data0 === "assistant")) || (data0 === "tool")) || (data0 === "function"))){
-validate30.errors = [{instancePath:instancePath+"/role",schemaPath:"#/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.role.enum}}];
+validate30.errors = [{instancePath:instancePath+"/role",keyword:"enum",params:{allowedValues: schema11.properties.role.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -2997,19 +2997,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate30.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "role", tagValue: tag0}}];
+validate30.errors = [{instancePath,keyword:"discriminator",params:{error: "mapping", tag: "role", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate30.errors = [{instancePath,schemaPath:"#/discriminator",keyword:"discriminator",params:{error: "tag", tag: "role", tagValue: tag0}}];
+validate30.errors = [{instancePath,keyword:"discriminator",params:{error: "tag", tag: "role", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate30.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate30.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3023,7 +3023,7 @@ function validate77(data, {instancePath="", parentData, parentDataProperty, root
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate77.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate77.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 validate77.errors = vErrors;
@@ -3039,7 +3039,7 @@ const _errs0 = errors;
 let valid0 = false;
 const _errs1 = errors;
 if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3049,7 +3049,7 @@ vErrors.push(err0);
 errors++;
 }
 if(!((((((data === "auto") || (data === "default")) || (data === "flex")) || (data === "scale")) || (data === "priority")) || (data === "fast"))){
-const err1 = {instancePath,schemaPath:"#/anyOf/0/enum",keyword:"enum",params:{allowedValues: schema32.anyOf[0].enum}};
+const err1 = {instancePath,keyword:"enum",params:{allowedValues: schema32.anyOf[0].enum}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3063,7 +3063,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs3 = errors;
 if(data !== null){
-const err2 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err2 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3076,7 +3076,7 @@ var _valid0 = _errs3 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err3 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err3 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3118,7 +3118,7 @@ for(let i0=0; i0<len0; i0++){
 let data0 = data[i0];
 const _errs3 = errors;
 if(typeof data0 !== "string"){
-const err0 = {instancePath:instancePath+"/" + i0,schemaPath:"#/anyOf/0/items/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/" + i0,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3128,7 +3128,7 @@ vErrors.push(err0);
 errors++;
 }
 if(!((data0 === "text") || (data0 === "audio"))){
-const err1 = {instancePath:instancePath+"/" + i0,schemaPath:"#/anyOf/0/items/enum",keyword:"enum",params:{allowedValues: schema33.anyOf[0].items.enum}};
+const err1 = {instancePath:instancePath+"/" + i0,keyword:"enum",params:{allowedValues: schema33.anyOf[0].items.enum}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3144,7 +3144,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath,keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3159,7 +3159,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs5 = errors;
 if(data !== null){
-const err3 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err3 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3172,7 +3172,7 @@ var _valid0 = _errs5 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err4 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err4 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3207,7 +3207,7 @@ const _errs0 = errors;
 let valid0 = false;
 const _errs1 = errors;
 if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3217,7 +3217,7 @@ vErrors.push(err0);
 errors++;
 }
 if(!(((data === "low") || (data === "medium")) || (data === "high"))){
-const err1 = {instancePath,schemaPath:"#/anyOf/0/enum",keyword:"enum",params:{allowedValues: schema34.anyOf[0].enum}};
+const err1 = {instancePath,keyword:"enum",params:{allowedValues: schema34.anyOf[0].enum}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3231,7 +3231,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs3 = errors;
 if(data !== null){
-const err2 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err2 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3244,7 +3244,7 @@ var _valid0 = _errs3 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err3 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err3 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3279,7 +3279,7 @@ const _errs0 = errors;
 let valid0 = false;
 const _errs1 = errors;
 if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3289,7 +3289,7 @@ vErrors.push(err0);
 errors++;
 }
 if(!(((((((data === "none") || (data === "minimal")) || (data === "low")) || (data === "medium")) || (data === "high")) || (data === "xhigh")) || (data === "max"))){
-const err1 = {instancePath,schemaPath:"#/anyOf/0/enum",keyword:"enum",params:{allowedValues: schema35.anyOf[0].enum}};
+const err1 = {instancePath,keyword:"enum",params:{allowedValues: schema35.anyOf[0].enum}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3303,7 +3303,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs3 = errors;
 if(data !== null){
-const err2 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err2 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3316,7 +3316,7 @@ var _valid0 = _errs3 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err3 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err3 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3352,7 +3352,7 @@ if(data && typeof data == "object" && !Array.isArray(data)){
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "country") || (key0 === "region")) || (key0 === "city")) || (key0 === "timezone"))){
-validate87.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate87.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3361,7 +3361,7 @@ if(_errs1 === errors){
 if(data.country !== undefined){
 const _errs2 = errors;
 if(typeof data.country !== "string"){
-validate87.errors = [{instancePath:instancePath+"/country",schemaPath:"#/properties/country/type",keyword:"type",params:{type: "string"}}];
+validate87.errors = [{instancePath:instancePath+"/country",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -3373,7 +3373,7 @@ if(valid0){
 if(data.region !== undefined){
 const _errs4 = errors;
 if(typeof data.region !== "string"){
-validate87.errors = [{instancePath:instancePath+"/region",schemaPath:"#/properties/region/type",keyword:"type",params:{type: "string"}}];
+validate87.errors = [{instancePath:instancePath+"/region",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -3385,7 +3385,7 @@ if(valid0){
 if(data.city !== undefined){
 const _errs6 = errors;
 if(typeof data.city !== "string"){
-validate87.errors = [{instancePath:instancePath+"/city",schemaPath:"#/properties/city/type",keyword:"type",params:{type: "string"}}];
+validate87.errors = [{instancePath:instancePath+"/city",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs6 === errors;
@@ -3397,7 +3397,7 @@ if(valid0){
 if(data.timezone !== undefined){
 const _errs8 = errors;
 if(typeof data.timezone !== "string"){
-validate87.errors = [{instancePath:instancePath+"/timezone",schemaPath:"#/properties/timezone/type",keyword:"type",params:{type: "string"}}];
+validate87.errors = [{instancePath:instancePath+"/timezone",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs8 === errors;
@@ -3411,7 +3411,7 @@ var valid0 = true;
 }
 }
 else {
-validate87.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate87.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3425,11 +3425,11 @@ function validate89(data, {instancePath="", parentData, parentDataProperty, root
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate89.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate89.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(((data === "low") || (data === "medium")) || (data === "high"))){
-validate89.errors = [{instancePath,schemaPath:"#/enum",keyword:"enum",params:{allowedValues: schema37.enum}}];
+validate89.errors = [{instancePath,keyword:"enum",params:{allowedValues: schema37.enum}}];
 return false;
 }
 validate89.errors = vErrors;
@@ -3445,14 +3445,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.type === undefined) && (missing0 = "type")){
-validate91.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate91.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(key0 === "type")){
-validate91.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate91.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3461,11 +3461,11 @@ if(_errs1 === errors){
 if(data.type !== undefined){
 let data0 = data.type;
 if(typeof data0 !== "string"){
-validate91.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate91.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "text")){
-validate91.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema38.properties.type.enum}}];
+validate91.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema38.properties.type.enum}}];
 return false;
 }
 }
@@ -3473,7 +3473,7 @@ return false;
 }
 }
 else {
-validate91.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate91.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3491,7 +3491,7 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 }
 else {
-validate93.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate93.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3507,14 +3507,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.json_schema === undefined) && (missing0 = "json_schema"))){
-validate92.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate92.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "json_schema"))){
-validate92.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate92.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3524,11 +3524,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate92.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate92.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "json_schema")){
-validate92.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema39.properties.type.enum}}];
+validate92.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema39.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -3544,14 +3544,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if((data1.name === undefined) && (missing1 = "name")){
-validate92.errors = [{instancePath:instancePath+"/json_schema",schemaPath:"#/properties/json_schema/required",keyword:"required",params:{missingProperty: missing1}}];
+validate92.errors = [{instancePath:instancePath+"/json_schema",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!((((key1 === "description") || (key1 === "name")) || (key1 === "schema")) || (key1 === "strict"))){
-validate92.errors = [{instancePath:instancePath+"/json_schema",schemaPath:"#/properties/json_schema/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate92.errors = [{instancePath:instancePath+"/json_schema",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -3560,7 +3560,7 @@ if(_errs6 === errors){
 if(data1.description !== undefined){
 const _errs7 = errors;
 if(typeof data1.description !== "string"){
-validate92.errors = [{instancePath:instancePath+"/json_schema/description",schemaPath:"#/properties/json_schema/properties/description/type",keyword:"type",params:{type: "string"}}];
+validate92.errors = [{instancePath:instancePath+"/json_schema/description",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs7 === errors;
@@ -3572,7 +3572,7 @@ if(valid1){
 if(data1.name !== undefined){
 const _errs9 = errors;
 if(typeof data1.name !== "string"){
-validate92.errors = [{instancePath:instancePath+"/json_schema/name",schemaPath:"#/properties/json_schema/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate92.errors = [{instancePath:instancePath+"/json_schema/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -3600,7 +3600,7 @@ const _errs13 = errors;
 let valid2 = false;
 const _errs14 = errors;
 if(typeof data5 !== "boolean"){
-const err0 = {instancePath:instancePath+"/json_schema/strict",schemaPath:"#/properties/json_schema/properties/strict/anyOf/0/type",keyword:"type",params:{type: "boolean"}};
+const err0 = {instancePath:instancePath+"/json_schema/strict",keyword:"type",params:{type: "boolean"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3614,7 +3614,7 @@ valid2 = valid2 || _valid0;
 if(!valid2){
 const _errs16 = errors;
 if(data5 !== null){
-const err1 = {instancePath:instancePath+"/json_schema/strict",schemaPath:"#/properties/json_schema/properties/strict/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err1 = {instancePath:instancePath+"/json_schema/strict",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3627,7 +3627,7 @@ var _valid0 = _errs16 === errors;
 valid2 = valid2 || _valid0;
 }
 if(!valid2){
-const err2 = {instancePath:instancePath+"/json_schema/strict",schemaPath:"#/properties/json_schema/properties/strict/anyOf",keyword:"anyOf",params:{}};
+const err2 = {instancePath:instancePath+"/json_schema/strict",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3661,7 +3661,7 @@ var valid1 = true;
 }
 }
 else {
-validate92.errors = [{instancePath:instancePath+"/json_schema",schemaPath:"#/properties/json_schema/type",keyword:"type",params:{type: "object"}}];
+validate92.errors = [{instancePath:instancePath+"/json_schema",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3675,7 +3675,7 @@ var valid0 = true;
 }
 }
 else {
-validate92.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate92.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3692,14 +3692,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.type === undefined) && (missing0 = "type")){
-validate95.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate95.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(key0 === "type")){
-validate95.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate95.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3708,11 +3708,11 @@ if(_errs1 === errors){
 if(data.type !== undefined){
 let data0 = data.type;
 if(typeof data0 !== "string"){
-validate95.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate95.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "json_object")){
-validate95.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema41.properties.type.enum}}];
+validate95.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema41.properties.type.enum}}];
 return false;
 }
 }
@@ -3720,7 +3720,7 @@ return false;
 }
 }
 else {
-validate95.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate95.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3735,7 +3735,7 @@ function validate100(data, {instancePath="", parentData, parentDataProperty, roo
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate100.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate100.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 validate100.errors = vErrors;
@@ -3761,7 +3761,7 @@ if(errors === _errs2){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.id === undefined) && (missing0 = "id")){
-const err0 = {instancePath,schemaPath:"#/anyOf/1/required",keyword:"required",params:{missingProperty: missing0}};
+const err0 = {instancePath,keyword:"required",params:{missingProperty: missing0}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3774,7 +3774,7 @@ else {
 const _errs4 = errors;
 for(const key0 in data){
 if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}};
+const err1 = {instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3788,7 +3788,7 @@ break;
 if(_errs4 === errors){
 if(data.id !== undefined){
 if(typeof data.id !== "string"){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/anyOf/1/properties/id/type",keyword:"type",params:{type: "string"}};
+const err2 = {instancePath:instancePath+"/id",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3802,7 +3802,7 @@ errors++;
 }
 }
 else {
-const err3 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "object"}};
+const err3 = {instancePath,keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -3816,7 +3816,7 @@ var _valid0 = _errs2 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err4 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err4 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3851,11 +3851,11 @@ function validate106(data, {instancePath="", parentData, parentDataProperty, roo
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "string"){
-validate106.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"}}];
+validate106.errors = [{instancePath,keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data === "score") || (data === "block"))){
-validate106.errors = [{instancePath,schemaPath:"#/enum",keyword:"enum",params:{allowedValues: schema47.enum}}];
+validate106.errors = [{instancePath,keyword:"enum",params:{allowedValues: schema47.enum}}];
 return false;
 }
 validate106.errors = vErrors;
@@ -3870,14 +3870,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.mode === undefined) && (missing0 = "mode")){
-validate105.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate105.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(key0 === "mode")){
-validate105.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate105.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3893,7 +3893,7 @@ errors = vErrors.length;
 }
 }
 else {
-validate105.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate105.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -3910,7 +3910,7 @@ if(data && typeof data == "object" && !Array.isArray(data)){
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "input") || (key0 === "output"))){
-validate104.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate104.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -3931,7 +3931,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs5 = errors;
 if(data0 !== null){
-const err0 = {instancePath:instancePath+"/input",schemaPath:"#/properties/input/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err0 = {instancePath:instancePath+"/input",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -3944,7 +3944,7 @@ var _valid0 = _errs5 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err1 = {instancePath:instancePath+"/input",schemaPath:"#/properties/input/anyOf",keyword:"anyOf",params:{}};
+const err1 = {instancePath:instancePath+"/input",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -3987,7 +3987,7 @@ valid2 = valid2 || _valid1;
 if(!valid2){
 const _errs10 = errors;
 if(data1 !== null){
-const err2 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err2 = {instancePath:instancePath+"/output",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4000,7 +4000,7 @@ var _valid1 = _errs10 === errors;
 valid2 = valid2 || _valid1;
 }
 if(!valid2){
-const err3 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/anyOf",keyword:"anyOf",params:{}};
+const err3 = {instancePath:instancePath+"/output",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4031,7 +4031,7 @@ var valid0 = true;
 }
 }
 else {
-validate104.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate104.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4047,14 +4047,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.model === undefined) && (missing0 = "model")){
-validate103.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate103.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "model") || (key0 === "policy"))){
-validate103.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate103.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -4063,7 +4063,7 @@ if(_errs1 === errors){
 if(data.model !== undefined){
 const _errs2 = errors;
 if(typeof data.model !== "string"){
-validate103.errors = [{instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "string"}}];
+validate103.errors = [{instancePath:instancePath+"/model",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -4087,7 +4087,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs7 = errors;
 if(data1 !== null){
-const err0 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err0 = {instancePath:instancePath+"/policy",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4100,7 +4100,7 @@ var _valid0 = _errs7 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err1 = {instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/anyOf",keyword:"anyOf",params:{}};
+const err1 = {instancePath:instancePath+"/policy",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4132,7 +4132,7 @@ var valid0 = true;
 }
 }
 else {
-validate103.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate103.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4153,7 +4153,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs3 = errors;
 if((typeof data !== "string") && (data !== null)){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/oneOf/0/type",keyword:"type",params:{type: schema48.anyOf[0].oneOf[0].type}};
+const err0 = {instancePath,keyword:"type",params:{type: schema48.anyOf[0].oneOf[0].type}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4171,7 +4171,7 @@ const _errs5 = errors;
 if(errors === _errs5){
 if(Array.isArray(data)){
 if(data.length > 4){
-const err1 = {instancePath,schemaPath:"#/anyOf/0/oneOf/1/maxItems",keyword:"maxItems",params:{limit: 4}};
+const err1 = {instancePath,keyword:"maxItems",params:{limit: 4}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4182,7 +4182,7 @@ errors++;
 }
 else {
 if(data.length < 1){
-const err2 = {instancePath,schemaPath:"#/anyOf/0/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err2 = {instancePath,keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4197,7 +4197,7 @@ const len0 = data.length;
 for(let i0=0; i0<len0; i0++){
 const _errs7 = errors;
 if(typeof data[i0] !== "string"){
-const err3 = {instancePath:instancePath+"/" + i0,schemaPath:"#/anyOf/0/oneOf/1/items/type",keyword:"type",params:{type: "string"}};
+const err3 = {instancePath:instancePath+"/" + i0,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4215,7 +4215,7 @@ break;
 }
 }
 else {
-const err4 = {instancePath,schemaPath:"#/anyOf/0/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err4 = {instancePath,keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4237,7 +4237,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err5 = {instancePath,schemaPath:"#/anyOf/0/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err5 = {instancePath,keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4262,7 +4262,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs9 = errors;
 if(data !== null){
-const err6 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err6 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -4275,7 +4275,7 @@ var _valid0 = _errs9 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err7 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err7 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -4310,14 +4310,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.content === undefined) && (missing0 = "content"))){
-validate114.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate114.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "content"))){
-validate114.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate114.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -4327,11 +4327,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate114.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate114.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "content")){
-validate114.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema49.properties.type.enum}}];
+validate114.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema49.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -4348,7 +4348,7 @@ let valid1 = false;
 let passing0 = null;
 const _errs6 = errors;
 if(typeof data1 !== "string"){
-const err0 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4366,7 +4366,7 @@ const _errs8 = errors;
 if(errors === _errs8){
 if(Array.isArray(data1)){
 if(data1.length < 1){
-const err1 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/minItems",keyword:"minItems",params:{limit: 1}};
+const err1 = {instancePath:instancePath+"/content",keyword:"minItems",params:{limit: 1}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4392,7 +4392,7 @@ break;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf/1/type",keyword:"type",params:{type: "array"}};
+const err2 = {instancePath:instancePath+"/content",keyword:"type",params:{type: "array"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4414,7 +4414,7 @@ passing0 = 1;
 }
 }
 if(!valid1){
-const err3 = {instancePath:instancePath+"/content",schemaPath:"#/properties/content/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err3 = {instancePath:instancePath+"/content",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4446,7 +4446,7 @@ var valid0 = true;
 }
 }
 else {
-validate114.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate114.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4467,7 +4467,7 @@ if(data && typeof data == "object" && !Array.isArray(data)){
 const _errs3 = errors;
 for(const key0 in data){
 if(!((key0 === "include_usage") || (key0 === "include_obfuscation"))){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}};
+const err0 = {instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4482,7 +4482,7 @@ if(_errs3 === errors){
 if(data.include_usage !== undefined){
 const _errs4 = errors;
 if(typeof data.include_usage !== "boolean"){
-const err1 = {instancePath:instancePath+"/include_usage",schemaPath:"#/anyOf/0/properties/include_usage/type",keyword:"type",params:{type: "boolean"}};
+const err1 = {instancePath:instancePath+"/include_usage",keyword:"type",params:{type: "boolean"}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4500,7 +4500,7 @@ if(valid1){
 if(data.include_obfuscation !== undefined){
 const _errs6 = errors;
 if(typeof data.include_obfuscation !== "boolean"){
-const err2 = {instancePath:instancePath+"/include_obfuscation",schemaPath:"#/anyOf/0/properties/include_obfuscation/type",keyword:"type",params:{type: "boolean"}};
+const err2 = {instancePath:instancePath+"/include_obfuscation",keyword:"type",params:{type: "boolean"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4518,7 +4518,7 @@ var valid1 = true;
 }
 }
 else {
-const err3 = {instancePath,schemaPath:"#/anyOf/0/type",keyword:"type",params:{type: "object"}};
+const err3 = {instancePath,keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -4533,7 +4533,7 @@ valid0 = valid0 || _valid0;
 if(!valid0){
 const _errs8 = errors;
 if(data !== null){
-const err4 = {instancePath,schemaPath:"#/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err4 = {instancePath,keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -4546,7 +4546,7 @@ var _valid0 = _errs8 === errors;
 valid0 = valid0 || _valid0;
 }
 if(!valid0){
-const err5 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{}};
+const err5 = {instancePath,keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -4583,7 +4583,7 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 }
 else {
-validate121.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate121.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4599,14 +4599,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.name === undefined) && (missing0 = "name")){
-validate120.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate120.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((((key0 === "description") || (key0 === "name")) || (key0 === "parameters")) || (key0 === "strict"))){
-validate120.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate120.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -4615,7 +4615,7 @@ if(_errs1 === errors){
 if(data.description !== undefined){
 const _errs2 = errors;
 if(typeof data.description !== "string"){
-validate120.errors = [{instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"}}];
+validate120.errors = [{instancePath:instancePath+"/description",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -4627,7 +4627,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs4 = errors;
 if(typeof data.name !== "string"){
-validate120.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate120.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -4655,7 +4655,7 @@ const _errs8 = errors;
 let valid1 = false;
 const _errs9 = errors;
 if(typeof data3 !== "boolean"){
-const err0 = {instancePath:instancePath+"/strict",schemaPath:"#/properties/strict/anyOf/0/type",keyword:"type",params:{type: "boolean"}};
+const err0 = {instancePath:instancePath+"/strict",keyword:"type",params:{type: "boolean"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -4669,7 +4669,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs11 = errors;
 if(data3 !== null){
-const err1 = {instancePath:instancePath+"/strict",schemaPath:"#/properties/strict/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err1 = {instancePath:instancePath+"/strict",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -4682,7 +4682,7 @@ var _valid0 = _errs11 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err2 = {instancePath:instancePath+"/strict",schemaPath:"#/properties/strict/anyOf",keyword:"anyOf",params:{}};
+const err2 = {instancePath:instancePath+"/strict",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -4716,7 +4716,7 @@ var valid0 = true;
 }
 }
 else {
-validate120.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate120.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4732,14 +4732,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.function === undefined) && (missing0 = "function"))){
-validate119.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate119.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "function"))){
-validate119.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate119.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -4749,11 +4749,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate119.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate119.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "function")){
-validate119.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema51.properties.type.enum}}];
+validate119.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema51.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -4778,7 +4778,7 @@ var valid0 = true;
 }
 }
 else {
-validate119.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate119.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4795,14 +4795,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.custom === undefined) && (missing0 = "custom"))){
-validate124.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate124.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "custom"))){
-validate124.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate124.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -4812,11 +4812,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate124.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "custom")){
-validate124.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema54.properties.type.enum}}];
+validate124.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema54.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -4832,14 +4832,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if((data1.name === undefined) && (missing1 = "name")){
-validate124.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/required",keyword:"required",params:{missingProperty: missing1}}];
+validate124.errors = [{instancePath:instancePath+"/custom",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!(((key1 === "name") || (key1 === "description")) || (key1 === "format"))){
-validate124.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate124.errors = [{instancePath:instancePath+"/custom",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -4848,7 +4848,7 @@ if(_errs6 === errors){
 if(data1.name !== undefined){
 const _errs7 = errors;
 if(typeof data1.name !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/name",schemaPath:"#/properties/custom/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs7 === errors;
@@ -4860,7 +4860,7 @@ if(valid1){
 if(data1.description !== undefined){
 const _errs9 = errors;
 if(typeof data1.description !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/description",schemaPath:"#/properties/custom/properties/description/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/description",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid1 = _errs9 === errors;
@@ -4876,7 +4876,7 @@ if(errors === _errs11){
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
 let missing2;
 if((data4.type === undefined) && (missing2 = "type")){
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/required",keyword:"required",params:{missingProperty: missing2}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"required",params:{missingProperty: missing2}}];
 return false;
 }
 else {
@@ -4884,11 +4884,11 @@ if(data4.type !== undefined){
 let data5 = data4.type;
 const _errs14 = errors;
 if(typeof data5 !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data5 === "text") || (data5 === "grammar"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/properties/type/enum",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.properties.type.enum}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.properties.type.enum}}];
 return false;
 }
 var valid2 = _errs14 === errors;
@@ -4905,14 +4905,14 @@ if(errors === _errs16){
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
 let missing3;
 if((data4.type === undefined) && (missing3 = "type")){
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/0/required",keyword:"required",params:{missingProperty: missing3}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"required",params:{missingProperty: missing3}}];
 return false;
 }
 else {
 const _errs18 = errors;
 for(const key2 in data4){
 if(!(key2 === "type")){
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"additionalProperties",params:{additionalProperty: key2}}];
 return false;
 break;
 }
@@ -4921,11 +4921,11 @@ if(_errs18 === errors){
 if(data4.type !== undefined){
 let data6 = data4.type;
 if(typeof data6 !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/oneOf/0/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data6 === "text")){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/oneOf/0/properties/type/enum",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[0].properties.type.enum}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[0].properties.type.enum}}];
 return false;
 }
 }
@@ -4933,7 +4933,7 @@ return false;
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/0/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -4944,14 +4944,14 @@ if(errors === _errs21){
 if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
 let missing4;
 if(((data4.type === undefined) && (missing4 = "type")) || ((data4.grammar === undefined) && (missing4 = "grammar"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/1/required",keyword:"required",params:{missingProperty: missing4}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"required",params:{missingProperty: missing4}}];
 return false;
 }
 else {
 const _errs23 = errors;
 for(const key3 in data4){
 if(!((key3 === "type") || (key3 === "grammar"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"additionalProperties",params:{additionalProperty: key3}}];
 return false;
 break;
 }
@@ -4961,11 +4961,11 @@ if(data4.type !== undefined){
 let data7 = data4.type;
 const _errs24 = errors;
 if(typeof data7 !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data7 === "grammar")){
-validate124.errors = [{instancePath:instancePath+"/custom/format/type",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[1].properties.type.enum}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/type",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[1].properties.type.enum}}];
 return false;
 }
 var valid7 = _errs24 === errors;
@@ -4981,14 +4981,14 @@ if(errors === _errs26){
 if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
 let missing5;
 if(((data8.definition === undefined) && (missing5 = "definition")) || ((data8.syntax === undefined) && (missing5 = "syntax"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/required",keyword:"required",params:{missingProperty: missing5}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",keyword:"required",params:{missingProperty: missing5}}];
 return false;
 }
 else {
 const _errs28 = errors;
 for(const key4 in data8){
 if(!((key4 === "definition") || (key4 === "syntax"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",keyword:"additionalProperties",params:{additionalProperty: key4}}];
 return false;
 break;
 }
@@ -4997,7 +4997,7 @@ if(_errs28 === errors){
 if(data8.definition !== undefined){
 const _errs29 = errors;
 if(typeof data8.definition !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/definition",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/properties/definition/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/definition",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid8 = _errs29 === errors;
@@ -5010,11 +5010,11 @@ if(data8.syntax !== undefined){
 let data10 = data8.syntax;
 const _errs31 = errors;
 if(typeof data10 !== "string"){
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/syntax",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/properties/syntax/type",keyword:"type",params:{type: "string"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/syntax",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data10 === "lark") || (data10 === "regex"))){
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/syntax",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/properties/syntax/enum",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[1].properties.grammar.properties.syntax.enum}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar/syntax",keyword:"enum",params:{allowedValues: schema54.properties.custom.properties.format.oneOf[1].properties.grammar.properties.syntax.enum}}];
 return false;
 }
 var valid8 = _errs31 === errors;
@@ -5027,7 +5027,7 @@ var valid8 = true;
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",schemaPath:"#/properties/custom/properties/format/oneOf/1/properties/grammar/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format/grammar",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5041,25 +5041,25 @@ var valid7 = true;
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/oneOf/1/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom/format",schemaPath:"#/properties/custom/properties/format/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath:instancePath+"/custom/format",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5074,7 +5074,7 @@ var valid1 = true;
 }
 }
 else {
-validate124.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath:instancePath+"/custom",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5088,7 +5088,7 @@ var valid0 = true;
 }
 }
 else {
-validate124.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate124.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5107,14 +5107,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.mode === undefined) && (missing0 = "mode")) || ((data.tools === undefined) && (missing0 = "tools"))){
-validate129.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate129.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "mode") || (key0 === "tools"))){
-validate129.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate129.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5124,11 +5124,11 @@ if(data.mode !== undefined){
 let data0 = data.mode;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate129.errors = [{instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/type",keyword:"type",params:{type: "string"}}];
+validate129.errors = [{instancePath:instancePath+"/mode",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data0 === "auto") || (data0 === "required"))){
-validate129.errors = [{instancePath:instancePath+"/mode",schemaPath:"#/properties/mode/enum",keyword:"enum",params:{allowedValues: schema57.properties.mode.enum}}];
+validate129.errors = [{instancePath:instancePath+"/mode",keyword:"enum",params:{allowedValues: schema57.properties.mode.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -5151,7 +5151,7 @@ if(errors === _errs6){
 if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
 }
 else {
-validate129.errors = [{instancePath:instancePath+"/tools/" + i0,schemaPath:"#/properties/tools/items/type",keyword:"type",params:{type: "object"}}];
+validate129.errors = [{instancePath:instancePath+"/tools/" + i0,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5162,7 +5162,7 @@ break;
 }
 }
 else {
-validate129.errors = [{instancePath:instancePath+"/tools",schemaPath:"#/properties/tools/type",keyword:"type",params:{type: "array"}}];
+validate129.errors = [{instancePath:instancePath+"/tools",keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -5176,7 +5176,7 @@ var valid0 = true;
 }
 }
 else {
-validate129.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate129.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5192,14 +5192,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.allowed_tools === undefined) && (missing0 = "allowed_tools"))){
-validate128.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate128.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "allowed_tools"))){
-validate128.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate128.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5209,11 +5209,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate128.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate128.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "allowed_tools")){
-validate128.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema56.properties.type.enum}}];
+validate128.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema56.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -5238,7 +5238,7 @@ var valid0 = true;
 }
 }
 else {
-validate128.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate128.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5255,14 +5255,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.function === undefined) && (missing0 = "function"))){
-validate131.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate131.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "function"))){
-validate131.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate131.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5272,11 +5272,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate131.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate131.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "function")){
-validate131.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema58.properties.type.enum}}];
+validate131.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema58.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -5292,14 +5292,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if((data1.name === undefined) && (missing1 = "name")){
-validate131.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/required",keyword:"required",params:{missingProperty: missing1}}];
+validate131.errors = [{instancePath:instancePath+"/function",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!(key1 === "name")){
-validate131.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate131.errors = [{instancePath:instancePath+"/function",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -5307,7 +5307,7 @@ break;
 if(_errs6 === errors){
 if(data1.name !== undefined){
 if(typeof data1.name !== "string"){
-validate131.errors = [{instancePath:instancePath+"/function/name",schemaPath:"#/properties/function/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate131.errors = [{instancePath:instancePath+"/function/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 }
@@ -5315,7 +5315,7 @@ return false;
 }
 }
 else {
-validate131.errors = [{instancePath:instancePath+"/function",schemaPath:"#/properties/function/type",keyword:"type",params:{type: "object"}}];
+validate131.errors = [{instancePath:instancePath+"/function",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5329,7 +5329,7 @@ var valid0 = true;
 }
 }
 else {
-validate131.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate131.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5346,14 +5346,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.type === undefined) && (missing0 = "type")) || ((data.custom === undefined) && (missing0 = "custom"))){
-validate132.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate132.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!((key0 === "type") || (key0 === "custom"))){
-validate132.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate132.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5363,11 +5363,11 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs2 = errors;
 if(typeof data0 !== "string"){
-validate132.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate132.errors = [{instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data0 === "custom")){
-validate132.errors = [{instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema59.properties.type.enum}}];
+validate132.errors = [{instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema59.properties.type.enum}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -5383,14 +5383,14 @@ if(errors === _errs4){
 if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
 let missing1;
 if((data1.name === undefined) && (missing1 = "name")){
-validate132.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/required",keyword:"required",params:{missingProperty: missing1}}];
+validate132.errors = [{instancePath:instancePath+"/custom",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs6 = errors;
 for(const key1 in data1){
 if(!(key1 === "name")){
-validate132.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate132.errors = [{instancePath:instancePath+"/custom",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -5398,7 +5398,7 @@ break;
 if(_errs6 === errors){
 if(data1.name !== undefined){
 if(typeof data1.name !== "string"){
-validate132.errors = [{instancePath:instancePath+"/custom/name",schemaPath:"#/properties/custom/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate132.errors = [{instancePath:instancePath+"/custom/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 }
@@ -5406,7 +5406,7 @@ return false;
 }
 }
 else {
-validate132.errors = [{instancePath:instancePath+"/custom",schemaPath:"#/properties/custom/type",keyword:"type",params:{type: "object"}}];
+validate132.errors = [{instancePath:instancePath+"/custom",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5420,7 +5420,7 @@ var valid0 = true;
 }
 }
 else {
-validate132.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate132.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5437,7 +5437,7 @@ let valid0 = false;
 let passing0 = null;
 const _errs1 = errors;
 if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err0 = {instancePath,keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5447,7 +5447,7 @@ vErrors.push(err0);
 errors++;
 }
 if(!(((data === "none") || (data === "auto")) || (data === "required"))){
-const err1 = {instancePath,schemaPath:"#/oneOf/0/enum",keyword:"enum",params:{allowedValues: schema55.oneOf[0].enum}};
+const err1 = {instancePath,keyword:"enum",params:{allowedValues: schema55.oneOf[0].enum}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5466,7 +5466,7 @@ if(errors === _errs3){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.type === undefined) && (missing0 = "type")){
-const err2 = {instancePath,schemaPath:"#/oneOf/1/required",keyword:"required",params:{missingProperty: missing0}};
+const err2 = {instancePath,keyword:"required",params:{missingProperty: missing0}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5480,7 +5480,7 @@ if(data.type !== undefined){
 let data0 = data.type;
 const _errs6 = errors;
 if(typeof data0 !== "string"){
-const err3 = {instancePath:instancePath+"/type",schemaPath:"#/oneOf/1/properties/type/type",keyword:"type",params:{type: "string"}};
+const err3 = {instancePath:instancePath+"/type",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5490,7 +5490,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!(((data0 === "allowed_tools") || (data0 === "function")) || (data0 === "custom"))){
-const err4 = {instancePath:instancePath+"/type",schemaPath:"#/oneOf/1/properties/type/enum",keyword:"enum",params:{allowedValues: schema55.oneOf[1].properties.type.enum}};
+const err4 = {instancePath:instancePath+"/type",keyword:"enum",params:{allowedValues: schema55.oneOf[1].properties.type.enum}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5526,7 +5526,7 @@ errors = vErrors.length;
 }
 }
 else {
-const err5 = {instancePath,schemaPath:"#/oneOf/1/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}};
+const err5 = {instancePath,keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5537,7 +5537,7 @@ errors++;
 }
 }
 else {
-const err6 = {instancePath,schemaPath:"#/oneOf/1/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}};
+const err6 = {instancePath,keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5550,7 +5550,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath,schemaPath:"#/oneOf/1/type",keyword:"type",params:{type: "object"}};
+const err7 = {instancePath,keyword:"type",params:{type: "object"}};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5572,7 +5572,7 @@ passing0 = 1;
 }
 }
 if(!valid0){
-const err8 = {instancePath,schemaPath:"#/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err8 = {instancePath,keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5604,7 +5604,7 @@ function validate137(data, {instancePath="", parentData, parentDataProperty, roo
 let vErrors = null;
 let errors = 0;
 if(typeof data !== "boolean"){
-validate137.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "boolean"}}];
+validate137.errors = [{instancePath,keyword:"type",params:{type: "boolean"}}];
 return false;
 }
 validate137.errors = vErrors;
@@ -5620,14 +5620,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.name === undefined) && (missing0 = "name")){
-validate139.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate139.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(key0 === "name")){
-validate139.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate139.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5635,7 +5635,7 @@ break;
 if(_errs1 === errors){
 if(data.name !== undefined){
 if(typeof data.name !== "string"){
-validate139.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate139.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 }
@@ -5643,7 +5643,7 @@ return false;
 }
 }
 else {
-validate139.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate139.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5660,14 +5660,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.name === undefined) && (missing0 = "name")){
-validate141.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate141.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(((key0 === "description") || (key0 === "name")) || (key0 === "parameters"))){
-validate141.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate141.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5676,7 +5676,7 @@ if(_errs1 === errors){
 if(data.description !== undefined){
 const _errs2 = errors;
 if(typeof data.description !== "string"){
-validate141.errors = [{instancePath:instancePath+"/description",schemaPath:"#/properties/description/type",keyword:"type",params:{type: "string"}}];
+validate141.errors = [{instancePath:instancePath+"/description",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs2 === errors;
@@ -5688,7 +5688,7 @@ if(valid0){
 if(data.name !== undefined){
 const _errs4 = errors;
 if(typeof data.name !== "string"){
-validate141.errors = [{instancePath:instancePath+"/name",schemaPath:"#/properties/name/type",keyword:"type",params:{type: "string"}}];
+validate141.errors = [{instancePath:instancePath+"/name",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs4 === errors;
@@ -5714,7 +5714,7 @@ var valid0 = true;
 }
 }
 else {
-validate141.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate141.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -5731,14 +5731,14 @@ if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if(((data.model === undefined) && (missing0 = "model")) || ((data.messages === undefined) && (missing0 = "messages"))){
-validate21.errors = [{instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: missing0}}];
+validate21.errors = [{instancePath,keyword:"required",params:{missingProperty: missing0}}];
 return false;
 }
 else {
 const _errs1 = errors;
 for(const key0 in data){
 if(!(func2.call(schema6.properties, key0))){
-validate21.errors = [{instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0}}];
+validate21.errors = [{instancePath,keyword:"additionalProperties",params:{additionalProperty: key0}}];
 return false;
 break;
 }
@@ -5760,18 +5760,18 @@ if(data.top_logprobs !== undefined){
 let data1 = data.top_logprobs;
 const _errs3 = errors;
 if((!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))) && (data1 !== null)){
-validate21.errors = [{instancePath:instancePath+"/top_logprobs",schemaPath:"#/properties/top_logprobs/type",keyword:"type",params:{type: schema6.properties.top_logprobs.type}}];
+validate21.errors = [{instancePath:instancePath+"/top_logprobs",keyword:"type",params:{type: schema6.properties.top_logprobs.type}}];
 return false;
 }
 if(errors === _errs3){
 if((typeof data1 == "number") && (isFinite(data1))){
 if(data1 > 20 || isNaN(data1)){
-validate21.errors = [{instancePath:instancePath+"/top_logprobs",schemaPath:"#/properties/top_logprobs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20}}];
+validate21.errors = [{instancePath:instancePath+"/top_logprobs",keyword:"maximum",params:{comparison: "<=", limit: 20}}];
 return false;
 }
 else {
 if(data1 < 0 || isNaN(data1)){
-validate21.errors = [{instancePath:instancePath+"/top_logprobs",schemaPath:"#/properties/top_logprobs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0}}];
+validate21.errors = [{instancePath:instancePath+"/top_logprobs",keyword:"minimum",params:{comparison: ">=", limit: 0}}];
 return false;
 }
 }
@@ -5792,7 +5792,7 @@ const _errs7 = errors;
 if(errors === _errs7){
 if((typeof data2 == "number") && (isFinite(data2))){
 if(data2 > 2 || isNaN(data2)){
-const err0 = {instancePath:instancePath+"/temperature",schemaPath:"#/properties/temperature/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2}};
+const err0 = {instancePath:instancePath+"/temperature",keyword:"maximum",params:{comparison: "<=", limit: 2}};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -5803,7 +5803,7 @@ errors++;
 }
 else {
 if(data2 < 0 || isNaN(data2)){
-const err1 = {instancePath:instancePath+"/temperature",schemaPath:"#/properties/temperature/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0}};
+const err1 = {instancePath:instancePath+"/temperature",keyword:"minimum",params:{comparison: ">=", limit: 0}};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -5815,7 +5815,7 @@ errors++;
 }
 }
 else {
-const err2 = {instancePath:instancePath+"/temperature",schemaPath:"#/properties/temperature/anyOf/0/type",keyword:"type",params:{type: "number"}};
+const err2 = {instancePath:instancePath+"/temperature",keyword:"type",params:{type: "number"}};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -5830,7 +5830,7 @@ valid1 = valid1 || _valid0;
 if(!valid1){
 const _errs9 = errors;
 if(data2 !== null){
-const err3 = {instancePath:instancePath+"/temperature",schemaPath:"#/properties/temperature/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err3 = {instancePath:instancePath+"/temperature",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -5843,7 +5843,7 @@ var _valid0 = _errs9 === errors;
 valid1 = valid1 || _valid0;
 }
 if(!valid1){
-const err4 = {instancePath:instancePath+"/temperature",schemaPath:"#/properties/temperature/anyOf",keyword:"anyOf",params:{}};
+const err4 = {instancePath:instancePath+"/temperature",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -5880,7 +5880,7 @@ const _errs13 = errors;
 if(errors === _errs13){
 if((typeof data3 == "number") && (isFinite(data3))){
 if(data3 > 1 || isNaN(data3)){
-const err5 = {instancePath:instancePath+"/top_p",schemaPath:"#/properties/top_p/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1}};
+const err5 = {instancePath:instancePath+"/top_p",keyword:"maximum",params:{comparison: "<=", limit: 1}};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -5891,7 +5891,7 @@ errors++;
 }
 else {
 if(data3 < 0 || isNaN(data3)){
-const err6 = {instancePath:instancePath+"/top_p",schemaPath:"#/properties/top_p/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0}};
+const err6 = {instancePath:instancePath+"/top_p",keyword:"minimum",params:{comparison: ">=", limit: 0}};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5903,7 +5903,7 @@ errors++;
 }
 }
 else {
-const err7 = {instancePath:instancePath+"/top_p",schemaPath:"#/properties/top_p/anyOf/0/type",keyword:"type",params:{type: "number"}};
+const err7 = {instancePath:instancePath+"/top_p",keyword:"type",params:{type: "number"}};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -5918,7 +5918,7 @@ valid2 = valid2 || _valid1;
 if(!valid2){
 const _errs15 = errors;
 if(data3 !== null){
-const err8 = {instancePath:instancePath+"/top_p",schemaPath:"#/properties/top_p/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err8 = {instancePath:instancePath+"/top_p",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -5931,7 +5931,7 @@ var _valid1 = _errs15 === errors;
 valid2 = valid2 || _valid1;
 }
 if(!valid2){
-const err9 = {instancePath:instancePath+"/top_p",schemaPath:"#/properties/top_p/anyOf",keyword:"anyOf",params:{}};
+const err9 = {instancePath:instancePath+"/top_p",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -5962,7 +5962,7 @@ if(valid0){
 if(data.user !== undefined){
 const _errs17 = errors;
 if(typeof data.user !== "string"){
-validate21.errors = [{instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "string"}}];
+validate21.errors = [{instancePath:instancePath+"/user",keyword:"type",params:{type: "string"}}];
 return false;
 }
 var valid0 = _errs17 === errors;
@@ -5980,7 +5980,7 @@ const _errs21 = errors;
 if(errors === _errs21){
 if(typeof data5 === "string"){
 if(data5.length > 64){
-const err10 = {instancePath:instancePath+"/safety_identifier",schemaPath:"#/properties/safety_identifier/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 64}};
+const err10 = {instancePath:instancePath+"/safety_identifier",keyword:"maxLength",params:{limit: 64}};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -5991,7 +5991,7 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath:instancePath+"/safety_identifier",schemaPath:"#/properties/safety_identifier/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err11 = {instancePath:instancePath+"/safety_identifier",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -6006,7 +6006,7 @@ valid3 = valid3 || _valid2;
 if(!valid3){
 const _errs23 = errors;
 if(data5 !== null){
-const err12 = {instancePath:instancePath+"/safety_identifier",schemaPath:"#/properties/safety_identifier/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err12 = {instancePath:instancePath+"/safety_identifier",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -6019,7 +6019,7 @@ var _valid2 = _errs23 === errors;
 valid3 = valid3 || _valid2;
 }
 if(!valid3){
-const err13 = {instancePath:instancePath+"/safety_identifier",schemaPath:"#/properties/safety_identifier/anyOf",keyword:"anyOf",params:{}};
+const err13 = {instancePath:instancePath+"/safety_identifier",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -6054,7 +6054,7 @@ const _errs26 = errors;
 let valid4 = false;
 const _errs27 = errors;
 if(typeof data6 !== "string"){
-const err14 = {instancePath:instancePath+"/prompt_cache_key",schemaPath:"#/properties/prompt_cache_key/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err14 = {instancePath:instancePath+"/prompt_cache_key",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -6068,7 +6068,7 @@ valid4 = valid4 || _valid3;
 if(!valid4){
 const _errs29 = errors;
 if(data6 !== null){
-const err15 = {instancePath:instancePath+"/prompt_cache_key",schemaPath:"#/properties/prompt_cache_key/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err15 = {instancePath:instancePath+"/prompt_cache_key",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -6081,7 +6081,7 @@ var _valid3 = _errs29 === errors;
 valid4 = valid4 || _valid3;
 }
 if(!valid4){
-const err16 = {instancePath:instancePath+"/prompt_cache_key",schemaPath:"#/properties/prompt_cache_key/anyOf",keyword:"anyOf",params:{}};
+const err16 = {instancePath:instancePath+"/prompt_cache_key",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -6116,7 +6116,7 @@ const _errs32 = errors;
 let valid5 = false;
 const _errs33 = errors;
 if(typeof data7 !== "string"){
-const err17 = {instancePath:instancePath+"/prompt_cache_retention",schemaPath:"#/properties/prompt_cache_retention/anyOf/0/type",keyword:"type",params:{type: "string"}};
+const err17 = {instancePath:instancePath+"/prompt_cache_retention",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -6126,7 +6126,7 @@ vErrors.push(err17);
 errors++;
 }
 if(!((data7 === "in_memory") || (data7 === "24h"))){
-const err18 = {instancePath:instancePath+"/prompt_cache_retention",schemaPath:"#/properties/prompt_cache_retention/anyOf/0/enum",keyword:"enum",params:{allowedValues: schema6.properties.prompt_cache_retention.anyOf[0].enum}};
+const err18 = {instancePath:instancePath+"/prompt_cache_retention",keyword:"enum",params:{allowedValues: schema6.properties.prompt_cache_retention.anyOf[0].enum}};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -6140,7 +6140,7 @@ valid5 = valid5 || _valid4;
 if(!valid5){
 const _errs35 = errors;
 if(data7 !== null){
-const err19 = {instancePath:instancePath+"/prompt_cache_retention",schemaPath:"#/properties/prompt_cache_retention/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err19 = {instancePath:instancePath+"/prompt_cache_retention",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -6153,7 +6153,7 @@ var _valid4 = _errs35 === errors;
 valid5 = valid5 || _valid4;
 }
 if(!valid5){
-const err20 = {instancePath:instancePath+"/prompt_cache_retention",schemaPath:"#/properties/prompt_cache_retention/anyOf",keyword:"anyOf",params:{}};
+const err20 = {instancePath:instancePath+"/prompt_cache_retention",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -6199,12 +6199,12 @@ const _errs38 = errors;
 if(errors === _errs38){
 if(Array.isArray(data9)){
 if(data9.length > 10000){
-validate21.errors = [{instancePath:instancePath+"/messages",schemaPath:"#/properties/messages/maxItems",keyword:"maxItems",params:{limit: 10000}}];
+validate21.errors = [{instancePath:instancePath+"/messages",keyword:"maxItems",params:{limit: 10000}}];
 return false;
 }
 else {
 if(data9.length < 1){
-validate21.errors = [{instancePath:instancePath+"/messages",schemaPath:"#/properties/messages/minItems",keyword:"minItems",params:{limit: 1}}];
+validate21.errors = [{instancePath:instancePath+"/messages",keyword:"minItems",params:{limit: 1}}];
 return false;
 }
 else {
@@ -6225,7 +6225,7 @@ break;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/messages",schemaPath:"#/properties/messages/type",keyword:"type",params:{type: "array"}}];
+validate21.errors = [{instancePath:instancePath+"/messages",keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -6299,18 +6299,18 @@ if(data.max_completion_tokens !== undefined){
 let data16 = data.max_completion_tokens;
 const _errs46 = errors;
 if((!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))) && (data16 !== null)){
-validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",schemaPath:"#/properties/max_completion_tokens/type",keyword:"type",params:{type: schema6.properties.max_completion_tokens.type}}];
+validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",keyword:"type",params:{type: schema6.properties.max_completion_tokens.type}}];
 return false;
 }
 if(errors === _errs46){
 if((typeof data16 == "number") && (isFinite(data16))){
 if(data16 > 9007199254740991 || isNaN(data16)){
-validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",schemaPath:"#/properties/max_completion_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
+validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
 return false;
 }
 else {
 if(data16 < 1 || isNaN(data16)){
-validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",schemaPath:"#/properties/max_completion_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
+validate21.errors = [{instancePath:instancePath+"/max_completion_tokens",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
 return false;
 }
 }
@@ -6326,18 +6326,18 @@ if(data.frequency_penalty !== undefined){
 let data17 = data.frequency_penalty;
 const _errs48 = errors;
 if((!((typeof data17 == "number") && (isFinite(data17)))) && (data17 !== null)){
-validate21.errors = [{instancePath:instancePath+"/frequency_penalty",schemaPath:"#/properties/frequency_penalty/type",keyword:"type",params:{type: schema6.properties.frequency_penalty.type}}];
+validate21.errors = [{instancePath:instancePath+"/frequency_penalty",keyword:"type",params:{type: schema6.properties.frequency_penalty.type}}];
 return false;
 }
 if(errors === _errs48){
 if((typeof data17 == "number") && (isFinite(data17))){
 if(data17 > 2 || isNaN(data17)){
-validate21.errors = [{instancePath:instancePath+"/frequency_penalty",schemaPath:"#/properties/frequency_penalty/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2}}];
+validate21.errors = [{instancePath:instancePath+"/frequency_penalty",keyword:"maximum",params:{comparison: "<=", limit: 2}}];
 return false;
 }
 else {
 if(data17 < -2 || isNaN(data17)){
-validate21.errors = [{instancePath:instancePath+"/frequency_penalty",schemaPath:"#/properties/frequency_penalty/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2}}];
+validate21.errors = [{instancePath:instancePath+"/frequency_penalty",keyword:"minimum",params:{comparison: ">=", limit: -2}}];
 return false;
 }
 }
@@ -6353,18 +6353,18 @@ if(data.presence_penalty !== undefined){
 let data18 = data.presence_penalty;
 const _errs50 = errors;
 if((!((typeof data18 == "number") && (isFinite(data18)))) && (data18 !== null)){
-validate21.errors = [{instancePath:instancePath+"/presence_penalty",schemaPath:"#/properties/presence_penalty/type",keyword:"type",params:{type: schema6.properties.presence_penalty.type}}];
+validate21.errors = [{instancePath:instancePath+"/presence_penalty",keyword:"type",params:{type: schema6.properties.presence_penalty.type}}];
 return false;
 }
 if(errors === _errs50){
 if((typeof data18 == "number") && (isFinite(data18))){
 if(data18 > 2 || isNaN(data18)){
-validate21.errors = [{instancePath:instancePath+"/presence_penalty",schemaPath:"#/properties/presence_penalty/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2}}];
+validate21.errors = [{instancePath:instancePath+"/presence_penalty",keyword:"maximum",params:{comparison: "<=", limit: 2}}];
 return false;
 }
 else {
 if(data18 < -2 || isNaN(data18)){
-validate21.errors = [{instancePath:instancePath+"/presence_penalty",schemaPath:"#/properties/presence_penalty/minimum",keyword:"minimum",params:{comparison: ">=", limit: -2}}];
+validate21.errors = [{instancePath:instancePath+"/presence_penalty",keyword:"minimum",params:{comparison: ">=", limit: -2}}];
 return false;
 }
 }
@@ -6384,7 +6384,7 @@ if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
 const _errs54 = errors;
 for(const key1 in data19){
 if(!((key1 === "user_location") || (key1 === "search_context_size"))){
-validate21.errors = [{instancePath:instancePath+"/web_search_options",schemaPath:"#/properties/web_search_options/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options",keyword:"additionalProperties",params:{additionalProperty: key1}}];
 return false;
 break;
 }
@@ -6394,21 +6394,21 @@ if(data19.user_location !== undefined){
 let data20 = data19.user_location;
 const _errs55 = errors;
 if((!(data20 && typeof data20 == "object" && !Array.isArray(data20))) && (data20 !== null)){
-validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",schemaPath:"#/properties/web_search_options/properties/user_location/type",keyword:"type",params:{type: schema6.properties.web_search_options.properties.user_location.type}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",keyword:"type",params:{type: schema6.properties.web_search_options.properties.user_location.type}}];
 return false;
 }
 if(errors === _errs55){
 if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
 let missing1;
 if(((data20.type === undefined) && (missing1 = "type")) || ((data20.approximate === undefined) && (missing1 = "approximate"))){
-validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",schemaPath:"#/properties/web_search_options/properties/user_location/required",keyword:"required",params:{missingProperty: missing1}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",keyword:"required",params:{missingProperty: missing1}}];
 return false;
 }
 else {
 const _errs57 = errors;
 for(const key2 in data20){
 if(!((key2 === "type") || (key2 === "approximate"))){
-validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",schemaPath:"#/properties/web_search_options/properties/user_location/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location",keyword:"additionalProperties",params:{additionalProperty: key2}}];
 return false;
 break;
 }
@@ -6418,11 +6418,11 @@ if(data20.type !== undefined){
 let data21 = data20.type;
 const _errs58 = errors;
 if(typeof data21 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location/type",schemaPath:"#/properties/web_search_options/properties/user_location/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(data21 === "approximate")){
-validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location/type",schemaPath:"#/properties/web_search_options/properties/user_location/properties/type/enum",keyword:"enum",params:{allowedValues: schema6.properties.web_search_options.properties.user_location.properties.type.enum}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options/user_location/type",keyword:"enum",params:{allowedValues: schema6.properties.web_search_options.properties.user_location.properties.type.enum}}];
 return false;
 }
 var valid8 = _errs58 === errors;
@@ -6468,7 +6468,7 @@ var valid7 = true;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/web_search_options",schemaPath:"#/properties/web_search_options/type",keyword:"type",params:{type: "object"}}];
+validate21.errors = [{instancePath:instancePath+"/web_search_options",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -6485,7 +6485,7 @@ if(errors === _errs62){
 if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
 let missing2;
 if((data24.type === undefined) && (missing2 = "type")){
-validate21.errors = [{instancePath:instancePath+"/response_format",schemaPath:"#/properties/response_format/required",keyword:"required",params:{missingProperty: missing2}}];
+validate21.errors = [{instancePath:instancePath+"/response_format",keyword:"required",params:{missingProperty: missing2}}];
 return false;
 }
 else {
@@ -6493,11 +6493,11 @@ if(data24.type !== undefined){
 let data25 = data24.type;
 const _errs65 = errors;
 if(typeof data25 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/response_format/type",schemaPath:"#/properties/response_format/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate21.errors = [{instancePath:instancePath+"/response_format/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!(((data25 === "text") || (data25 === "json_schema")) || (data25 === "json_object"))){
-validate21.errors = [{instancePath:instancePath+"/response_format/type",schemaPath:"#/properties/response_format/properties/type/enum",keyword:"enum",params:{allowedValues: schema6.properties.response_format.properties.type.enum}}];
+validate21.errors = [{instancePath:instancePath+"/response_format/type",keyword:"enum",params:{allowedValues: schema6.properties.response_format.properties.type.enum}}];
 return false;
 }
 var valid9 = _errs65 === errors;
@@ -6527,19 +6527,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/response_format",schemaPath:"#/properties/response_format/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
+validate21.errors = [{instancePath:instancePath+"/response_format",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/response_format",schemaPath:"#/properties/response_format/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
+validate21.errors = [{instancePath:instancePath+"/response_format",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0}}];
 return false;
 }
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/response_format",schemaPath:"#/properties/response_format/type",keyword:"type",params:{type: "object"}}];
+validate21.errors = [{instancePath:instancePath+"/response_format",keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -6553,21 +6553,21 @@ if(data.audio !== undefined){
 let data26 = data.audio;
 const _errs70 = errors;
 if((!(data26 && typeof data26 == "object" && !Array.isArray(data26))) && (data26 !== null)){
-validate21.errors = [{instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/type",keyword:"type",params:{type: schema6.properties.audio.type}}];
+validate21.errors = [{instancePath:instancePath+"/audio",keyword:"type",params:{type: schema6.properties.audio.type}}];
 return false;
 }
 if(errors === _errs70){
 if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
 let missing3;
 if(((data26.voice === undefined) && (missing3 = "voice")) || ((data26.format === undefined) && (missing3 = "format"))){
-validate21.errors = [{instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/required",keyword:"required",params:{missingProperty: missing3}}];
+validate21.errors = [{instancePath:instancePath+"/audio",keyword:"required",params:{missingProperty: missing3}}];
 return false;
 }
 else {
 const _errs72 = errors;
 for(const key3 in data26){
 if(!((key3 === "voice") || (key3 === "format"))){
-validate21.errors = [{instancePath:instancePath+"/audio",schemaPath:"#/properties/audio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3}}];
+validate21.errors = [{instancePath:instancePath+"/audio",keyword:"additionalProperties",params:{additionalProperty: key3}}];
 return false;
 break;
 }
@@ -6589,11 +6589,11 @@ if(data26.format !== undefined){
 let data28 = data26.format;
 const _errs74 = errors;
 if(typeof data28 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/audio/format",schemaPath:"#/properties/audio/properties/format/type",keyword:"type",params:{type: "string"}}];
+validate21.errors = [{instancePath:instancePath+"/audio/format",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((((((data28 === "wav") || (data28 === "aac")) || (data28 === "mp3")) || (data28 === "flac")) || (data28 === "opus")) || (data28 === "pcm16"))){
-validate21.errors = [{instancePath:instancePath+"/audio/format",schemaPath:"#/properties/audio/properties/format/enum",keyword:"enum",params:{allowedValues: schema6.properties.audio.properties.format.enum}}];
+validate21.errors = [{instancePath:instancePath+"/audio/format",keyword:"enum",params:{allowedValues: schema6.properties.audio.properties.format.enum}}];
 return false;
 }
 var valid14 = _errs74 === errors;
@@ -6616,7 +6616,7 @@ if(data.store !== undefined){
 let data29 = data.store;
 const _errs76 = errors;
 if((typeof data29 !== "boolean") && (data29 !== null)){
-validate21.errors = [{instancePath:instancePath+"/store",schemaPath:"#/properties/store/type",keyword:"type",params:{type: schema6.properties.store.type}}];
+validate21.errors = [{instancePath:instancePath+"/store",keyword:"type",params:{type: schema6.properties.store.type}}];
 return false;
 }
 var valid0 = _errs76 === errors;
@@ -6640,7 +6640,7 @@ valid15 = valid15 || _valid5;
 if(!valid15){
 const _errs81 = errors;
 if(data30 !== null){
-const err21 = {instancePath:instancePath+"/moderation",schemaPath:"#/properties/moderation/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err21 = {instancePath:instancePath+"/moderation",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -6653,7 +6653,7 @@ var _valid5 = _errs81 === errors;
 valid15 = valid15 || _valid5;
 }
 if(!valid15){
-const err22 = {instancePath:instancePath+"/moderation",schemaPath:"#/properties/moderation/anyOf",keyword:"anyOf",params:{}};
+const err22 = {instancePath:instancePath+"/moderation",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -6685,7 +6685,7 @@ if(data.stream !== undefined){
 let data31 = data.stream;
 const _errs83 = errors;
 if((typeof data31 !== "boolean") && (data31 !== null)){
-validate21.errors = [{instancePath:instancePath+"/stream",schemaPath:"#/properties/stream/type",keyword:"type",params:{type: schema6.properties.stream.type}}];
+validate21.errors = [{instancePath:instancePath+"/stream",keyword:"type",params:{type: schema6.properties.stream.type}}];
 return false;
 }
 var valid0 = _errs83 === errors;
@@ -6710,7 +6710,7 @@ if(data.logit_bias !== undefined){
 let data33 = data.logit_bias;
 const _errs86 = errors;
 if((!(data33 && typeof data33 == "object" && !Array.isArray(data33))) && (data33 !== null)){
-validate21.errors = [{instancePath:instancePath+"/logit_bias",schemaPath:"#/properties/logit_bias/type",keyword:"type",params:{type: schema6.properties.logit_bias.type}}];
+validate21.errors = [{instancePath:instancePath+"/logit_bias",keyword:"type",params:{type: schema6.properties.logit_bias.type}}];
 return false;
 }
 if(errors === _errs86){
@@ -6719,7 +6719,7 @@ for(const key4 in data33){
 let data34 = data33[key4];
 const _errs89 = errors;
 if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
-validate21.errors = [{instancePath:instancePath+"/logit_bias/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/logit_bias/additionalProperties/type",keyword:"type",params:{type: "integer"}}];
+validate21.errors = [{instancePath:instancePath+"/logit_bias/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),keyword:"type",params:{type: "integer"}}];
 return false;
 }
 var valid16 = _errs89 === errors;
@@ -6739,7 +6739,7 @@ if(data.logprobs !== undefined){
 let data35 = data.logprobs;
 const _errs91 = errors;
 if((typeof data35 !== "boolean") && (data35 !== null)){
-validate21.errors = [{instancePath:instancePath+"/logprobs",schemaPath:"#/properties/logprobs/type",keyword:"type",params:{type: schema6.properties.logprobs.type}}];
+validate21.errors = [{instancePath:instancePath+"/logprobs",keyword:"type",params:{type: schema6.properties.logprobs.type}}];
 return false;
 }
 var valid0 = _errs91 === errors;
@@ -6752,18 +6752,18 @@ if(data.max_tokens !== undefined){
 let data36 = data.max_tokens;
 const _errs93 = errors;
 if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
-validate21.errors = [{instancePath:instancePath+"/max_tokens",schemaPath:"#/properties/max_tokens/type",keyword:"type",params:{type: schema6.properties.max_tokens.type}}];
+validate21.errors = [{instancePath:instancePath+"/max_tokens",keyword:"type",params:{type: schema6.properties.max_tokens.type}}];
 return false;
 }
 if(errors === _errs93){
 if((typeof data36 == "number") && (isFinite(data36))){
 if(data36 > 9007199254740991 || isNaN(data36)){
-validate21.errors = [{instancePath:instancePath+"/max_tokens",schemaPath:"#/properties/max_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
+validate21.errors = [{instancePath:instancePath+"/max_tokens",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
 return false;
 }
 else {
 if(data36 < 1 || isNaN(data36)){
-validate21.errors = [{instancePath:instancePath+"/max_tokens",schemaPath:"#/properties/max_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
+validate21.errors = [{instancePath:instancePath+"/max_tokens",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
 return false;
 }
 }
@@ -6779,18 +6779,18 @@ if(data.n !== undefined){
 let data37 = data.n;
 const _errs95 = errors;
 if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-validate21.errors = [{instancePath:instancePath+"/n",schemaPath:"#/properties/n/type",keyword:"type",params:{type: schema6.properties.n.type}}];
+validate21.errors = [{instancePath:instancePath+"/n",keyword:"type",params:{type: schema6.properties.n.type}}];
 return false;
 }
 if(errors === _errs95){
 if((typeof data37 == "number") && (isFinite(data37))){
 if(data37 > 128 || isNaN(data37)){
-validate21.errors = [{instancePath:instancePath+"/n",schemaPath:"#/properties/n/maximum",keyword:"maximum",params:{comparison: "<=", limit: 128}}];
+validate21.errors = [{instancePath:instancePath+"/n",keyword:"maximum",params:{comparison: "<=", limit: 128}}];
 return false;
 }
 else {
 if(data37 < 1 || isNaN(data37)){
-validate21.errors = [{instancePath:instancePath+"/n",schemaPath:"#/properties/n/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
+validate21.errors = [{instancePath:instancePath+"/n",keyword:"minimum",params:{comparison: ">=", limit: 1}}];
 return false;
 }
 }
@@ -6822,7 +6822,7 @@ valid18 = true;
 passing0 = 0;
 }
 if(!valid18){
-const err23 = {instancePath:instancePath+"/prediction",schemaPath:"#/properties/prediction/anyOf/0/oneOf",keyword:"oneOf",params:{passingSchemas: passing0}};
+const err23 = {instancePath:instancePath+"/prediction",keyword:"oneOf",params:{passingSchemas: passing0}};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -6847,7 +6847,7 @@ valid17 = valid17 || _valid6;
 if(!valid17){
 const _errs102 = errors;
 if(data38 !== null){
-const err24 = {instancePath:instancePath+"/prediction",schemaPath:"#/properties/prediction/anyOf/1/type",keyword:"type",params:{type: "null"}};
+const err24 = {instancePath:instancePath+"/prediction",keyword:"type",params:{type: "null"}};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -6860,7 +6860,7 @@ var _valid6 = _errs102 === errors;
 valid17 = valid17 || _valid6;
 }
 if(!valid17){
-const err25 = {instancePath:instancePath+"/prediction",schemaPath:"#/properties/prediction/anyOf",keyword:"anyOf",params:{}};
+const err25 = {instancePath:instancePath+"/prediction",keyword:"anyOf",params:{}};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -6892,18 +6892,18 @@ if(data.seed !== undefined){
 let data39 = data.seed;
 const _errs104 = errors;
 if((!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))) && (data39 !== null)){
-validate21.errors = [{instancePath:instancePath+"/seed",schemaPath:"#/properties/seed/type",keyword:"type",params:{type: schema6.properties.seed.type}}];
+validate21.errors = [{instancePath:instancePath+"/seed",keyword:"type",params:{type: schema6.properties.seed.type}}];
 return false;
 }
 if(errors === _errs104){
 if((typeof data39 == "number") && (isFinite(data39))){
 if(data39 > 9007199254740991 || isNaN(data39)){
-validate21.errors = [{instancePath:instancePath+"/seed",schemaPath:"#/properties/seed/maximum",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
+validate21.errors = [{instancePath:instancePath+"/seed",keyword:"maximum",params:{comparison: "<=", limit: 9007199254740991}}];
 return false;
 }
 else {
 if(data39 < -9007199254740991 || isNaN(data39)){
-validate21.errors = [{instancePath:instancePath+"/seed",schemaPath:"#/properties/seed/minimum",keyword:"minimum",params:{comparison: ">=", limit: -9007199254740991}}];
+validate21.errors = [{instancePath:instancePath+"/seed",keyword:"minimum",params:{comparison: ">=", limit: -9007199254740991}}];
 return false;
 }
 }
@@ -6941,7 +6941,7 @@ if(errors === _errs109){
 if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
 let missing4;
 if((data42.type === undefined) && (missing4 = "type")){
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1,schemaPath:"#/properties/tools/items/required",keyword:"required",params:{missingProperty: missing4}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1,keyword:"required",params:{missingProperty: missing4}}];
 return false;
 }
 else {
@@ -6949,11 +6949,11 @@ if(data42.type !== undefined){
 let data43 = data42.type;
 const _errs112 = errors;
 if(typeof data43 !== "string"){
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1+"/type",schemaPath:"#/properties/tools/items/properties/type/type",keyword:"type",params:{type: "string"}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1+"/type",keyword:"type",params:{type: "string"}}];
 return false;
 }
 if(!((data43 === "function") || (data43 === "custom"))){
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1+"/type",schemaPath:"#/properties/tools/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema6.properties.tools.items.properties.type.enum}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1+"/type",keyword:"enum",params:{allowedValues: schema6.properties.tools.items.properties.type.enum}}];
 return false;
 }
 var valid20 = _errs112 === errors;
@@ -6977,19 +6977,19 @@ errors = vErrors.length;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1,schemaPath:"#/properties/tools/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag1}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1,keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag1}}];
 return false;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1,schemaPath:"#/properties/tools/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag1}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1,keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag1}}];
 return false;
 }
 }
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tools/" + i1,schemaPath:"#/properties/tools/items/type",keyword:"type",params:{type: "object"}}];
+validate21.errors = [{instancePath:instancePath+"/tools/" + i1,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
@@ -7000,7 +7000,7 @@ break;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/tools",schemaPath:"#/properties/tools/type",keyword:"type",params:{type: "array"}}];
+validate21.errors = [{instancePath:instancePath+"/tools",keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -7042,7 +7042,7 @@ let valid24 = false;
 let passing1 = null;
 const _errs120 = errors;
 if(typeof data46 !== "string"){
-const err26 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/oneOf/0/type",keyword:"type",params:{type: "string"}};
+const err26 = {instancePath:instancePath+"/function_call",keyword:"type",params:{type: "string"}};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7052,7 +7052,7 @@ vErrors.push(err26);
 errors++;
 }
 if(!((data46 === "none") || (data46 === "auto"))){
-const err27 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/oneOf/0/enum",keyword:"enum",params:{allowedValues: schema6.properties.function_call.oneOf[0].enum}};
+const err27 = {instancePath:instancePath+"/function_call",keyword:"enum",params:{allowedValues: schema6.properties.function_call.oneOf[0].enum}};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -7083,7 +7083,7 @@ passing1 = 1;
 }
 }
 if(!valid24){
-const err28 = {instancePath:instancePath+"/function_call",schemaPath:"#/properties/function_call/oneOf",keyword:"oneOf",params:{passingSchemas: passing1}};
+const err28 = {instancePath:instancePath+"/function_call",keyword:"oneOf",params:{passingSchemas: passing1}};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -7117,12 +7117,12 @@ const _errs123 = errors;
 if(errors === _errs123){
 if(Array.isArray(data47)){
 if(data47.length > 128){
-validate21.errors = [{instancePath:instancePath+"/functions",schemaPath:"#/properties/functions/maxItems",keyword:"maxItems",params:{limit: 128}}];
+validate21.errors = [{instancePath:instancePath+"/functions",keyword:"maxItems",params:{limit: 128}}];
 return false;
 }
 else {
 if(data47.length < 1){
-validate21.errors = [{instancePath:instancePath+"/functions",schemaPath:"#/properties/functions/minItems",keyword:"minItems",params:{limit: 1}}];
+validate21.errors = [{instancePath:instancePath+"/functions",keyword:"minItems",params:{limit: 1}}];
 return false;
 }
 else {
@@ -7143,7 +7143,7 @@ break;
 }
 }
 else {
-validate21.errors = [{instancePath:instancePath+"/functions",schemaPath:"#/properties/functions/type",keyword:"type",params:{type: "array"}}];
+validate21.errors = [{instancePath:instancePath+"/functions",keyword:"type",params:{type: "array"}}];
 return false;
 }
 }
@@ -7192,7 +7192,7 @@ var valid0 = true;
 }
 }
 else {
-validate21.errors = [{instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"}}];
+validate21.errors = [{instancePath,keyword:"type",params:{type: "object"}}];
 return false;
 }
 }
