@@ -72,13 +72,16 @@ export const notFound = (path: string): GatewayError =>
     message: `No route for ${path.slice(0, 200)}.`,
   });
 
-export const accountNotFound = (id: string): GatewayError =>
+/** An admin resource (an account, a key) that does not exist. */
+export const resourceNotFound = (kind: 'Account' | 'Key', id: string): GatewayError =>
   new GatewayError({
     status: 404,
     type: 'invalid_request_error',
     code: 'not_found',
-    message: `Account ${id.slice(0, 64)} does not exist.`,
+    message: `${kind} ${id.slice(0, 64)} does not exist.`,
   });
+
+export const accountNotFound = (id: string): GatewayError => resourceNotFound('Account', id);
 
 export const methodNotAllowed = (method: string, allowed: readonly string[]): GatewayError =>
   new GatewayError({

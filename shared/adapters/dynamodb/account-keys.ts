@@ -3,7 +3,7 @@
  * reference to it, the key-id index), creating and revoking a key, and reading one back as a summary.
  */
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { accountNotFound, GatewayError } from '../../domain/errors.js';
+import { accountNotFound, resourceNotFound } from '../../domain/errors.js';
 import { generateApiKey, hashApiKey, newId } from '../../domain/keys.js';
 import { ledgerKeys } from '../../tables.js';
 import { conditionFailedAt, transactWrite } from './client.js';
@@ -134,14 +134,7 @@ export async function revokeAccountKey(
   const { Item } = await db.send(
     new GetCommand({ TableName: tableName, Key: ledgerKeys.keyIdIndex(keyId), ConsistentRead: true }),
   );
-  if (!Item) {
-    throw new GatewayError({
-      status: 404,
-      type: 'invalid_request_error',
-      code: 'not_found',
-      message: `Key ${keyId.slice(0, 64)} does not exist.`,
-    });
-  }
+  if (!Item) throw resourceNotFound('Key', keyId);
   const revoke = {
     UpdateExpression: 'SET #status = :revoked',
     ExpressionAttributeNames: { '#status': 'status' },
