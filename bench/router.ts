@@ -106,10 +106,15 @@ try {
     const tier = router.route(
       chatRouteInput({ model: 'tier-auto', messages: [{ role: 'user', content: `${prompt} tokens:4` }] }, 0),
     ).tier;
-    const [a, e] =
-      i % 2 === 0
-        ? [await ttft('tier-auto', prompt), await ttft(tier, prompt)]
-        : await ttft(tier, prompt).then(async (first) => [await ttft('tier-auto', prompt), first] as const);
+    let a: Awaited<ReturnType<typeof ttft>>;
+    let e: Awaited<ReturnType<typeof ttft>>;
+    if (i % 2 === 0) {
+      a = await ttft('tier-auto', prompt);
+      e = await ttft(tier, prompt);
+    } else {
+      e = await ttft(tier, prompt);
+      a = await ttft('tier-auto', prompt);
+    }
     if (a.tier !== tier) throw new Error(`bench: tier-auto chose ${a.tier}, the in-process router ${tier}`);
     auto.push(a.ms);
     explicit.push(e.ms);
