@@ -1,31 +1,23 @@
-import { randomUUID } from 'node:crypto';
-import {
-  EventBridgeServiceException,
-  InternalException,
-  PutEventsCommand,
-  type PutEventsCommandOutput,
-} from '@aws-sdk/client-eventbridge';
+import { InternalException } from '@aws-sdk/client-eventbridge';
 import { compilePattern, type EventMatcher } from '../shared/events/pattern-matcher.js';
 import type { RuleDefinition } from '../shared/events/rules.js';
+import {
+  type BusEvent,
+  checkEntryCount,
+  eventFromEntry,
+  type PutEventsEntry,
+  type PutEventsResult,
+  type PutEventsResultEntry,
+} from './put-events.js';
 
 /**
  * An in-process stand-in for the EventBridge bus, running the deployed rule patterns (shared/events/rules.ts)
  * against the same handlers. It keeps the properties the consumers must cope with in AWS: PutEvents returns
  * before delivery, delivery is at least once, a failing target is retried, then dead-lettered.
+ *
+ * This file holds delivery: rules, targets, retries, dead letters, injected faults and the concurrency cap.
+ * What PutEvents accepts, and the event it makes of an entry, is in put-events.ts.
  */
-
-/** The event EventBridge hands a Lambda target. */
-export interface BusEvent {
-  id: string;
-  source: string;
-  'detail-type': string;
-  detail: unknown;
-  time: string;
-  account: string;
-  region: string;
-  resources: string[];
-  version: '0';
-}
 
 /** The Lambda handler invoked with the EventBridge event. */
 export type EventTarget = (event: BusEvent) => Promise<void>;
@@ -53,26 +45,6 @@ export interface LocalEventBusOptions {
   maxConcurrentInvocations?: number;
 }
 
-export interface PutEventsEntry {
-  Source?: string;
-  DetailType?: string;
-  Detail?: string;
-  EventBusName?: string;
-  Time?: Date;
-  Resources?: string[];
-}
-
-export interface PutEventsResultEntry {
-  EventId?: string;
-  ErrorCode?: string;
-  ErrorMessage?: string;
-}
-
-export interface PutEventsResult {
-  FailedEntryCount: number;
-  Entries: PutEventsResultEntry[];
-}
-
 export interface DeadLetter {
   rule: string;
   event: BusEvent;
@@ -83,14 +55,6 @@ export interface Delivery {
   rule: string;
   eventId: string;
 }
-
-/** EventBridge's limits for PutEvents. */
-export const MAX_ENTRIES_PER_PUT = 10;
-export const MAX_ENTRY_BYTES = 256 * 1024;
-/** The account id stamped on local events: not a real account, so it cannot be mistaken for one. */
-export const LOCAL_ACCOUNT_ID = '000000000000';
-
-const TIME_ENTRY_BYTES = 14;
 
 interface CompiledRule {
   id: string;
@@ -106,83 +70,6 @@ function errorMessage(error: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** EventBridge's time format: ISO 8601 to the second. */
-function eventTime(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function isNonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0;
-}
-
-function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Entry size as EventBridge computes it for the 256 KB limit. */
-function entrySize(entry: PutEventsEntry): number {
-  let bytes = entry.Time === undefined ? 0 : TIME_ENTRY_BYTES;
-  bytes += Buffer.byteLength(entry.Source ?? '', 'utf8');
-  bytes += Buffer.byteLength(entry.DetailType ?? '', 'utf8');
-  bytes += Buffer.byteLength(entry.Detail ?? '', 'utf8');
-  for (const resource of entry.Resources ?? []) bytes += Buffer.byteLength(resource, 'utf8');
-  return bytes;
-}
-
-type Validated =
-  | { ok: true; source: string; detailType: string; detail: unknown }
-  | { ok: false; ErrorCode: string; ErrorMessage: string };
-
-function invalid(ErrorCode: string, ErrorMessage: string): Validated {
-  return { ok: false, ErrorCode, ErrorMessage };
-}
-
-function missingField(field: string): Validated {
-  return invalid(
-    'InvalidArgument',
-    `Parameter ${field} is not valid. Reason: ${field} is a required argument.`,
-  );
-}
-
-function validateEntry(entry: unknown): Validated {
-  if (!isJsonObject(entry)) return invalid('InvalidArgument', 'Entry must be an object.');
-  const e = entry as PutEventsEntry;
-  // Typed input can still carry anything at runtime (parsed JSON, a cast): check as the service does.
-  if (!isNonEmptyString(e.Source)) return missingField('Source');
-  if (!isNonEmptyString(e.DetailType)) return missingField('DetailType');
-  if (!isNonEmptyString(e.Detail)) return missingField('Detail');
-  if (e.Source.startsWith('aws.')) {
-    return invalid('NotAuthorizedForSourceException', `Not authorized for the source ${e.Source}.`);
-  }
-  if (e.Time !== undefined && !(e.Time instanceof Date && Number.isFinite(e.Time.getTime()))) {
-    return invalid('InvalidArgument', 'Parameter Time is not valid. Reason: Time must be a valid Date.');
-  }
-  if (
-    e.Resources !== undefined &&
-    !(Array.isArray(e.Resources) && e.Resources.every((r) => typeof r === 'string'))
-  ) {
-    return invalid('InvalidArgument', 'Parameter Resources is not valid. Reason: Resources must be strings.');
-  }
-  const size = entrySize(e);
-  if (size > MAX_ENTRY_BYTES) {
-    return invalid('InvalidArgument', `Entry size ${size} bytes exceeds the ${MAX_ENTRY_BYTES}-byte limit.`);
-  }
-  let detail: unknown;
-  try {
-    detail = JSON.parse(e.Detail);
-  } catch {
-    return invalid('MalformedDetail', 'Detail is malformed: it is not valid JSON.');
-  }
-  if (!isJsonObject(detail)) {
-    return invalid('MalformedDetail', 'Detail is malformed: it must be a JSON object.');
-  }
-  return { ok: true, source: e.Source, detailType: e.DetailType, detail };
-}
-
-function requestError(name: string, message: string): EventBridgeServiceException {
-  return new EventBridgeServiceException({ name, message, $fault: 'client', $metadata: {} });
 }
 
 /** At most `limit` tasks at once; the rest wait their turn in order. */
@@ -283,37 +170,19 @@ export class LocalEventBus {
         $metadata: {},
       });
     }
-    // EventBridge rejects the whole request, not single entries, when the entry count is out of range.
-    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES_PER_PUT) {
-      const count = Array.isArray(entries) ? entries.length : 0;
-      throw requestError(
-        'ValidationException',
-        `Entries must contain between 1 and ${MAX_ENTRIES_PER_PUT} entries, got ${count}.`,
-      );
-    }
+    checkEntryCount(entries);
     const results: PutEventsResultEntry[] = [];
     let failed = 0;
     const now = new Date();
     for (const entry of entries) {
-      const checked = validateEntry(entry);
-      if (!checked.ok) {
+      const outcome = eventFromEntry(entry, now, this.region);
+      if (!outcome.ok) {
         failed++;
-        results.push({ ErrorCode: checked.ErrorCode, ErrorMessage: checked.ErrorMessage });
+        results.push({ ErrorCode: outcome.ErrorCode, ErrorMessage: outcome.ErrorMessage });
         continue;
       }
-      const event: BusEvent = {
-        version: '0',
-        id: randomUUID(),
-        'detail-type': checked.detailType,
-        source: checked.source,
-        account: LOCAL_ACCOUNT_ID,
-        time: eventTime(entry.Time ?? now),
-        region: this.region,
-        resources: [...(entry.Resources ?? [])],
-        detail: checked.detail,
-      };
-      this.accept(event);
-      results.push({ EventId: event.id });
+      this.accept(outcome.event);
+      results.push({ EventId: outcome.event.id });
     }
     return { FailedEntryCount: failed, Entries: results };
   }
@@ -393,22 +262,4 @@ export class LocalEventBus {
     }
     this.deadLetters.push({ rule, event: structuredClone(event), error: lastError });
   }
-}
-
-/** The part of `EventBridgeClient` the publisher uses; a real client satisfies it. */
-export interface PutEventsSender {
-  send(command: PutEventsCommand): Promise<PutEventsCommandOutput>;
-}
-
-/** Lets code written against `EventBridgeClient.send(new PutEventsCommand(...))` publish to the local bus. */
-export function eventBridgeClientFor(bus: LocalEventBus): PutEventsSender {
-  return {
-    async send(command: PutEventsCommand): Promise<PutEventsCommandOutput> {
-      if (!(command instanceof PutEventsCommand)) {
-        throw new TypeError('The local EventBridge client only supports PutEventsCommand');
-      }
-      const result = await bus.putEvents(command.input.Entries ?? []);
-      return { $metadata: { httpStatusCode: 200, attempts: 1, totalRetryDelay: 0 }, ...result };
-    },
-  };
 }

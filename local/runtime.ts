@@ -22,13 +22,9 @@ import { type AccessLogEntry, UsageCharges, watchAccessLog } from './access-log.
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from './demo-upstream.js';
 import { type DevServer, type LambdaHandler, startDevServer } from './dev-server.js';
 import { createTables, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
-import {
-  type BusEvent,
-  eventBridgeClientFor,
-  LocalEventBus,
-  type LocalEventBusOptions,
-} from './event-bus.js';
+import { LocalEventBus, type LocalEventBusOptions } from './event-bus.js';
 import { type LocalState, loadLocalState, newToolCallIdSecret, saveLocalState } from './local-state.js';
+import { type BusEvent, eventBridgeClientFor } from './put-events.js';
 
 /**
  * The whole gateway on one machine: DynamoDB Local, the in-process event bus, the demo upstream

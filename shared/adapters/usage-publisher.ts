@@ -1,12 +1,10 @@
-import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../domain/usage.js';
 import type { UsagePublisher } from '../ports.js';
 
-/** What the publisher needs of an EventBridge client; the local bus offers the same. */
+/** The part of `EventBridgeClient` the publisher uses; a real client satisfies it, and so does the local bus's. */
 export interface PutEventsSender {
-  send(
-    command: PutEventsCommand,
-  ): Promise<{ FailedEntryCount?: number; Entries?: Array<{ ErrorCode?: string }> }>;
+  send(command: PutEventsCommand): Promise<PutEventsCommandOutput>;
 }
 
 export class EventBridgeUsagePublisher implements UsagePublisher {

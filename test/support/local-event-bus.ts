@@ -1,11 +1,6 @@
 import { afterEach } from 'vitest';
-import {
-  type BusEvent,
-  type EventTarget,
-  LocalEventBus,
-  type LocalEventBusOptions,
-  type PutEventsEntry,
-} from '../../local/event-bus.js';
+import { type EventTarget, LocalEventBus, type LocalEventBusOptions } from '../../local/event-bus.js';
+import type { BusEvent, PutEventsEntry } from '../../local/put-events.js';
 import type { RuleDefinition } from '../../shared/events/rules.js';
 
 /** Shared by the LocalEventBus test files: routing rules, recording targets, entries, and buses closed after each test. */

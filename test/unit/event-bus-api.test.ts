@@ -5,12 +5,8 @@ import {
   PutEventsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { describe, expect, it } from 'vitest';
-import {
-  eventBridgeClientFor,
-  MAX_ENTRY_BYTES,
-  type PutEventsEntry,
-  type PutEventsSender,
-} from '../../local/event-bus.js';
+import { eventBridgeClientFor, MAX_ENTRY_BYTES, type PutEventsEntry } from '../../local/put-events.js';
+import type { PutEventsSender } from '../../shared/adapters/usage-publisher.js';
 import type { RuleDefinition } from '../../shared/events/rules.js';
 import { entry, makeBus, recorder, STATUS_RULES, UUID, useLocalBuses } from '../support/local-event-bus.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LOCAL_ACCOUNT_ID, LocalEventBus, type PutEventsEntry } from '../../local/event-bus.js';
+import { LocalEventBus } from '../../local/event-bus.js';
+import { LOCAL_ACCOUNT_ID, type PutEventsEntry } from '../../local/put-events.js';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE } from '../../shared/domain/usage.js';
 import { type RuleDefinition, USAGE_RULES } from '../../shared/events/rules.js';
 import { entry, makeBus, recorder, UUID, useLocalBuses } from '../support/local-event-bus.js';
