@@ -12,9 +12,9 @@ import { overlap } from './router/overlap.js';
 /**
  * `npm run eval-router [-- --data file.jsonl] [--write] [--report file.md] [--figures file.json]`:
  * measures the committed artifact (shared/routing/model.generated.ts) on a whole labelled file, by
- * default the blind evaluation set (data/router/fresh3.jsonl), against both baselines. It never trains and never writes the
+ * default the blind evaluation set (data/router/fresh4.jsonl), against both baselines. It never trains and never writes the
  * model. `--write` records the report and the figures a retrain must keep, by default next to the
- * data and named after it (fresh3.jsonl: fresh3-report.md, fresh3-figures.json). It refuses a set that repeats a prompt of the training set
+ * data and named after it (fresh4.jsonl: fresh4-report.md, fresh4-figures.json). It refuses a set that repeats a prompt of the training set
  * or of another evaluation set, and the report counts near copies; only line numbers come out.
  */
 const { values } = parseArgs({

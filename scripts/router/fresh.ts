@@ -4,29 +4,32 @@ import type { LabelledExample } from './dataset.js';
 import { comparison, type Evaluation } from './evaluate.js';
 
 /**
- * The evaluation set kept apart from training (data/router/fresh3.jsonl): written blind, without
+ * The evaluation set kept apart from training (data/router/fresh4.jsonl): written blind, without
  * reading the labelled set or running the router, and never used to tune anything. The shipped
  * model is only measured on it, so its figures are an estimate nobody has fitted.
  *
  * The sets before it have joined the labelled set as development data, so they are no longer
  * evaluation sets: data/router/fresh.jsonl (measured blind once, model r1-ab528bc6911c: agreement
  * 74.4%, downward 5.0%, upward 20.6%, in fresh-report.md) and data/router/fresh2.jsonl (measured
- * blind on three artifacts, the last r1-252c78f10d3f: 68.8%, 1.9%, 29.4%, in fresh2-report.md).
+ * blind on three artifacts, the last r1-252c78f10d3f: 68.8%, 1.9%, 29.4%, in fresh2-report.md) and
+ * data/router/fresh3.jsonl (measured blind on two artifacts, the last r1-6e9c2c9f34c8: 73.8%, 0.0%,
+ * 26.3%, in fresh3-report.md).
  */
-export const FRESH_DATASET = new URL('../../data/router/fresh3.jsonl', import.meta.url);
-export const FRESH_REPORT = new URL('../../data/router/fresh3-report.md', import.meta.url);
-export const FRESH_FIGURES = new URL('../../data/router/fresh3-figures.json', import.meta.url);
+export const FRESH_DATASET = new URL('../../data/router/fresh4.jsonl', import.meta.url);
+export const FRESH_REPORT = new URL('../../data/router/fresh4-report.md', import.meta.url);
+export const FRESH_FIGURES = new URL('../../data/router/fresh4-figures.json', import.meta.url);
 
 /** The blind sets of earlier artifacts, now part of the labelled set. */
 export const RETIRED_SETS = [
   new URL('../../data/router/fresh.jsonl', import.meta.url),
   new URL('../../data/router/fresh2.jsonl', import.meta.url),
+  new URL('../../data/router/fresh3.jsonl', import.meta.url),
 ];
 
 /** Every set that is only ever measured; a new blind set joins here. */
 export const FRESH_SETS = [FRESH_DATASET];
 
-/** Where `--write` records a set's report and figures: next to it, named after it (fresh3-report.md). */
+/** Where `--write` records a set's report and figures: next to it, named after it (fresh4-report.md). */
 export function outputsFor(data: URL): { report: URL; figures: URL } {
   const stem = basename(data.pathname).replace(/\.jsonl$/, '');
   return { report: new URL(`${stem}-report.md`, data), figures: new URL(`${stem}-figures.json`, data) };
@@ -49,6 +52,14 @@ const NOTES: Record<string, { traps: string[]; languages: string }> = {
     ],
     languages:
       'seven or eight requests a tier in other languages (French, Spanish, German, Italian, Portuguese, Dutch, Polish, Turkish, Indonesian, Vietnamese, Arabic, Russian, Japanese, Chinese, Korean)',
+  },
+  'fresh4.jsonl': {
+    traps: [
+      '"prove … correct", "distributed systems", "URGENT sev-1"',
+      'on easy and ordinary work; one-line concurrency, tiling, limit and factorial asks on hard',
+    ],
+    languages:
+      'eight or nine requests a tier in other languages (Spanish, French, German, Portuguese, Italian, Dutch, Swedish, Polish, Turkish, Russian, Arabic, Hindi, Vietnamese, Indonesian, Japanese, Chinese, Korean)',
   },
 };
 
@@ -82,7 +93,7 @@ export function freshReport(
   version: string,
   examples: LabelledExample[],
   e: Evaluation,
-  data: string = 'data/router/fresh3.jsonl',
+  data: string = 'data/router/fresh4.jsonl',
   overlapLine?: string,
 ): string {
   const name = basename(data);

@@ -22,9 +22,9 @@ import { measure, type RoutingMetrics } from './metrics.js';
 export const TRAINING = {
   dim: 16384,
   epochs: 1000,
-  learningRate: 8,
+  learningRate: 16,
   /** Regularisation strengths tried by cross-validation (model capacity). */
-  l2Grid: [3e-6, 1e-5, 3e-5, 1e-4],
+  l2Grid: [1e-6, 3e-6, 1e-5, 3e-5],
   folds: 5,
   /** When choosing thresholds, a downward misroute costs this many upward ones. */
   downwardCost: 10,

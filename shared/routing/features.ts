@@ -1,8 +1,8 @@
 /**
  * What the router reads of a request, whatever its surface (chat completions, Messages), and the
  * classifier's features: hashed word uni- and bigrams, character trigrams (so languages written
- * without spaces count too) and a few shape tokens (length, turns, code, maths). No vocabulary is
- * stored: a feature's index is its FNV-1a hash modulo the model's dimension.
+ * without spaces count too), a few shape tokens (length, turns, code, maths) and their pairs. No
+ * vocabulary is stored: a feature's index is its FNV-1a hash modulo the model's dimension.
  */
 
 /** The dialect-neutral view of a request that routing decides on. */
@@ -108,7 +108,15 @@ function fnvChar(hash: number, code: number): number {
   return Math.imul(hash ^ code, 0x01000193);
 }
 
+/** FNV-1a over the four bytes of a 32-bit word, low byte first. */
+function fnvWord(hash: number, word: number): number {
+  let h = hash;
+  for (let shift = 0; shift < 32; shift += 8) h = fnvChar(h, (word >>> shift) & 0xff);
+  return h;
+}
+
 const FNV_SEED = 0x811c9dc5;
+const PAIR_SEED = fnvMore(FNV_SEED, 'pair:');
 /** FNV-1a, 32 bits. */
 export const fnv1a = (text: string): number => fnvMore(FNV_SEED, text) >>> 0;
 /** A feature's bucket: its name's FNV-1a modulo the dimension. */
@@ -121,6 +129,8 @@ const bucketOf = (hash: number, dim: number): number => (hash >>> 0) & (dim - 1)
 class Buckets {
   values = new Float64Array(0);
   touched: number[] = [];
+  /** The hashes of the request's shape, cue and flag features (`mark`), each once. */
+  marks: number[] = [];
   dim = 0;
 
   reset(dim: number): void {
@@ -129,6 +139,7 @@ class Buckets {
       this.dim = dim;
     }
     this.touched.length = 0;
+    this.marks.length = 0;
   }
 
   addHash(hash: number, value: number): void {
@@ -141,6 +152,27 @@ class Buckets {
 
   add(name: string, value: number): void {
     this.addHash(fnvMore(FNV_SEED, name), value);
+  }
+
+  /** A shape, cue or flag feature: every pair of them is a feature too (see `addPairs`). */
+  mark(name: string, value: number): void {
+    const hash = fnvMore(FNV_SEED, name);
+    this.addHash(hash, value);
+    if (!this.marks.includes(hash)) this.marks.push(hash);
+  }
+
+  /**
+   * Every pair of marked features as one more feature (weight 1): the linear model can then weigh
+   * a combination apart from its parts, such as a short ask with a maths cue and several numbers
+   * (an easy sum) against a short ask with a maths cue and a big number (number theory). A pair's
+   * hash mixes its two hashes in a fixed order, so no name is built.
+   */
+  addPairs(): void {
+    const marks = this.marks.sort((a, b) => a - b);
+    for (let i = 0; i < marks.length; i++) {
+      const first = fnvWord(PAIR_SEED, marks[i] as number);
+      for (let j = i + 1; j < marks.length; j++) this.addHash(fnvWord(first, marks[j] as number), 1);
+    }
   }
 }
 
@@ -218,12 +250,12 @@ function countMatches(pattern: RegExp, text: string): number {
 function addCues(out: Buckets, text: string, prefix: string): void {
   for (const [cue, pattern] of CUES) {
     const hits = countMatches(pattern, text);
-    if (hits > 0) out.add(`${prefix}:${cue}`, Math.min(3, hits));
+    if (hits > 0) out.mark(`${prefix}:${cue}`, Math.min(3, hits));
   }
-  if (CJK_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
-  if (CJK_WORKHORSE.test(text)) out.add(`${prefix}:workhorse`, 1);
-  if (CJK_FRONTIER.test(text) || CYRILLIC_FRONTIER.test(text)) out.add(`${prefix}:frontier`, 1);
-  if (CYRILLIC_REASONING.test(text)) out.add(`${prefix}:reasoning`, 1);
+  if (CJK_REASONING.test(text)) out.mark(`${prefix}:reasoning`, 1);
+  if (CJK_WORKHORSE.test(text)) out.mark(`${prefix}:workhorse`, 1);
+  if (CJK_FRONTIER.test(text) || CYRILLIC_FRONTIER.test(text)) out.mark(`${prefix}:frontier`, 1);
+  if (CYRILLIC_REASONING.test(text)) out.mark(`${prefix}:reasoning`, 1);
 }
 
 const QUESTION_MARKS = ['?', '？', '¿'];
@@ -238,32 +270,33 @@ function addFeatures(out: Buckets, input: RouteInput): void {
   for (const turn of recent) addText(out, turn, 'h', followUp ? 1 : 0.5);
   // Shapes and cues read the start of a long paste only: the ask is rarely at its end, and time is bounded.
   const text = `${input.system.slice(0, SHAPE_CHARS)}\n${input.prompt.slice(0, SHAPE_CHARS)}`;
-  out.add(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
-  out.add(`turns:${Math.min(4, input.history.length)}`, 1);
-  if (CODE.test(text)) out.add('shape:code', 1);
-  if (MATHS.test(text)) out.add('shape:maths', 1);
-  if (input.prompt.includes('?')) out.add('shape:question', 1);
+  out.mark(`len:${Math.min(12, Math.floor(Math.log2(input.prompt.length + 1)))}`, 1);
+  out.mark(`turns:${Math.min(4, input.history.length)}`, 1);
+  if (CODE.test(text)) out.mark('shape:code', 1);
+  if (MATHS.test(text)) out.mark('shape:maths', 1);
+  if (input.prompt.includes('?')) out.mark('shape:question', 1);
   const ask = text.replace(QUOTED, '$1 ');
-  if (ask.length !== text.length) out.add('shape:quoted', 1);
+  if (ask.length !== text.length) out.mark('shape:quoted', 1);
   addCues(out, ask, 'cue');
   // A follow-up ("and what if there were 5 coins?") inherits the kind of work of the turns before it.
   if (recent.length > 0)
     addCues(out, recent.map((turn) => turn.slice(0, SHAPE_CHARS)).join('\n'), followUp ? 'fcue' : 'hcue');
-  if (followUp) out.add('shape:followup', 1);
+  if (followUp) out.mark('shape:followup', 1);
   const questions = countChars(input.prompt, QUESTION_MARKS, 3);
-  if (questions >= 2) out.add(`shape:questions${questions}`, 1);
-  if (WHY.test(ask)) out.add('shape:why', 1);
+  if (questions >= 2) out.mark(`shape:questions${questions}`, 1);
+  if (WHY.test(ask)) out.mark('shape:why', 1);
   const numbers = Math.min(3, countMatches(NUMBERS, text));
-  if (numbers >= 2) out.add(`shape:numbers${numbers}`, 1);
+  if (numbers >= 2) out.mark(`shape:numbers${numbers}`, 1);
   const short = input.prompt.length < 80 ? 'short' : 'long';
-  if (BIG_NUMBER.test(ask)) out.add(`shape:bignumber:${short}`, 1);
-  if (SCALE.test(ask)) out.add(`shape:scale:${short}`, 1);
-  if (BUILD.test(ask)) out.add(`shape:build:${short}`, 1);
+  if (BIG_NUMBER.test(ask)) out.mark(`shape:bignumber:${short}`, 1);
+  if (SCALE.test(ask)) out.mark(`shape:scale:${short}`, 1);
+  if (BUILD.test(ask)) out.mark(`shape:build:${short}`, 1);
   // Few words carry many features less than a long prompt does: mark the short ask as such.
-  if (MATHS.test(ask) && input.prompt.length < 80) out.add('shape:shortmaths', 1);
-  if (input.tools) out.add('flag:tools', 1);
-  if (input.media) out.add('flag:media', 1);
-  if (input.jsonSchema) out.add('flag:json', 1);
+  if (MATHS.test(ask) && input.prompt.length < 80) out.mark('shape:shortmaths', 1);
+  if (input.tools) out.mark('flag:tools', 1);
+  if (input.media) out.mark('flag:media', 1);
+  if (input.jsonSchema) out.mark('flag:json', 1);
+  out.addPairs();
   out.add('bias', 1);
 }
 

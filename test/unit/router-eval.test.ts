@@ -22,9 +22,9 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 518 of the 650 routed as labelled, 13 below.
+ * from figures.json (which a retrain rewrites): 569 of the 689 routed as labelled, 13 below.
  */
-const HELD_OUT_FLOOR = { n: 650, agreement: 518 / 650, downward: 13 / 650 };
+const HELD_OUT_FLOOR = { n: 689, agreement: 569 / 689, downward: 13 / 689 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);

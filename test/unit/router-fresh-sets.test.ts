@@ -12,7 +12,7 @@ import { overlap } from '../../scripts/router/overlap.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 
 /**
- * The blind evaluation sets (data/router/fresh3.jsonl): their shape, that none repeats a prompt of
+ * The blind evaluation sets (data/router/fresh4.jsonl): their shape, that none repeats a prompt of
  * the training set or of another set, not even nearly, and where `npm run eval-router -- --write`
  * records each one's report and figures. (data/router/fresh.jsonl and fresh2.jsonl, the sets before
  * it, are now part of the labelled set: development data.)
@@ -66,7 +66,7 @@ describe('overlap', () => {
 describe('where a set records its report and figures', () => {
   it('names the blind set after its file, beside it', () => {
     expect(outputsFor(FRESH_DATASET)).toEqual({ report: FRESH_REPORT, figures: FRESH_FIGURES });
-    expect(FRESH_REPORT.href).toBe(new URL('fresh3-report.md', FRESH_DATASET).href);
-    expect(FRESH_FIGURES.href).toBe(new URL('fresh3-figures.json', FRESH_DATASET).href);
+    expect(FRESH_REPORT.href).toBe(new URL('fresh4-report.md', FRESH_DATASET).href);
+    expect(FRESH_FIGURES.href).toBe(new URL('fresh4-figures.json', FRESH_DATASET).href);
   });
 });

@@ -6,9 +6,9 @@ import { FRESH_DATASET, FRESH_FIGURES } from '../../scripts/router/fresh.js';
 import { defaultClassifier, Router } from '../../shared/routing/router.js';
 
 /**
- * The committed artifact on the blind evaluation set (data/router/fresh3.jsonl), which no training
+ * The committed artifact on the blind evaluation set (data/router/fresh4.jsonl), which no training
  * has seen: a retrained model must route it at least as well as the figures committed with the set
- * (data/router/fresh3-figures.json, written by `npm run eval-router -- --write`). The set's shape and
+ * (data/router/fresh4-figures.json, written by `npm run eval-router -- --write`). The set's shape and
  * its separation from the training set are checked in router-fresh-sets.test.ts, for every blind set.
  */
 const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
@@ -19,9 +19,9 @@ const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
 const fresh = loadDataset(FRESH_DATASET);
 /**
  * The floor any artifact must keep on the blind set, written here by hand rather than read from
- * the figures file (which `eval-router --write` rewrites): 118 of 160 as labelled, none below.
+ * the figures file (which `eval-router --write` rewrites): 122 of 160 as labelled, 1 below.
  */
-const BLIND_FLOOR = { n: 160, agreement: 118 / 160, downward: 0 };
+const BLIND_FLOOR = { n: 160, agreement: 122 / 160, downward: 1 / 160 };
 
 describe('the committed router model on the blind set', () => {
   const result = evaluate(new Router(defaultClassifier()), fresh);

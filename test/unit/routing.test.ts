@@ -32,6 +32,18 @@ describe('features', () => {
       expect(g.indices).toContain(bucket(name));
   });
 
+  it('adds every pair of shape, cue and flag features as a feature of its own', () => {
+    const dim = 1 << 20;
+    // An empty prompt marks its length and its turns; each flag marks one more.
+    const one = extractFeatures(input({ prompt: '', tools: true }), dim);
+    // 3 marks (len, turns, tools), their 3 pairs, and the bias.
+    expect(one.indices).toHaveLength(3 + 3 + 1);
+    const three = extractFeatures(input({ prompt: '', tools: true, media: true, jsonSchema: true }), dim);
+    // 5 marks, their 10 pairs, and the bias.
+    expect(three.indices).toHaveLength(5 + 10 + 1);
+    expect(three.indices).toEqual(expect.arrayContaining(one.indices));
+  });
+
   it('scores the same request the same way twice (no state left between calls)', () => {
     const a = extractFeatures(input({ prompt: 'Prove that 2^n > n^2 for n >= 5.' }), 4096);
     extractFeatures(input({ prompt: 'Classify this ticket.', history: ['Design a payments system'] }), 4096);
