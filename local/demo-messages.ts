@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isObject } from '../shared/domain/json-body.js';
 import type { DemoFault, RecordedRequest } from './demo-upstream.js';
 
 export interface MessagesRouteContext {
@@ -40,7 +41,6 @@ const ERROR_TYPES: Readonly<Record<number, string>> = {
   529: 'overloaded_error',
 };
 
-const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const anthropicId = (prefix: string): string => `${prefix}_01${randomBytes(16).toString('base64url')}`;
 const tokensOf = (text: string): number => Math.ceil(Buffer.byteLength(text) / 4);
 
@@ -79,7 +79,7 @@ async function readJson(req: IncomingMessage): Promise<Json | 'too-large' | 'inv
   }
   try {
     const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    return isRecord(value) ? value : 'invalid';
+    return isObject(value) ? value : 'invalid';
   } catch {
     return 'invalid';
   }
@@ -87,12 +87,12 @@ async function readJson(req: IncomingMessage): Promise<Json | 'too-large' | 'inv
 
 function userTexts(messages: unknown[]): string[] {
   return messages
-    .filter((m): m is Json => isRecord(m) && m.role === 'user')
+    .filter((m): m is Json => isObject(m) && m.role === 'user')
     .map((m) =>
       typeof m.content === 'string'
         ? m.content
         : Array.isArray(m.content)
-          ? m.content.map((b) => (isRecord(b) && typeof b.text === 'string' ? b.text : '')).join(' ')
+          ? m.content.map((b) => (isObject(b) && typeof b.text === 'string' ? b.text : '')).join(' ')
           : '',
     );
 }
@@ -100,9 +100,9 @@ function userTexts(messages: unknown[]): string[] {
 /** The tool to call: the one tool_choice names, or one the last user text asks for. */
 function chooseTool(body: Json, messages: unknown[]): string | undefined {
   const names = (Array.isArray(body.tools) ? body.tools : [])
-    .map((t) => (isRecord(t) ? t.name : undefined))
+    .map((t) => (isObject(t) ? t.name : undefined))
     .filter((n): n is string => typeof n === 'string' && n !== '');
-  const choice = isRecord(body.tool_choice) ? body.tool_choice : {};
+  const choice = isObject(body.tool_choice) ? body.tool_choice : {};
   if (names[0] === undefined || choice.type === 'none') return undefined;
   if (choice.type === 'tool' && typeof choice.name === 'string' && names.includes(choice.name))
     return choice.name;
@@ -138,9 +138,9 @@ function promptUsage(body: Json, seen: Set<string>): Json {
 /** Tool results must answer tool uses this upstream minted, as Anthropic checks. */
 function unknownToolResult(messages: unknown[], minted: Set<string>): string | undefined {
   for (const m of messages) {
-    if (!isRecord(m) || !Array.isArray(m.content)) continue;
+    if (!isObject(m) || !Array.isArray(m.content)) continue;
     for (const b of m.content) {
-      if (isRecord(b) && b.type === 'tool_result' && !minted.has(String(b.tool_use_id)))
+      if (isObject(b) && b.type === 'tool_result' && !minted.has(String(b.tool_use_id)))
         return String(b.tool_use_id);
     }
   }

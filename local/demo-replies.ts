@@ -3,6 +3,7 @@
  * to one of the offered tools, with arguments that are valid for the tool's `parameters`.
  */
 import { randomBytes } from 'node:crypto';
+import { isObject } from '../shared/domain/json-body.js';
 import { schemaExample } from './schema-example.js';
 
 const WORDS = (
@@ -23,10 +24,6 @@ export type ChoicePlan =
   | { kind: 'text'; units: string[]; finishReason: 'stop' | 'length' }
   | { kind: 'tool'; units: string[]; arguments: string; callId: string; name: string };
 
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 export function randomToken(length: number): string {
   let out = '';
@@ -37,14 +34,14 @@ export function randomToken(length: number): string {
 function messageText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content.map((p) => (isRecord(p) && typeof p.text === 'string' ? p.text : '')).join(' ');
+    return content.map((p) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join(' ');
   }
   return '';
 }
 
 export function userTexts(messages: unknown[]): string[] {
   return messages
-    .filter((m): m is Record<string, unknown> => isRecord(m) && m.role === 'user')
+    .filter((m): m is Record<string, unknown> => isObject(m) && m.role === 'user')
     .map((m) => messageText(m.content));
 }
 
@@ -54,8 +51,8 @@ function nonNegativeInt(v: unknown): number | undefined {
 
 /** A tool result arrived after the last user message: the model answers it instead of calling again. */
 function toolResultSinceLastUser(messages: unknown[]): boolean {
-  const lastUser = messages.findLastIndex((m) => isRecord(m) && m.role === 'user');
-  return messages.slice(lastUser + 1).some((m) => isRecord(m) && m.role === 'tool');
+  const lastUser = messages.findLastIndex((m) => isObject(m) && m.role === 'user');
+  return messages.slice(lastUser + 1).some((m) => isObject(m) && m.role === 'tool');
 }
 
 interface OfferedTool {
@@ -65,14 +62,14 @@ interface OfferedTool {
 
 function chooseTool(body: Record<string, unknown>, messages: unknown[]): OfferedTool | undefined {
   const tools: OfferedTool[] = (Array.isArray(body.tools) ? body.tools : []).flatMap((t) =>
-    isRecord(t) && isRecord(t.function) && typeof t.function.name === 'string' && t.function.name.length > 0
+    isObject(t) && isObject(t.function) && typeof t.function.name === 'string' && t.function.name.length > 0
       ? [{ name: t.function.name, parameters: t.function.parameters }]
       : [],
   );
   const first = tools[0];
   const choice = body.tool_choice;
   if (first === undefined || choice === 'none' || toolResultSinceLastUser(messages)) return undefined;
-  if (isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === 'string') {
+  if (isObject(choice) && isObject(choice.function) && typeof choice.function.name === 'string') {
     const named = tools.find((t) => t.name === (choice.function as Record<string, unknown>).name);
     if (named) return named;
   }

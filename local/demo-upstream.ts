@@ -10,12 +10,13 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type DemoFault, type FaultRule, FaultRules, promptFault, STATUS_ERRORS } from './demo-faults.js';
-import { isRecord, planChoices, randomToken, userTexts } from './demo-replies.js';
+import { planChoices, randomToken, userTexts } from './demo-replies.js';
 import { type Pacing, type Reply, sendJson, writeCompletion, writeStream } from './demo-reply-writer.js';
 import { chatUsage, PRICES, PromptCache } from './demo-usage.js';
 
 export type { DemoFault, FaultRule } from './demo-faults.js';
 
+import { isObject } from '../shared/domain/json-body.js';
 import { messagesRoute } from './demo-messages.js';
 
 export interface DemoUpstreamOptions {
@@ -222,7 +223,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       });
       return;
     }
-    if (!isRecord(body)) {
+    if (!isObject(body)) {
       sendError(res, { status: 400, message: 'Demo upstream: request body must be a JSON object' });
       return;
     }
@@ -335,7 +336,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       usageFor,
       record: rec,
       kill,
-      includeUsage: isRecord(body.stream_options) && body.stream_options.include_usage === true,
+      includeUsage: isObject(body.stream_options) && body.stream_options.include_usage === true,
     };
     await (stream ? writeStream(reply) : writeCompletion(reply));
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalException } from '@aws-sdk/client-eventbridge';
 import { compilePattern, type EventMatcher } from '../shared/events/pattern-matcher.js';
 import type { RuleDefinition } from '../shared/events/rules.js';
@@ -66,10 +67,6 @@ interface CompiledRule {
 function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** At most `limit` tasks at once; the rest wait their turn in order. */

@@ -1,4 +1,5 @@
 import * as z from 'zod/v4';
+import { isObject } from '../domain/json-body.js';
 import { SseParser } from '../domain/sse.js';
 
 /**
@@ -80,13 +81,9 @@ export function catalogModelIds(tiersResponse: unknown): string[] {
   return Object.values(parsed.data.catalog.tiers).flatMap((tier) => tier.models.map((model) => model.id));
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function withoutGeneratedText(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutGeneratedText);
-  if (!isRecord(value)) return value;
+  if (!isObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
     if (!GENERATED_FIELDS.has(key)) out[key] = withoutGeneratedText(child);
@@ -102,7 +99,7 @@ function hasKey(value: unknown, keys: readonly string[]): string | undefined {
     }
     return undefined;
   }
-  if (!isRecord(value)) return undefined;
+  if (!isObject(value)) return undefined;
   for (const [key, child] of Object.entries(value)) {
     if (keys.includes(key)) return key;
     const found = hasKey(child, keys);
@@ -222,7 +219,7 @@ export function checkStream(text: string, terms: readonly string[]): string[] {
   if (typeof parsed === 'string') return [parsed];
   const problems: string[] = [];
   const { chunks } = parsed;
-  if (chunks.some((chunk) => isRecord(chunk) && 'error' in chunk)) {
+  if (chunks.some((chunk) => isObject(chunk) && 'error' in chunk)) {
     problems.push('the stream ended with an error frame');
   }
   if (!parsed.done) problems.push('the stream did not end with [DONE]');
@@ -234,16 +231,16 @@ export function checkStream(text: string, terms: readonly string[]): string[] {
       break;
     }
   }
-  const ids = new Set(chunks.map((chunk) => (isRecord(chunk) ? chunk.id : undefined)));
+  const ids = new Set(chunks.map((chunk) => (isObject(chunk) ? chunk.id : undefined)));
   if (ids.size !== 1) problems.push('the chunks do not share one id');
   const finished = chunks.some(
     (chunk) =>
-      isRecord(chunk) &&
+      isObject(chunk) &&
       Array.isArray(chunk.choices) &&
-      chunk.choices.some((choice) => isRecord(choice) && typeof choice.finish_reason === 'string'),
+      chunk.choices.some((choice) => isObject(choice) && typeof choice.finish_reason === 'string'),
   );
   if (!finished) problems.push('no chunk carries a finish_reason');
-  if (!chunks.some((chunk) => isRecord(chunk) && isRecord(chunk.usage))) {
+  if (!chunks.some((chunk) => isObject(chunk) && isObject(chunk.usage))) {
     problems.push('no usage chunk although stream_options.include_usage was set');
   }
   for (const chunk of chunks) {

@@ -160,9 +160,7 @@ export function usageRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The books once every request has ended and every event was delivered: no wallet below zero,
