@@ -22,9 +22,9 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 569 of the 689 routed as labelled, 13 below.
+ * from figures.json (which a retrain rewrites): 635 of the 789 routed as labelled, 11 below.
  */
-const HELD_OUT_FLOOR = { n: 689, agreement: 569 / 689, downward: 13 / 689 };
+const HELD_OUT_FLOOR = { n: 789, agreement: 635 / 789, downward: 11 / 789 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);

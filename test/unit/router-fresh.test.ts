@@ -19,9 +19,9 @@ const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
 const fresh = loadDataset(FRESH_DATASET);
 /**
  * The floor any artifact must keep on the blind set, written here by hand rather than read from
- * the figures file (which `eval-router --write` rewrites): 122 of 160 as labelled, 1 below.
+ * the figures file (which `eval-router --write` rewrites): 124 of 160 as labelled, 2 below.
  */
-const BLIND_FLOOR = { n: 160, agreement: 122 / 160, downward: 1 / 160 };
+const BLIND_FLOOR = { n: 160, agreement: 124 / 160, downward: 2 / 160 };
 
 describe('the committed router model on the blind set', () => {
   const result = evaluate(new Router(defaultClassifier()), fresh);
