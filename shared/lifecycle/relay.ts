@@ -69,7 +69,7 @@ export async function relayStream(init: RelayInit, attempt: Attempt): Promise<Ht
   return {
     status: 200,
     headers: { 'content-type': init.streamContentType, 'cache-control': 'no-cache' },
-    body: relay.frames(),
+    body: relay,
     cancel: () => relay.cancel(),
   };
 }
@@ -79,11 +79,18 @@ export async function relayStream(init: RelayInit, attempt: Attempt): Promise<Ht
  * request is metered when the upstream ends, whatever the client does: a client that stalls
  * cannot hold the usage back past the deadline, and one that leaves is billed for what was
  * generated. The deadline stops the upstream and meters at once.
+ *
+ * The relay is itself the body's iterator: a read takes every frame queued since the last one, in
+ * one string (one write, one response chunk); a read that finds none waits, and is answered by the
+ * pump as it queues the next frames. A consumer that leaves before the end (return) cancels.
  */
-class StreamRelay {
+class StreamRelay implements AsyncIterableIterator<string> {
   private queue: string[];
   private queuedBytes = 0;
-  private wake: (() => void) | undefined;
+  /** A read waiting for frames. */
+  private reader: ((result: IteratorResult<string>) => void) | undefined;
+  /** The consumer read to the end, or left: reads end. */
+  private finishedReading = false;
   private resume: (() => void) | undefined;
   /** No frame will be added any more. */
   private closed = false;
@@ -111,7 +118,11 @@ class StreamRelay {
       this.queue.push(frame);
       this.queuedBytes += frame.length;
     }
-    this.wake?.();
+    const reader = this.reader;
+    if (reader && this.queue.length > 0) {
+      this.reader = undefined;
+      reader({ value: this.take(), done: false });
+    }
   }
 
   private close(): void {
@@ -119,7 +130,21 @@ class StreamRelay {
     this.stopped = true;
     clearTimeout(this.deadlineTimer);
     this.resume?.();
-    this.wake?.();
+    const reader = this.reader;
+    if (reader) {
+      this.reader = undefined;
+      this.finishedReading = true;
+      reader({ value: undefined, done: true });
+    }
+  }
+
+  /** Every queued frame, in one string. */
+  private take(): string {
+    const frames = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.resume?.();
+    return frames.length === 1 ? (frames[0] as string) : frames.join('');
   }
 
   private async pump(events: AsyncIterator<UpstreamEvent>): Promise<void> {
@@ -197,31 +222,35 @@ class StreamRelay {
     return this.init.meter.finish('client_disconnected', 'client_disconnected').then(() => {});
   }
 
-  async *frames(): AsyncGenerator<string, void, undefined> {
-    let delivered = false;
-    try {
-      for (;;) {
-        if (this.queue.length > 0) {
-          const frames = this.queue;
-          this.queue = [];
-          this.queuedBytes = 0;
-          this.resume?.();
-          // Frames that arrived together leave in one write: one syscall and one response chunk.
-          yield frames.length === 1 ? (frames[0] as string) : frames.join('');
-          continue;
-        }
-        if (this.closed) {
-          delivered = true;
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
-        this.wake = undefined;
-      }
-    } finally {
-      // The consumer left before the end: the client disconnected.
-      if (!delivered) await this.cancel();
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<string>> {
+    if (this.finishedReading) return Promise.resolve({ value: undefined, done: true });
+    if (this.queue.length > 0) return Promise.resolve({ value: this.take(), done: false });
+    if (this.closed) {
+      this.finishedReading = true;
+      return Promise.resolve({ value: undefined, done: true });
     }
+    return new Promise((resolve) => {
+      this.reader = resolve;
+    });
+  }
+
+  /** The consumer left before the end: the client disconnected. */
+  async return(): Promise<IteratorResult<string>> {
+    if (!this.finishedReading) {
+      this.finishedReading = true;
+      this.reader = undefined;
+      await this.cancel();
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** An error thrown in by the consumer (as Readable.from does on destroy): it left. */
+  async throw(err?: unknown): Promise<IteratorResult<string>> {
+    await this.return();
+    throw err;
   }
 }

@@ -27,6 +27,9 @@ export function streamOf(frames: AsyncIterable<string>, cancel?: () => Promise<v
   const iterator = frames[Symbol.asyncIterator]();
   let ended = false;
   return new Readable({
+    // Frames stay strings on their way to the response stream, which encodes them as it writes:
+    // without an encoding, each would first be copied into a Buffer of its own.
+    encoding: 'utf8',
     read() {
       iterator.next().then(
         ({ value, done }) => {

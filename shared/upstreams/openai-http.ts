@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { finished } from 'node:stream';
 import { SseParser } from '../domain/sse.js';
 import type { Upstream, UpstreamEvent, UpstreamFailure, UpstreamReply, UpstreamRequest } from '../ports.js';
 
@@ -160,24 +161,119 @@ export class HttpUpstream implements Upstream {
  */
 const DRAIN_MS = 2_000;
 
+/** Decoded text held for a reader that has not caught up, before the response is paused. */
+const MAX_UNREAD_CHARS = 16 * 1024;
+
 /**
  * The server-sent events of a response as they arrive. A consumer that stops early either
  * aborts the request (a cancelled attempt: the connection is closed at once) or has read what
  * it needed, and the rest is drained for the connection's reuse.
+ *
+ * The body is read in flowing mode, each piece parsed as it comes: a reader waiting for the next
+ * event is handed it by the 'data' listener itself, with no stream iterator or generator between
+ * the socket and the reader (the largest part of a streamed chunk's cost). A reader that falls
+ * behind by more than MAX_UNREAD_CHARS pauses the response until it catches up.
  */
-async function* sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
-  const parser = new SseParser();
-  res.setEncoding('utf8');
-  const chunks = res[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      const next = await chunks.next();
-      if (next.done) break;
-      for (const event of parser.push(next.value as string)) yield event;
+export function sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
+  return { [Symbol.asyncIterator]: () => new SseReader(res) };
+}
+
+class SseReader implements AsyncIterator<UpstreamEvent> {
+  private readonly parser = new SseParser();
+  private queue: UpstreamEvent[] = [];
+  private head = 0;
+  private unread = 0;
+  /** The body ended (null), failed (the error), or is still coming (undefined). */
+  private outcome: Error | null | undefined;
+  private waiter:
+    | { resolve: (r: IteratorResult<UpstreamEvent>) => void; reject: (err: unknown) => void }
+    | undefined;
+  private released = false;
+  private readonly stopWatching: () => void;
+
+  constructor(private readonly res: IncomingMessage) {
+    res.setEncoding('utf8');
+    res.on('data', this.onData);
+    // An error, or a close before the end (a cut connection), fails the reader after the events
+    // that arrived whole; the end flushes a last event that had no blank line.
+    this.stopWatching = finished(res, { writable: false }, (err) => {
+      if (err) this.settle(err);
+      else {
+        this.enqueue(this.parser.end());
+        this.settle(null);
+      }
+    });
+  }
+
+  private readonly onData = (text: string): void => {
+    this.enqueue(this.parser.push(text));
+    if (this.unread > MAX_UNREAD_CHARS) this.res.pause();
+  };
+
+  private enqueue(events: UpstreamEvent[]): void {
+    for (const event of events) {
+      const waiter = this.waiter;
+      if (waiter) {
+        this.waiter = undefined;
+        waiter.resolve({ value: event, done: false });
+      } else {
+        this.queue.push(event);
+        this.unread += event.data.length;
+      }
     }
-    for (const event of parser.end()) yield event;
-  } finally {
-    if (!res.complete) drain(res);
+  }
+
+  private settle(outcome: Error | null): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    const waiter = this.waiter;
+    if (!waiter) return;
+    this.waiter = undefined;
+    if (outcome) waiter.reject(outcome);
+    else waiter.resolve({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<UpstreamEvent>> {
+    if (this.head < this.queue.length) {
+      const event = this.queue[this.head++] as UpstreamEvent;
+      this.unread -= event.data.length;
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      }
+      if (this.res.isPaused() && this.unread <= MAX_UNREAD_CHARS && this.outcome === undefined)
+        this.res.resume();
+      return Promise.resolve({ value: event, done: false });
+    }
+    if (this.released) return Promise.resolve({ value: undefined, done: true });
+    if (this.outcome === null) {
+      this.release();
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    if (this.outcome) {
+      const err = this.outcome;
+      this.release();
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<UpstreamEvent>> {
+    this.release();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** The reader is done: what is left of the body is drained for the connection's reuse. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.queue = [];
+    this.head = 0;
+    this.res.off('data', this.onData);
+    this.stopWatching();
+    if (!this.res.complete) drain(this.res);
   }
 }
 
