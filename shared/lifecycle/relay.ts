@@ -81,8 +81,9 @@ export async function relayStream(init: RelayInit, attempt: Attempt): Promise<Ht
  * generated. The deadline stops the upstream and meters at once.
  *
  * The relay is itself the body's iterator: a read takes every frame queued since the last one, in
- * one string (one write, one response chunk); a read that finds none waits, and is answered by the
- * pump as it queues the next frames. A consumer that leaves before the end (return) cancels.
+ * one string (one write, one response chunk); a read that finds none waits, and is answered once
+ * the pump has handled what the upstream sent in one read. A consumer that leaves before the end
+ * (return) cancels.
  */
 class StreamRelay implements AsyncIterableIterator<string> {
   private queue: string[];
@@ -91,6 +92,8 @@ class StreamRelay implements AsyncIterableIterator<string> {
   private reader: ((result: IteratorResult<string>) => void) | undefined;
   /** The consumer read to the end, or left: reads end. */
   private finishedReading = false;
+  /** An answer to the waiting read is scheduled. */
+  private answering = false;
   private resume: (() => void) | undefined;
   /** No frame will be added any more. */
   private closed = false;
@@ -118,11 +121,7 @@ class StreamRelay implements AsyncIterableIterator<string> {
       this.queue.push(frame);
       this.queuedBytes += frame.length;
     }
-    const reader = this.reader;
-    if (reader && this.queue.length > 0) {
-      this.reader = undefined;
-      reader({ value: this.take(), done: false });
-    }
+    if (frames.length > 0) this.answerSoon();
   }
 
   private close(): void {
@@ -130,13 +129,33 @@ class StreamRelay implements AsyncIterableIterator<string> {
     this.stopped = true;
     clearTimeout(this.deadlineTimer);
     this.resume?.();
+    this.answerSoon();
+  }
+
+  /**
+   * Answers a waiting read once the pump has handled every event already read from upstream
+   * (they come in microtasks; this runs after them). Frames that arrived in one read from
+   * upstream so leave in one write, one syscall, rather than one write each.
+   */
+  private answerSoon(): void {
+    if (this.reader === undefined || this.answering) return;
+    this.answering = true;
+    process.nextTick(this.answer);
+  }
+
+  private readonly answer = (): void => {
+    this.answering = false;
     const reader = this.reader;
-    if (reader) {
+    if (reader === undefined) return;
+    if (this.queue.length > 0) {
+      this.reader = undefined;
+      reader({ value: this.take(), done: false });
+    } else if (this.closed) {
       this.reader = undefined;
       this.finishedReading = true;
       reader({ value: undefined, done: true });
     }
-  }
+  };
 
   /** Every queued frame, in one string. */
   private take(): string {

@@ -128,6 +128,37 @@ describe('streams', () => {
     expect(h.usage[1]?.inputTokens).toBeGreaterThan(toolBytes / 5);
   });
 
+  it('sends frames the upstream sent in one read in one write, and every frame in order', async () => {
+    const batches = [
+      [chunk('Hello')],
+      [chunk(' a'), chunk(' b'), chunk(' c')],
+      [chunk(null, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })],
+      [chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 4 } }), '[DONE]'],
+    ];
+    const h = harness({
+      script: async () => ({
+        ok: true,
+        text: async () => '',
+        async *events() {
+          for (const batch of batches) {
+            // A new read from the socket: a later turn of the event loop.
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            for (const data of batch) yield { event: undefined, data };
+          }
+        },
+      }),
+    });
+    const res = await h.call({ stream: true });
+    const writes: string[] = [];
+    for await (const part of res.body as AsyncIterable<string>) writes.push(part);
+    const frameCounts = writes.map((w) => w.split('\n\n').length - 1);
+    // Hello, then a b c together, then the stop, then [DONE] once the request is recorded.
+    expect(frameCounts).toEqual([1, 3, 1, 1]);
+    const text = writes.join('');
+    expect([...text.matchAll(/"content":"([^"]*)"/g)].map((m) => m[1])).toEqual(['Hello', ' a', ' b', ' c']);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
   it('writes the usage to the outbox when publishing fails', async () => {
     const h = harness({ publishFails: true, script: async () => sse(good) });
     await collect((await h.call({ stream: true })).body);
