@@ -5,6 +5,7 @@ import {
   readUsage,
   sanitizeChunk,
   sanitizeCompletion,
+  textChoice,
 } from '../../shared/dialects/openai-chat/response.js';
 import { compileCatalog, resolveTierId } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
@@ -221,6 +222,58 @@ describe('response sanitising', () => {
       expect(frame).toBe(sseFrame(sanitizeChunk(chunk, { ...identity, id: 'chatcmpl-"quoted"' })));
       expect(frame).not.toMatch(/gen-abc|OpenAI|gpt|fp_x|provider/);
     }
+  });
+
+  it('frames text chunks (its fast path) exactly as the general path, for every shape of choice', () => {
+    const framer = new ChunkFramer(identity);
+    const contents = [
+      undefined,
+      null,
+      '',
+      'x',
+      'a "quote", a \\ and a\nnewline\t',
+      '漢字 😀 \ud800 \u0001 </script>',
+      5,
+    ];
+    const roles = [undefined, 'assistant', 7];
+    const indexes = [undefined, 0, 2, -0, 1.5, Number.NaN, '1'];
+    const finishes = [undefined, null, 'stop', 3];
+    const logprobs = [undefined, null, { content: [{ token: 'x', logprob: -0.1 }] }];
+    const extras: Json[] = [
+      {},
+      { provider: 'OpenAI', reasoning: 'thought' },
+      { refusal: null },
+      { tool_calls: [{ index: 0, id: 'call_1', function: { arguments: '{}' } }] },
+      { annotations: [] },
+    ];
+    const chunks: Json[] = [];
+    for (const content of contents)
+      for (const role of roles)
+        for (const extra of extras) {
+          const delta: Json = { ...extra };
+          if (role !== undefined) delta.role = role;
+          if (content !== undefined) delta.content = content;
+          for (const index of indexes)
+            for (const finish_reason of finishes)
+              for (const lp of logprobs) {
+                const choice: Json = { delta, native_finish_reason: 'stop' };
+                if (index !== undefined) choice.index = index;
+                if (finish_reason !== undefined) choice.finish_reason = finish_reason;
+                if (lp !== undefined) choice.logprobs = lp;
+                chunks.push({ ...upstream, choices: [choice] });
+              }
+          chunks.push({ ...upstream, choices: [{ delta }, { delta, index: 1 }] });
+          chunks.push({ ...upstream, choices: [null] }, { ...upstream, choices: [{ delta: null }] });
+        }
+    expect(chunks.length).toBeGreaterThan(5_000);
+    let fast = 0;
+    for (const chunk of chunks) {
+      if (textChoice(chunk.choices) !== undefined) fast++;
+      const frame = framer.frame(chunk);
+      expect(frame).toBe(sseFrame(sanitizeChunk(chunk, identity)));
+      expect(frame).not.toMatch(/gen-abc|OpenAI|gpt|fp_x|provider|reasoning|native/);
+    }
+    expect(fast).toBeGreaterThan(1_000);
   });
 
   it('reads usage only when it is well-formed', () => {

@@ -148,7 +148,7 @@ class MessagesExchange implements Exchange {
   }
 
   private outcome(frames: string[], end?: 'done' | 'failed'): EventOutcome {
-    return { frames, content: this.contentSeen, ...(end ? { end } : {}) };
+    return end ? { frames, content: this.contentSeen, end } : { frames, content: this.contentSeen };
   }
 
   private take(blockOrDelta: unknown): void {

@@ -133,11 +133,13 @@ export function messageDelta(upstream: Json, usage: Json): Json {
   return { type: 'message_delta', delta: stopFields(delta), usage };
 }
 
+const GENERATED_FIELDS = ['text', 'thinking', 'partial_json'];
+
 /** Generated text in a content block or a delta (text, thinking, tool input), for usage estimates. */
 export function generatedText(blockOrDelta: unknown): string {
   if (!isObject(blockOrDelta)) return '';
   let text = '';
-  for (const field of ['text', 'thinking', 'partial_json']) {
+  for (const field of GENERATED_FIELDS) {
     const v = blockOrDelta[field];
     if (typeof v === 'string') text += v;
   }

@@ -100,7 +100,7 @@ class ChatExchange implements Exchange {
     if (event.data === '[DONE]') return { frames: [], content: this.contentSeen, end: 'done' };
     const chunk = parseChunk(event.data);
     if (!chunk || chunk.error !== undefined) return { frames: [], content: this.contentSeen, end: 'failed' };
-    this.keepUsage(chunk.usage); // kept back for the final usage chunk
+    if (chunk.usage !== undefined) this.keepUsage(chunk.usage); // kept back for the final usage chunk
     const choices = Array.isArray(chunk.choices) ? (chunk.choices as Array<Json | null>) : [];
     if (choices.length === 0) return { frames: [], content: this.contentSeen };
     for (const choice of choices) {

@@ -162,8 +162,43 @@ export class ChunkFramer {
   }
 
   frame(upstream: Json): string {
-    return `${this.prefix}${JSON.stringify(sanitizeChoices(upstream.choices, this.identity))}}\n\n`;
+    return `${this.prefix}${textChoice(upstream.choices) ?? JSON.stringify(sanitizeChoices(upstream.choices, this.identity))}}\n\n`;
   }
+}
+
+/**
+ * The serialised choices of the commonest chunk, one choice whose delta holds text only (a role
+ * and content, no tool call, refusal or other field), written without building the sanitised
+ * objects first; undefined for any other chunk. Exactly `JSON.stringify(sanitizeChoices(choices))`.
+ */
+export function textChoice(choices: unknown): string | undefined {
+  if (!Array.isArray(choices) || choices.length !== 1) return undefined;
+  const c: unknown = choices[0];
+  if (!isObject(c)) return undefined;
+  const delta = c.delta;
+  if (!isObject(delta)) return undefined;
+  const { role, content } = delta;
+  if (
+    (typeof content !== 'string' && content !== null && content !== undefined) ||
+    (typeof role !== 'string' && role !== undefined) ||
+    delta.refusal !== undefined ||
+    delta.tool_calls !== undefined ||
+    delta.function_call !== undefined ||
+    delta.annotations !== undefined ||
+    delta.audio !== undefined ||
+    (c.logprobs !== undefined && c.logprobs !== null) ||
+    (typeof c.index !== 'number' && c.index !== undefined)
+  ) {
+    return undefined;
+  }
+  const index = typeof c.index === 'number' ? JSON.stringify(c.index) : '0';
+  const finish = typeof c.finish_reason === 'string' ? JSON.stringify(c.finish_reason) : 'null';
+  const logprobs = c.logprobs === null ? '"logprobs":null,' : '';
+  const fields =
+    (role !== undefined ? `"role":${JSON.stringify(role)}` : '') +
+    (role !== undefined && content !== undefined ? ',' : '') +
+    (content !== undefined ? `"content":${JSON.stringify(content)}` : '');
+  return `[{"index":${index},"finish_reason":${finish},${logprobs}"delta":{${fields}}}]`;
 }
 
 /** Generated text and tool arguments in a chunk's delta or a message, for usage estimates. */
