@@ -37,7 +37,9 @@ export class LocalResponseStream extends Writable {
     encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
-    this.setMetadata({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' } });
+    if (!this.headersSent) {
+      this.setMetadata({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' } });
+    }
     if (this.res.write(chunk, encoding)) callback();
     else this.res.once('drain', () => callback());
   }
