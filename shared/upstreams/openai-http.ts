@@ -174,7 +174,7 @@ const MAX_UNREAD_CHARS = 16 * 1024;
  * the socket and the reader (the largest part of a streamed chunk's cost). A reader that falls
  * behind by more than MAX_UNREAD_CHARS pauses the response until it catches up.
  */
-export function sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
+function sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
   return { [Symbol.asyncIterator]: () => new SseReader(res) };
 }
 
