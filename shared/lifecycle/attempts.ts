@@ -169,6 +169,8 @@ export function asAttemptFailure(err: unknown): AttemptFailed {
 /** Rejects with a timeout AttemptFailed (and aborts the attempt) if `promise` takes longer than `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, attempt: Attempt): Promise<T> {
   if (ms <= 0) {
+    // The abort may reject `promise` (a read already waiting): that rejection is expected here.
+    promise.catch(() => {});
     attempt.abort();
     return Promise.reject(new AttemptFailed('timeout', upstreamTimeout()));
   }

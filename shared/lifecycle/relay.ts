@@ -232,12 +232,11 @@ class StreamRelay implements AsyncIterableIterator<string> {
    */
   cancel(): Promise<void> {
     if (!this.stopped) {
-      this.stopped = true;
       this.attempt.abort();
-      clearTimeout(this.deadlineTimer);
-      this.resume?.();
       this.init.log.info('client disconnected', { requestId: this.init.requestId });
     }
+    // No frame comes any more: a read that waits ends, and so does every later one.
+    this.close();
     return this.init.meter.finish('client_disconnected', 'client_disconnected').then(() => {});
   }
 
@@ -261,7 +260,9 @@ class StreamRelay implements AsyncIterableIterator<string> {
   async return(): Promise<IteratorResult<string>> {
     if (!this.finishedReading) {
       this.finishedReading = true;
+      const reader = this.reader;
       this.reader = undefined;
+      reader?.({ value: undefined, done: true });
       await this.cancel();
     }
     return { value: undefined, done: true };

@@ -18,8 +18,9 @@ export interface CompletionsHandlerOptions {
 }
 
 /**
- * A readable over the response frames that pulls one frame per read, so each frame is written
- * as soon as it exists. When the consumer goes away first (the client disconnected), `cancel`
+ * A readable over the response frames that pulls what the body has ready at each read (the relay
+ * hands every frame queued since the last read, in one string), so frames are written as soon as
+ * they exist. When the consumer goes away first (the client disconnected), `cancel`
  * runs before the stream reports itself closed, so the pipeline, and with it the invocation,
  * ends only once the request is recorded.
  */
@@ -42,8 +43,8 @@ export function streamOf(frames: AsyncIterable<string>, cancel?: () => Promise<v
     destroy(err, callback) {
       const close = async () => {
         if (!ended) await cancel?.();
-        // Not awaited: a generator busy in a read finishes that read first; the request is
-        // already recorded and its upstream aborted.
+        // Not awaited: the request is already recorded and its upstream aborted, and a read
+        // still pending has ended with the cancel.
         iterator.return?.().catch(() => {});
       };
       close().then(

@@ -265,10 +265,16 @@ class SseReader implements AsyncIterator<UpstreamEvent> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
-  /** The reader is done: what is left of the body is drained for the connection's reuse. */
+  /**
+   * The reader is done: a read that waits ends, and what is left of the body is drained for the
+   * connection's reuse.
+   */
   private release(): void {
     if (this.released) return;
     this.released = true;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve({ value: undefined, done: true });
     this.queue = [];
     this.head = 0;
     this.res.off('data', this.onData);

@@ -70,6 +70,21 @@ describe('streams', () => {
     expect(h.usage[0]?.chargeMicros).toBeGreaterThan(0);
   });
 
+  it('ends a read that waits for the upstream when the client leaves, by cancel or by return', async () => {
+    for (const leave of ['cancel', 'return'] as const) {
+      const h = harness({ script: async () => sse(good, { hangAfter: 2 }) });
+      const res = await h.call({ stream: true });
+      const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+      const { waiting } = await readUntilWaiting(iterator);
+      if (leave === 'cancel') await res.cancel?.();
+      else await iterator.return?.();
+      await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+      await expect(iterator.next()).resolves.toEqual({ value: undefined, done: true });
+      expect(h.usage).toHaveLength(1);
+      expect(h.usage[0]).toMatchObject({ status: 'client_disconnected' });
+    }
+  });
+
   it('meters a stream when the upstream ends, while its reader is stalled', async () => {
     const h = harness({ script: async () => sse(good) });
     const res = await h.call({ stream: true });
@@ -314,3 +329,21 @@ describe('tool-call ids', () => {
     expect(sent[2]?.tool_call_id).toBe('toolu_01XYZ');
   });
 });
+
+/**
+ * Reads until a read finds nothing ready (the upstream hangs), and gives that pending read back,
+ * wrapped (an async function would otherwise wait for it).
+ */
+async function readUntilWaiting(
+  iterator: AsyncIterator<string>,
+): Promise<{ waiting: Promise<IteratorResult<string>> }> {
+  for (;;) {
+    const read = iterator.next();
+    const first = await Promise.race([
+      read,
+      new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 50)),
+    ]);
+    if (first === 'waiting') return { waiting: read };
+    if (first.done) throw new Error('the stream ended instead of waiting');
+  }
+}

@@ -168,6 +168,17 @@ describe('HttpUpstream', () => {
     await expect(events.next()).rejects.toThrow();
   });
 
+  it('ends a read that waits for the next event when the reader gives up', async () => {
+    const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
+    const reply = await send(upstream, { 'x-slow': '1' });
+    if (!reply.ok) throw new Error('expected a success');
+    const events = reply.events()[Symbol.asyncIterator]();
+    expect((await events.next()).value).toEqual({ event: undefined, data: '{"a":1}' });
+    const waiting = events.next(); // the upstream sends nothing more
+    await events.return?.();
+    await expect(waiting).resolves.toEqual({ value: undefined, done: true });
+  });
+
   it('hands a slow reader every event in order, however many arrive in one read', async () => {
     const upstream = new HttpUpstream({ baseUrl, apiKey: async () => undefined });
     const reply = await send(upstream, { 'x-many': '2000' });

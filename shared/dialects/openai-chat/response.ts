@@ -169,7 +169,8 @@ export class ChunkFramer {
 /**
  * The serialised choices of the commonest chunk, one choice whose delta holds text only (a role
  * and content, no tool call, refusal or other field), written without building the sanitised
- * objects first; undefined for any other chunk. Exactly `JSON.stringify(sanitizeChoices(choices))`.
+ * objects first; undefined for any other chunk. Exactly
+ * `JSON.stringify(sanitizeChoices(choices, identity))`, whatever the identity.
  */
 export function textChoice(choices: unknown): string | undefined {
   if (!Array.isArray(choices) || choices.length !== 1) return undefined;
