@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { AdminClient, type AdminRequest } from '../admin-client/client.js';
 import { type CredentialSource, defaultCredentialSource, lambdaUrlRegion } from '../admin-client/sigv4.js';
 import { intEnv, optionalEnv, requireEnv } from '../config.js';
@@ -87,7 +88,7 @@ export function probeTargetFromEnv(): ProbeTarget {
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> => delay(ms);
 
 /**
  * A ProbeEnv for the target. Build one per run: credentials are read from the environment now, so a long-lived

@@ -1,8 +1,9 @@
 /**
  * What the router reads of a request, whatever its surface (chat completions, Messages), and the
  * classifier's features: hashed word uni- and bigrams, character trigrams (so languages written
- * without spaces count too), a few shape tokens (length, turns, code, maths) and their pairs. No
- * vocabulary is stored: a feature's index is its FNV-1a hash modulo the model's dimension.
+ * without spaces count too), shape tokens (length, turns, code, maths), cue words and flags, and
+ * every pair of those. No vocabulary is stored: a feature's index is its FNV-1a hash modulo the
+ * model's dimension.
  */
 
 /** The dialect-neutral view of a request that routing decides on. */

@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-e3037f200c47',
+  version: 'r1-e840ee0de0ef',
   dim: 16384,
   scale: 0.0841906,
   bias: [-0.8296, -0.2578, 0.101, 0.9864],

@@ -1,6 +1,6 @@
 import type { UpstreamModel } from '../../domain/catalog.js';
 import type { GatewayError } from '../../domain/errors.js';
-import { parseJsonObject } from '../../domain/json-body.js';
+import { isObject, parseJsonObject } from '../../domain/json-body.js';
 import { bearerToken } from '../../domain/keys.js';
 import { SSE_DONE, sseFrame } from '../../domain/sse.js';
 import type { ToolCallIds } from '../../domain/tool-call-ids.js';
@@ -39,7 +39,7 @@ export interface ChatParsed extends ChatRequest, ParsedRequest {
 function parseChunk(data: string): Json | undefined {
   try {
     const value = JSON.parse(data) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+    return isObject(value) ? value : undefined;
   } catch {
     return undefined;
   }
