@@ -7,6 +7,7 @@ import { defaultClassifier, Router } from '../shared/routing/router.js';
 import { DEFAULT_DATASET, loadDataset } from './router/dataset.js';
 import { evaluate } from './router/evaluate.js';
 import { FRESH_DATASET, FRESH_SETS, freshReport, outputsFor } from './router/fresh.js';
+import { settledTiers } from './router/labels.js';
 import { overlap } from './router/overlap.js';
 
 /**
@@ -44,7 +45,9 @@ const overlapLine =
     ? `No prompt repeats or nearly repeats one of ${others.map(named).join(', ')} (scripts/router/overlap.ts).`
     : `No prompt repeats one of ${others.map(named).join(', ')}; near copies (scripts/router/overlap.ts): ${near.join(', ')}.`;
 
-const evaluation = evaluate(new Router(defaultClassifier()), examples);
+// The blind set was judged by three readers too (data/router/labels.md): its figures also against their labels.
+const settled = data.href === FRESH_DATASET.href ? settledTiers(examples, 'fresh4') : undefined;
+const evaluation = evaluate(new Router(defaultClassifier()), examples, settled);
 const text = freshReport(ROUTER_MODEL.version, examples, evaluation, named(data), overlapLine);
 
 if (values.write) {
@@ -53,6 +56,10 @@ if (values.write) {
   const figuresFile = values.figures === undefined ? outputs.figures : new URL(values.figures, cwd);
   writeFileSync(report, `${text}\n`);
   const { confusion: _, ...figures } = evaluation.router;
-  writeFileSync(figuresFile, `${JSON.stringify({ version: ROUTER_MODEL.version, ...figures }, null, 2)}\n`);
+  const settledFigures = evaluation.settled && { ...evaluation.settled, confusion: undefined };
+  writeFileSync(
+    figuresFile,
+    `${JSON.stringify({ version: ROUTER_MODEL.version, ...figures, settled: settledFigures }, null, 2)}\n`,
+  );
 }
 console.log(text);

@@ -2,14 +2,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Classifier, type RouterModel } from '../shared/routing/classifier.js';
 import { Router } from '../shared/routing/router.js';
-import { DEFAULT_DATASET, parseDataset, split } from './router/dataset.js';
+import { DEFAULT_DATASET, isHeldOut, parseDataset, split } from './router/dataset.js';
 import { evaluate, report } from './router/evaluate.js';
+import { settledTiers } from './router/labels.js';
 import { trainRouter } from './router/train.js';
 
 /**
  * `npm run train-router [-- --data file.jsonl]`: trains the tier-auto classifier on the training
  * part of a labelled set, writes the artifact (shared/routing/model.generated.ts) and the
- * held-out evaluation (data/router/report.md, data/router/figures.json). Same data, same bytes.
+ * held-out evaluation (data/router/report.md, data/router/figures.json), on the default set also
+ * against the labels three readers settled on (data/router/labels.md). Same data, same bytes.
  */
 const { values } = parseArgs({ options: { data: { type: 'string' } } });
 const dataPath = values.data ?? DEFAULT_DATASET;
@@ -37,7 +39,11 @@ export function modelModule(m: RouterModel): string {
 
 const root = new URL('../', import.meta.url);
 writeFileSync(new URL('shared/routing/model.generated.ts', root), modelModule(model));
-const evaluation = evaluate(new Router(new Classifier(model)), heldOut);
+const settled =
+  values.data === undefined
+    ? settledTiers(examples, 'labelled').filter((_, i) => isHeldOut(examples[i] as (typeof examples)[number]))
+    : undefined;
+const evaluation = evaluate(new Router(new Classifier(model)), heldOut, settled);
 writeFileSync(
   new URL('data/router/report.md', root),
   `${report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation, cv)}\n`,
@@ -47,6 +53,7 @@ const figures = {
   heldOut: heldOut.length,
   ...evaluation.router,
   confusion: undefined,
+  settled: evaluation.settled && { ...evaluation.settled, confusion: undefined },
 };
 writeFileSync(new URL('data/router/figures.json', root), `${JSON.stringify(figures, null, 2)}\n`);
 console.log(report(model.version, { train: train.length, heldOut: heldOut.length }, evaluation, cv));

@@ -10,6 +10,8 @@ export interface Evaluation {
   router: RoutingMetrics;
   alwaysTier2: RoutingMetrics;
   keyword: RoutingMetrics;
+  /** The router against the labels three readers settled on (data/router/labels.md). */
+  settled?: RoutingMetrics;
 }
 
 /** Agreement and downward misroutes the committed artifact must reach on the held-out part. */
@@ -18,11 +20,20 @@ export const TARGETS = { agreement: 0.9, downward: 0.03 } as const;
 const run = (examples: LabelledExample[], pick: (input: RouteInput) => TierId): RoutingMetrics =>
   measure(examples.map((e) => ({ label: e.tier, chosen: pick(toRouteInput(e)) })));
 
-export function evaluate(router: Router, heldOut: LabelledExample[]): Evaluation {
+/** The router and both baselines on `heldOut`; with `settled` (its settled tiers), the router against those too. */
+export function evaluate(
+  router: Router,
+  heldOut: LabelledExample[],
+  settled?: readonly TierId[],
+): Evaluation {
+  const chosen = heldOut.map((e) => router.route(toRouteInput(e)).tier);
+  const against = (label: (i: number) => TierId): RoutingMetrics =>
+    measure(heldOut.map((_, i) => ({ label: label(i), chosen: chosen[i] as TierId })));
   return {
-    router: run(heldOut, (input) => router.route(input).tier),
+    router: against((i) => (heldOut[i] as LabelledExample).tier),
     alwaysTier2: run(heldOut, alwaysTier2),
     keyword: run(heldOut, keywordHeuristic),
+    ...(settled ? { settled: against((i) => settled[i] as TierId) } : {}),
   };
 }
 
@@ -42,6 +53,9 @@ export function comparison(e: Evaluation): string[] {
     ['tier-auto (rules + classifier)', e.router],
     ['always tier-2', e.alwaysTier2],
     ['keyword/length heuristic', e.keyword],
+    ...(e.settled
+      ? [['tier-auto, against the labels three readers settled on', e.settled] as [string, RoutingMetrics]]
+      : []),
   ];
   return [
     '| router | agreement | downward | upward |',

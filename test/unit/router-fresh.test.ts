@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../scripts/router/dataset.js';
 import { evaluate } from '../../scripts/router/evaluate.js';
 import { FRESH_DATASET, FRESH_FIGURES } from '../../scripts/router/fresh.js';
+import { settledTiers } from '../../scripts/router/labels.js';
 import { defaultClassifier, Router } from '../../shared/routing/router.js';
 
 /**
@@ -15,6 +16,7 @@ const figures = JSON.parse(readFileSync(FRESH_FIGURES, 'utf8')) as {
   n: number;
   agreement: number;
   downward: number;
+  settled: { n: number; agreement: number; downward: number };
 };
 const fresh = loadDataset(FRESH_DATASET);
 /**
@@ -24,7 +26,7 @@ const fresh = loadDataset(FRESH_DATASET);
 const BLIND_FLOOR = { n: 160, agreement: 124 / 160, downward: 2 / 160 };
 
 describe('the committed router model on the blind set', () => {
-  const result = evaluate(new Router(defaultClassifier()), fresh);
+  const result = evaluate(new Router(defaultClassifier()), fresh, settledTiers(fresh, 'fresh4'));
 
   it('is measured on the whole set the committed figures describe', () => {
     expect(result.router.n).toBe(figures.n);
@@ -36,5 +38,11 @@ describe('the committed router model on the blind set', () => {
     expect(result.router.n).toBe(BLIND_FLOOR.n);
     expect(result.router.agreement).toBeGreaterThanOrEqual(BLIND_FLOOR.agreement);
     expect(result.router.downward).toBeLessThanOrEqual(BLIND_FLOOR.downward);
+  });
+
+  it('keeps its figures against the labels three readers settled on (data/router/labels.md)', () => {
+    expect(result.settled?.n).toBe(figures.settled.n);
+    expect(result.settled?.agreement).toBeGreaterThanOrEqual(figures.settled.agreement);
+    expect(result.settled?.downward).toBeLessThanOrEqual(figures.settled.downward);
   });
 });
