@@ -1,4 +1,5 @@
 import type { WalletStore } from '../ports.js';
+import { afterPendingIo } from './after-io.js';
 
 export interface FundsOptions {
   /** A snapshot older than this no longer lets a request call upstream before its hold. */
@@ -104,8 +105,9 @@ export class Funds {
     this.loading.add(accountId);
     const readAt = this.now();
     const reservedBefore = this.snapshots.get(accountId)?.reservedMicros ?? 0;
-    this.wallet
-      .readBalance(accountId)
+    // Started after the request's upstream call has gone out (after-io.ts).
+    afterPendingIo()
+      .then(() => this.wallet.readBalance(accountId))
       .then((balanceMicros) => {
         if (balanceMicros === undefined) return this.gone(accountId);
         // Holds placed while the read was under way may not show in it: keep them reserved.

@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import middy from '@middy/core';
+import { finished, type Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { fromFunctionUrlEvent } from '../adapters/function-url.js';
 import { asGatewayError } from '../domain/errors.js';
@@ -17,41 +16,92 @@ export interface CompletionsHandlerOptions {
   countError?: ErrorCounter;
 }
 
+/** The response stream a streaming handler writes to (Lambda's, or local/awslambda-shim's). */
+export type ResponseStream = Writable;
+
+/** The client went away: the response stream failed or closed before its end. */
+const gone = (out: ResponseStream, err: Error): Error => (out.errored as Error | null) ?? err;
+
 /**
- * A readable over the response frames that pulls what the body has ready at each read (the relay
- * hands every frame queued since the last read, in one string), so frames are written as soon as
- * they exist. When the consumer goes away first (the client disconnected), `cancel`
- * runs before the stream reports itself closed, so the pipeline, and with it the invocation,
- * ends only once the request is recorded.
+ * Writes a response body to the response stream: a buffered body at once, a stream frame by frame
+ * as the body yields them (the relay hands every frame queued since the last read in one string,
+ * so frames are written as soon as they exist), waiting for 'drain' when the stream is full.
+ * Nothing stands between the frames and the stream: no Readable, no pipeline, no extra tick.
+ *
+ * When the client goes away first (the stream fails or closes before its end), `cancel` runs at
+ * once, even while a read waits for upstream, and the write rejects only once it has resolved, so
+ * the invocation ends only once the request is recorded.
  */
-export function streamOf(frames: AsyncIterable<string>, cancel?: () => Promise<void>): Readable {
-  const iterator = frames[Symbol.asyncIterator]();
+export async function writeBody(
+  out: ResponseStream,
+  body: string | AsyncIterable<string>,
+  cancel?: () => Promise<void>,
+): Promise<void> {
+  if (typeof body === 'string') return endStream(out, body);
+  const iterator = body[Symbol.asyncIterator]();
   let ended = false;
-  return new Readable({
-    // Frames stay strings on their way to the response stream, which encodes them as it writes:
-    // without an encoding, each would first be copied into a Buffer of its own.
-    encoding: 'utf8',
-    read() {
-      iterator.next().then(
-        ({ value, done }) => {
-          if (done) ended = true;
-          this.push(done ? null : value);
-        },
-        (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
-      );
-    },
-    destroy(err, callback) {
-      const close = async () => {
-        if (!ended) await cancel?.();
-        // Not awaited: the request is already recorded and its upstream aborted, and a read
-        // still pending has ended with the cancel.
-        iterator.return?.().catch(() => {});
-      };
-      close().then(
-        () => callback(err),
-        () => callback(err),
-      );
-    },
+  let left: Error | undefined;
+  let cancelled: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  const onGone = (err: Error): void => {
+    if (left || ended) return;
+    left = gone(out, err);
+    // Not awaited here: the loop below awaits it. A read still pending ends with the cancel.
+    cancelled = (cancel?.() ?? Promise.resolve()).catch(() => {});
+    wake?.();
+  };
+  // Also when the stream had already failed (the client left while the response was prepared).
+  const stopWatching = finished(out, { readable: false }, (err) => {
+    if (err) onGone(err);
+  });
+  try {
+    for (;;) {
+      const next = await iterator.next();
+      if (left) break;
+      if (next.done) break;
+      if (!out.write(next.value)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            out.off('drain', done);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          out.on('drain', done);
+        });
+        if (left) break;
+      }
+    }
+    if (!left) {
+      ended = true;
+      await endStream(out);
+      return;
+    }
+  } catch (err) {
+    // The body failed (it never does once the relay has started): the client gets no clean end.
+    if (!left) {
+      onGone(err instanceof Error ? err : new Error(String(err)));
+    }
+  } finally {
+    stopWatching();
+  }
+  await cancelled;
+  iterator.return?.().catch(() => {});
+  out.destroy();
+  throw left;
+}
+
+/** Ends the stream (after `last`, if given) and resolves once it has finished. */
+function endStream(out: ResponseStream, last?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    out.once('error', onError);
+    const done = (): void => {
+      out.off('error', onError);
+      resolve();
+    };
+    if (last) out.end(last, done);
+    else out.end(done);
   });
 }
 
@@ -73,11 +123,15 @@ export function createCompletionsHandler(api: PublicApi, options: CompletionsHan
       response = api.errorResponse(event.rawPath ?? '/', asGatewayError(err), requestId);
     }
     if (response.status >= 400) options.countError?.(response.errorCode ?? 'unknown', response.status);
-    const body = typeof response.body === 'string' ? response.body : streamOf(response.body, response.cancel);
-    return { statusCode: response.status, headers: response.headers, body };
+    return response;
   }
-  return middy<APIGatewayProxyEventV2, Awaited<ReturnType<typeof completions>>>({
-    streamifyResponse: true,
-    timeoutEarlyInMillis: 0,
-  }).handler(completions);
+  // No middleware runs here: the handler writes its body straight to Lambda's response stream.
+  return awslambda.streamifyResponse<APIGatewayProxyEventV2, void>(async (event, responseStream, context) => {
+    const response = await completions(event, context);
+    const out = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: response.status,
+      headers: response.headers,
+    });
+    await writeBody(out, response.body, response.cancel);
+  });
 }

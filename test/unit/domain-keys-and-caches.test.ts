@@ -94,6 +94,33 @@ describe('API keys', () => {
   });
 });
 
+describe('API key cache refresh', () => {
+  it('starts a reload ahead of expiry only after the I/O already due, never a cold lookup', async () => {
+    let now = 0;
+    const key = generateApiKey();
+    let lookups = 0;
+    const auth = new Authenticator(
+      {
+        findByHash: async () => {
+          lookups++;
+          return { keyId: 'k1', accountId: 'a1', status: 'active' };
+        },
+      },
+      1_000,
+      () => now,
+    );
+    const cold = auth.authenticateKey(key);
+    expect(lookups).toBe(1); // a miss waits for nothing
+    await cold;
+    now = 900; // in the last fifth of the entry's life: served from the cache, reloaded behind it
+    expect((await auth.authenticateKey(key)).keyId).toBe('k1');
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(lookups).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lookups).toBe(2);
+  });
+});
+
 describe('API key cache under a flood of unknown keys', () => {
   it('never evicts a valid key, and still answers a repeated unknown key from its own cache', async () => {
     const valid = generateApiKey();

@@ -30,6 +30,16 @@ describe('funds', () => {
     expect(funds.tryReserve('a', 10)).toBe(true);
   });
 
+  it('starts a background read only after the I/O already due (the upstream call goes out first)', async () => {
+    const { store, reads } = wallet(new Map([['a', 1_000]]));
+    const funds = new Funds(store, { now: () => 0 });
+    expect(funds.tryReserve('a', 10)).toBe(false);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(reads).toEqual([]);
+    await settle();
+    expect(reads).toEqual(['a']);
+  });
+
   it('overlaps only while the snapshot less the holds placed since covers twice the hold', async () => {
     const { store } = wallet(new Map([['a', 1_000]]));
     const funds = new Funds(store, { now: () => 0 });
