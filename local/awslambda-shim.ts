@@ -12,8 +12,15 @@ export interface ResponseMetadata {
   headers?: Record<string, string>;
 }
 
-/** The response stream handed to a streaming handler, writing through to a node:http response. */
+/**
+ * The response stream handed to a streaming handler, writing through to a node:http response. It
+ * keeps the rules of the Lambda runtime's stream (aws-lambda-nodejs-runtime-interface-client,
+ * src/ResponseStream.js), so code that breaks them fails here too: `end` takes only a callback,
+ * and the status and headers given to `HttpResponseStream.from` leave with the first write; a
+ * handler that ends without writing never sends them, which a Function URL answers with a 502.
+ */
 export class LocalResponseStream extends Writable {
+  private metadata: ResponseMetadata | undefined;
   private headersSent = false;
 
   constructor(private readonly res: ServerResponse) {
@@ -25,11 +32,17 @@ export class LocalResponseStream extends Writable {
     });
   }
 
+  /** As `HttpResponseStream.from`: the status and headers to send before the first bytes. */
   setMetadata(meta: ResponseMetadata): void {
-    if (this.headersSent) return;
-    this.headersSent = true;
-    // The head leaves with the first body bytes: one socket write, not two, before the first token.
-    this.res.writeHead(meta.statusCode ?? 200, meta.headers ?? {});
+    this.metadata ??= meta;
+  }
+
+  override end(...args: unknown[]): this {
+    const [callback] = args;
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError("Lambda's response stream end() takes only a callback: write the last bytes first");
+    }
+    return super.end(callback as (() => void) | undefined);
   }
 
   override _write(
@@ -38,14 +51,28 @@ export class LocalResponseStream extends Writable {
     callback: (error?: Error | null) => void,
   ): void {
     if (!this.headersSent) {
-      this.setMetadata({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' } });
+      this.headersSent = true;
+      // The head leaves with the first body bytes: one socket write, not two, before the first token.
+      const { statusCode = 200, headers = { 'content-type': 'application/octet-stream' } } =
+        this.metadata ?? {};
+      this.res.writeHead(statusCode, headers);
     }
     if (this.res.write(chunk, encoding)) callback();
     else this.res.once('drain', () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.setMetadata({ statusCode: 200 });
+    if (!this.headersSent && this.metadata) {
+      // The runtime sends the prelude from its first write only: with none, it never leaves.
+      this.headersSent = true;
+      this.res.writeHead(502, { 'content-type': 'application/json' });
+      this.res.end('{"Message":"Internal Server Error"}', () => callback());
+      return;
+    }
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.res.writeHead(200);
+    }
     this.res.end(() => callback());
   }
 }

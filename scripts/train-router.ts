@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Classifier, type RouterModel } from '../shared/routing/classifier.js';
 import { Router } from '../shared/routing/router.js';
@@ -40,7 +41,7 @@ export function modelModule(m: RouterModel): string {
 const root = new URL('../', import.meta.url);
 writeFileSync(new URL('shared/routing/model.generated.ts', root), modelModule(model));
 const settled =
-  values.data === undefined
+  new URL(dataPath, pathToFileURL(`${process.cwd()}/`)).href === DEFAULT_DATASET.href
     ? settledTiers(examples, 'labelled').filter((_, i) => isHeldOut(examples[i] as (typeof examples)[number]))
     : undefined;
 const evaluation = evaluate(new Router(new Classifier(model)), heldOut, settled);

@@ -108,9 +108,14 @@ export function freshReport(
     `# tier-auto on ${title} (model ${version})`,
     '',
     `${data}: ${examples.length} requests written blind (without reading data/router/labelled.jsonl`,
-    'or running the router) and labelled by the tier classes of DESIGN §1; each label is the tier most of',
-    'three blind readers chose (data/router/labels.md). The model was not retrained and nothing was',
-    `tuned after these figures were seen; \`${command}\` reproduces them.`,
+    'or running the router) and labelled by its writer by the tier classes of DESIGN §1. The model was',
+    `not retrained and nothing was tuned after these figures were seen; \`${command}\` reproduces them.`,
+    ...(e.settled
+      ? [
+          "The last row measures the router against the tier most of three blind readers chose instead of the writer's",
+          '(data/router/labels.md).',
+        ]
+      : []),
     ...(overlapLine === undefined ? [] : [overlapLine]),
     '',
     ...comparison(e),

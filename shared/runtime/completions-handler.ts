@@ -31,14 +31,23 @@ const gone = (out: ResponseStream, err: Error): Error => (out.errored as Error |
  * When the client goes away first (the stream fails or closes before its end), `cancel` runs at
  * once, even while a read waits for upstream, and the write rejects only once it has resolved, so
  * the invocation ends only once the request is recorded.
+ *
+ * Lambda's response stream is not a whole Writable (aws-lambda-nodejs-runtime-interface-client,
+ * src/ResponseStream.js): its `end` takes only a callback, and the status and headers given to
+ * `HttpResponseStream.from` leave with the first `write`. So every body is written, never passed
+ * to `end`, and a stream that yielded nothing still gets one (empty) write before its end.
  */
 export async function writeBody(
   out: ResponseStream,
   body: string | AsyncIterable<string>,
   cancel?: () => Promise<void>,
 ): Promise<void> {
-  if (typeof body === 'string') return endStream(out, body);
+  if (typeof body === 'string') {
+    out.write(body);
+    return endStream(out);
+  }
   const iterator = body[Symbol.asyncIterator]();
+  let wrote = false;
   let ended = false;
   let left: Error | undefined;
   let cancelled: Promise<void> | undefined;
@@ -59,6 +68,7 @@ export async function writeBody(
       const next = await iterator.next();
       if (left) break;
       if (next.done) break;
+      wrote = true;
       if (!out.write(next.value)) {
         await new Promise<void>((resolve) => {
           const done = (): void => {
@@ -74,6 +84,7 @@ export async function writeBody(
     }
     if (!left) {
       ended = true;
+      if (!wrote) out.write('');
       await endStream(out);
       return;
     }
@@ -91,17 +102,16 @@ export async function writeBody(
   throw left;
 }
 
-/** Ends the stream (after `last`, if given) and resolves once it has finished. */
-function endStream(out: ResponseStream, last?: string): Promise<void> {
+/** Ends the stream (`end` with a callback only, as Lambda's takes) and resolves once it has finished. */
+function endStream(out: ResponseStream): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     out.once('error', onError);
-    const done = (): void => {
+    out.end((err?: Error | null) => {
       out.off('error', onError);
-      resolve();
-    };
-    if (last) out.end(last, done);
-    else out.end(done);
+      if (err) reject(err);
+      else resolve();
+    });
   });
 }
 
