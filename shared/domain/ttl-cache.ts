@@ -1,10 +1,14 @@
+import { afterPendingIo } from './after-io.js';
+
 /**
  * A small time-bounded cache with single-flight loading: concurrent misses for one key share
  * one load, so a burst of cold requests costs one storage round trip, not one each.
  *
  * Refresh-ahead: in the last fifth of an entry's life a read still returns it (it is within its
  * TTL) and starts one background reload, so steady traffic never waits for a reload and no
- * value is ever served older than the TTL. Failed loads are not cached.
+ * value is ever served older than the TTL. Failed loads are not cached. The background reload
+ * starts only after the I/O already due (after-io.ts): the read that found the entry is on a
+ * request's path, and its own storage or upstream call goes out first.
  */
 export class TtlCache<K, V> {
   private readonly entries = new Map<K, { value: V; loadedAt: number }>();
@@ -20,7 +24,9 @@ export class TtlCache<K, V> {
     const hit = this.entries.get(key);
     const age = hit ? this.now() - hit.loadedAt : Number.POSITIVE_INFINITY;
     if (hit && age < this.ttlMs) {
-      if (age >= this.ttlMs * 0.8 && !this.inflight.has(key)) this.load(key, load).catch(() => {});
+      if (age >= this.ttlMs * 0.8 && !this.inflight.has(key)) {
+        this.load(key, () => afterPendingIo().then(load)).catch(() => {});
+      }
       return hit.value;
     }
     return this.inflight.get(key) ?? this.load(key, load);

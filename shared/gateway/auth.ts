@@ -1,7 +1,6 @@
 import { invalidApiKey } from '../domain/errors.js';
 import { bearerToken, hashApiKey, looksLikeApiKey } from '../domain/keys.js';
 import { TtlCache } from '../domain/ttl-cache.js';
-import { afterPendingIo } from '../lifecycle/after-io.js';
 import type { ApiKeyRecord, KeyStore } from '../ports.js';
 
 /** Key lookups are cached for at most 60 s, so a revoked key stops working within 60 s. */
@@ -42,8 +41,6 @@ export class Authenticator {
     let record: ApiKeyRecord;
     try {
       record = await this.found.get(hash, async () => {
-        // A reload ahead of expiry (the entry is still valid) waits for the request's own I/O.
-        if (this.found.peek(hash) !== undefined) await afterPendingIo();
         const stored = await this.keys.findByHash(hash);
         if (!stored) throw new UnknownKey();
         return stored;

@@ -1,5 +1,5 @@
+import { afterPendingIo } from '../domain/after-io.js';
 import type { WalletStore } from '../ports.js';
-import { afterPendingIo } from './after-io.js';
 
 export interface FundsOptions {
   /** A snapshot older than this no longer lets a request call upstream before its hold. */

@@ -19,7 +19,6 @@ import { DynamoProbeResultStore } from '../gateway/health.js';
 import { PublicApi } from '../gateway/public-api.js';
 import type { Log } from '../http.js';
 import { lazy } from '../lazy.js';
-import { afterPendingIo } from '../lifecycle/after-io.js';
 import { CircuitBreaker } from '../lifecycle/circuit-breaker.js';
 import { Funds } from '../lifecycle/funds.js';
 import { type LifecycleDeps, RequestLifecycle } from '../lifecycle/lifecycle.js';
@@ -69,12 +68,7 @@ export function createPublicApi(
   const catalogCache = new TtlCache<'active', Catalog>(
     capped(config.catalogCacheTtlMs, MAX_CATALOG_CACHE_TTL_MS),
   );
-  const catalog = () =>
-    catalogCache.get('active', async () => {
-      // A reload ahead of expiry (the entry is still valid) waits for the request's own I/O.
-      if (catalogCache.peek('active') !== undefined) await afterPendingIo();
-      return catalogStore.getActive();
-    });
+  const catalog = () => catalogCache.get('active', () => catalogStore.getActive());
   const auth = new Authenticator(
     new DynamoKeyStore(db, ledgerTable),
     capped(config.keyCacheTtlMs, MAX_KEY_CACHE_TTL_MS),

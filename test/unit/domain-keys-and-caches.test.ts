@@ -37,11 +37,27 @@ describe('TTL cache', () => {
     now = 8_500; // last fifth: served at once, one reload starts
     expect(await cache.get('k', slowLoad)).toBe(1);
     expect(await cache.get('k', slowLoad)).toBe(1);
+    await new Promise((r) => setImmediate(r)); // the reload starts after the I/O already due
     expect(loads).toBe(2);
     release?.();
     await new Promise((r) => setTimeout(r, 0));
     now = 12_000; // the first value would be stale now; the reloaded one is fresh
     expect(await cache.get('k', slowLoad)).toBe(2);
+    expect(loads).toBe(2);
+  });
+
+  it('starts a reload ahead of expiry only after the I/O already due, and a miss at once', async () => {
+    let now = 0;
+    let loads = 0;
+    const cache = new TtlCache<string, number>(1_000, () => now);
+    const load = async () => ++loads;
+    const cold = cache.get('k', load);
+    expect(loads).toBe(1); // a miss waits for nothing
+    await cold;
+    now = 900;
+    expect(await cache.get('k', load)).toBe(1);
+    expect(loads).toBe(1); // the request's own calls go out first
+    await new Promise((r) => setImmediate(r));
     expect(loads).toBe(2);
   });
 
