@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, optionalEnv } from '../../config.js';
+import { withoutSdkLogging } from '../sdk-client.js';
 
 /**
  * One document client per process (module singleton), reused across invocations so the
@@ -25,10 +26,12 @@ export function createDocumentClient(
   endpoint?: string,
   instrument: (client: DynamoDBClient) => DynamoDBClient = (c) => c,
 ): DynamoDBDocumentClient {
-  const raw = new DynamoDBClient({
-    ...(endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1' } : {}),
-    maxAttempts: 3,
-  });
+  const raw = withoutSdkLogging(
+    new DynamoDBClient({
+      ...(endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1' } : {}),
+      maxAttempts: 3,
+    }),
+  );
   return DynamoDBDocumentClient.from(instrument(raw), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
