@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { type Attempt, TimeLimit } from '../../shared/lifecycle/attempts.js';
+import { chunk, collect, harness, sse } from '../support/chat-lifecycle-harness.js';
 
 /** The time limit an attempt's reads run under. */
 
@@ -64,5 +65,26 @@ describe('TimeLimit', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("the wait for a stream's first content", () => {
+  it('runs under one timer, however many events come before the content', async () => {
+    const end = [chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 1 } }), '[DONE]'];
+    const timersUntilServed = async (eventsBefore: number): Promise<number> => {
+      const before = Array.from({ length: eventsBefore }, () => chunk(null));
+      const h = harness({ script: async () => sse([...before, chunk('a'), ...end]) });
+      const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+      let count: number;
+      try {
+        const res = await h.call({ stream: true });
+        count = setTimeoutSpy.mock.calls.length;
+        expect(await collect(res.body)).toContain('"content":"a"');
+      } finally {
+        setTimeoutSpy.mockRestore();
+      }
+      return count;
+    };
+    expect(await timersUntilServed(8)).toBe(await timersUntilServed(1));
   });
 });
