@@ -285,6 +285,34 @@ describe('a relay body pushed to the response stream', () => {
     expect(h.usage).toEqual([expect.objectContaining({ status: 'client_disconnected' })]);
   });
 
+  it('ends with an error frame, written and recorded, when the upstream fails or the deadline passes', async () => {
+    const cases = [
+      { opts: { failAfter: 2 }, deadlineMs: 60_000, status: 'upstream_error', code: 'upstream_error' },
+      { opts: { hangAfter: 2 }, deadlineMs: 400, status: 'timeout', code: 'upstream_timeout' },
+    ];
+    for (const { opts, deadlineMs, status, code } of cases) {
+      const h = harness({ script: async () => sse([chunk('a'), chunk('b'), chunk('c')], opts), deadlineMs });
+      const res = await h.call({ stream: true });
+      const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
+      const received: string[] = [];
+      const out = new Writable({
+        decodeStrings: false,
+        write: (part: string, _encoding, done) => {
+          received.push(part);
+          done();
+        },
+      });
+      await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+      const text = received.join('');
+      expect(text).toContain('"content":"b"');
+      expect(text).toContain(`"${code}"`);
+      expect(text).not.toContain('[DONE]');
+      expect(out.writableFinished).toBe(true);
+      expect(next).not.toHaveBeenCalled();
+      expect(h.usage).toEqual([expect.objectContaining({ status })]);
+    }
+  });
+
   it('writes once, empty, before the end of a pushed body that had no frame', async () => {
     const prelude = { statusCode: 200, headers: { 'content-type': 'text/event-stream' } };
     const { stream, received, inner } = runtimeStream(prelude);
