@@ -13,10 +13,34 @@ export interface HttpRequest {
   bodyBytes: number;
 }
 
+/** Where a pushed stream's frames go: the response stream, with nothing in between. */
+export interface FrameSink {
+  /** Writes frames; false when the sink is full: the body writes no more until `drain` is called. */
+  write(frames: string): boolean;
+  /** Calls `resume` once the sink has room again. */
+  waitDrain(resume: () => void): void;
+  /** No frame comes any more (the body ended, or failed with its error frame written). */
+  end(): void;
+}
+
+/**
+ * A streamed body that can also be pushed: from `pushTo` on, frames go to the sink as they are
+ * made, instead of waiting to be read; the body must then no longer be iterated.
+ */
+export interface PushBody extends AsyncIterable<string> {
+  pushTo(sink: FrameSink): void;
+}
+
+export const isPushBody = (body: string | AsyncIterable<string>): body is PushBody =>
+  typeof body !== 'string' && typeof (body as Partial<PushBody>).pushTo === 'function';
+
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
-  /** A string for buffered responses; an async iterable of text frames for streams. */
+  /**
+   * A string for buffered responses; an async iterable of text frames for streams (which may be
+   * a PushBody, for writers that take frames as they come).
+   */
   body: string | AsyncIterable<string>;
   /** For streams: called when the client goes away before the end; resolves once it is recorded. */
   cancel?: () => Promise<void>;

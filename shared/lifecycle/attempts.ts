@@ -89,19 +89,27 @@ export class Attempts {
     };
   }
 
-  /** Time left for an attempt's first content. */
-  ttftBudget(attempt: Attempt): number {
+  /** The limit of an attempt's first content: its first-token budget, within the deadline. */
+  firstContentLimit(attempt: Attempt): TimeLimit {
     const { tier, deadline } = this.init;
-    return Math.min(tier.ttftTimeoutMs - (this.deps.now() - attempt.startedAt), deadline - this.deps.now());
+    const now = this.deps.now();
+    return new TimeLimit(attempt, Math.min(tier.ttftTimeoutMs - (now - attempt.startedAt), deadline - now));
   }
 
-  /** The attempt's successful reply within its first-token budget, or an AttemptFailed. */
-  async opened(attempt: Attempt): Promise<Extract<UpstreamReply, { ok: true }>> {
-    const reply = await withTimeout(attempt.reply, this.ttftBudget(attempt), attempt).catch(
-      (err: unknown) => {
-        throw asAttemptFailure(err);
-      },
-    );
+  /**
+   * The attempt's successful reply within its first-content limit (one made for the call unless
+   * given, to go on serving the caller's next waits), or an AttemptFailed.
+   */
+  async opened(attempt: Attempt, limit?: TimeLimit): Promise<Extract<UpstreamReply, { ok: true }>> {
+    const own = limit ?? this.firstContentLimit(attempt);
+    let reply: UpstreamReply;
+    try {
+      reply = await own.within(attempt.reply);
+    } catch (err) {
+      throw asAttemptFailure(err);
+    } finally {
+      if (own !== limit) own.clear();
+    }
     if (reply.ok) return reply;
     throw new AttemptFailed(reply.failure.outcome, failureError(reply.failure));
   }
@@ -166,21 +174,60 @@ export function asAttemptFailure(err: unknown): AttemptFailed {
   return failed;
 }
 
-/** Rejects with a timeout AttemptFailed (and aborts the attempt) if `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, attempt: Attempt): Promise<T> {
-  if (ms <= 0) {
-    // The abort may reject `promise` (a read already waiting): that rejection is expected here.
-    promise.catch(() => {});
-    attempt.abort();
-    return Promise.reject(new AttemptFailed('timeout', upstreamTimeout()));
+/**
+ * A time limit for the waits of one attempt (its first-token budget, or its deadline): one timer,
+ * however many waits it covers. A wait still pending when it is reached rejects as a timeout
+ * AttemptFailed, settled before the attempt is aborted so the abort's own rejection cannot win;
+ * once reached, every later wait rejects at once. `clear` stops the timer when no wait is left.
+ */
+export class TimeLimit {
+  private timer: NodeJS.Timeout | undefined;
+  private reached = false;
+  /** Fails the wait under way, if any. */
+  private failWait: ((err: AttemptFailed) => void) | undefined;
+
+  constructor(
+    private readonly attempt: Attempt,
+    ms: number,
+  ) {
+    if (ms <= 0) this.reached = true;
+    else this.timer = setTimeout(this.expire, ms);
   }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // Settle as a timeout before aborting, so the abort's own rejection cannot win the race.
-      reject(new AttemptFailed('timeout', upstreamTimeout()));
-      attempt.abort();
-    }, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+
+  private readonly expire = (): void => {
+    this.reached = true;
+    this.timer = undefined;
+    const failWait = this.failWait;
+    this.failWait = undefined;
+    failWait?.(new AttemptFailed('timeout', upstreamTimeout()));
+    this.attempt.abort();
+  };
+
+  /** What `promise` settles with, if it does within the limit; else a timeout AttemptFailed. */
+  within<T>(promise: Promise<T>): Promise<T> {
+    if (this.reached) {
+      // The abort may reject `promise` (a read already waiting): that rejection is expected here.
+      promise.catch(() => {});
+      this.attempt.abort();
+      return Promise.reject(new AttemptFailed('timeout', upstreamTimeout()));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.failWait = reject;
+      promise.then(
+        (value) => {
+          this.failWait = undefined;
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.failWait = undefined;
+          reject(err);
+        },
+      );
+    });
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }

@@ -1,7 +1,7 @@
 import { asGatewayError, type GatewayError, upstreamError, upstreamTimeout } from '../domain/errors.js';
-import { type HttpResponse, jsonResponse, type Log } from '../http.js';
+import { type FrameSink, type HttpResponse, jsonResponse, type Log, type PushBody } from '../http.js';
 import type { UpstreamEvent } from '../ports.js';
-import { type Attempt, AttemptFailed, type Attempts, asAttemptFailure, withTimeout } from './attempts.js';
+import { type Attempt, AttemptFailed, type Attempts, asAttemptFailure, TimeLimit } from './attempts.js';
 import type { Exchange } from './dialect.js';
 import type { Meter } from './metering.js';
 
@@ -32,9 +32,13 @@ function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
 /** A non-streaming attempt: the whole upstream body, recorded, then the client's body. */
 export async function relayBody(init: RelayInit, attempt: Attempt): Promise<HttpResponse> {
   const reply = await init.attempts.opened(attempt);
-  const text = await withTimeout(reply.text(), init.deadline - init.now(), attempt).catch((err: unknown) => {
-    throw asAttemptFailure(err);
-  });
+  const limit = new TimeLimit(attempt, init.deadline - init.now());
+  const text = await limit
+    .within(reply.text())
+    .catch((err: unknown) => {
+      throw asAttemptFailure(err);
+    })
+    .finally(() => limit.clear());
   const exchange = init.exchange();
   if (!exchange.complete(text)) throw new AttemptFailed('malformed_response', upstreamError());
   served(init, attempt, exchange);
@@ -47,22 +51,30 @@ export async function relayBody(init: RelayInit, attempt: Attempt): Promise<Http
  * serve), then relays the rest as it arrives.
  */
 export async function relayStream(init: RelayInit, attempt: Attempt): Promise<HttpResponse> {
-  const reply = await init.attempts.opened(attempt);
-  const events = reply.events()[Symbol.asyncIterator]();
+  // One timer for the whole wait for first content: the reply, then every event until content.
+  const limit = init.attempts.firstContentLimit(attempt);
+  let events: AsyncIterator<UpstreamEvent>;
   const exchange = init.exchange();
   const firstFrames: string[] = [];
-  for (let content = false; !content; ) {
-    const next = await withTimeout(events.next(), init.attempts.ttftBudget(attempt), attempt).catch(
-      (err: unknown) => {
+  try {
+    const reply = await init.attempts.opened(attempt, limit);
+    events = reply.events()[Symbol.asyncIterator]();
+    for (let content = false; !content; ) {
+      let next: IteratorResult<UpstreamEvent>;
+      try {
+        next = await limit.within(events.next());
+      } catch (err) {
         throw asAttemptFailure(err);
-      },
-    );
-    if (next.done) throw new AttemptFailed('empty_stream', upstreamError());
-    const out = exchange.event(next.value);
-    if (out.end === 'failed') throw new AttemptFailed('upstream_error_frame', upstreamError());
-    if (out.end === 'done' && !out.content) throw new AttemptFailed('empty_stream', upstreamError());
-    firstFrames.push(...out.frames);
-    content = out.content;
+      }
+      if (next.done) throw new AttemptFailed('empty_stream', upstreamError());
+      const out = exchange.event(next.value);
+      if (out.end === 'failed') throw new AttemptFailed('upstream_error_frame', upstreamError());
+      if (out.end === 'done' && !out.content) throw new AttemptFailed('empty_stream', upstreamError());
+      firstFrames.push(...out.frames);
+      content = out.content;
+    }
+  } finally {
+    limit.clear();
   }
   served(init, attempt, exchange);
   const relay = new StreamRelay(init, attempt, exchange, events, firstFrames);
@@ -74,18 +86,25 @@ export async function relayStream(init: RelayInit, attempt: Attempt): Promise<Ht
   };
 }
 
+/** An event iterator that also hands over, without a promise, the events of the read already made. */
+interface BufferedEvents {
+  takeBuffered(): UpstreamEvent | undefined;
+}
+
 /**
  * Relays a stream. The upstream is read by a pump of its own, not at the client's pace, so the
  * request is metered when the upstream ends, whatever the client does: a client that stalls
  * cannot hold the usage back past the deadline, and one that leaves is billed for what was
  * generated. The deadline stops the upstream and meters at once.
  *
- * The relay is itself the body's iterator: a read takes every frame queued since the last one, in
- * one string (one write, one response chunk); a read that finds none waits, and is answered once
- * the pump has handled what the upstream sent in one read. A consumer that leaves before the end
- * (return) cancels.
+ * A writer that takes frames as they come calls `pushTo`: the pump then writes the frames of each
+ * upstream read straight to the sink, in one write, with no promise or tick in between; when the
+ * sink is full they queue until it drains. Otherwise the relay is the body's iterator: a read
+ * takes every frame queued since the last one, in one string; a read that finds none waits, and
+ * is answered once the pump has handled what the upstream sent in one read. A consumer that
+ * leaves before the end (return) cancels.
  */
-class StreamRelay implements AsyncIterableIterator<string> {
+class StreamRelay implements PushBody, AsyncIterableIterator<string> {
   private queue: string[];
   private queuedBytes = 0;
   /** A read waiting for frames. */
@@ -94,6 +113,12 @@ class StreamRelay implements AsyncIterableIterator<string> {
   private finishedReading = false;
   /** An answer to the waiting read is scheduled. */
   private answering = false;
+  /** Where frames are pushed, once a writer asked for them (then nothing reads). */
+  private sink: FrameSink | undefined;
+  /** The sink is full: frames queue until it drains. */
+  private full = false;
+  /** The sink got its end, or its client left: nothing more goes to it. */
+  private sinkDone = false;
   private resume: (() => void) | undefined;
   /** No frame will be added any more. */
   private closed = false;
@@ -116,12 +141,17 @@ class StreamRelay implements AsyncIterableIterator<string> {
     void this.pump(events);
   }
 
-  private push(frames: string[]): void {
+  private add(frames: string[]): void {
     for (const frame of frames) {
       this.queue.push(frame);
       this.queuedBytes += frame.length;
     }
-    if (frames.length > 0) this.answerSoon();
+  }
+
+  /** Hands on the frames queued so far: to the sink at once, or to a waiting read. */
+  private flush(): void {
+    if (this.sink) this.pushQueued();
+    else if (this.queue.length > 0) this.answerSoon();
   }
 
   private close(): void {
@@ -129,7 +159,33 @@ class StreamRelay implements AsyncIterableIterator<string> {
     this.stopped = true;
     clearTimeout(this.deadlineTimer);
     this.resume?.();
-    this.answerSoon();
+    if (this.sink) this.pushQueued();
+    else this.answerSoon();
+  }
+
+  /** Writes the queued frames to the sink in one write, unless it is full; ends it once closed. */
+  private pushQueued(): void {
+    const sink = this.sink as FrameSink;
+    if (this.full || this.sinkDone) return;
+    if (this.queue.length > 0 && !sink.write(this.take())) {
+      this.full = true;
+      sink.waitDrain(this.drained);
+      return;
+    }
+    if (this.closed) {
+      this.sinkDone = true;
+      sink.end();
+    }
+  }
+
+  private readonly drained = (): void => {
+    this.full = false;
+    this.pushQueued();
+  };
+
+  pushTo(sink: FrameSink): void {
+    this.sink = sink;
+    this.pushQueued();
   }
 
   /**
@@ -167,6 +223,7 @@ class StreamRelay implements AsyncIterableIterator<string> {
   }
 
   private async pump(events: AsyncIterator<UpstreamEvent>): Promise<void> {
+    const buffered = (events as Partial<BufferedEvents>).takeBuffered?.bind(events);
     let sawEnd = false;
     try {
       while (!this.stopped) {
@@ -180,10 +237,18 @@ class StreamRelay implements AsyncIterableIterator<string> {
         const next = await events.next();
         if (this.stopped) return;
         if (next.done) break;
-        const out = this.exchange.event(next.value);
-        this.push(out.frames);
-        if (out.end === 'failed') throw upstreamError();
-        if (out.end === 'done') {
+        // With it, the events that came in the same upstream read: their frames leave together.
+        let event: UpstreamEvent | undefined = next.value;
+        let end: 'done' | 'failed' | undefined;
+        while (event !== undefined) {
+          const out = this.exchange.event(event);
+          this.add(out.frames);
+          end = out.end;
+          event = end === undefined ? buffered?.() : undefined;
+        }
+        this.flush();
+        if (end === 'failed') throw upstreamError();
+        if (end === 'done') {
           sawEnd = true;
           break;
         }
@@ -193,7 +258,7 @@ class StreamRelay implements AsyncIterableIterator<string> {
       if (!sawEnd && !this.exchange.endedCleanly()) throw upstreamError();
       this.stopped = true;
       const billed = await this.init.meter.finish('ok');
-      this.push(this.exchange.endFrames(billed));
+      this.add(this.exchange.endFrames(billed));
       this.close();
     } catch (err) {
       await this.fail(err);
@@ -222,7 +287,7 @@ class StreamRelay implements AsyncIterableIterator<string> {
       failure.code,
     );
     // Ends without the success marker, so the client can tell the answer is truncated.
-    this.push([this.exchange.errorFrame(failure)]);
+    this.add([this.exchange.errorFrame(failure)]);
     this.close();
   }
 
@@ -235,6 +300,8 @@ class StreamRelay implements AsyncIterableIterator<string> {
       this.attempt.abort();
       this.init.log.info('client disconnected', { requestId: this.init.requestId });
     }
+    // Nothing more is written to a sink whose client left.
+    this.sinkDone = true;
     // No frame comes any more: a read that waits ends, and so does every later one.
     this.close();
     return this.init.meter.finish('client_disconnected', 'client_disconnected').then(() => {});

@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { fromFunctionUrlEvent } from '../adapters/function-url.js';
 import { asGatewayError } from '../domain/errors.js';
 import type { PublicApi } from '../gateway/public-api.js';
-import type { HttpResponse } from '../http.js';
+import { type HttpResponse, isPushBody, type PushBody } from '../http.js';
 import { newRequestId } from '../lifecycle/lifecycle.js';
 
 /** Counts an error response by its code (EMF line; no API call on the request path). */
@@ -46,6 +46,7 @@ export async function writeBody(
     out.write(body);
     return endStream(out);
   }
+  if (isPushBody(body)) return pushBody(out, body, cancel);
   const iterator = body[Symbol.asyncIterator]();
   let wrote = false;
   let ended = false;
@@ -100,6 +101,56 @@ export async function writeBody(
   iterator.return?.().catch(() => {});
   out.destroy();
   throw left;
+}
+
+/**
+ * Writes a push body: its frames are written from the relay's pump as the upstream sends them (one
+ * write per upstream read), with no read, promise or tick per frame. The same rules as for an
+ * iterated body: backpressure through the sink's drain, `cancel` at once when the client goes
+ * away and a rejection only once it has resolved, bodies written and never passed to `end`.
+ */
+function pushBody(out: ResponseStream, body: PushBody, cancel?: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let wrote = false;
+    let over = false;
+    const onGone = (err: Error): void => {
+      if (over) return;
+      over = true;
+      stopWatching();
+      const left = gone(out, err);
+      (cancel?.() ?? Promise.resolve())
+        .catch(() => {})
+        .then(() => {
+          out.destroy();
+          reject(left);
+        });
+    };
+    const stopWatching = finished(out, { readable: false }, (err) => {
+      if (err) onGone(err);
+    });
+    body.pushTo({
+      write: (frames) => {
+        if (over) return true;
+        wrote = true;
+        try {
+          return out.write(frames);
+        } catch (err) {
+          onGone(err instanceof Error ? err : new Error(String(err)));
+          return true;
+        }
+      },
+      waitDrain: (resume) => {
+        if (!over) out.once('drain', resume);
+      },
+      end: () => {
+        if (over) return;
+        over = true;
+        stopWatching();
+        if (!wrote) out.write('');
+        endStream(out).then(resolve, reject);
+      },
+    });
+  });
 }
 
 /** Ends the stream (`end` with a callback only, as Lambda's takes) and resolves once it has finished. */

@@ -233,18 +233,26 @@ class SseReader implements AsyncIterator<UpstreamEvent> {
     else waiter.resolve({ value: undefined, done: true });
   }
 
-  next(): Promise<IteratorResult<UpstreamEvent>> {
-    if (this.head < this.queue.length) {
-      const event = this.queue[this.head++] as UpstreamEvent;
-      this.unread -= event.data.length;
-      if (this.head === this.queue.length) {
-        this.queue = [];
-        this.head = 0;
-      }
-      if (this.res.isPaused() && this.unread <= MAX_UNREAD_CHARS && this.outcome === undefined)
-        this.res.resume();
-      return Promise.resolve({ value: event, done: false });
+  /**
+   * An event already read (with the last one handed out, in the same upstream read), without a
+   * promise; undefined when the next must be waited for with `next`.
+   */
+  takeBuffered(): UpstreamEvent | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const event = this.queue[this.head++] as UpstreamEvent;
+    this.unread -= event.data.length;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
     }
+    if (this.res.isPaused() && this.unread <= MAX_UNREAD_CHARS && this.outcome === undefined)
+      this.res.resume();
+    return event;
+  }
+
+  next(): Promise<IteratorResult<UpstreamEvent>> {
+    const event = this.takeBuffered();
+    if (event !== undefined) return Promise.resolve({ value: event, done: false });
     if (this.released) return Promise.resolve({ value: undefined, done: true });
     if (this.outcome === null) {
       this.release();

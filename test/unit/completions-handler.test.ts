@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import type { PushBody } from '../../shared/http.js';
+import type { UpstreamEvent, UpstreamReply } from '../../shared/ports.js';
 import { type ResponseStream, writeBody } from '../../shared/runtime/completions-handler.js';
-import { chunk, harness, sse } from '../support/chat-lifecycle-harness.js';
+import { chunk, harness, sse, until } from '../support/chat-lifecycle-harness.js';
 
 /**
  * `writeBody`, the completions handler's writer onto Lambda's response stream: client disconnects,
@@ -165,5 +167,170 @@ describe("on a response stream shaped as the Lambda runtime's", () => {
       expect(received.join('')).toBe(head);
       expect(inner.writableFinished).toBe(true);
     }
+  });
+});
+
+/** A Writable that records each write, whose writes complete only when `release` is called. */
+function heldStream(highWaterMark = 16 * 1024) {
+  const received: string[] = [];
+  const pending: (() => void)[] = [];
+  const out = new Writable({
+    highWaterMark,
+    decodeStrings: false,
+    write: (part: string, _encoding, done) => {
+      received.push(part);
+      pending.push(() => done());
+    },
+  });
+  const release = (): void => {
+    for (const done of pending.splice(0)) done();
+  };
+  return { out, received, release };
+}
+
+/** An upstream whose events come in reads: the first of a read by `next`, the rest already buffered. */
+function inReads(reads: string[][]): UpstreamReply {
+  const event = (data: string): UpstreamEvent => ({ event: undefined, data });
+  return {
+    ok: true,
+    text: async () => '',
+    events: () => ({
+      [Symbol.asyncIterator]() {
+        let index = 0;
+        let rest: string[] = [];
+        return {
+          async next(): Promise<IteratorResult<UpstreamEvent>> {
+            const read = reads[index++];
+            if (read === undefined) return { value: undefined, done: true };
+            await new Promise((resolve) => setImmediate(resolve));
+            [, ...rest] = read;
+            return { value: event(read[0] as string), done: false };
+          },
+          takeBuffered: () => (rest.length > 0 ? event(rest.shift() as string) : undefined),
+        };
+      },
+    }),
+  };
+}
+
+const usageEnd = [chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 4 } }), '[DONE]'];
+
+describe('a relay body pushed to the response stream', () => {
+  it('writes the frames of one upstream read in one write, without the body being read', async () => {
+    const h = harness({
+      script: async () => inReads([[chunk('a')], [chunk('b'), chunk('c'), chunk('d')], usageEnd]),
+    });
+    const res = await h.call({ stream: true });
+    const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
+    const received: string[] = [];
+    const out = new Writable({
+      decodeStrings: false,
+      write: (part: string, _encoding, done) => {
+        received.push(part);
+        done();
+      },
+    });
+    await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+    expect(next).not.toHaveBeenCalled();
+    const read = received.find((part) => part.includes('"content":"b"'));
+    expect(read).toContain('"content":"c"');
+    expect(read).toContain('"content":"d"');
+    expect(received.join('').endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+
+  it('queues frames while the stream is full and writes them in one write once it drains', async () => {
+    const good = Array.from({ length: 20 }, (_, i) => chunk(`t${i} `));
+    const h = harness({ script: async () => sse([...good, ...usageEnd]) });
+    const res = await h.call({ stream: true });
+    const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
+    const { out, received, release } = heldStream(1);
+    const written = writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+    // The upstream is read to its end and metered while the client is not draining.
+    await until(() => h.usage.length === 1);
+    expect(h.usage).toEqual([expect.objectContaining({ status: 'ok' })]);
+    expect(received).toHaveLength(1);
+    release();
+    await until(() => received.length === 2);
+    release();
+    await written;
+    expect(received).toHaveLength(2);
+    const contents = [...received.join('').matchAll(/"content":"(t\d+ )"/g)].map((m) => m[1]);
+    expect(contents).toEqual(good.map((_, i) => `t${i} `));
+    expect(received[1]?.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(out.writableFinished).toBe(true);
+    expect(next).not.toHaveBeenCalled();
+  });
+
+  it('cancels at once when the client leaves mid-stream, and rejects only once the cancel resolved', async () => {
+    const h = harness({ script: async () => sse([chunk('a'), chunk('b'), chunk('c')], { hangAfter: 2 }) });
+    const res = await h.call({ stream: true });
+    const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
+    const order: string[] = [];
+    const cancel = async (): Promise<void> => {
+      order.push('cancel');
+      await res.cancel?.();
+      order.push('recorded');
+    };
+    const { out, received } = heldStream();
+    const written = writeBody(out, res.body as AsyncIterable<string>, cancel).catch((err: Error) => {
+      order.push('rejected');
+      throw err;
+    });
+    await until(() => received.join('').includes('"content":"b"'));
+    out.destroy(new Error('client disconnected'));
+    await expect(written).rejects.toThrow('client disconnected');
+    expect(order).toEqual(['cancel', 'recorded', 'rejected']);
+    expect(next).not.toHaveBeenCalled();
+    expect(h.calls[0]?.signal.aborted).toBe(true);
+    expect(h.usage).toEqual([expect.objectContaining({ status: 'client_disconnected' })]);
+  });
+
+  it('ends with an error frame, written and recorded, when the upstream fails or the deadline passes', async () => {
+    const cases = [
+      { opts: { failAfter: 2 }, deadlineMs: 60_000, status: 'upstream_error', code: 'upstream_error' },
+      { opts: { hangAfter: 2 }, deadlineMs: 400, status: 'timeout', code: 'upstream_timeout' },
+    ];
+    for (const { opts, deadlineMs, status, code } of cases) {
+      const h = harness({ script: async () => sse([chunk('a'), chunk('b'), chunk('c')], opts), deadlineMs });
+      const res = await h.call({ stream: true });
+      const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
+      const received: string[] = [];
+      const out = new Writable({
+        decodeStrings: false,
+        write: (part: string, _encoding, done) => {
+          received.push(part);
+          done();
+        },
+      });
+      await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+      const text = received.join('');
+      expect(text).toContain('"content":"b"');
+      expect(text).toContain(`"${code}"`);
+      expect(text).not.toContain('[DONE]');
+      expect(out.writableFinished).toBe(true);
+      expect(next).not.toHaveBeenCalled();
+      expect(h.usage).toEqual([expect.objectContaining({ status })]);
+    }
+  });
+
+  it('writes once, empty, before the end of a pushed body that had no frame', async () => {
+    const prelude = { statusCode: 200, headers: { 'content-type': 'text/event-stream' } };
+    const { stream, received, inner } = runtimeStream(prelude);
+    const writes: string[] = [];
+    const body: PushBody = {
+      pushTo: (sink) => {
+        sink.end();
+      },
+      async *[Symbol.asyncIterator]() {},
+    };
+    const write = stream.write;
+    stream.write = ((part: string) => {
+      writes.push(part);
+      return write(part);
+    }) as typeof stream.write;
+    await writeBody(stream, body);
+    expect(writes).toEqual(['']);
+    expect(received.join('')).toBe(`${JSON.stringify(prelude)}${'\0'.repeat(8)}`);
+    expect(inner.writableFinished).toBe(true);
   });
 });
