@@ -189,7 +189,7 @@ export async function measureCosts(
   /** A sequential streaming run of `tokens`-token replies through `target`; `tag` names a path other than the gateway. */
   const completionsRun = async (target: Target, tokens: number, tag = '') => {
     let window: Window | undefined;
-    const padded = tokens === p.outputTokens && paddingMs > 0 ? ` (+${paddingMs} ms ttft)` : '';
+    const padded = tokens === p.outputTokens && paddingMs > 0 ? ` ttft+${paddingMs}` : '';
     const label = `cost: ${tag ? `${tag} ` : ''}stream x${rounds}, ${tokens} tokens${padded}`;
     const phase = await runner.run(
       label,
