@@ -15,7 +15,7 @@
  * same in both runs: streamed faster than the timers tick, chunks arrive in bursts that one read
  * takes together, which would understate the per-chunk cost. The figure holds for the run's
  * --tokens-per-second only: the slower the chunks come, the more of the thread's wake-up each one
- * pays (at 500 tokens/s both the gateway's and the floor's per-chunk CPU came out 2-3x those at 2000).
+ * pays (at 500 tokens/s the gateway's and the floor's per-chunk CPU came out about twice those at 2000).
  *
  * While the completions side is measured the bus's targets fail, so billing and guardrail run
  * neither on the gateway's thread nor in its figures; their events are then redriven and measured
