@@ -18,14 +18,40 @@ export interface CpuSlope {
   cpuMsPerRequestLong: number;
 }
 
-/** One measured run: requests served, the thread's CPU over them (µs), streamed chunks per request. */
+/**
+ * One measured run: requests served, the thread's CPU over them (µs), streamed chunks per
+ * request, and how long it lasted (ms).
+ */
 export interface CpuRun {
   requests: number;
   cpuUs: number;
   chunks: number;
+  wallMs: number;
 }
 
-/** Per-request CPU of two runs differing only in reply length, as base + chunks × per chunk. */
+/**
+ * The main thread's CPU rate with nothing in flight (µs per ms of wall time): timers, the local
+ * bus, cache reloads, SDK housekeeping. It accrues with time, not with requests or chunks.
+ */
+export function idleRate(cpuUs: number, wallMs: number): number {
+  return wallMs > 0 ? Math.max(0, cpuUs) / wallMs : 0;
+}
+
+/**
+ * `run`'s CPU as if it had lasted `wallMs`: the idle rate's CPU for the difference is taken off
+ * (or added). Used to bring runs of different lengths to one length before they are compared.
+ */
+export function atWall(run: CpuRun, idleUsPerMs: number, wallMs: number): CpuRun {
+  return { ...run, cpuUs: run.cpuUs - idleUsPerMs * (run.wallMs - wallMs), wallMs };
+}
+
+/**
+ * Per-request CPU of two runs differing only in reply length, as base + chunks × per chunk.
+ * CPU that accrues with time rather than with chunks is charged to chunks by the slope unless
+ * both runs last as long: measureCosts pads the short replies' time to first token so they do,
+ * and `atWall` brings them to one length first, which takes off what the padding or any mismatch
+ * left.
+ */
 export function cpuSlope(short: CpuRun, long: CpuRun): CpuSlope {
   const cpuShort = per(short.cpuUs, short.requests);
   const cpuLong = per(long.cpuUs, long.requests);

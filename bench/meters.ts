@@ -7,24 +7,53 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LocalEventBus } from '../local/event-bus.js';
 
-/** Linux reports thread times in clock ticks of 1/100 s (USER_HZ). */
+/** Linux reports thread times in /proc/…/stat in clock ticks of 1/100 s (USER_HZ). */
 const TICK_US = 10_000;
+
+/** Which clock a CPU reading came from, most precise first. */
+export type CpuClock = 'schedstat' | 'stat-ticks' | 'process';
+
+/**
+ * On-CPU time (µs) from a thread's /proc/…/schedstat: "<ns on CPU> <ns waiting> <timeslices>".
+ * The scheduler's own nanosecond clock, so a short run is not rounded to the 10 ms tick.
+ */
+export function parseSchedstat(text: string): number | undefined {
+  const ns = text.trim().split(/\s+/)[0];
+  return ns !== undefined && /^\d+$/.test(ns) ? Number(ns) / 1000 : undefined;
+}
+
+/** utime + stime (µs) from a thread's /proc/…/stat, in whole ticks. */
+export function parseStatTicks(text: string): number | undefined {
+  // Fields after the command name (which may hold spaces and parentheses) start at state: utime is the 12th.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks * TICK_US : undefined;
+}
+
+function readThread(file: string, parse: (text: string) => number | undefined): number | undefined {
+  try {
+    return parse(readFileSync(`/proc/self/task/${process.pid}/${file}`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * CPU time (user + system, µs) of the main thread alone, where the gateways and the local bus
- * run; the upstream and client workers are other threads. Where /proc is not there, the whole
- * process's time (which then includes the workers) and `scope` says so.
+ * run; the upstream and client workers are other threads. `clock` says where it came from:
+ * schedstat (ns; kernels without schedstats lack the file), else stat (10 ms ticks), else the
+ * whole process's time (which then includes the workers), `scope` 'process'. One source per run:
+ * differences between readings of different clocks mean nothing.
  */
-export function mainThreadCpu(): { us: number; scope: 'main-thread' | 'process' } {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at state: utime is the 12th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { us: (Number(fields[11]) + Number(fields[12])) * TICK_US, scope: 'main-thread' };
-  } catch {
-    const { user, system } = process.cpuUsage();
-    return { us: user + system, scope: 'process' };
-  }
+export function mainThreadCpu(): { us: number; scope: 'main-thread' | 'process'; clock: CpuClock } {
+  const precise = readThread('schedstat', parseSchedstat);
+  if (precise !== undefined) return { us: precise, scope: 'main-thread', clock: 'schedstat' };
+  const ticks = readThread('stat', parseStatTicks);
+  if (ticks !== undefined) return { us: ticks, scope: 'main-thread', clock: 'stat-ticks' };
+  const { user, system } = process.cpuUsage();
+  return { us: user + system, scope: 'process', clock: 'process' };
 }
 
 export interface OperationCount {

@@ -104,7 +104,7 @@ export function resultJson(p: Params, f: RunFigures) {
         'concurrent req/s = ok / wall time of the run; the hold on/off concurrent run mixes both gateways',
         'threads: gateways + local bus (billing, guardrail) on the main thread; demo upstream and client in workers; DynamoDB Local is a separate JVM',
         'event-loop utilisation: gateway and upstream threads over the whole phase incl. warm-up; client thread over the measured part',
-        'costs: CPU of the main thread from /proc (10 ms ticks, summed over the phase); per chunk = the slope between short and long replies; DynamoDB units as DynamoDB Local reports them (ReturnConsumedCapacity INDEXES)',
+        'costs: CPU of the main thread from /proc (schedstat ns, else stat 10 ms ticks; costPerRequest.cpuTiming.clock says which), summed over the phase; per chunk = the slope between short and long replies, the short ones padded (ttft:N) to last as long and both runs brought to one length at the main thread’s idle CPU rate; DynamoDB units as DynamoDB Local reports them (ReturnConsumedCapacity INDEXES)',
         'pass-through floor: a node:http proxy on the main thread relaying the upstream’s bytes unchanged (keep-alive agent); floor − direct is what any proxy here pays, gateway − floor (latency, TTFT, and CPU in costPerRequest.completionsAboveFloor) is the gateway’s own work',
       ],
     },

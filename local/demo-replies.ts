@@ -1,6 +1,7 @@
 /**
  * What the demo upstream answers: words, as many as `tokens:N` in a prompt asks for, or a call
- * to one of the offered tools, with arguments that are valid for the tool's `parameters`.
+ * to one of the offered tools, with arguments that are valid for the tool's `parameters`; and
+ * after how long, if `ttft:N` asks for a time to first token of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { isObject } from '../shared/domain/json-body.js';
@@ -15,6 +16,8 @@ const WORDS = (
 export const DEFAULT_OUTPUT_TOKENS = 24;
 // A `tokens:N` prompt must not let one request pin the process forever.
 export const MAX_OUTPUT_TOKENS = 100_000;
+/** A `ttft:N` prompt must not hold a request open longer than this. */
+export const MAX_TTFT_MS = 60_000;
 const MAX_CHOICES = 16;
 /** Tool-call arguments stream in pieces of this many characters, as OpenAI streams fragments. */
 const FRAGMENT_CHARS = 4;
@@ -47,6 +50,20 @@ export function userTexts(messages: unknown[]): string[] {
 
 function nonNegativeInt(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
+}
+
+/**
+ * The time to first token (ms) the last `ttft:N` in any user message asks for, capped at
+ * MAX_TTFT_MS; undefined if none does (the upstream's own pacing then applies). The pace of the
+ * tokens after the first is untouched, so a reply can be made to last longer without changing
+ * how its chunks arrive.
+ */
+export function promptTtftMs(messages: unknown[]): number | undefined {
+  let ms: number | undefined;
+  for (const text of userTexts(messages)) {
+    for (const m of text.matchAll(/\bttft:(\d+)(?![\w.])/g)) ms = Math.min(Number(m[1]), MAX_TTFT_MS);
+  }
+  return ms;
 }
 
 /** A tool result arrived after the last user message: the model answers it instead of calling again. */

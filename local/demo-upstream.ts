@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type DemoFault, type FaultRule, FaultRules, promptFault, STATUS_ERRORS } from './demo-faults.js';
-import { planChoices, randomToken, userTexts } from './demo-replies.js';
+import { planChoices, promptTtftMs, randomToken, userTexts } from './demo-replies.js';
 import { type Pacing, type Reply, sendJson, writeCompletion, writeStream } from './demo-reply-writer.js';
 import { chatUsage, PRICES, PromptCache } from './demo-usage.js';
 
@@ -330,7 +330,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       plans: planChoices(body, messages),
       fault,
       pacing: {
-        ttftMs: pacing.ttftMs,
+        ttftMs: promptTtftMs(messages) ?? pacing.ttftMs,
         tokensPerSecond: fault?.kind === 'slow' ? fault.tokensPerSecond : pacing.tokensPerSecond,
       },
       usageFor,

@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promptFault } from '../../local/demo-faults.js';
+import { MAX_TTFT_MS, promptTtftMs } from '../../local/demo-replies.js';
 import { type DemoUpstream, startDemoUpstream } from '../../local/demo-upstream.js';
 import { schemaExample } from '../../local/schema-example.js';
 
@@ -169,6 +170,27 @@ describe('tool calls', () => {
       tools: [tool('weather')],
     });
     expect(again.choices[0]?.finish_reason).toBe('tool_calls');
+  });
+});
+
+describe('ttft:N', () => {
+  const user = (content: string) => ({ role: 'user', content });
+
+  it('reads the last ttft:N of the user messages, capped', () => {
+    expect(promptTtftMs([user('tokens:16 ttft:170')])).toBe(170);
+    expect(promptTtftMs([user('ttft:5'), { role: 'assistant', content: 'ttft:9' }, user('ttft:0 hi')])).toBe(
+      0,
+    );
+    expect(promptTtftMs([user('ttft:30'), user('no pacing here')])).toBe(30);
+    expect(promptTtftMs([user('ttft:99999999')])).toBe(MAX_TTFT_MS);
+    expect(promptTtftMs([{ role: 'user', content: [{ type: 'text', text: 'ttft:12' }] }])).toBe(12);
+  });
+
+  it('is undefined when no user message asks, or the word is not one', () => {
+    for (const none of ['hi', 'ttft:', 'ttft:-3', 'xttft:40', 'ttft:4.5x', 'ttft: 40']) {
+      expect(promptTtftMs([user(none)]), none).toBeUndefined();
+    }
+    expect(promptTtftMs([{ role: 'assistant', content: 'ttft:40' }])).toBeUndefined();
   });
 });
 
