@@ -215,22 +215,28 @@ function inReads(reads: string[][]): UpstreamReply {
 
 const usageEnd = [chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 4 } }), '[DONE]'];
 
+/** Writes a response's body with writeBody into a stream that keeps every write; spies on the body's reads. */
+async function writeCollecting(res: { body: unknown; cancel?: () => Promise<void> }) {
+  const next = vi.spyOn(res.body as AsyncIterator<string>, 'next');
+  const received: string[] = [];
+  const out = new Writable({
+    decodeStrings: false,
+    write: (part: string, _encoding, done) => {
+      received.push(part);
+      done();
+    },
+  });
+  await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+  return { next, received, out };
+}
+
 describe('a relay body pushed to the response stream', () => {
   it('writes the frames of one upstream read in one write, without the body being read', async () => {
     const h = harness({
       script: async () => inReads([[chunk('a')], [chunk('b'), chunk('c'), chunk('d')], usageEnd]),
     });
     const res = await h.call({ stream: true });
-    const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
-    const received: string[] = [];
-    const out = new Writable({
-      decodeStrings: false,
-      write: (part: string, _encoding, done) => {
-        received.push(part);
-        done();
-      },
-    });
-    await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+    const { next, received } = await writeCollecting(res);
     expect(next).not.toHaveBeenCalled();
     const read = received.find((part) => part.includes('"content":"b"'));
     expect(read).toContain('"content":"c"');
@@ -293,16 +299,7 @@ describe('a relay body pushed to the response stream', () => {
     for (const { opts, deadlineMs, status, code } of cases) {
       const h = harness({ script: async () => sse([chunk('a'), chunk('b'), chunk('c')], opts), deadlineMs });
       const res = await h.call({ stream: true });
-      const next = vi.spyOn(res.body as unknown as AsyncIterator<string>, 'next');
-      const received: string[] = [];
-      const out = new Writable({
-        decodeStrings: false,
-        write: (part: string, _encoding, done) => {
-          received.push(part);
-          done();
-        },
-      });
-      await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
+      const { next, received, out } = await writeCollecting(res);
       const text = received.join('');
       expect(text).toContain('"content":"b"');
       expect(text).toContain(`"${code}"`);
