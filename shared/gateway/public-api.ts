@@ -49,7 +49,8 @@ export interface PublicApiDeps {
   now?: () => number;
 }
 
-const ROUTES: Record<string, readonly string[]> = {
+/** Every public route and the methods it answers; any other path is a 404, any other method a 405. */
+export const ROUTES: Readonly<Record<string, readonly string[]>> = {
   // Anthropic's clients probe the base URL.
   '/': ['GET', 'HEAD'],
   '/v1/chat/completions': ['POST'],
