@@ -132,6 +132,15 @@ export interface UpstreamFailure {
 }
 
 /** The upstream's answer: a failure, or a success whose body is read as text or as events. */
+/**
+ * An upstream's server-sent events, read one by one. An upstream that parses a whole read at once
+ * may also offer `takeBuffered`: an event of the read already made, handed over without a promise
+ * (undefined when the next must be awaited), so a read's frames leave together.
+ */
+export interface UpstreamEventIterator extends AsyncIterator<UpstreamEvent> {
+  takeBuffered?(): UpstreamEvent | undefined;
+}
+
 export type UpstreamReply =
   | { ok: false; failure: UpstreamFailure }
   | {
@@ -139,7 +148,7 @@ export type UpstreamReply =
       /** The whole body (non-streaming responses). */
       text(): Promise<string>;
       /** Server-sent events as they arrive; ends when the upstream closes the stream. */
-      events(): AsyncIterable<UpstreamEvent>;
+      events(): { [Symbol.asyncIterator](): UpstreamEventIterator };
     };
 
 /** An upstream kind (OpenAI-compatible HTTP today). Rejects only when no reply came (network). */

@@ -1,6 +1,6 @@
 import { asGatewayError, type GatewayError, upstreamError, upstreamTimeout } from '../domain/errors.js';
 import { type FrameSink, type HttpResponse, jsonResponse, type Log, type PushBody } from '../http.js';
-import type { UpstreamEvent } from '../ports.js';
+import type { UpstreamEvent, UpstreamEventIterator } from '../ports.js';
 import { type Attempt, AttemptFailed, type Attempts, asAttemptFailure, TimeLimit } from './attempts.js';
 import type { Exchange } from './dialect.js';
 import type { Meter } from './metering.js';
@@ -53,7 +53,7 @@ export async function relayBody(init: RelayInit, attempt: Attempt): Promise<Http
 export async function relayStream(init: RelayInit, attempt: Attempt): Promise<HttpResponse> {
   // One timer for the whole wait for first content: the reply, then every event until content.
   const limit = init.attempts.firstContentLimit(attempt);
-  let events: AsyncIterator<UpstreamEvent>;
+  let events: UpstreamEventIterator;
   const exchange = init.exchange();
   const firstFrames: string[] = [];
   try {
@@ -84,11 +84,6 @@ export async function relayStream(init: RelayInit, attempt: Attempt): Promise<Ht
     body: relay,
     cancel: () => relay.cancel(),
   };
-}
-
-/** An event iterator that also hands over, without a promise, the events of the read already made. */
-interface BufferedEvents {
-  takeBuffered(): UpstreamEvent | undefined;
 }
 
 /**
@@ -130,7 +125,7 @@ class StreamRelay implements PushBody, AsyncIterableIterator<string> {
     private readonly init: RelayInit,
     private readonly attempt: Attempt,
     private readonly exchange: Exchange,
-    events: AsyncIterator<UpstreamEvent>,
+    events: UpstreamEventIterator,
     firstFrames: string[],
   ) {
     this.queue = firstFrames;
@@ -222,8 +217,8 @@ class StreamRelay implements PushBody, AsyncIterableIterator<string> {
     return frames.length === 1 ? (frames[0] as string) : frames.join('');
   }
 
-  private async pump(events: AsyncIterator<UpstreamEvent>): Promise<void> {
-    const buffered = (events as Partial<BufferedEvents>).takeBuffered?.bind(events);
+  private async pump(events: UpstreamEventIterator): Promise<void> {
+    const buffered = events.takeBuffered?.bind(events);
     let sawEnd = false;
     try {
       while (!this.stopped) {

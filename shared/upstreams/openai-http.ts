@@ -2,7 +2,14 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { finished } from 'node:stream';
 import { SseParser } from '../domain/sse.js';
-import type { Upstream, UpstreamEvent, UpstreamFailure, UpstreamReply, UpstreamRequest } from '../ports.js';
+import type {
+  Upstream,
+  UpstreamEvent,
+  UpstreamEventIterator,
+  UpstreamFailure,
+  UpstreamReply,
+  UpstreamRequest,
+} from '../ports.js';
 
 export interface HttpUpstreamOptions {
   baseUrl: string;
@@ -174,11 +181,11 @@ const MAX_UNREAD_CHARS = 16 * 1024;
  * the socket and the reader (the largest part of a streamed chunk's cost). A reader that falls
  * behind by more than MAX_UNREAD_CHARS pauses the response until it catches up.
  */
-function sseEvents(res: IncomingMessage): AsyncIterable<UpstreamEvent> {
+function sseEvents(res: IncomingMessage): { [Symbol.asyncIterator](): UpstreamEventIterator } {
   return { [Symbol.asyncIterator]: () => new SseReader(res) };
 }
 
-class SseReader implements AsyncIterator<UpstreamEvent> {
+class SseReader implements UpstreamEventIterator {
   private readonly parser = new SseParser();
   private queue: UpstreamEvent[] = [];
   private head = 0;
