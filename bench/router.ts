@@ -17,9 +17,16 @@ import { defaultClassifier, Router } from '../shared/routing/router.js';
 import { fmt, table } from './report.js';
 import { pairedDifferences, roundSummary, summarize } from './stats.js';
 
-const { values } = parseArgs({ options: { pairs: { type: 'string' }, rounds: { type: 'string' } } });
-const PAIRS = Number(values.pairs ?? 150);
-const ROUNDS = Number(values.rounds ?? 20);
+const { values } = parseArgs({
+  options: {
+    pairs: { type: 'string' },
+    rounds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+// --quick: a smoke run, as the gateway bench's.
+const PAIRS = Number(values.pairs ?? (values.quick ? 30 : 150));
+const ROUNDS = Number(values.rounds ?? (values.quick ? 4 : 20));
 
 // (1) Decision time. The first use decodes the artifact: that is the cold-start share.
 const examples = loadDataset();
