@@ -142,6 +142,10 @@ export interface InputEstimateOptions {
   deadline?: number;
 }
 
+/** The tokens held per media part on average, for an estimate that counts parts × allowance. */
+export const mediaAllowancePerPart = (request: { mediaParts: number; mediaTokenBound: number }): number =>
+  request.mediaParts > 0 ? Math.ceil(request.mediaTokenBound / request.mediaParts) : 0;
+
 /**
  * Input tokens of everything forwarded upstream: messages, system prompt, tools, response schemas and every
  * other field, with the margin, the template tokens and the media allowances, clipped to the hold's bound.

@@ -9,7 +9,7 @@ import { Admission, type AdmissionRequest, RefusedAfterHold } from './admission.
 import { Attempts } from './attempts.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { Dialect, ParsedRequest } from './dialect.js';
-import { estimateInputTokens } from './estimate.js';
+import { estimateInputTokens, mediaAllowancePerPart } from './estimate.js';
 import { Funds, type FundsOptions } from './funds.js';
 import { Meter } from './metering.js';
 import { type RelayInit, relayBody, relayStream } from './relay.js';
@@ -213,8 +213,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
           estimateInputTokens(upstreamRequest(meter.current ?? (tier.models[0] as UpstreamModel), cap).body, {
             // The bound already holds media at their allowance in place of their inline bytes.
             mediaParts: request.mediaParts,
-            mediaAllowance:
-              request.mediaParts > 0 ? Math.ceil(request.mediaTokenBound / request.mediaParts) : 0,
+            mediaAllowance: mediaAllowancePerPart(request),
             byteBound: inputBound,
             // Counting a huge body must not hold up the request's record: past this, the bound.
             deadline: this.now() + ESTIMATE_BUDGET_MS,

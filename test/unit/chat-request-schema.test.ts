@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadOpenApiSchemas, ROOT } from '../../scripts/chat-request-schema.js';
 import { VALIDATOR_FILE, validatorSource } from '../../scripts/gen-validators.js';
-import { MEDIA_TOKEN_ALLOWANCE } from '../../shared/dialects/openai-chat/media.js';
 import { parseChatRequest } from '../../shared/dialects/openai-chat/request.js';
 import {
   PASS_THROUGH_EXTENSIONS,
   REFUSED_PARAMETERS,
 } from '../../shared/dialects/openai-chat/request-rules.js';
 import { GatewayError } from '../../shared/domain/errors.js';
+import { MEDIA_TOKEN_ALLOWANCE } from '../../shared/domain/media-allowance.js';
 
 type Schema = Record<string, unknown>;
 type Body = Record<string, unknown>;

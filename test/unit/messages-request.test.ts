@@ -7,6 +7,7 @@ import {
   resolveMessagesTier,
 } from '../../shared/dialects/anthropic-messages/request.js';
 import type { GatewayError } from '../../shared/domain/errors.js';
+import { MEDIA_TOKEN_ALLOWANCE } from '../../shared/domain/media-allowance.js';
 import { HttpUpstream } from '../../shared/upstreams/openai-http.js';
 import {
   BASE_BODY as base,
@@ -86,7 +87,7 @@ describe('parsing a Messages request', () => {
     });
   });
 
-  it('counts image and document blocks, inline image bytes apart, in messages and tool results', () => {
+  it('counts image and document blocks, inline bytes apart, in messages and tool results, held as on chat', () => {
     const png = 'iVBORw0KGgo'.repeat(100);
     const parsed = parseMessagesRequest({
       ...base,
@@ -98,6 +99,8 @@ describe('parsing a Messages request', () => {
             { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
             { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
             { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0x' } },
+            { type: 'document', source: { type: 'url', url: 'https://example.com/big.pdf' } },
+            { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'plain words' } },
             { type: 'text', text: 'what is this?' },
           ],
         },
@@ -115,8 +118,11 @@ describe('parsing a Messages request', () => {
       ],
     });
     expect(parsed).toMatchObject({ tier: 'tier-2', stream: true, requestedMaxTokens: 100, choices: 1 });
-    expect(parsed.mediaParts).toBe(4);
-    expect(parsed.inlineMediaBytes).toBe(2 * png.length);
+    expect(parsed.mediaParts).toBe(6);
+    expect(parsed.inlineMediaBytes).toBe(2 * png.length + 'JVBERi0x'.length);
+    // An image at the image allowance, a PDF (inline or by URL) at the file allowance, as chat
+    // holds them: neither a URL nor a PDF's bytes bound its tokens. Plain text is bound by its bytes.
+    expect(parsed.mediaTokenBound).toBe(3 * MEDIA_TOKEN_ALLOWANCE.image + 2 * MEDIA_TOKEN_ALLOWANCE.file);
   });
 
   it('takes the prompt fields only for count_tokens', () => {

@@ -3,11 +3,10 @@ import { asGatewayError } from '../../domain/errors.js';
 import { isObject } from '../../domain/json-body.js';
 import type { Authenticator } from '../../gateway/auth.js';
 import { type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../../http.js';
-import { estimateInputTokens } from '../../lifecycle/estimate.js';
+import { estimateInputTokens, mediaAllowancePerPart } from '../../lifecycle/estimate.js';
 import type { RequestContext } from '../../lifecycle/lifecycle.js';
 import type { Upstream } from '../../ports.js';
 import { type AnthropicMessagesDialect, type MessagesParsed, upstreamHeaders } from './dialect.js';
-import { MEDIA_PART_TOKEN_ALLOWANCE } from './request.js';
 
 export interface TokenCounterDeps {
   auth: Authenticator;
@@ -50,9 +49,13 @@ export class MessagesTokenCounter {
         counted ??
         (await estimateInputTokens(body, {
           mediaParts: request.mediaParts,
-          mediaAllowance: MEDIA_PART_TOKEN_ALLOWANCE,
+          mediaAllowance: mediaAllowancePerPart(request),
           inlineMediaBytes: request.inlineMediaBytes,
-          byteBound: Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
+          // As a hold's bound: no model reads more than its context window.
+          byteBound: Math.min(
+            Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
+            tier.models[0]?.contextWindow ?? Number.POSITIVE_INFINITY,
+          ),
         }));
       return jsonResponse(200, { input_tokens: inputTokens }, headers);
     } catch (err) {

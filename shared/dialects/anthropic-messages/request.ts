@@ -1,6 +1,7 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import { MEDIA_TOKEN_ALLOWANCE } from '../../domain/media-allowance.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
 import { messagesRouteInput } from './route-input.js';
@@ -53,15 +54,11 @@ const COUNT_FIELDS = new Set([
 
 const ROLES = new Set(['user', 'assistant']);
 const MAX_MESSAGES = 10_000;
-/** Content blocks whose tokens the body's bytes do not bound. */
+/** Content blocks whose tokens the body's bytes may not bound. */
 const MEDIA_BLOCKS = new Set(['image', 'document']);
 
-/**
- * Input tokens held for each image or document block on top of the body's bytes. An image is at
- * most about 1,600 tokens (1.15 megapixels ÷ 750); a base64 document keeps its bytes in the bound
- * as well, since its tokens grow with its pages.
- */
-export const MEDIA_PART_TOKEN_ALLOWANCE = 4_000;
+/** Document sources whose text is in the body, so its bytes bound their tokens. */
+const TEXT_DOCUMENT_SOURCES = new Set(['text', 'content']);
 
 export interface MessagesRequest {
   tier: TierId;
@@ -74,9 +71,9 @@ export interface MessagesRequest {
   choices: number;
   /** Image and document blocks, wherever they appear (tool results included). */
   mediaParts: number;
-  /** Bytes of base64 image data, held by the media allowance instead of by bytes. */
+  /** Bytes of base64 image and PDF data, held by the media allowance instead of by bytes. */
   inlineMediaBytes: number;
-  /** Tokens held for the media parts: MEDIA_PART_TOKEN_ALLOWANCE each. */
+  /** Tokens held for the media parts (MEDIA_TOKEN_ALLOWANCE per kind), as on the chat surface. */
   mediaTokenBound: number;
   /** The body as the client sent it; `model` and `max_tokens` are replaced upstream. */
   body: Json;
@@ -171,7 +168,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
     choices: 1,
     mediaParts: media.parts,
     inlineMediaBytes: media.inlineBytes,
-    mediaTokenBound: media.parts * MEDIA_PART_TOKEN_ALLOWANCE,
+    mediaTokenBound: media.tokenBound,
     body,
   };
 }
@@ -202,21 +199,27 @@ function validateMessages(messages: unknown): void {
 }
 
 /**
- * Image and document blocks, in messages and inside tool results. A base64 image is held at the
- * media allowance rather than by its bytes (an image's tokens do not grow with its bytes); a
- * document keeps its bytes in the bound, since a PDF's tokens grow with its pages.
+ * Image and document blocks, in messages and inside tool results, held as on the chat surface
+ * (the same tier may be served by any model): an image at the image allowance whatever its bytes
+ * or URL; a PDF (base64, URL or file id) at the file allowance, since neither its bytes nor its
+ * URL bound its pages, only the model's context window does. A base64 payload is held by the
+ * allowance instead of by its bytes. A plain-text document's text is in the body, so its bytes
+ * bound it and it needs no allowance.
  */
-function countMedia(messages: unknown): { parts: number; inlineBytes: number } {
+function countMedia(messages: unknown): { parts: number; inlineBytes: number; tokenBound: number } {
   let parts = 0;
   let inlineBytes = 0;
+  let tokenBound = 0;
   const visit = (blocks: unknown): void => {
     if (!Array.isArray(blocks)) return;
     for (const block of blocks) {
       if (!isObject(block)) continue;
       if (typeof block.type === 'string' && MEDIA_BLOCKS.has(block.type)) {
         parts++;
-        const source = block.source;
-        if (block.type === 'image' && isObject(source) && source.type === 'base64' && isString(source.data)) {
+        const source = isObject(block.source) ? block.source : {};
+        if (block.type === 'image') tokenBound += MEDIA_TOKEN_ALLOWANCE.image;
+        else if (!TEXT_DOCUMENT_SOURCES.has(source.type as string)) tokenBound += MEDIA_TOKEN_ALLOWANCE.file;
+        if (source.type === 'base64' && isString(source.data)) {
           inlineBytes += Buffer.byteLength(source.data as string);
         }
       }
@@ -224,7 +227,7 @@ function countMedia(messages: unknown): { parts: number; inlineBytes: number } {
     }
   };
   if (Array.isArray(messages)) for (const m of messages) if (isObject(m)) visit(m.content);
-  return { parts, inlineBytes };
+  return { parts, inlineBytes, tokenBound };
 }
 
 /**
