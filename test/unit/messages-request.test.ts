@@ -179,6 +179,22 @@ describe('the upstream call', () => {
     });
   });
 
+  it('lowers a thinking budget with max_tokens when the gateway caps the output, never under 1,024', async () => {
+    const thinking = { type: 'enabled', budget_tokens: 16_000 };
+    const parsed = await prepared({ ...base, max_tokens: 32_000, thinking });
+    const sent = (cap: number) => dialect.upstreamRequest(parsed, MODEL, cap).body;
+    expect(sent(4_096)).toMatchObject({
+      max_tokens: 4_096,
+      thinking: { type: 'enabled', budget_tokens: 4_095 },
+    });
+    expect(sent(20_000)).toMatchObject({ max_tokens: 20_000, thinking });
+    expect(sent(600)).toMatchObject({ thinking: { budget_tokens: 1_024 } });
+    // The client's own body is left as it came (a retry on another model starts from it again).
+    expect(parsed.body.thinking).toEqual(thinking);
+    const disabled = await prepared({ ...base, thinking: { type: 'disabled' } });
+    expect(dialect.upstreamRequest(disabled, MODEL, 10).body.thinking).toEqual({ type: 'disabled' });
+  });
+
   it('reads the key from x-api-key, else from a bearer token', () => {
     expect(dialect.credentials(request(base, { 'x-api-key': 'tg-a', authorization: 'Bearer tg-b' }))).toBe(
       'tg-a',

@@ -211,7 +211,12 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
   upstreamRequest(request: MessagesParsed, model: UpstreamModel, outputCap: number): UpstreamRequest {
     return {
       path: '/messages',
-      body: { ...request.body, model: model.id, max_tokens: outputCap },
+      body: {
+        ...request.body,
+        model: model.id,
+        max_tokens: outputCap,
+        ...thinkingWithin(request.body.thinking, outputCap),
+      },
       headers: upstreamHeaders(request),
       auth: 'bearer+x-api-key',
     };
@@ -242,6 +247,22 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
   errorResponse(error: GatewayError, requestId: string): HttpResponse {
     return anthropicErrorResponse(error, requestId);
   }
+}
+
+/** Anthropic's least extended-thinking budget. */
+const MIN_THINKING_BUDGET = 1_024;
+
+/**
+ * Extended thinking's `budget_tokens` must stay below `max_tokens`. When the gateway lowers
+ * `max_tokens` (to the tier's cap, or to what the wallet covers), a budget the client set under its
+ * own `max_tokens` is lowered with it, to no less than Anthropic's minimum, so the request stays
+ * one the upstream accepts.
+ */
+function thinkingWithin(thinking: unknown, outputCap: number): { thinking?: Json } {
+  if (!isObject(thinking) || thinking.type !== 'enabled') return {};
+  const budget = thinking.budget_tokens;
+  if (typeof budget !== 'number' || budget < outputCap) return {};
+  return { thinking: { ...thinking, budget_tokens: Math.max(MIN_THINKING_BUDGET, outputCap - 1) } };
 }
 
 function protocolHeaders(req: HttpRequest): Pick<MessagesParsed, 'anthropicVersion' | 'anthropicBeta'> {
