@@ -125,6 +125,50 @@ describe('parsing a Messages request', () => {
     expect(parsed.mediaTokenBound).toBe(3 * MEDIA_TOKEN_ALLOWANCE.image + 2 * MEDIA_TOKEN_ALLOWANCE.file);
   });
 
+  it('refuses what the upstream bills beyond the tier price, saying why, and forwards the rest', () => {
+    const refused: [Record<string, unknown>, string][] = [
+      [{ service_tier: 'priority' }, 'service_tier'],
+      [{ speed: 'fast' }, 'speed'],
+      [{ inference_geo: 'us' }, 'inference_geo'],
+      [{ mcp_servers: [{ type: 'url', url: 'https://mcp.example.com', name: 'x' }] }, 'mcp_servers'],
+      [{ container: 'container_011' }, 'container'],
+      [
+        {
+          tools: [
+            { name: 'f', input_schema: {} },
+            { type: 'web_search_20250305', name: 'web_search' },
+          ],
+        },
+        'tools.1.type',
+      ],
+      [{ tools: [{ type: 'web_fetch_20250910', name: 'web_fetch' }] }, 'tools.0.type'],
+      [{ tools: [{ type: 'code_execution_20250825', name: 'code_execution' }] }, 'tools.0.type'],
+    ];
+    for (const [fields, param] of refused) {
+      const err = thrown(() => parseMessagesRequest({ ...base, ...fields }));
+      expect(err, param).toMatchObject({ status: 400, code: 'invalid_request', param });
+      expect(err.message).toMatch(/not available through this gateway: .+(price|hold)/);
+    }
+    const accepted = {
+      ...base,
+      service_tier: 'standard_only',
+      speed: 'standard',
+      inference_geo: 'global',
+      tools: [
+        { name: 'f', input_schema: { type: 'object' } },
+        { type: 'custom', name: 'g', input_schema: {} },
+        { type: 'bash_20250124', name: 'bash' },
+        { type: 'text_editor_20250728', name: 'str_replace_based_edit_tool' },
+      ],
+    };
+    expect(parseMessagesRequest(accepted).body).toBe(accepted);
+    // count_tokens generates nothing, so nothing in it is billed beyond its count.
+    const { max_tokens: _omit, ...prompt } = base;
+    expect(() =>
+      parseMessagesRequest({ ...prompt, speed: 'fast', mcp_servers: [] }, { count: true }),
+    ).not.toThrow();
+  });
+
   it('takes the prompt fields only for count_tokens', () => {
     const { max_tokens: _omit, ...prompt } = base;
     expect(parseMessagesRequest({ ...prompt, system: 'be brief' }, { count: true })).toMatchObject({

@@ -4,12 +4,14 @@ import { isObject, type Json } from '../../domain/json-body.js';
 import { MEDIA_TOKEN_ALLOWANCE } from '../../domain/media-allowance.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
+import { type RefusedParameter, refuseUnpricedParameters } from '../refused-parameters.js';
 import { messagesRouteInput } from './route-input.js';
 
 /**
  * The top-level fields of Anthropic's Messages API (beta fields Claude Code sends included). They
- * pass through untouched; anything else is refused as Anthropic does, which also keeps clients
- * from steering routing (`fallbacks`) or billing (`billing_policy`) around the tier.
+ * pass through untouched but for the values REFUSED_PARAMETERS lists; anything else is refused as
+ * Anthropic does, which also keeps clients from steering routing (`fallbacks`) or billing
+ * (`billing_policy`) around the tier.
  */
 const CREATE_FIELDS = new Set([
   'model',
@@ -51,6 +53,57 @@ const COUNT_FIELDS = new Set([
   'output_format',
   'speed',
 ]);
+
+/**
+ * Messages parameters that change what the upstream charges or where it runs the request, beyond
+ * what a flat tier price reflects: refused with a 400 that says why, as on the chat surface.
+ */
+const REFUSED_PARAMETERS: readonly RefusedParameter[] = [
+  {
+    param: 'service_tier',
+    allowed: ['auto', 'standard_only'],
+    why: 'priority capacity is billed by the upstream at rates the tier price does not reflect',
+  },
+  {
+    param: 'speed',
+    allowed: ['standard'],
+    why: 'fast mode is billed by the upstream at premium rates the tier price does not reflect',
+  },
+  {
+    param: 'inference_geo',
+    allowed: ['global'],
+    why: 'inference pinned to one geography is billed by the upstream above the rates the tier price reflects',
+  },
+  {
+    param: 'mcp_servers',
+    allowed: [],
+    why: "an MCP server's tool results reach the model as input the request cannot bound, so no hold covers them",
+  },
+  {
+    param: 'container',
+    allowed: [],
+    why: 'code execution containers are billed by the upstream by the hour, which the tier price does not reflect',
+  },
+];
+
+/**
+ * Server tools, run by the upstream: billed per use (web search, code execution's containers) or
+ * bringing in pages the request cannot bound (web fetch), which neither the tier price nor a hold
+ * covers. Tools the client runs itself (custom tools, bash, the text editor) are forwarded.
+ */
+const SERVER_TOOL = /^(?:web_search|web_fetch|code_execution)_\d+$|^mcp_toolset$/;
+
+function refuseServerTools(tools: unknown): void {
+  if (!Array.isArray(tools)) return;
+  tools.forEach((tool, i) => {
+    const type = isObject(tool) ? tool.type : undefined;
+    if (typeof type !== 'string' || !SERVER_TOOL.test(type)) return;
+    throw invalidRequest(
+      `tools.${i}: the server tool '${type.slice(0, 64)}' is not available through this gateway: it is billed by the upstream per use, or brings in input the request cannot bound, which the tier price does not reflect. Omit it.`,
+      `tools.${i}.type`,
+    );
+  });
+}
 
 const ROLES = new Set(['user', 'assistant']);
 const MAX_MESSAGES = 10_000;
@@ -153,6 +206,10 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
   for (const [name, [check, what]] of Object.entries(FIELD_TYPES)) {
     const v = body[name];
     if (v !== undefined && v !== null && !check(v)) throw invalidRequest(`${name}: must be ${what}`, name);
+  }
+  if (!count) {
+    refuseUnpricedParameters(body, REFUSED_PARAMETERS);
+    refuseServerTools(body.tools);
   }
   // Unknown models are reported after type checks so a malformed body is always a 400.
   const auto = isAutoModel(model.toLowerCase());

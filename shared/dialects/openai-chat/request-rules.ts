@@ -1,3 +1,5 @@
+import type { RefusedParameter } from '../refused-parameters.js';
+
 /**
  * The gateway's rules on top of OpenAI's chat-completions request schema, as data. The schema
  * itself (test/fixtures/openai-chat-subset.json, CreateChatCompletionRequest) is compiled into
@@ -60,14 +62,6 @@ export const GATEWAY_BOUNDS: Readonly<Record<string, JsonSchema>> = {
   seed: { minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
   messages: { maxItems: 10_000 },
 };
-
-export interface RefusedParameter {
-  param: string;
-  /** Values accepted besides null (absent); `[]` refuses the parameter itself. */
-  allowed: readonly (string | boolean)[];
-  /** Why the gateway refuses the other values. */
-  why: string;
-}
 
 /**
  * Valid OpenAI parameters that change what the upstream charges, or how it keeps the data, in

@@ -3,6 +3,7 @@ import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
+import { refuseUnpricedParameters } from '../refused-parameters.js';
 import { summariseMedia } from './media.js';
 import { REFUSED_PARAMETERS } from './request-rules.js';
 import { validateChatRequest } from './request-validator.generated.js';
@@ -57,7 +58,7 @@ export function parseChatRequest(body: Json): ChatRequest {
     );
   }
   if (!validateChatRequest(body)) throw schemaViolationError(validateChatRequest.errors ?? [], body);
-  refuseUnpricedParameters(body);
+  refuseUnpricedParameters(body, REFUSED_PARAMETERS);
   // Unknown models are reported after the schema so a malformed body is always a 400.
   const auto = isAutoModel(body.model as string);
   const tier = auto ? AUTO_DEFAULT_TIER : resolveTierId(body.model as string);
@@ -88,17 +89,4 @@ export function parseChatRequest(body: Json): ChatRequest {
     mediaTokenBound: media.tokenBound,
     passThrough,
   };
-}
-
-function refuseUnpricedParameters(body: Json): void {
-  for (const { param, allowed, why } of REFUSED_PARAMETERS) {
-    const value = body[param];
-    if (value === undefined || value === null || allowed.includes(value as string | boolean)) continue;
-    const what = allowed.length === 0 ? `'${param}'` : `'${param}: ${JSON.stringify(value)}'`;
-    const instead =
-      allowed.length === 0
-        ? 'Omit it.'
-        : `Use ${allowed.map((v) => JSON.stringify(v)).join(' or ')}, or omit it.`;
-    throw invalidRequest(`${what} is not available through this gateway: ${why}. ${instead}`, param);
-  }
 }
