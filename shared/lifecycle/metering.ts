@@ -50,6 +50,8 @@ export class Meter {
   /** Generated text so far; read at finish for an estimate when no usage came. */
   generated: () => string = () => '';
   private finished: Promise<Billed> | undefined;
+  /** A hold item was placed (a free tier's holds 0 µ$ but is still an item the usage settles). */
+  private held = false;
   /** An upstream call started and was then stopped: it may have read the prompt. */
   private promptSent = false;
 
@@ -63,6 +65,7 @@ export class Meter {
   }
 
   admitted(holdMicros: number, outputCap: number): void {
+    this.held = true;
     this.holdMicros = holdMicros;
     this.outputCap = outputCap;
   }
@@ -172,7 +175,9 @@ export class Meter {
       await this.deps.usage.publish(record);
     } catch (err) {
       this.deps.log.warn('usage event not published; writing outbox', { requestId, err: describeError(err) });
-      if (this.holdMicros === 0) return; // no hold, no outbox: nothing was charged
+      // No hold, no outbox: nothing was charged. A free tier's 0 µ$ hold still keeps the record, so
+      // the guardrail counts its upstream cost and the log shows its usage, not an abandoned hold.
+      if (!this.held) return;
       try {
         await this.deps.wallet.writeOutbox(record.accountId, requestId, record);
       } catch (outboxErr) {

@@ -31,15 +31,22 @@ async function meter(
   tier: Tier,
   holdMicros: number,
   raw: unknown,
+  { publishFails = false } = {},
 ): Promise<{ record: UsageRecord; chargeMicros: number }> {
   const records: UsageRecord[] = [];
   const m = new Meter(
     {
-      usage: { publish: async (r) => void records.push(r) },
+      // When publishing fails, the record must reach the hold's outbox instead.
+      usage: {
+        publish: async (r) => {
+          if (publishFails) throw new Error('PutEvents failed');
+          records.push(r);
+        },
+      },
       wallet: {
         placeHold: async () => ({ ok: true }),
         readBalance: async () => 0,
-        writeOutbox: async () => {},
+        writeOutbox: async (_account, _request, r) => void records.push(r),
       },
       log: silentLog,
       now: () => Date.parse('2026-01-01T00:00:01.000Z'),
@@ -129,6 +136,14 @@ describe('metering with cache and reasoning tokens', () => {
       upstreamCostMicros: 3_880,
       cachedInputTokens: 20_000,
     });
+  });
+
+  it("writes a free tier's record to its hold's outbox when the usage event cannot be published", async () => {
+    const doc = structuredClone(DEFAULT_CATALOG);
+    doc.tiers['tier-2'].price = { inputUsdPerMTok: 0, outputUsdPerMTok: 0 };
+    const free = compileCatalog(parseCatalogDocument(doc), 2, '2026-01-01T00:00:00.000Z').tiers['tier-2'];
+    const { record } = await meter(free, 0, AGENT_USAGE, { publishFails: true });
+    expect(record).toMatchObject({ chargeMicros: 0, holdMicros: 0, upstreamCostMicros: 3_880 });
   });
 
   it('charges the hold, never more, and keeps what the usage came to', async () => {
