@@ -76,8 +76,11 @@ export class Reconciler {
   private async settleOne(hold: Record<string, unknown>, report: ReconcileReport): Promise<void> {
     const outbox = usageRecordSchema.safeParse(hold.outbox);
     if (outbox.success) {
-      const result = await this.settlement.settle(outbox.data);
+      // The spend first: the guardrail dedupes on the request id, so a run that fails after it
+      // counts nothing twice, while settling first would delete the hold a failed count needs to
+      // be tried again.
       const spend = await this.guardrail.record(outbox.data);
+      const result = await this.settlement.settle(outbox.data);
       if (spend.trippedNow) {
         report.trippedGuardrail = true;
         this.log.warn('daily spend guardrail tripped', { day: spend.day, requestId: outbox.data.requestId });

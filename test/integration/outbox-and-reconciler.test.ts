@@ -5,6 +5,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
+import { Reconciler } from '../../shared/billing/reconciler.js';
+import { Settlement } from '../../shared/billing/settlement.js';
+import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
+import { silentLog } from '../../shared/http.js';
 import { ledgerKeys } from '../../shared/tables.js';
 import {
   chargeFor,
@@ -166,6 +170,48 @@ describe('outbox', () => {
     });
     const log = await logItems(db, runtime.tables.requestLog, accountId);
     expect(log.map((i) => [i.status, i.chargeMicros, i.stream])).toEqual([['ok', charge, true]]);
+  });
+});
+
+describe('the reconciler when the guardrail fails', () => {
+  it("counts an outbox's spend on a later run: the hold is settled only once the spend is counted", async () => {
+    const { accountId, apiKey } = await createAccount(runtime, 'outbox-guardrail', 200_000);
+    runtime.bus.setFailPutEvents(true);
+    const res = await fetch(`${runtime.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({ model: 'tier-1', messages: [{ role: 'user', content: 'outbox tokens:5' }] }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await runtime.bus.drain();
+    runtime.bus.setFailPutEvents(false);
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toHaveLength(1);
+    const guardBefore = await guardrail();
+
+    // The guardrail's write fails once (throttled, say), as the first run reaches it.
+    let failures = 1;
+    const guardrailStore = new SpendGuardrail(db, runtime.tables.ledger, Number.MAX_SAFE_INTEGER);
+    const record = guardrailStore.record.bind(guardrailStore);
+    guardrailStore.record = async (usage) => {
+      if (failures-- > 0) throw new Error('ProvisionedThroughputExceededException');
+      return record(usage);
+    };
+    const settlement = new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog);
+    const reconciler = new Reconciler(db, runtime.tables.ledger, settlement, guardrailStore, silentLog);
+
+    expect(await reconciler.reconcile(0)).toMatchObject({ failed: 1, fromOutbox: 0 });
+    // Nothing was settled without its spend: the next run still finds the hold, and does both.
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toHaveLength(1);
+    expect(await reconciler.reconcile(0)).toMatchObject({ failed: 0, fromOutbox: 1 });
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toEqual([]);
+    const [item] = await logItems(db, runtime.tables.requestLog, accountId);
+    expect(item).toMatchObject({ status: 'ok' });
+    expect(await guardrail()).toEqual({
+      spendMicros: guardBefore.spendMicros + Number(item?.upstreamCostMicros),
+      chargeMicros: guardBefore.chargeMicros + Number(item?.chargeMicros),
+      requests: guardBefore.requests + 1,
+    });
   });
 });
 
