@@ -8,7 +8,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { requestLogKeys } from '../../shared/tables.js';
 import { launchChromium } from '../support/browser.js';
-import { marker, rawRequest, servedUpstreamRequest, waitFor } from '../support/e2e-helpers.js';
+import { marker, rawRequest, roomInUtcDay, servedUpstreamRequest, waitFor } from '../support/e2e-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
 /** The key holder's console (DESIGN §15) in a real headless Chromium, against the local runtime. */
@@ -80,6 +80,8 @@ async function keyView(): Promise<{ account: { balanceMicros: number } }> {
   return (await res.json()) as { account: { balanceMicros: number } };
 }
 
+// The history is seeded by days ago and today's requests are charted as today: all on one UTC day.
+beforeAll(() => roomInUtcDay(60_000), 90_000);
 beforeAll(async () => {
   runtime = await startTestRuntime();
   await seedHistory();

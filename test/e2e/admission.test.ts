@@ -1,8 +1,8 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
-import { marker, rawRequest, upstreamRequestsWith, waitFor } from '../support/e2e-helpers.js';
+import { marker, rawRequest, roomInUtcDay, upstreamRequestsWith, waitFor } from '../support/e2e-helpers.js';
 import { createAccount, sleep } from '../support/money-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
@@ -21,6 +21,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.close();
 });
+// A daily budget spent and then refused: both on the same UTC day.
+beforeEach(() => roomInUtcDay(30_000));
 
 const say = (text: string) => [{ role: 'user', content: text }];
 

@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
+import { marker, upstreamRequestsWith, waitFor } from '../support/e2e-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
 /**
@@ -27,25 +28,26 @@ async function poll<T>(read: () => Promise<T>, done: (v: T) => boolean, tries = 
 
 describe('client disconnect before the first byte', () => {
   it('records the request as client_disconnected, releases the hold and aborts upstream', async () => {
+    const tag = marker('gone');
     const body = JSON.stringify({
       model: 'tier-1',
       stream: true,
-      messages: [{ role: 'user', content: 'tokens:200 never read' }],
+      messages: [{ role: 'user', content: `${tag} tokens:200 never read` }],
     });
-    await new Promise<void>((resolve) => {
-      const req = request(`${runtime.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${runtime.apiKey}`, 'content-type': 'application/json' },
-      });
-      req.on('error', () => resolve());
-      req.on('response', () => resolve());
-      req.end(body);
-      // Hang up while the upstream is still before its first token.
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 150);
+    const req = request(`${runtime.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${runtime.apiKey}`, 'content-type': 'application/json' },
     });
+    req.on('error', () => {});
+    req.end(body);
+    // Hang up once the upstream has the request, while it is still before its first token (600 ms):
+    // not after a fixed delay, which a loaded machine may spend before the request even gets there.
+    await waitFor(() => upstreamRequestsWith(runtime, tag).length > 0, {
+      timeoutMs: 30_000,
+      intervalMs: 10,
+      what: 'the upstream to receive the request',
+    });
+    req.destroy();
 
     const account = await poll(
       async () => (await admin(runtime, 'GET', `/admin/accounts/${runtime.accountId}`)).json,

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
-import { rawRequest, waitFor } from '../support/e2e-helpers.js';
+import { rawRequest, roomInUtcDay, waitFor } from '../support/e2e-helpers.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
@@ -16,6 +16,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.close();
 });
+// Spend, today's figures and the day rows of the reports fall on the same UTC day.
+beforeEach(() => roomInUtcDay(30_000));
 
 interface Account {
   accountId: string;
@@ -88,10 +90,14 @@ describe('GET /v1/key', () => {
     expect(JSON.stringify(fresh.json)).not.toContain(account.key);
 
     await spend(account, 'tier-2', 2);
+    // The view caches the balance and today's spend apart, each for a few seconds, so one may
+    // refresh a poll before the other: wait until both show the spend.
     const after = await waitFor(
       async () => {
         const r = await read('/v1/key', account.key);
-        return (r.json.key as { spentTodayMicros: number }).spentTodayMicros > 0 ? r : undefined;
+        const spent = (r.json.key as { spentTodayMicros: number }).spentTodayMicros;
+        const balance = (r.json.account as { balanceMicros: number }).balanceMicros;
+        return spent > 0 && balance < 2_000_000 ? r : undefined;
       },
       { ...POLL, what: 'the cached view to show the spend' },
     );

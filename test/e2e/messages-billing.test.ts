@@ -1,7 +1,7 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
@@ -15,7 +15,7 @@ import {
   validateMessage,
   validateStreamEvent,
 } from '../support/anthropic-helpers.js';
-import { demoUpstream, marker, upstreamRequestsWith, waitFor } from '../support/e2e-helpers.js';
+import { demoUpstream, marker, roomInUtcDay, upstreamRequestsWith, waitFor } from '../support/e2e-helpers.js';
 import { chargeFor, createAccount, logItems, openHolds, sumOf, walletOf } from '../support/money-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
@@ -32,6 +32,8 @@ beforeAll(async () => {
   runtime = await startTestRuntime({ reconcileEveryMs: 0 });
   db = createDocumentClient(runtime.dynamodbEndpoint);
 });
+// A daily budget spent and then refused: both on the same UTC day.
+beforeEach(() => roomInUtcDay(30_000));
 afterEach(() => demoUpstream(runtime).clearFaults());
 afterAll(async () => {
   await runtime?.close();

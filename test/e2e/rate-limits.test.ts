@@ -222,7 +222,9 @@ describe('the OpenAI SDK against a rate-limited key', () => {
       maxRetries: 2,
       fetch: recorder.fetch,
     });
-    await roomInMinute(6_000);
+    // Four requests and two 1.5 s waits, all in one minute: 3 s of waiting alone, so room for more
+    // than twice that, as a loaded machine may answer each request slowly.
+    await roomInMinute(15_000);
     const first = await client.chat.completions.create({
       model: 'tier-1',
       max_tokens: 16,

@@ -62,8 +62,12 @@ function waitFor(
   });
 }
 
+// The waits below are longer than the default test timeout: a loaded machine may take that long to
+// start Java and the runtime. Each test gets room for all of its waits.
 describe('npm start', () => {
-  it('prints a URL, admin token, API key and curl line that work, and stops cleanly on SIGINT', async () => {
+  it('prints a URL, admin token, API key and curl line that work, and stops cleanly on SIGINT', {
+    timeout: 150_000,
+  }, async () => {
     child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
       env: { ...process.env, PORT: '0', DYNAMODB_ENDPOINT: '', TIERGATE_ADMIN_TOKEN: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,7 +133,9 @@ async function stop(proc: ChildProcess): Promise<void> {
 }
 
 describe('npm start with TIERGATE_DATA_DIR', () => {
-  it('reuses the admin token, demo account and key after a restart; --quiet turns the access log off', async () => {
+  it('reuses the admin token, demo account and key after a restart; --quiet turns the access log off', {
+    timeout: 150_000,
+  }, async () => {
     const first = await startWithDataDir([]);
     const token = /Admin token\s+(\S+)/.exec(first.out)?.[1];
     const key = /Demo API key\s+(tg-\S+)/.exec(first.out)?.[1];

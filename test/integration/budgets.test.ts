@@ -1,10 +1,10 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
-import { rawRequest } from '../support/e2e-helpers.js';
+import { rawRequest, roomInUtcDay } from '../support/e2e-helpers.js';
 import { createAccount, logItems, openHolds, walletOf } from '../support/money-helpers.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
@@ -24,6 +24,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.close();
 });
+// Spend and the reads or refusals that follow it fall on the same UTC day.
+beforeEach(() => roomInUtcDay(30_000));
 
 const body = () => ({ model: 'tier-1', messages: [{ role: 'user', content: 'budget tokens:4' }] });
 

@@ -3,14 +3,14 @@ import '../../local/awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import OpenAI, { type APIError } from 'openai';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createTables } from '../../local/dynamodb-local.js';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoGuardrailReader } from '../../shared/adapters/dynamodb/guardrail-reader.js';
 import { nextUtcMidnight } from '../../shared/domain/clock.js';
 import { SpendGuardrail, scopes } from '../../shared/guardrail/spend-guardrail.js';
-import { rawRequest, waitFor } from '../support/e2e-helpers.js';
+import { rawRequest, roomInUtcDay, waitFor } from '../support/e2e-helpers.js';
 import { usageRecord } from '../support/money-helpers.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
@@ -126,6 +126,8 @@ describe('spend guardrail through the gateway', () => {
   afterAll(async () => {
     await runtime?.close();
   });
+  // The gateway's clock is the real one: the cap is spent and then enforced on the same UTC day.
+  beforeEach(() => roomInUtcDay(30_000));
 
   it('answers 503 daily_spend_limit with retry-after until UTC midnight once the cap is spent', async () => {
     const body = { model: 'tier-1', messages: [{ role: 'user', content: 'guardrail tokens:5' }] };

@@ -22,6 +22,18 @@ export async function roomInMinute(needMs: number): Promise<void> {
   if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Waits for the next UTC day when fewer than `needMs` of the current one are left: daily budgets,
+ * the spend guardrail and usage reports count per UTC day, so a test that spends and then reads
+ * must not straddle midnight.
+ */
+export async function roomInUtcDay(needMs: number): Promise<void> {
+  const left = DAY_MS - (Date.now() % DAY_MS);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
+}
+
 export function marker(label = 'm'): string {
   return `${label}${randomBytes(6).toString('hex')}`;
 }

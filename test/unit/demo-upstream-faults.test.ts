@@ -62,15 +62,20 @@ describe('demo upstream', () => {
 
     it('hang: sends nothing until the client aborts, then records the abort', async () => {
       upstream.injectFault({ fault: { kind: 'hang' }, times: 1 });
+      const before = upstream.requests.length;
       const ctl = new AbortController();
       const started = Date.now();
-      setTimeout(() => ctl.abort(), 200);
-      await expect(
+      const refused = expect(
         post(
           { model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] },
           { signal: ctl.signal },
         ),
       ).rejects.toThrow();
+      // Abort once the upstream holds the request (a loaded machine may take a while to deliver it),
+      // and no sooner than 200 ms after sending it.
+      await waitFor(() => upstream.requests.length > before);
+      setTimeout(() => ctl.abort(), Math.max(0, 200 - (Date.now() - started)));
+      await refused;
       // No headers arrived at all, so fetch could only settle through the abort.
       expect(Date.now() - started).toBeGreaterThanOrEqual(150);
       const rec = last();
