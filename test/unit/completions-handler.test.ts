@@ -65,14 +65,7 @@ describe('client disconnect before any frame is read', () => {
   });
 
   it('writes a buffered body whole and ends the stream', async () => {
-    const received: string[] = [];
-    const out = new Writable({
-      decodeStrings: false,
-      write: (part: string, _encoding, done) => {
-        received.push(part);
-        done();
-      },
-    });
+    const { out, received } = collectingStream();
     await writeBody(out, '{"ok":true}');
     expect(received.join('')).toBe('{"ok":true}');
     expect(out.writableFinished).toBe(true);
@@ -215,9 +208,8 @@ function inReads(reads: string[][]): UpstreamReply {
 
 const usageEnd = [chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 4 } }), '[DONE]'];
 
-/** Writes a response's body with writeBody into a stream that keeps every write; spies on the body's reads. */
-async function writeCollecting(res: { body: unknown; cancel?: () => Promise<void> }) {
-  const next = vi.spyOn(res.body as AsyncIterator<string>, 'next');
+/** A response stream that keeps every write. */
+function collectingStream(): { out: Writable; received: string[] } {
   const received: string[] = [];
   const out = new Writable({
     decodeStrings: false,
@@ -226,6 +218,13 @@ async function writeCollecting(res: { body: unknown; cancel?: () => Promise<void
       done();
     },
   });
+  return { out, received };
+}
+
+/** Writes a response's body with writeBody into a stream that keeps every write; spies on the body's reads. */
+async function writeCollecting(res: { body: unknown; cancel?: () => Promise<void> }) {
+  const next = vi.spyOn(res.body as AsyncIterator<string>, 'next');
+  const { out, received } = collectingStream();
   await writeBody(out, res.body as AsyncIterable<string>, res.cancel);
   return { next, received, out };
 }
