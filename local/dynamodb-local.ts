@@ -53,13 +53,30 @@ function assertJava(): void {
   if (major < 17) throw new Error(`${JAVA_HINT} Found Java ${major}.`);
 }
 
-/** Starts DynamoDB Local on a free loopback port; in memory unless `dataDir` is given. */
+/**
+ * Starts DynamoDB Local on a free loopback port; in memory unless `dataDir` is given. A free port
+ * can be taken by another process before Java binds it (parallel test files each start one), so
+ * a start on a port of our choosing that exits before it is ready is tried again on a new port.
+ */
 export async function startDynamoDbLocal(
   options: { dataDir?: string; port?: number } = {},
+  pickPort: () => Promise<number> = freePort,
 ): Promise<DynamoDbLocal> {
   assertJava();
+  if (options.port !== undefined) return startOn(options.port, options.dataDir);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await pickPort(), options.dataDir);
+    } catch (error) {
+      if (attempt === 3 || !(error instanceof ExitedEarly)) throw error;
+    }
+  }
+}
+
+class ExitedEarly extends Error {}
+
+async function startOn(port: number, dataDir: string | undefined): Promise<DynamoDbLocal> {
   const dir = jarDirectory();
-  const port = options.port ?? (await freePort());
   const args = [
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
     '-Xms64m',
@@ -67,7 +84,7 @@ export async function startDynamoDbLocal(
     join(dir, 'DynamoDBLocal.jar'),
     '-port',
     String(port),
-    ...(options.dataDir ? ['-dbPath', options.dataDir, '-sharedDb'] : ['-inMemory', '-sharedDb']),
+    ...(dataDir ? ['-dbPath', dataDir, '-sharedDb'] : ['-inMemory', '-sharedDb']),
   ];
   // Run from the temp dir: DynamoDB Local writes a metadata file into its working directory.
   const child: ChildProcess = spawn('java', args, { cwd: tmpdir(), stdio: ['ignore', 'ignore', 'pipe'] });
@@ -77,10 +94,19 @@ export async function startDynamoDbLocal(
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited (${code}): ${stderr.trim()}`))),
+    child.once('exit', (code) =>
+      reject(new ExitedEarly(`DynamoDB Local exited (${code}): ${stderr.trim()}`)),
+    ),
   );
   exited.catch(() => {});
-  await Promise.race([waitUntilReady(endpoint), exited]);
+  const gone = new AbortController();
+  child.once('exit', () => gone.abort());
+  try {
+    await Promise.race([waitUntilReady(endpoint, gone.signal), exited]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   return {
     endpoint,
     stop: () =>
@@ -100,15 +126,21 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
   });
 }
 
-async function waitUntilReady(endpoint: string, timeoutMs = 60_000): Promise<void> {
+/**
+ * Polls until the endpoint answers. Stops when `gone` aborts (the process exited), and gives each
+ * poll 2 s, so a port held by something that never answers cannot hang it.
+ */
+async function waitUntilReady(endpoint: string, gone: AbortSignal, timeoutMs = 60_000): Promise<void> {
   const client = localDynamoClient(endpoint);
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
       try {
-        await client.send(new ListTablesCommand({ Limit: 1 }));
+        const abortSignal = AbortSignal.any([gone, AbortSignal.timeout(2_000)]);
+        await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal });
         return;
       } catch (err) {
+        if (gone.aborted) throw err;
         if (Date.now() > deadline)
           throw new Error(`DynamoDB Local did not become ready: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 100));
