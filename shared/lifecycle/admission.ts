@@ -155,6 +155,12 @@ export class Admission {
   ): Promise<{ holdMicros: number; outputCap: number }> {
     const { key, tier, inputBound, choices } = request;
     const { funds, wallet } = this.deps;
+    // A budget of zero allows nothing, though no spend has been counted for the day yet (the
+    // hold's condition reads a day's counter, which its first request would otherwise pass).
+    if (key.dailyBudgetMicros !== undefined && key.dailyBudgetMicros <= 0) throw budgetExceeded('key');
+    if (key.accountDailyBudgetMicros !== undefined && key.accountDailyBudgetMicros <= 0) {
+      throw budgetExceeded('account');
+    }
     let cap = request.cap;
     for (let attempt = 0; attempt < 3; attempt++) {
       const holdMicros = priceTokens(holdPrice(tier.price), inputBound, cap * choices);

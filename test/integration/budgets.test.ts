@@ -93,6 +93,28 @@ describe('daily budgets', () => {
     expect((await walletOf(db, runtime.tables.ledger, accountId)).heldMicros).toBe(0);
   });
 
+  it('refuses the first request of the day under a budget of zero, key or account', async () => {
+    const { accountId, apiKey } = await createAccount(runtime, 'zero-budget', 1_000_000, {
+      dailyBudgetUsd: 0,
+    });
+    await expectBudgetExceeded(apiKey, 'account');
+    const other = await createAccount(runtime, 'zero-key-budget', 1_000_000);
+    const created = await admin(runtime, 'POST', `/admin/accounts/${other.accountId}/keys`, {
+      name: 'zero',
+      dailyBudgetUsd: 0,
+    });
+    expect(created.status).toBe(201);
+    await expectBudgetExceeded(String(created.json.key), 'key');
+    await runtime.bus.drain();
+    for (const id of [accountId, other.accountId]) {
+      expect(await logItems(db, runtime.tables.requestLog, id)).toHaveLength(0);
+      expect(await walletOf(db, runtime.tables.ledger, id)).toMatchObject({
+        balanceMicros: 1_000_000,
+        heldMicros: 0,
+      });
+    }
+  });
+
   it('admits requests while the settled charges are below the budget', async () => {
     // A budget far above one request's charge: several requests in a row are all served.
     const { accountId, apiKey } = await createAccount(runtime, 'roomy-budget', 1_000_000, {
