@@ -44,8 +44,8 @@ export interface Command {
 
 /** The --since/--until options of the reports, and their query parameters. */
 export const RANGE_OPTIONS: Command['options'] = {
-  since: ['ISO', 'start date or date-time, UTC (default: 7 days before --until)'],
-  until: ['ISO', 'end date or date-time, UTC (default: now)'],
+  since: ['ISO', 'start date or date-time, UTC unless it has an offset (default: 7 days before --until)'],
+  until: ['ISO', 'end date or date-time, UTC; a plain date includes that whole day (default: now)'],
 };
 
 export const rangeQuery = (options: Options): { since?: string; until?: string } => ({

@@ -4,6 +4,7 @@
  */
 import { CONTROL_CHARACTERS } from '../shared/domain/control-characters.js';
 import { usdToMicros } from '../shared/domain/money.js';
+import { parseReportTime } from '../shared/domain/report-time.js';
 
 const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 const escapeOne = (c: string): string =>
@@ -142,13 +143,15 @@ export function parsePositiveInt(option: string, text: string): number {
   return n;
 }
 
-/** Accepts an ISO 8601 date or date-time and passes it through unchanged for the server. */
+/**
+ * Accepts a report date or date-time (UTC unless it has an offset; a day or time that does not
+ * exist is refused) and passes it through unchanged for the server, which reads it alike.
+ */
 export function parseIsoDate(option: string, text: string): string {
-  if (
-    !/^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ||
-    Number.isNaN(Date.parse(text))
-  ) {
-    throw new UsageError(`--${option} must be an ISO 8601 date or date-time, got "${text}"`);
+  if (parseReportTime(text) === undefined) {
+    throw new UsageError(
+      `--${option} must be an ISO 8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM[:SS]) that exists, got "${text}"`,
+    );
   }
   return text;
 }

@@ -1,8 +1,9 @@
 import type { DynamoDBDocumentClient, QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { queryAll } from '../adapters/dynamodb/client.js';
 import { TIER_IDS } from '../domain/catalog.js';
-import { utcDay } from '../domain/clock.js';
+import { nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
+import { parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
 import type { AdminReports } from './admin-api.js';
@@ -71,14 +72,30 @@ const emptyRow = (group: string): UsageRow => ({
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-function parseTime(value: string | undefined, param: string, fallback: number): number {
+function parseTime(
+  value: string | undefined,
+  param: string,
+  fallback: number,
+  options?: ReportTimeOptions,
+): number {
   if (value === undefined || value === '') return fallback;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw invalidRequest(`'${param}' must be an ISO 8601 date or time.`, param);
+  const t = parseReportTime(value, options);
+  if (t === undefined) {
+    throw invalidRequest(
+      `'${param}' must be an ISO 8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM]) that exists.`,
+      param,
+    );
+  }
   if (t < EARLIEST || t > LATEST)
     throw invalidRequest(`'${param}' must be between 1970-01-01 and 9999-12-31.`, param);
   return t;
 }
+
+/** The bounds of `sk BETWEEN :from AND :to` for items started in [since, until] (sk is startedAt#requestId). */
+const startedBetween = (since: number, until: number) => ({
+  ':from': new Date(since).toISOString(),
+  ':to': `${new Date(until).toISOString()}~`,
+});
 
 /** A request-log item as the admin API shows it, with its margin (charge − upstream cost). */
 function publicLogItem(item: Item): Item {
@@ -106,7 +123,11 @@ export class RequestLogReports {
     // One more than asked for tells whether there are more.
     const items = query.accountId
       ? await this.accountItems(query.accountId, 0, this.now() + DAY_MS, limit + 1)
-      : await this.dayItems(this.now() - (MAX_RANGE_DAYS - 1) * DAY_MS, this.now(), limit + 1);
+      : await this.dayItems(
+          this.now() - (MAX_RANGE_DAYS - 1) * DAY_MS,
+          nextUtcMidnight(this.now()) - 1,
+          limit + 1,
+        );
     return { requests: items.slice(0, limit).map(publicLogItem), truncated: items.length > limit };
   }
 
@@ -139,7 +160,8 @@ export class RequestLogReports {
 
   /** The request-log items of a report's range, newest first, at most maxUsageItems of them. */
   private async rangeItems(query: Record<string, string | undefined>, by: string) {
-    const until = parseTime(query.until, 'until', this.now());
+    // A plain date ends the range with that whole UTC day, as the key holder's /v1/usage does.
+    const until = parseTime(query.until, 'until', this.now(), { endOfDay: true });
     const since = parseTime(query.since, 'since', until - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {
@@ -179,8 +201,7 @@ export class RequestLogReports {
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
         ExpressionAttributeValues: {
           ':pk': requestLogKeys.account(accountId),
-          ':from': new Date(since).toISOString(),
-          ':to': `${new Date(until).toISOString()}~`,
+          ...startedBetween(since, until),
         },
         ScanIndexForward: false,
       },
@@ -188,7 +209,10 @@ export class RequestLogReports {
     );
   }
 
-  /** Newest first, day by day through the by-day index. */
+  /**
+   * Newest first, day by day through the by-day index, each day's query bounded by the range so
+   * that requests outside it count neither against the limit nor as truncation.
+   */
   private async dayItems(since: number, until: number, limit: number): Promise<Item[]> {
     const items: Item[] = [];
     for (let t = until; t >= since - DAY_MS && items.length < limit; t -= DAY_MS) {
@@ -199,9 +223,9 @@ export class RequestLogReports {
           {
             TableName: this.requestLogTable,
             IndexName: BY_DAY_INDEX,
-            KeyConditionExpression: '#day = :day',
+            KeyConditionExpression: '#day = :day AND sk BETWEEN :from AND :to',
             ExpressionAttributeNames: { '#day': 'day' },
-            ExpressionAttributeValues: { ':day': day },
+            ExpressionAttributeValues: { ':day': day, ...startedBetween(since, until) },
             ScanIndexForward: false,
           },
           limit - items.length,
