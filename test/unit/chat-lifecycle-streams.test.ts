@@ -58,6 +58,21 @@ describe('streams', () => {
     expect(h.usage[0]?.outputTokens).toBeGreaterThan(0);
   });
 
+  it('treats a stream that stops without [DONE] as cut unless every choice finished, usage on each chunk or not', async () => {
+    const perChunk = (content: string, n: number) =>
+      chunk(content, { usage: { prompt_tokens: 4, completion_tokens: n } });
+    const cut = harness({ script: async () => sse([perChunk('Hello ', 1), perChunk('world', 2)]) });
+    const cutText = await collect((await cut.call({ stream: true })).body);
+    expect(cutText).not.toContain('[DONE]');
+    expect(cutText.trimEnd().split('\n\n').at(-1)).toMatch(/^data: \{"error":\{/);
+    expect(cut.usage[0]).toMatchObject({ status: 'upstream_error' });
+
+    const whole = harness({ script: async () => sse(good.slice(0, -1)) });
+    const wholeText = await collect((await whole.call({ stream: true })).body);
+    expect(wholeText.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(whole.usage[0]).toMatchObject({ status: 'ok', usageSource: 'upstream', outputTokens: 2 });
+  });
+
   it('bills a client that disconnects for what was generated, and aborts upstream', async () => {
     const h = harness({ script: async () => sse(good, { hangAfter: 2 }) });
     const res = await h.call({ stream: true });

@@ -54,6 +54,8 @@ class ChatExchange implements Exchange {
   private metered: MeteredUsage | undefined;
   private readonly text: string[] = [];
   private contentSeen = false;
+  /** Indexes of the choices that sent a finish_reason. */
+  private readonly finished = new Set<number>();
   private payload: Json | undefined;
   private readonly identity: Identity;
   private readonly framer: ChunkFramer;
@@ -110,13 +112,20 @@ class ChatExchange implements Exchange {
         this.contentSeen = true;
       }
       // A finished choice counts as content: an empty answer is still an answer.
-      if (typeof choice?.finish_reason === 'string') this.contentSeen = true;
+      if (typeof choice?.finish_reason === 'string') {
+        this.contentSeen = true;
+        this.finished.add(typeof choice.index === 'number' ? choice.index : 0);
+      }
     }
     return { frames: [this.framer.frame(chunk)], content: this.contentSeen };
   }
 
+  /**
+   * A stream that stops without [DONE] is whole only if every choice finished and usage came:
+   * some upstreams send usage on every chunk, so usage alone does not mark the end.
+   */
   endedCleanly(): boolean {
-    return this.reported !== undefined;
+    return this.reported !== undefined && this.finished.size >= this.request.choices;
   }
 
   endFrames(billed: Billed): string[] {
