@@ -30,6 +30,36 @@ const EXPOSED_HEADERS = [
   ...rateHeaderNames(anthropicRateHeader),
   'retry-after',
   'x-should-retry',
+  'x-wallet-output-cap',
+  'idempotent-replayed',
+];
+
+/**
+ * Request headers a browser may send. The OpenAI and Anthropic SDKs (Stainless-generated) add
+ * their x-stainless-* headers to every request: a preflight that does not allow them fails, and
+ * the SDK call never leaves the browser.
+ */
+const ALLOWED_HEADERS = [
+  'authorization',
+  'content-type',
+  'idempotency-key',
+  // x-api-key and the anthropic-* headers: Anthropic's SDKs in a browser (DESIGN §12).
+  'x-api-key',
+  'anthropic-version',
+  'anthropic-beta',
+  'anthropic-dangerous-direct-browser-access',
+  ...[
+    'os',
+    'lang',
+    'arch',
+    'runtime',
+    'runtime-version',
+    'package-version',
+    'retry-count',
+    'timeout',
+    'helper',
+    'helper-method',
+  ].map((name) => `x-stainless-${name}`),
 ];
 
 export interface ChatApiProps {
@@ -117,15 +147,7 @@ export class ChatApi extends Construct {
         // are never allowed: auth is a bearer key, not a cookie.
         allowedOrigins: [this.console.origin],
         allowedMethods: [HttpMethod.POST, HttpMethod.GET],
-        // x-api-key and the anthropic-* headers: Anthropic's SDKs in a browser (DESIGN §12).
-        allowedHeaders: [
-          'authorization',
-          'content-type',
-          'x-api-key',
-          'anthropic-version',
-          'anthropic-beta',
-          'anthropic-dangerous-direct-browser-access',
-        ],
+        allowedHeaders: ALLOWED_HEADERS,
         exposedHeaders: EXPOSED_HEADERS,
         allowCredentials: false,
         maxAge: Duration.days(1),

@@ -38,14 +38,21 @@ describe('Function URLs', () => {
           },
         ],
         AllowMethods: Match.arrayEquals(['POST', 'GET']),
-        AllowHeaders: [
+        AllowHeaders: Match.arrayWith([
           'authorization',
           'content-type',
+          'idempotency-key',
           'x-api-key',
           'anthropic-version',
           'anthropic-beta',
           'anthropic-dangerous-direct-browser-access',
-        ],
+          // Sent by the official SDKs on every request, from a browser too.
+          'x-stainless-os',
+          'x-stainless-lang',
+          'x-stainless-package-version',
+          'x-stainless-retry-count',
+          'x-stainless-timeout',
+        ]),
         AllowCredentials: false,
         ExposeHeaders: Match.arrayWith([
           'request-id',
@@ -58,6 +65,8 @@ describe('Function URLs', () => {
           'anthropic-ratelimit-requests-reset',
           'anthropic-ratelimit-tokens-remaining',
           'retry-after',
+          'x-wallet-output-cap',
+          'idempotent-replayed',
         ]),
       },
     });
