@@ -27,7 +27,13 @@ export function plainWords(status: number, body: ErrorBody, requestId: string | 
       'no_funds',
     );
   if (code === 'budget_exceeded')
-    return new ConsoleError("This key's daily budget is spent. It resets at 00:00 UTC.", 'limit');
+    return new ConsoleError(
+      // The gateway names the budget that refused: the account's (all its keys) or this key's own.
+      /\baccount\b/.test(body.error?.message ?? '')
+        ? "The account's daily budget is spent: every key of the account is refused until it resets at 00:00 UTC."
+        : "This key's daily budget is spent. It resets at 00:00 UTC.",
+      'limit',
+    );
   if (status === 429)
     return new ConsoleError(
       'Too many requests for this key right now. Wait a minute and try again.',
@@ -79,7 +85,14 @@ export async function getJson<T>(path: string, key: string): Promise<T> {
 }
 
 export interface KeyView {
-  account: { id: string; name: string; balanceMicros: number; heldMicros: number };
+  account: {
+    id: string;
+    name: string;
+    balanceMicros: number;
+    heldMicros: number;
+    dailyBudgetMicros: number | null;
+    spentTodayMicros: number;
+  };
   key: {
     id: string;
     name: string | null;

@@ -10,7 +10,7 @@ import {
 import { daysBetween, drawSpendChart } from './chart.js';
 import { runPlayground } from './playground.js';
 
-/** The key holder's console: balance and budget, spend per day by tier, recent requests, a playground. */
+/** The key holder's console: balance and budgets (the key's and the account's), spend per day by tier, recent requests, a playground. */
 
 // Session storage only: the key is gone when the tab closes, and never enters the URL.
 const KEY_ITEM = 'tiergate.key';
@@ -56,18 +56,43 @@ function renderKey(view: KeyView): void {
       .join(', ') || 'no rate limits';
   $('spent-today').textContent = money(key.spentTodayMicros);
   const resets = new Date(key.budgetResetsAt);
-  $('resets').textContent = `${resets.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  const bar = $<HTMLProgressElement>('budget-bar');
-  if (key.dailyBudgetMicros === null) {
-    $('budget').textContent = 'no daily budget';
-    bar.hidden = true;
-  } else {
-    $('budget').textContent = money(key.dailyBudgetMicros);
-    bar.hidden = false;
-    bar.max = key.dailyBudgetMicros;
-    bar.value = Math.min(key.spentTodayMicros, key.dailyBudgetMicros);
-    bar.textContent = `${Math.round((100 * bar.value) / Math.max(1, bar.max))}%`;
+  const resetsAt = `${resets.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  $('resets').textContent = resetsAt;
+  const keySpent = renderBudget(key, 'budget', 'key-meter', 'budget-bar');
+  $('account-spent-today').textContent = money(view.account.spentTodayMicros);
+  const accountSpent = renderBudget(view.account, 'account-budget', 'account-meter', 'account-budget-bar');
+  // Admission refuses on whichever budget is spent: say which, as the 429 alone does not.
+  const spent = [
+    accountSpent ? "The account's daily budget is spent: every key of the account is refused" : null,
+    keySpent ? "This key's daily budget is spent: it is refused" : null,
+  ].filter(Boolean);
+  const status = $('budget-status');
+  status.textContent = spent.length > 0 ? `${spent.join('. ')} until ${resetsAt}.` : '';
+  status.hidden = spent.length === 0;
+}
+
+/** One daily budget, its remaining amount and its bar; true when it is spent. */
+function renderBudget(
+  figures: { dailyBudgetMicros: number | null; spentTodayMicros: number },
+  textId: string,
+  meterId: string,
+  barId: string,
+): boolean {
+  const { dailyBudgetMicros: budget, spentTodayMicros: spent } = figures;
+  const bar = $<HTMLProgressElement>(barId);
+  if (budget === null) {
+    $(textId).textContent = 'no daily budget';
+    $(meterId).hidden = true;
+    return false;
   }
+  // Admission refuses once the day's charges reach the budget (a last request may overshoot it).
+  const left = Math.max(0, budget - spent);
+  $(textId).textContent = `${money(budget)}, ${left === 0 ? 'none' : money(left)} left`;
+  $(meterId).hidden = false;
+  bar.max = budget;
+  bar.value = Math.min(spent, budget);
+  bar.textContent = `${Math.round((100 * bar.value) / Math.max(1, bar.max))}%`;
+  return left === 0;
 }
 
 function renderRecent(requests: RecentRequest[]): void {

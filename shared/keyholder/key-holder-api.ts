@@ -31,6 +31,7 @@ const QUERIES_PER_MS = MAX_USAGE_QUERIES_PER_MINUTE / 60_000;
 export interface AccountReader {
   balance(accountId: string): Promise<AccountBalance | undefined>;
   keyChargesOn(day: string, keyId: string): Promise<number>;
+  accountChargesOn(day: string, accountId: string): Promise<number>;
 }
 
 /** The request-log reports the admin API also uses, asked for one account. */
@@ -120,13 +121,19 @@ export class KeyHolderApi {
     this.recent = new TtlCache(RECENT_REQUESTS_CACHE_TTL_MS, now, 10_000);
   }
 
-  /** GET /v1/key (DESIGN §15). */
+  /**
+   * GET /v1/key (DESIGN §15). Both daily budgets admission checks: the key's own and its account's
+   * (the copy on the key record, the one admission enforces), each beside what its scope spent today.
+   */
   async key(record: ApiKeyRecord) {
     const now = this.now();
     const day = utcDay(now);
-    const [account, spentTodayMicros] = await Promise.all([
+    const [account, spentTodayMicros, accountSpentTodayMicros] = await Promise.all([
       this.balances.get(record.accountId, () => this.accounts.balance(record.accountId)),
-      this.spent.get(`${day}#${record.keyId}`, () => this.accounts.keyChargesOn(day, record.keyId)),
+      this.spent.get(`${day}#key#${record.keyId}`, () => this.accounts.keyChargesOn(day, record.keyId)),
+      this.spent.get(`${day}#account#${record.accountId}`, () =>
+        this.accounts.accountChargesOn(day, record.accountId),
+      ),
     ]);
     // A key whose account was deleted opens nothing.
     if (!account) throw invalidApiKey();
@@ -136,6 +143,8 @@ export class KeyHolderApi {
         name: account.name,
         balanceMicros: account.balanceMicros,
         heldMicros: account.heldMicros,
+        dailyBudgetMicros: nullable(record.accountDailyBudgetMicros),
+        spentTodayMicros: accountSpentTodayMicros,
       },
       key: {
         id: record.keyId,

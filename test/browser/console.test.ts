@@ -141,6 +141,55 @@ describe('the console', () => {
     await page.close();
   });
 
+  it("shows the account's daily budget beside the key's, and says plainly when the account's is spent", async () => {
+    const created = await admin(runtime, 'POST', '/admin/accounts', {
+      name: 'capped account',
+      creditUsd: 1,
+      dailyBudgetUsd: 0.000001,
+    });
+    expect(created.status).toBe(201);
+    const key = (created.json.apiKey as { key: string }).key;
+    const first = await rawRequest(
+      runtime,
+      { model: 'tier-1', max_tokens: 16, messages: [{ role: 'user', content: 'hello tokens:3' }] },
+      { apiKey: key },
+    );
+    expect(first.status).toBe(200);
+    await first.text();
+    // Until the spend is settled the account's budget is not yet spent; wait for the gateway to say it is.
+    const spentMicros = await waitFor(
+      async () => {
+        const res = await rawRequest(runtime, undefined, { apiKey: key, method: 'GET', path: '/v1/key' });
+        const view = (await res.json()) as { account: { spentTodayMicros: number } };
+        return view.account.spentTodayMicros || undefined;
+      },
+      { timeoutMs: 15_000, what: "the account's spend to show in /v1/key" },
+    );
+
+    const page = await openConsole();
+    await pasteKey(page, key);
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    expect(await page.locator('#budget').textContent()).toBe('no daily budget');
+    expect(await page.locator('#key-meter').isHidden()).toBe(true);
+    expect(await page.locator('#account-budget').textContent()).toBe('$0.000001, none left');
+    expect(await page.locator('#account-meter').isVisible()).toBe(true);
+    expect(await page.locator('#account-spent-today').textContent()).toBe(
+      `$${(spentMicros / 1_000_000).toFixed(6)}`,
+    );
+    const status = page.getByRole('status').filter({ hasText: 'budget' });
+    expect(await status.textContent()).toMatch(
+      /^The account's daily budget is spent: every key of the account is refused until \d{4}-\d{2}-\d{2} 00:00 UTC\.$/,
+    );
+
+    // The playground's request is refused, and the console names the account's budget, not the key's.
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#outcome[data-state="failed"]').waitFor({ state: 'attached' });
+    expect(await page.getByRole('alert').textContent()).toMatch(/^The account's daily budget is spent/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'console-account-budget-spent.png'), fullPage: true });
+    await page.close();
+  });
+
   it('shows the balance, the chart, recent requests and a streamed playground reply with its charge', async () => {
     const page = await openConsole();
     await pasteKey(page, runtime.apiKey);
@@ -157,6 +206,9 @@ describe('the console', () => {
     const view = await keyView();
     const dollars = `$${(view.account.balanceMicros / 1_000_000).toFixed(2)}`;
     await expect.poll(() => page.locator('#balance').textContent()).toBe(dollars);
+    // Neither this key nor its account has a daily budget: nothing says one is spent.
+    expect(await page.locator('#account-budget').textContent()).toBe('no daily budget');
+    expect(await page.locator('#budget-status').isHidden()).toBe(true);
 
     // One column per day of the last 30, one bar per day and tier with spend: today's two and the history.
     expect(await page.locator('#chart g.day').count()).toBe(30);

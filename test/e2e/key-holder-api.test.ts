@@ -24,8 +24,13 @@ interface Account {
   key: string;
 }
 
-async function newAccount(name: string, creditUsd: number, keyOptions: Record<string, unknown> = {}) {
-  const created = await admin(runtime, 'POST', '/admin/accounts', { name, creditUsd });
+async function newAccount(
+  name: string,
+  creditUsd: number,
+  keyOptions: Record<string, unknown> = {},
+  accountOptions: Record<string, unknown> = {},
+) {
+  const created = await admin(runtime, 'POST', '/admin/accounts', { name, creditUsd, ...accountOptions });
   expect(created.status, JSON.stringify(created.json)).toBe(201);
   const accountId = (created.json.account as { id: string }).id;
   const key = await admin(runtime, 'POST', `/admin/accounts/${accountId}/keys`, {
@@ -73,7 +78,14 @@ describe('GET /v1/key', () => {
     expect(fresh.status).toBe(200);
     expect(fresh.headers.get('cache-control')).toBe('private, no-store');
     expect(fresh.json).toEqual({
-      account: { id: account.accountId, name: 'alpha', balanceMicros: 2_000_000, heldMicros: 0 },
+      account: {
+        id: account.accountId,
+        name: 'alpha',
+        balanceMicros: 2_000_000,
+        heldMicros: 0,
+        dailyBudgetMicros: null,
+        spentTodayMicros: 0,
+      },
       key: {
         id: account.keyId,
         name: 'console',
@@ -105,6 +117,47 @@ describe('GET /v1/key', () => {
     const { balanceMicros } = after.json.account as { balanceMicros: number };
     expect(balanceMicros).toBe(admins.json.balanceMicros);
     expect((after.json.key as { spentTodayMicros: number }).spentTodayMicros).toBe(2_000_000 - balanceMicros);
+  });
+
+  it("shows the account's daily budget and what all its keys spent today, also once it is spent", async () => {
+    const account = await newAccount('capped', 1, {}, { dailyBudgetUsd: 0.000001 });
+    const other = await admin(runtime, 'POST', `/admin/accounts/${account.accountId}/keys`, {
+      name: 'other',
+    });
+    expect(other.status, JSON.stringify(other.json)).toBe(201);
+    const otherKey = (other.json as { key: string }).key;
+
+    const fresh = await read('/v1/key', otherKey);
+    expect(fresh.json.account).toMatchObject({ dailyBudgetMicros: 1, spentTodayMicros: 0 });
+    expect(fresh.json.key).toMatchObject({ dailyBudgetMicros: null, spentTodayMicros: 0 });
+
+    await spend(account, 'tier-1', 1);
+    // The other key spent nothing itself, yet its view shows the account's budget spent. The day's
+    // counters are added when the spend is counted, which may come after the request is logged.
+    const spent = await waitFor(
+      async () => {
+        const r = await read('/v1/key', otherKey);
+        return (r.json.account as { spentTodayMicros: number }).spentTodayMicros > 0 ? r : undefined;
+      },
+      { ...POLL, what: "the cached view to show the account's spend" },
+    );
+    const admins = await admin(runtime, 'GET', `/admin/accounts/${account.accountId}`);
+    expect(spent.json.account).toMatchObject({
+      dailyBudgetMicros: 1,
+      spentTodayMicros: 1_000_000 - Number(admins.json.balanceMicros),
+    });
+    expect(spent.json.key).toMatchObject({ dailyBudgetMicros: null, spentTodayMicros: 0 });
+
+    // And that is the budget that refuses the other key's request.
+    const refused = await rawRequest(
+      runtime,
+      { model: 'tier-1', max_tokens: 16, messages: [{ role: 'user', content: 'again' }] },
+      { apiKey: otherKey },
+    );
+    expect(refused.status).toBe(429);
+    const error = ((await refused.json()) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('budget_exceeded');
+    expect(error.message).toMatch(/account daily budget is spent/);
   });
 
   it('refuses a missing or unknown key in the OpenAI error shape', async () => {

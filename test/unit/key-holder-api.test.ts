@@ -18,7 +18,12 @@ const record: ApiKeyRecord = { keyId: 'key_1', accountId: 'acct_1', status: 'act
 function fakes(
   balance: AccountBalance | 'gone' = { name: 'acme', balanceMicros: 7_000_000, heldMicros: 12_000 },
 ) {
-  const calls = { balance: 0, spent: 0, usage: [] as Array<Record<string, string | undefined>> };
+  const calls = {
+    balance: 0,
+    spent: 0,
+    accountSpent: 0,
+    usage: [] as Array<Record<string, string | undefined>>,
+  };
   const accounts: AccountReader = {
     balance: async () => {
       calls.balance++;
@@ -27,6 +32,10 @@ function fakes(
     keyChargesOn: async (day, keyId) => {
       calls.spent++;
       return day === '2026-03-10' && keyId === 'key_1' ? 4_500 : 0;
+    },
+    accountChargesOn: async (day, accountId) => {
+      calls.accountSpent++;
+      return day === '2026-03-10' && accountId === 'acct_1' ? 9_100 : 0;
     },
   };
   const reports: AccountReports = {
@@ -86,7 +95,14 @@ describe('KeyHolderApi', () => {
     const api = new KeyHolderApi(accounts, reports, () => now);
     const view = await api.key(record);
     expect(view).toEqual({
-      account: { id: 'acct_1', name: 'acme', balanceMicros: 7_000_000, heldMicros: 12_000 },
+      account: {
+        id: 'acct_1',
+        name: 'acme',
+        balanceMicros: 7_000_000,
+        heldMicros: 12_000,
+        dailyBudgetMicros: null,
+        spentTodayMicros: 9_100,
+      },
       key: {
         id: 'key_1',
         name: 'ci',
@@ -100,10 +116,18 @@ describe('KeyHolderApi', () => {
     // Half its life in, the view is served as it is (the cache reloads ahead only in its last fifth).
     now += KEY_VIEW_CACHE_TTL_MS / 2;
     await api.key(record);
-    expect([calls.balance, calls.spent]).toEqual([1, 1]);
+    expect([calls.balance, calls.spent, calls.accountSpent]).toEqual([1, 1, 1]);
     now += KEY_VIEW_CACHE_TTL_MS / 2;
     await api.key(record);
-    expect([calls.balance, calls.spent]).toEqual([2, 2]);
+    expect([calls.balance, calls.spent, calls.accountSpent]).toEqual([2, 2, 2]);
+  });
+
+  it("shows the account's daily budget, the one admission checks from the key record, beside the key's", async () => {
+    const { accounts, reports } = fakes();
+    const api = new KeyHolderApi(accounts, reports, () => NOW);
+    const view = await api.key({ ...record, dailyBudgetMicros: 50_000, accountDailyBudgetMicros: 9_000 });
+    expect(view.account).toMatchObject({ dailyBudgetMicros: 9_000, spentTodayMicros: 9_100 });
+    expect(view.key).toMatchObject({ dailyBudgetMicros: 50_000, spentTodayMicros: 4_500 });
   });
 
   it('refuses the key of an account that is gone as an unknown key', async () => {

@@ -9,8 +9,9 @@ export interface AccountBalance {
 }
 
 /**
- * Point reads for a key holder's own view: the account's profile and wallet, and a key's charges
- * today (the daily aggregate the key's budget is checked against). GetItem only, never a Query.
+ * Point reads for a key holder's own view: the account's profile and wallet, and a key's and its
+ * account's charges today (the daily aggregates their budgets are checked against). GetItem only,
+ * never a Query.
  */
 export class DynamoAccountReader {
   constructor(
@@ -36,9 +37,18 @@ export class DynamoAccountReader {
     };
   }
 
-  /** The key's settled charges on a UTC day. */
-  async keyChargesOn(day: string, keyId: string): Promise<number> {
-    const item = await this.item(ledgerKeys.guardrailAggregate(day, guardrailScopes.key(keyId)));
+  private async chargesOn(day: string, scope: string): Promise<number> {
+    const item = await this.item(ledgerKeys.guardrailAggregate(day, scope));
     return Number(item?.chargeMicros ?? 0);
+  }
+
+  /** The key's settled charges on a UTC day. */
+  keyChargesOn(day: string, keyId: string): Promise<number> {
+    return this.chargesOn(day, guardrailScopes.key(keyId));
+  }
+
+  /** The settled charges of all the account's keys on a UTC day. */
+  accountChargesOn(day: string, accountId: string): Promise<number> {
+    return this.chargesOn(day, guardrailScopes.account(accountId));
   }
 }
