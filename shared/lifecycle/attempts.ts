@@ -140,7 +140,7 @@ export class Attempts {
         meter.attempts.push({
           model: attempt.model.id,
           outcome: err.outcome,
-          ms: this.deps.now() - attempt.startedAt,
+          ms: Math.max(0, this.deps.now() - attempt.startedAt),
         });
         lastError = err.gatewayError;
         this.deps.log.warn('upstream attempt failed', {

@@ -24,7 +24,8 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
   const { meter } = init;
   meter.served = attempt.model;
-  meter.ttftMs = init.now() - init.startedAt;
+  // Never negative, should the clock step back: the usage event's schema refuses a negative time.
+  meter.ttftMs = Math.max(0, init.now() - init.startedAt);
   meter.usage = () => exchange.usage();
   meter.generated = () => exchange.generatedText();
 }

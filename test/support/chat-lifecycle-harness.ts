@@ -87,6 +87,8 @@ export interface HarnessOptions {
   catalog?: Catalog;
   breaker?: CircuitBreaker;
   router?: Router;
+  /** The lifecycle's clock (Date.now by default). */
+  now?: () => number;
 }
 
 export function harness(opts: HarnessOptions) {
@@ -141,6 +143,7 @@ export function harness(opts: HarnessOptions) {
       },
       upstream,
       log: silentLog,
+      ...(opts.now ? { now: opts.now } : {}),
     },
     new OpenAiChatDialect(async () => toolIds),
   );

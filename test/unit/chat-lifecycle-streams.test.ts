@@ -3,6 +3,7 @@ import { compileCatalog } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { priceTokens } from '../../shared/domain/money.js';
+import { usageRecordSchema } from '../../shared/domain/usage-schema.js';
 import { CircuitBreaker } from '../../shared/lifecycle/circuit-breaker.js';
 import {
   chunk,
@@ -71,6 +72,20 @@ describe('streams', () => {
     const wholeText = await collect((await whole.call({ stream: true })).body);
     expect(wholeText.endsWith('data: [DONE]\n\n')).toBe(true);
     expect(whole.usage[0]).toMatchObject({ status: 'ok', usageSource: 'upstream', outputTokens: 2 });
+  });
+
+  it('records a valid usage event when the clock steps back during a request', async () => {
+    // Each reading is a second earlier than the one before, as after an NTP step.
+    let t = Date.now();
+    const h = harness({
+      now: () => (t -= 1_000),
+      // The first model is busy, the second answers: a failed attempt and a first token to time.
+      script: async () => (h.calls.length === 1 ? json(503, { error: { message: 'busy' } }) : sse(good)),
+    });
+    await collect((await h.call({ stream: true })).body);
+    const record = h.usage[0];
+    expect(record).toMatchObject({ status: 'ok', attempts: [{ outcome: 'status_503', ms: 0 }], ttftMs: 0 });
+    expect(usageRecordSchema.safeParse(record).error).toBeUndefined();
   });
 
   it('bills a client that disconnects for what was generated, and aborts upstream', async () => {
