@@ -7,7 +7,10 @@ import type { Json } from '../domain/json-body.js';
  */
 export interface RefusedParameter {
   param: string;
-  /** Values accepted besides null (absent); `[]` refuses the parameter itself. */
+  /**
+   * Values accepted besides null (absent); `[]` refuses the parameter itself. For a list-valued
+   * parameter, every item must be one of them.
+   */
   allowed: readonly (string | boolean)[];
   /** Why the gateway refuses the other values. */
   why: string;
@@ -17,7 +20,9 @@ export interface RefusedParameter {
 export function refuseUnpricedParameters(body: Json, refused: readonly RefusedParameter[]): void {
   for (const { param, allowed, why } of refused) {
     const value = body[param];
-    if (value === undefined || value === null || allowed.includes(value as string | boolean)) continue;
+    if (value === undefined || value === null) continue;
+    const values = Array.isArray(value) && allowed.length > 0 ? value : [value];
+    if (values.every((v) => allowed.includes(v as string | boolean))) continue;
     const what = allowed.length === 0 ? `'${param}'` : `'${param}: ${JSON.stringify(value)}'`;
     const instead =
       allowed.length === 0

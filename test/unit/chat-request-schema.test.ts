@@ -269,6 +269,9 @@ describe('parameters the tier price cannot reflect', () => {
       [{ store: true }, 'store'],
       [{ web_search_options: {} }, 'web_search_options'],
       [{ prompt_cache_retention: '24h' }, 'prompt_cache_retention'],
+      [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }, 'modalities'],
+      [{ modalities: ['audio'] }, 'modalities'],
+      [{ audio: { voice: 'alloy', format: 'mp3' } }, 'audio'],
     ];
     for (const [patch, param] of cases) {
       expect(expectRefused({ ...BASE, ...patch }, param).message).toMatch(
@@ -284,6 +287,8 @@ describe('parameters the tier price cannot reflect', () => {
       { service_tier: null },
       { store: false },
       { prompt_cache_retention: 'in_memory' },
+      { modalities: ['text'] },
+      { modalities: null },
     ]) {
       expect(parseChatRequest({ ...BASE, ...patch }).passThrough).toMatchObject(patch);
     }

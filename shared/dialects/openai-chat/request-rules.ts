@@ -84,6 +84,16 @@ export const REFUSED_PARAMETERS: readonly RefusedParameter[] = [
     why: 'web search is billed per search by the upstream, which the tier price does not reflect',
   },
   {
+    param: 'modalities',
+    allowed: ['text'],
+    why: 'audio output is billed by the upstream per audio token, at rates the tier price does not reflect',
+  },
+  {
+    param: 'audio',
+    allowed: [],
+    why: 'audio output is billed by the upstream per audio token, at rates the tier price does not reflect',
+  },
+  {
     param: 'prompt_cache_retention',
     allowed: ['in_memory'],
     why: "extended retention keeps prompts in the gateway operator's upstream account for up to 24 hours",
