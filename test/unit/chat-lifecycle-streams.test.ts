@@ -262,6 +262,38 @@ describe('resilience', () => {
     expect((await plain.call({})).status).toBe(502);
   });
 
+  it('counts reasoning_content as the first token and as generated output', async () => {
+    // The reasoning arrives within the tier's 200 ms first-token timeout, the answer after it.
+    const thinking = JSON.stringify({
+      choices: [{ index: 0, delta: { reasoning_content: 'Let me think. '.repeat(40) } }],
+    });
+    const h = harness({
+      script: async () => ({
+        ok: true,
+        text: async () => '',
+        async *events() {
+          yield { event: undefined, data: thinking };
+          await new Promise((r) => setTimeout(r, 300));
+          const answer = [
+            chunk('Hello'),
+            chunk(null, { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+            chunk(null, { choices: [], usage: { prompt_tokens: 4, completion_tokens: 200 } }),
+            '[DONE]',
+          ];
+          for (const data of answer) yield { event: undefined, data };
+        },
+      }),
+    });
+    const text = await collect((await h.call({ stream: true })).body);
+    expect(text).toContain('data: [DONE]');
+    expect(text).not.toContain('Let me think');
+    expect(h.calls).toHaveLength(1);
+    // Cut after the reasoning, the estimate counts it.
+    const cut = harness({ script: async () => sse([thinking, chunk('ok')], { failAfter: 2 }) });
+    await collect((await cut.call({ stream: true })).body);
+    expect(cut.usage[0]?.outputTokens).toBeGreaterThan(100);
+  });
+
   it('aborts upstream at the deadline and still records the request as a timeout', async () => {
     const h = harness({
       script: (_b, signal) =>

@@ -206,7 +206,10 @@ export function textChoice(choices: unknown): string | undefined {
 export function generatedText(choiceDeltaOrMessage: unknown): string {
   if (!isObject(choiceDeltaOrMessage)) return '';
   let text = typeof choiceDeltaOrMessage.content === 'string' ? choiceDeltaOrMessage.content : '';
-  if (typeof choiceDeltaOrMessage.reasoning === 'string') text += choiceDeltaOrMessage.reasoning;
+  // Reasoning: OpenRouter's name, else DeepSeek's and vLLM's (which some send beside it, the same text).
+  const { reasoning, reasoning_content: reasoningContent } = choiceDeltaOrMessage;
+  if (typeof reasoning === 'string') text += reasoning;
+  else if (typeof reasoningContent === 'string') text += reasoningContent;
   const calls = choiceDeltaOrMessage.tool_calls;
   if (Array.isArray(calls)) {
     for (const c of calls) {
