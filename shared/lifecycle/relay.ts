@@ -26,6 +26,7 @@ function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
   meter.served = attempt.model;
   meter.ttftMs = init.now() - init.startedAt;
   meter.usage = () => exchange.usage();
+  meter.partialUsage = () => exchange.partialUsage?.();
   meter.generated = () => exchange.generatedText();
 }
 

@@ -174,6 +174,19 @@ class MessagesExchange implements Exchange {
     return this.final ? normaliseUsage(this.reported) : undefined;
   }
 
+  /** message_start's exact prompt counts (and its output count so far), without a cost. */
+  partialUsage(): MeteredUsage | undefined {
+    const { input_tokens, cache_read_input_tokens, cache_creation_input_tokens, output_tokens } =
+      this.reported ?? {};
+    if (input_tokens === undefined) return undefined;
+    return normaliseUsage({
+      input_tokens,
+      cache_read_input_tokens,
+      cache_creation_input_tokens,
+      output_tokens: output_tokens ?? 0,
+    });
+  }
+
   generatedText(): string {
     return this.text.join('');
   }

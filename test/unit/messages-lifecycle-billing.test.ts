@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { priceUsage } from '../../shared/domain/money.js';
+import { collect, harness, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
+
+/** The request lifecycle on the Messages surface, with in-memory fakes: what an answer is billed on. */
+
+/** A long system prompt, cached upstream: its bytes bound far more tokens than the upstream read. */
+const CACHED_SYSTEM = [
+  { type: 'text', text: 'policy '.repeat(20_000), cache_control: { type: 'ephemeral' } },
+];
+const PROMPT = { input_tokens: 5, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 };
+const TEXT = 'Hello there, this is part of an answer.';
+
+const start = JSON.stringify({
+  type: 'message_start',
+  message: {
+    id: 'msg_up',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-x',
+    content: [],
+    usage: { ...PROMPT, output_tokens: 1 },
+  },
+});
+const blockStart = JSON.stringify({
+  type: 'content_block_start',
+  index: 0,
+  content_block: { type: 'text', text: '' },
+});
+const delta = (text: string) =>
+  JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
+const blockStop = JSON.stringify({ type: 'content_block_stop', index: 0 });
+const messageDelta = (usage?: Record<string, unknown>) =>
+  JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, ...(usage ? { usage } : {}) });
+const stop = JSON.stringify({ type: 'message_stop' });
+
+/** The prompt as message_start reported it, in the record's terms. */
+const reportedPrompt = { inputTokens: 20_005, cachedInputTokens: 20_000, cacheWriteTokens: 0 };
+
+describe('a Messages stream that ends before its final usage', () => {
+  const answer = [start, blockStart, delta(TEXT), blockStop, messageDelta({ output_tokens: 9 }), stop];
+
+  it('bills the prompt message_start reported when the upstream is cut', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer, { failAfter: 3 }) });
+    const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+    await collect(res.body);
+    const record = h.usage[0];
+    expect(record).toMatchObject({ status: 'upstream_error', usageSource: 'estimated', ...reportedPrompt });
+    expect(record?.outputTokens).toBeGreaterThan(1);
+    expect(record?.chargeMicros).toBe(priceUsage(tier1.price, record as NonNullable<typeof record>));
+    expect(record?.upstreamCostMicros).toBe(priceUsage(primary.cost, record as NonNullable<typeof record>));
+  });
+
+  it('bills the prompt message_start reported when the client leaves', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer, { hangAfter: 3 }) });
+    const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.return?.();
+    await until(() => h.usage.length > 0);
+    expect(h.usage[0]).toMatchObject({
+      status: 'client_disconnected',
+      usageSource: 'estimated',
+      ...reportedPrompt,
+    });
+  });
+
+  it('still takes the upstream’s count from a final message_delta with usage', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer) });
+    await collect((await h.call({ stream: true, system: CACHED_SYSTEM })).body);
+    expect(h.usage[0]).toMatchObject({ usageSource: 'upstream', ...reportedPrompt, outputTokens: 9 });
+  });
+});
