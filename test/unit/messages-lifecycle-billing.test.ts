@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { priceUsage } from '../../shared/domain/money.js';
-import { collect, harness, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
+import { collect, harness, json, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
 
 /** The request lifecycle on the Messages surface, with in-memory fakes: what an answer is billed on. */
 
@@ -63,6 +63,21 @@ describe('a Messages stream that ends before its final usage', () => {
       usageSource: 'estimated',
       ...reportedPrompt,
     });
+  });
+
+  it('estimates the output of a final message_delta without its count, not message_start’s placeholder', async () => {
+    const long = 'word '.repeat(500);
+    for (const usage of [undefined, { input_tokens: 5 }]) {
+      const events = [start, blockStart, delta(long), blockStop, messageDelta(usage), stop];
+      const h = harness({ messages: true, script: async () => sse(events) });
+      const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+      const text = await collect(res.body);
+      const record = h.usage[0];
+      expect(record).toMatchObject({ status: 'ok', usageSource: 'estimated', ...reportedPrompt });
+      expect(record?.outputTokens).toBeGreaterThan(100);
+      // The client's final message_delta carries the counts it was billed on.
+      expect(text).toContain(`"output_tokens":${record?.outputTokens}`);
+    }
   });
 
   it('still takes the upstream’s count from a final message_delta with usage', async () => {
