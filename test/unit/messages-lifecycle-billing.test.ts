@@ -86,3 +86,33 @@ describe('a Messages stream that ends before its final usage', () => {
     expect(h.usage[0]).toMatchObject({ usageSource: 'upstream', ...reportedPrompt, outputTokens: 9 });
   });
 });
+
+describe('OpenRouter BYOK', () => {
+  const byok = { cost: 0.0001, is_byok: true, cost_details: { upstream_inference_cost: 0.002 } };
+
+  it('records the provider’s charge plus the fee as upstream cost, on both surfaces', async () => {
+    const messages = harness({
+      messages: true,
+      script: async () =>
+        json(200, {
+          type: 'message',
+          id: 'msg_u',
+          role: 'assistant',
+          model: 'x',
+          content: [{ type: 'text', text: 'hi' }],
+          usage: { input_tokens: 1000, output_tokens: 100, ...byok },
+        }),
+    });
+    const chat = harness({
+      script: async () =>
+        json(200, {
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1000, completion_tokens: 100, ...byok },
+        }),
+    });
+    await collect((await messages.call({})).body);
+    await collect((await chat.call({})).body);
+    expect(chat.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
+    expect(messages.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
+  });
+});
