@@ -70,6 +70,11 @@ export interface Exchange {
   errorFrame(error: GatewayError): string;
   /** Usage reported by the upstream, when it reported any. */
   usage(): MeteredUsage | undefined;
+  /**
+   * The prompt's counts reported before the final usage (a Messages stream's message_start), for
+   * an answer that ends without it; no cost. The output count is whatever was reported so far.
+   */
+  partialUsage?(): MeteredUsage | undefined;
   /** Text generated so far (content, reasoning, tool arguments), for an estimate. */
   generatedText(): string;
 }

@@ -47,6 +47,8 @@ export class Meter {
   readonly attempts: NonNullable<UsageRecord['attempts']> = [];
   /** Usage as the upstream reported it; read at finish. */
   usage: () => MeteredUsage | undefined = () => undefined;
+  /** The prompt's counts reported before the final usage; read at finish when no usage came. */
+  partialUsage: () => MeteredUsage | undefined = () => undefined;
   /** Generated text so far; read at finish for an estimate when no usage came. */
   generated: () => string = () => '';
   private finished: Promise<Billed> | undefined;
@@ -102,6 +104,12 @@ export class Meter {
     // Nothing generated and no model served: the upstream did no billable work for us.
     if (this.served === undefined && text === '' && !this.promptSent) {
       return { inputTokens: 0, outputTokens: 0, source: 'estimated' };
+    }
+    const partial = this.partialUsage();
+    if (partial) {
+      // The prompt was counted before the answer stopped: only the output is estimated.
+      const estimated = await estimateOutputTokens(text);
+      return { ...partial, outputTokens: Math.max(partial.outputTokens, estimated), source: 'estimated' };
     }
     const [inputTokens, outputTokens] = await Promise.all([
       this.init.estimateInput(),

@@ -27,6 +27,7 @@ function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
   // Never negative, should the clock step back: the usage event's schema refuses a negative time.
   meter.ttftMs = Math.max(0, init.now() - init.startedAt);
   meter.usage = () => exchange.usage();
+  meter.partialUsage = () => exchange.partialUsage?.();
   meter.generated = () => exchange.generatedText();
 }
 

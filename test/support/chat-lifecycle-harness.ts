@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { AnthropicMessagesDialect } from '../../shared/dialects/anthropic-messages/dialect.js';
 import { OpenAiChatDialect } from '../../shared/dialects/openai-chat/dialect.js';
 import { type Catalog, compileCatalog } from '../../shared/domain/catalog.js';
 import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
@@ -9,7 +10,7 @@ import type { UsageRecord } from '../../shared/domain/usage.js';
 import { Authenticator } from '../../shared/gateway/auth.js';
 import { type HttpRequest, silentLog } from '../../shared/http.js';
 import type { CircuitBreaker } from '../../shared/lifecycle/circuit-breaker.js';
-import { RequestLifecycle } from '../../shared/lifecycle/lifecycle.js';
+import { type LifecycleDeps, RequestLifecycle } from '../../shared/lifecycle/lifecycle.js';
 import type {
   ApiKeyRecord,
   HoldRequest,
@@ -87,6 +88,8 @@ export interface HarnessOptions {
   catalog?: Catalog;
   breaker?: CircuitBreaker;
   router?: Router;
+  /** Serve Anthropic's Messages (`x-api-key`, `max_tokens` 256 unless set) instead of chat completions. */
+  messages?: boolean;
   /** The lifecycle's clock (Date.now by default). */
   now?: () => number;
 }
@@ -122,47 +125,55 @@ export function harness(opts: HarnessOptions) {
       return opts.script(body, signal);
     },
   };
-  const completions = new RequestLifecycle(
-    {
-      auth: new Authenticator({
-        findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active', ...opts.key }),
-      }),
-      catalog: async () => opts.catalog ?? catalog,
-      ...(opts.rate ? { rateLimiter: opts.rate } : {}),
-      ...(opts.breaker ? { breaker: opts.breaker } : {}),
-      ...(opts.router ? { router: opts.router } : {}),
-      wallet,
-      usage: {
-        async publish(u) {
-          if (opts.publishFails) throw new Error('PutEvents failed');
-          usage.push(u);
-        },
+  const deps: LifecycleDeps = {
+    auth: new Authenticator({
+      findByHash: async () => ({ keyId: 'key1', accountId: 'acct1', status: 'active', ...opts.key }),
+    }),
+    catalog: async () => opts.catalog ?? catalog,
+    ...(opts.rate ? { rateLimiter: opts.rate } : {}),
+    ...(opts.breaker ? { breaker: opts.breaker } : {}),
+    ...(opts.router ? { router: opts.router } : {}),
+    wallet,
+    usage: {
+      async publish(u) {
+        if (opts.publishFails) throw new Error('PutEvents failed');
+        usage.push(u);
       },
-      guardrail: {
-        state: async () => ({ tripped: opts.tripped === true, resetsAt: Date.now() + 3_600_000 }),
-      },
-      upstream,
-      log: silentLog,
-      ...(opts.now ? { now: opts.now } : {}),
     },
-    new OpenAiChatDialect(async () => toolIds),
-  );
+    guardrail: {
+      state: async () => ({ tripped: opts.tripped === true, resetsAt: Date.now() + 3_600_000 }),
+    },
+    upstream,
+    log: silentLog,
+    ...(opts.now ? { now: opts.now } : {}),
+  };
+  const completions = opts.messages
+    ? new RequestLifecycle(deps, new AnthropicMessagesDialect(async () => toolIds))
+    : new RequestLifecycle(deps, new OpenAiChatDialect(async () => toolIds));
   const request = (body: Record<string, unknown>): HttpRequest => {
     const text = JSON.stringify(body);
     return {
       method: 'POST',
-      path: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${KEY}` },
+      path: opts.messages ? '/v1/messages' : '/v1/chat/completions',
+      headers: opts.messages ? { 'x-api-key': KEY } : { authorization: `Bearer ${KEY}` },
       query: {},
       body: text,
       bodyBytes: Buffer.byteLength(text),
     };
   };
   const call = (body: Record<string, unknown>) =>
-    completions.handle(request({ model: 'tier-1', messages: [{ role: 'user', content: 'hi' }], ...body }), {
-      requestId: `r${Math.random().toString(16).slice(2)}`,
-      deadline: Date.now() + (opts.deadlineMs ?? 60_000),
-    });
+    completions.handle(
+      request({
+        model: 'tier-1',
+        ...(opts.messages ? { max_tokens: 256 } : {}),
+        messages: [{ role: 'user', content: 'hi' }],
+        ...body,
+      }),
+      {
+        requestId: `r${Math.random().toString(16).slice(2)}`,
+        deadline: Date.now() + (opts.deadlineMs ?? 60_000),
+      },
+    );
   return {
     call,
     events,

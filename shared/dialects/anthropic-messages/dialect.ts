@@ -4,7 +4,7 @@ import { isObject, type Json, parseJsonObject } from '../../domain/json-body.js'
 import { bearerToken } from '../../domain/keys.js';
 import { sseFrame } from '../../domain/sse.js';
 import type { ToolCallIds } from '../../domain/tool-call-ids.js';
-import { normaliseUsage } from '../../domain/usage-normalise.js';
+import { normaliseUsage, tokenCount } from '../../domain/usage-normalise.js';
 import type { HttpRequest, HttpResponse } from '../../http.js';
 import type {
   Billed,
@@ -137,7 +137,8 @@ class MessagesExchange implements Exchange {
         // A stop reason counts as content: an empty answer is still an answer.
         this.reported = mergeUsage(this.reported, data.usage);
         this.finalDelta = data;
-        this.final = true;
+        // Without its output count, message_start's placeholder is all there is: not final.
+        this.final = isObject(data.usage) && tokenCount(data.usage.output_tokens) !== undefined;
         this.contentSeen = true;
         return this.outcome([]);
       case 'message_stop':
@@ -162,7 +163,8 @@ class MessagesExchange implements Exchange {
 
   endFrames(billed: Billed): string[] {
     const delta = this.finalDelta ?? { delta: { stop_reason: 'end_turn' } };
-    const usage = (normaliseUsage(this.reported) && sanitizeUsage(delta.usage)) || usageOf(billed);
+    // The upstream's usage when it was billed on it, else the counts it was billed on.
+    const usage = (this.usage() && sanitizeUsage(delta.usage)) || usageOf(billed);
     return [frame(messageDelta(delta, usage)), frame({ type: 'message_stop' })];
   }
 
@@ -172,6 +174,19 @@ class MessagesExchange implements Exchange {
 
   usage(): MeteredUsage | undefined {
     return this.final ? normaliseUsage(this.reported) : undefined;
+  }
+
+  /** message_start's exact prompt counts (and its output count so far), without a cost. */
+  partialUsage(): MeteredUsage | undefined {
+    const { input_tokens, cache_read_input_tokens, cache_creation_input_tokens, output_tokens } =
+      this.reported ?? {};
+    if (input_tokens === undefined) return undefined;
+    return normaliseUsage({
+      input_tokens,
+      cache_read_input_tokens,
+      cache_creation_input_tokens,
+      output_tokens: output_tokens ?? 0,
+    });
   }
 
   generatedText(): string {

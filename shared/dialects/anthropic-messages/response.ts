@@ -36,7 +36,8 @@ function pick(source: Json, fields: readonly string[]): Json {
 
 /**
  * Anthropic usage counts as reported so far: a stream's message_start, then its final
- * message_delta; and the upstream's own `cost`, when it reports one (never shown to the client).
+ * message_delta; and the upstream's own `cost` with OpenRouter's BYOK fields, when it reports them
+ * (never shown to the client).
  */
 export interface ReportedUsage {
   input_tokens?: number;
@@ -44,6 +45,10 @@ export interface ReportedUsage {
   cache_creation_input_tokens?: number;
   cache_read_input_tokens?: number;
   cost?: number;
+  /** OpenRouter billed the operator's own provider key: `cost` is its fee only (see normaliseUsage). */
+  is_byok?: boolean;
+  /** Where OpenRouter reports the provider's charge of a BYOK request. */
+  cost_details?: Json;
 }
 
 /** Merges a usage block into what was reported before; a later non-null count wins. */
@@ -60,6 +65,8 @@ export function mergeUsage(before: ReportedUsage | undefined, raw: unknown): Rep
     if (n !== undefined) merged[field] = n;
   }
   if (typeof raw.cost === 'number') merged.cost = raw.cost;
+  if (typeof raw.is_byok === 'boolean') merged.is_byok = raw.is_byok;
+  if (isObject(raw.cost_details)) merged.cost_details = raw.cost_details;
   return merged;
 }
 

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { priceUsage } from '../../shared/domain/money.js';
+import { collect, harness, json, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
+
+/** The request lifecycle on the Messages surface, with in-memory fakes: what an answer is billed on. */
+
+/** A long system prompt, cached upstream: its bytes bound far more tokens than the upstream read. */
+const CACHED_SYSTEM = [
+  { type: 'text', text: 'policy '.repeat(20_000), cache_control: { type: 'ephemeral' } },
+];
+const PROMPT = { input_tokens: 5, cache_read_input_tokens: 20_000, cache_creation_input_tokens: 0 };
+const TEXT = 'Hello there, this is part of an answer.';
+
+const start = JSON.stringify({
+  type: 'message_start',
+  message: {
+    id: 'msg_up',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-x',
+    content: [],
+    usage: { ...PROMPT, output_tokens: 1 },
+  },
+});
+const blockStart = JSON.stringify({
+  type: 'content_block_start',
+  index: 0,
+  content_block: { type: 'text', text: '' },
+});
+const delta = (text: string) =>
+  JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } });
+const blockStop = JSON.stringify({ type: 'content_block_stop', index: 0 });
+const messageDelta = (usage?: Record<string, unknown>) =>
+  JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, ...(usage ? { usage } : {}) });
+const stop = JSON.stringify({ type: 'message_stop' });
+
+/** The prompt as message_start reported it, in the record's terms. */
+const reportedPrompt = { inputTokens: 20_005, cachedInputTokens: 20_000, cacheWriteTokens: 0 };
+
+describe('a Messages stream that ends before its final usage', () => {
+  const answer = [start, blockStart, delta(TEXT), blockStop, messageDelta({ output_tokens: 9 }), stop];
+
+  it('bills the prompt message_start reported when the upstream is cut', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer, { failAfter: 3 }) });
+    const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+    await collect(res.body);
+    const record = h.usage[0];
+    expect(record).toMatchObject({ status: 'upstream_error', usageSource: 'estimated', ...reportedPrompt });
+    expect(record?.outputTokens).toBeGreaterThan(1);
+    expect(record?.chargeMicros).toBe(priceUsage(tier1.price, record as NonNullable<typeof record>));
+    expect(record?.upstreamCostMicros).toBe(priceUsage(primary.cost, record as NonNullable<typeof record>));
+  });
+
+  it('bills the prompt message_start reported when the client leaves', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer, { hangAfter: 3 }) });
+    const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.return?.();
+    await until(() => h.usage.length > 0);
+    expect(h.usage[0]).toMatchObject({
+      status: 'client_disconnected',
+      usageSource: 'estimated',
+      ...reportedPrompt,
+    });
+  });
+
+  it('estimates the output of a final message_delta without its count, not message_start’s placeholder', async () => {
+    const long = 'word '.repeat(500);
+    for (const usage of [undefined, { input_tokens: 5 }]) {
+      const events = [start, blockStart, delta(long), blockStop, messageDelta(usage), stop];
+      const h = harness({ messages: true, script: async () => sse(events) });
+      const res = await h.call({ stream: true, system: CACHED_SYSTEM });
+      const text = await collect(res.body);
+      const record = h.usage[0];
+      expect(record).toMatchObject({ status: 'ok', usageSource: 'estimated', ...reportedPrompt });
+      expect(record?.outputTokens).toBeGreaterThan(100);
+      // The client's final message_delta carries the counts it was billed on.
+      expect(text).toContain(`"output_tokens":${record?.outputTokens}`);
+    }
+  });
+
+  it('still takes the upstream’s count from a final message_delta with usage', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer) });
+    await collect((await h.call({ stream: true, system: CACHED_SYSTEM })).body);
+    expect(h.usage[0]).toMatchObject({ usageSource: 'upstream', ...reportedPrompt, outputTokens: 9 });
+  });
+});
+
+describe('OpenRouter BYOK', () => {
+  const byok = { cost: 0.0001, is_byok: true, cost_details: { upstream_inference_cost: 0.002 } };
+
+  it('records the provider’s charge plus the fee as upstream cost, on both surfaces', async () => {
+    const messages = harness({
+      messages: true,
+      script: async () =>
+        json(200, {
+          type: 'message',
+          id: 'msg_u',
+          role: 'assistant',
+          model: 'x',
+          content: [{ type: 'text', text: 'hi' }],
+          usage: { input_tokens: 1000, output_tokens: 100, ...byok },
+        }),
+    });
+    const chat = harness({
+      script: async () =>
+        json(200, {
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1000, completion_tokens: 100, ...byok },
+        }),
+    });
+    await collect((await messages.call({})).body);
+    await collect((await chat.call({})).body);
+    expect(chat.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
+    expect(messages.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
+  });
+});
