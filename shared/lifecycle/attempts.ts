@@ -142,6 +142,7 @@ export class Attempts {
           outcome: err.outcome,
           ms: Math.max(0, this.deps.now() - attempt.startedAt),
         });
+        if (PROMPT_READ.has(err.outcome)) meter.promptAbandoned(attempt.model);
         lastError = err.gatewayError;
         this.deps.log.warn('upstream attempt failed', {
           requestId: this.init.requestId,
@@ -165,6 +166,13 @@ export class Attempts {
     throw lastError;
   }
 }
+
+/**
+ * Attempt outcomes after which the upstream had the prompt and may bill it: it timed out, or it
+ * accepted the request and then answered with nothing, an error frame or a broken body. A refusal
+ * by status or a connection that failed is not billed.
+ */
+const PROMPT_READ = new Set(['timeout', 'empty_stream', 'upstream_error_frame', 'malformed_response']);
 
 /** A network error or timeout before the first byte, as an attempt failure. */
 export function asAttemptFailure(err: unknown): AttemptFailed {

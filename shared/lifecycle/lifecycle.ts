@@ -278,7 +278,11 @@ export class RequestLifecycle<R extends ParsedRequest> {
     meter.admitted(admitted.holdMicros, admitted.outputCap);
     if (admitted.outputCap < cap) headers['x-wallet-output-cap'] = String(admitted.outputCap);
     const first = optimistic && admitted.outputCap === cap ? optimistic : undefined;
-    if (optimistic && !first) optimistic.abort();
+    if (optimistic && !first) {
+      // The wallet lowered the cap: the call made at the full cap is stopped and made again.
+      optimistic.abort();
+      meter.promptAbandoned(optimistic.model);
+    }
     return { admitted, first };
   }
 

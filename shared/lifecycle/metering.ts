@@ -56,6 +56,8 @@ export class Meter {
   private held = false;
   /** An upstream call started and was then stopped: it may have read the prompt. */
   private promptSent = false;
+  /** Models of attempts given up after their upstream had the prompt (timed out, or answered badly). */
+  private readonly abandoned: UpstreamModel[] = [];
 
   constructor(
     private readonly deps: MeterDeps,
@@ -78,6 +80,16 @@ export class Meter {
    */
   upstreamAbandoned(): void {
     this.promptSent = true;
+  }
+
+  /**
+   * An attempt given up after its upstream had the prompt (it timed out, or its answer was empty or
+   * broken), while another attempt went on or the request failed: the upstream may bill that
+   * prompt, so its estimate at the model's cost is upstream spend of the request (the guardrail
+   * counts it). Nothing is charged for it.
+   */
+  promptAbandoned(model: UpstreamModel): void {
+    this.abandoned.push(model);
   }
 
   /** A tier-auto escalation call was made for this request: it is upstream spend to record. */
@@ -118,9 +130,22 @@ export class Meter {
     return { inputTokens, outputTokens, source: 'estimated' };
   }
 
+  /** What the prompts of abandoned attempts may have cost upstream: the input estimate at each model's cost. */
+  private async abandonedPromptCost(): Promise<number> {
+    if (this.abandoned.length === 0) return 0;
+    const inputTokens = await this.init.estimateInput();
+    return this.abandoned.reduce(
+      (sum, model) => sum + priceUsage(model.cost, { inputTokens, outputTokens: 0 }),
+      0,
+    );
+  }
+
   private async record(status: UsageStatus, errorCode?: string): Promise<Billed> {
     const { tier, key, requestId } = this.init;
-    const { source, upstreamCostMicros: reportedCost, ...counts } = await this.counts();
+    const [{ source, upstreamCostMicros: reportedCost, ...counts }, abandonedMicros] = await Promise.all([
+      this.counts(),
+      this.abandonedPromptCost(),
+    ]);
     const model = this.served ?? this.current;
     // The hold bounds the charge: the cap sent upstream makes this a no-op unless the upstream
     // counts more input than the bound allowed for (e.g. a very large image): say so when it does.
@@ -154,7 +179,7 @@ export class Meter {
       cacheWriteTokens: counts.cacheWriteTokens ?? 0,
       reasoningTokens: counts.reasoningTokens ?? 0,
       usageSource: source,
-      upstreamCostMicros: (reportedCost ?? catalogCost) + escalationMicros,
+      upstreamCostMicros: (reportedCost ?? catalogCost) + escalationMicros + abandonedMicros,
       upstreamCostSource: reportedCost === undefined ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
