@@ -45,6 +45,8 @@ export interface AdmissionRequest {
   cap: number;
   /** Upper bound on the input's tokens. */
   inputBound: number;
+  /** The request's own least output cap, when above MIN_OUTPUT_TOKENS (ParsedRequest's). */
+  minOutputTokens?: number;
   choices: number;
   surface: ApiSurface;
 }
@@ -179,7 +181,7 @@ export class Admission {
       const affordable = Math.floor(
         maxOutputTokensWithin(holdPrice(tier.price), inputBound, result.balanceMicros) / choices,
       );
-      if (affordable < MIN_OUTPUT_TOKENS) throw insufficientQuota();
+      if (affordable < Math.max(MIN_OUTPUT_TOKENS, request.minOutputTokens ?? 0)) throw insufficientQuota();
       cap = Math.min(cap, affordable);
     }
     throw insufficientQuota();

@@ -35,6 +35,11 @@ export interface ParsedRequest {
   choices: number;
   /** The client's own output cap, if any. */
   requestedMaxTokens: number | undefined;
+  /**
+   * The least output cap the upstream accepts for this request (e.g. room for extended thinking's
+   * least budget): a wallet that covers less is refused, not served a request the upstream rejects.
+   */
+  minOutputTokens?: number;
   /** Parts whose tokens the body's bytes do not bound (images, audio, files). */
   mediaParts: number;
   /** Bytes of inline (base64) media in the body, held by the media allowance instead. */

@@ -232,6 +232,7 @@ export class RequestLifecycle<R extends ParsedRequest> {
       startedAt,
       cap,
       inputBound,
+      minOutputTokens: request.minOutputTokens,
       choices: request.choices,
       surface: dialect.surface,
     };

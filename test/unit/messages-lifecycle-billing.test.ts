@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { priceUsage } from '../../shared/domain/money.js';
+import { holdPrice, priceTokens, priceUsage } from '../../shared/domain/money.js';
 import { collect, harness, json, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
 
 /** The request lifecycle on the Messages surface, with in-memory fakes: what an answer is billed on. */
@@ -114,5 +114,58 @@ describe('OpenRouter BYOK', () => {
     await collect((await chat.call({})).body);
     expect(chat.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
     expect(messages.usage[0]).toMatchObject({ upstreamCostMicros: 2_100, upstreamCostSource: 'upstream' });
+  });
+});
+
+describe('extended thinking on a wallet that covers little output', () => {
+  const thinking = { type: 'enabled', budget_tokens: 1_024 };
+  /** A balance that covers about 500 output tokens of the request's hold (the harness's body). */
+  const balanceFor = (body: Record<string, unknown>) => {
+    const sent = { model: 'tier-1', max_tokens: 4_096, messages: [{ role: 'user', content: 'hi' }], ...body };
+    return priceTokens(holdPrice(tier1.price), Buffer.byteLength(JSON.stringify(sent)), 500);
+  };
+  const answer = [start, blockStart, delta(TEXT), blockStop, messageDelta({ output_tokens: 9 }), stop];
+
+  it('lowers the output cap of a request without thinking (the control)', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer), balance: balanceFor({}) });
+    const res = await h.call({ max_tokens: 4_096, stream: true });
+    await collect(res.body);
+    expect(res.status).toBe(200);
+    expect(Number(res.headers['x-wallet-output-cap'])).toBeLessThanOrEqual(1_024);
+  });
+
+  it('refuses 402 billing_error, with no upstream call and no charge, when thinking needs more', async () => {
+    const h = harness({ messages: true, script: async () => sse(answer), balance: balanceFor({ thinking }) });
+    const before = h.balance();
+    const res = await h.call({ max_tokens: 4_096, thinking });
+    expect(res.status).toBe(402);
+    const body = JSON.parse(await collect(res.body));
+    expect(body.error).toMatchObject({ type: 'billing_error' });
+    expect(h.calls).toHaveLength(0);
+    expect(h.usage.every((u) => u.chargeMicros === 0)).toBe(true);
+    expect(h.balance()).toBe(before);
+  });
+
+  it('aborts the upstream call the balance snapshot allowed, when the hold then covers too little', async () => {
+    const h = harness({
+      messages: true,
+      script: (_b, signal) =>
+        new Promise((_, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+      deadlineMs: 5_000,
+    });
+    // Warm the snapshot with one request that times out upstream, then drain the wallet elsewhere.
+    await h.call({ max_tokens: 4_096, thinking });
+    await new Promise((r) => setTimeout(r, 10));
+    h.setBalance(balanceFor({ thinking }));
+    const before = h.calls.length;
+    const res = await h.call({ max_tokens: 4_096, thinking });
+    expect(res.status).toBe(402);
+    expect(h.calls.length - before).toBe(1);
+    expect(h.calls.at(-1)?.signal.aborted).toBe(true);
+    expect(h.usage.at(-1)).toMatchObject({
+      status: 'rejected',
+      chargeMicros: 0,
+      errorCode: 'insufficient_quota',
+    });
   });
 });
