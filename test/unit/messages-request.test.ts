@@ -58,6 +58,32 @@ describe('parsing a Messages request', () => {
     expect(unknown.message).toContain('provider, fallbacks');
   });
 
+  it('refuses a thinking budget Anthropic would refuse: under 1,024, not an integer, or not below max_tokens', () => {
+    const withBudget = (budget: unknown, max = 4_096) =>
+      thrown(() =>
+        parseMessagesRequest({
+          ...base,
+          max_tokens: max,
+          thinking: { type: 'enabled', budget_tokens: budget },
+        }),
+      );
+    expect(withBudget(1_023)).toMatchObject({ status: 400, param: 'thinking.budget_tokens' });
+    expect(withBudget('2048')).toMatchObject({ status: 400, param: 'thinking.budget_tokens' });
+    expect(withBudget(undefined)).toMatchObject({ status: 400, param: 'thinking.budget_tokens' });
+    expect(withBudget(2_048, 2_048)).toMatchObject({ status: 400, param: 'max_tokens' });
+    expect(withBudget(2_048, 1_000)).toMatchObject({ status: 400, param: 'max_tokens' });
+    // Valid pairs, disabled thinking, and count_tokens (which has no max_tokens) pass.
+    const thinking = { type: 'enabled', budget_tokens: 31_999 };
+    expect(parseMessagesRequest({ ...base, max_tokens: 32_000, thinking }).body.thinking).toEqual(thinking);
+    expect(parseMessagesRequest({ ...base, thinking: { type: 'disabled' } }).body.thinking).toEqual({
+      type: 'disabled',
+    });
+    const { max_tokens: _omit, ...counted } = base;
+    expect(
+      parseMessagesRequest({ ...counted, thinking: { type: 'enabled', budget_tokens: 10 } }, { count: true }),
+    ).toBeDefined();
+  });
+
   it('checks the documented types before the model, so a bad body is a 400 whatever the model', () => {
     const bad: Array<[Record<string, unknown>, string]> = [
       [{ ...base, max_tokens: 0 }, 'max_tokens'],

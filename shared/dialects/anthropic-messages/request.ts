@@ -210,6 +210,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
   if (!count) {
     refuseUnpricedParameters(body, REFUSED_PARAMETERS);
     refuseServerTools(body.tools);
+    validateThinkingBudget(body.thinking, maxTokens as number);
   }
   // Unknown models are reported after type checks so a malformed body is always a 400.
   const auto = isAutoModel(model.toLowerCase());
@@ -300,5 +301,23 @@ export function openToolUseIds(messages: unknown, open: (id: string) => string):
       if (block.type.endsWith('tool_use') && isString(block.id)) block.id = open(block.id as string);
       if (isString(block.tool_use_id)) block.tool_use_id = open(block.tool_use_id as string);
     }
+  }
+}
+
+/**
+ * Extended thinking's budget, as Anthropic checks it: an integer of at least 1,024 tokens, below
+ * `max_tokens`. Refused here, so a pair the upstream would refuse never reaches it.
+ */
+function validateThinkingBudget(thinking: unknown, maxTokens: number): void {
+  if (!isObject(thinking) || thinking.type !== 'enabled') return;
+  const budget = thinking.budget_tokens;
+  if (!Number.isSafeInteger(budget) || (budget as number) < 1024) {
+    throw invalidRequest(
+      'thinking.enabled.budget_tokens: Input should be an integer greater than or equal to 1024',
+      'thinking.budget_tokens',
+    );
+  }
+  if ((budget as number) >= maxTokens) {
+    throw invalidRequest('`max_tokens` must be greater than `thinking.budget_tokens`', 'max_tokens');
   }
 }
