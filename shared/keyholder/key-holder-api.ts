@@ -1,6 +1,7 @@
 import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
 import { nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
+import { parseReportTime } from '../domain/report-time.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
 
@@ -89,9 +90,8 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function parseDay(value: string | undefined, param: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
-  const t = DATE.test(value) ? Date.parse(`${value}T00:00:00.000Z`) : Number.NaN;
-  if (Number.isNaN(t) || utcDay(t) !== value)
-    throw invalidRequest(`'${param}' must be a UTC date as YYYY-MM-DD.`, param);
+  const t = DATE.test(value) ? parseReportTime(value) : undefined;
+  if (t === undefined) throw invalidRequest(`'${param}' must be a UTC date as YYYY-MM-DD.`, param);
   return t;
 }
 

@@ -58,6 +58,12 @@ export class Meter {
   private promptSent = false;
   /** Models of attempts given up after their upstream had the prompt (timed out, or answered badly). */
   private readonly abandoned: UpstreamModel[] = [];
+  private inputEstimate: Promise<number> | undefined;
+  /** The input estimate, counted once however many figures of the record need it. */
+  private readonly estimateInput = (): Promise<number> => {
+    this.inputEstimate ??= this.init.estimateInput();
+    return this.inputEstimate;
+  };
 
   constructor(
     private readonly deps: MeterDeps,
@@ -123,17 +129,14 @@ export class Meter {
       const estimated = await estimateOutputTokens(text);
       return { ...partial, outputTokens: Math.max(partial.outputTokens, estimated), source: 'estimated' };
     }
-    const [inputTokens, outputTokens] = await Promise.all([
-      this.init.estimateInput(),
-      estimateOutputTokens(text),
-    ]);
+    const [inputTokens, outputTokens] = await Promise.all([this.estimateInput(), estimateOutputTokens(text)]);
     return { inputTokens, outputTokens, source: 'estimated' };
   }
 
   /** What the prompts of abandoned attempts may have cost upstream: the input estimate at each model's cost. */
   private async abandonedPromptCost(): Promise<number> {
     if (this.abandoned.length === 0) return 0;
-    const inputTokens = await this.init.estimateInput();
+    const inputTokens = await this.estimateInput();
     return this.abandoned.reduce(
       (sum, model) => sum + priceUsage(model.cost, { inputTokens, outputTokens: 0 }),
       0,
@@ -180,7 +183,8 @@ export class Meter {
       reasoningTokens: counts.reasoningTokens ?? 0,
       usageSource: source,
       upstreamCostMicros: (reportedCost ?? catalogCost) + escalationMicros + abandonedMicros,
-      upstreamCostSource: reportedCost === undefined ? 'catalog' : 'upstream',
+      // 'upstream' only when the whole figure is the upstream's own (no abandoned prompt's estimate in it).
+      upstreamCostSource: reportedCost === undefined || abandonedMicros > 0 ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
       ...(clipped ? { clippedChargeMicros: fullCharge } : {}),

@@ -89,6 +89,11 @@ describe('report dates', () => {
     }
   });
 
+  it('defaults since to seven whole days ending with a plain-date until', async () => {
+    const report = await reports(50).usageRows({ by: 'day', until: '2026-03-10' });
+    expect(report).toMatchObject({ since: '2026-03-04T00:00:00.000Z', until: '2026-03-10T23:59:59.999Z' });
+  });
+
   it('reads a date-time without an offset as UTC, whatever the server time zone', async () => {
     const zone = process.env.TZ;
     process.env.TZ = 'Pacific/Kiritimati';

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { priceTokens } from '../../shared/domain/money.js';
-import { chunk, collect, harness, json, primary, secondary, sse } from '../support/chat-lifecycle-harness.js';
+import type { UpstreamReply } from '../../shared/ports.js';
+import {
+  chunk,
+  collect,
+  harness,
+  json,
+  okCompletion,
+  primary,
+  secondary,
+  sse,
+  tier1,
+} from '../support/chat-lifecycle-harness.js';
 
 /**
  * An attempt given up after its upstream had the prompt may still be billed upstream: its prompt
@@ -38,6 +49,49 @@ describe('the prompt of an abandoned attempt', () => {
     expect(res.status).toBe(504);
     expect(h.usage[0]).toMatchObject({ status: 'timeout', chargeMicros: 0, inputTokens: 0, outputTokens: 0 });
     expect(h.usage[0]?.upstreamCostMicros).toBeGreaterThan(0);
+  });
+
+  const broken: Array<[string, boolean, UpstreamReply]> = [
+    ['empty_stream', true, sse(['[DONE]'])],
+    ['upstream_error_frame', true, sse([JSON.stringify({ error: { message: 'overloaded' } })])],
+    ['malformed_response', false, { ok: true, text: async () => 'not json', events: async function* () {} }],
+  ];
+  it.each(broken)(
+    'is upstream spend when the first model answered with %s',
+    async (outcome, stream, reply) => {
+      const served: UpstreamReply = stream ? sse(answer) : okCompletion(secondary.id);
+      const h = harness({ script: async (body) => (body.model === primary.id ? reply : served) });
+      await collect((await h.call({ stream })).body);
+      const record = h.usage[0];
+      expect(record).toMatchObject({ status: 'ok', model: secondary.id, attempts: [{ outcome }] });
+      const [input, output] = stream ? [4, 2] : [10, 5];
+      expect(record?.upstreamCostMicros).toBeGreaterThan(priceTokens(secondary.cost, input, output));
+      // Part of the figure is the catalog's estimate, not what the upstream reported.
+      expect(record?.upstreamCostSource).toBe('catalog');
+    },
+  );
+
+  it('is upstream spend when a call made before the hold is stopped to lower its cap', async () => {
+    const h = harness({ script: async (body) => okCompletion(String(body.model)) });
+    expect((await h.call({})).status).toBe(200); // the balance snapshot is read meanwhile
+    await new Promise((r) => setTimeout(r, 10));
+    // The wallet now covers half the hold this instance's snapshot covers: the call made at the
+    // full cap while the hold was placed is stopped, and made again at the lowered cap.
+    const body = JSON.stringify({
+      model: 'tier-1',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4000,
+    });
+    h.setBalance(Math.floor(priceTokens(tier1.price, Buffer.byteLength(body), 4000) / 2));
+    const before = h.calls.length;
+    const res = await h.call({ max_tokens: 4000 });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-wallet-output-cap']).toBeDefined();
+    expect(h.calls.length - before).toBe(2);
+    expect(h.calls[before]?.signal.aborted).toBe(true);
+    const record = h.usage[1];
+    expect(record?.chargeMicros).toBe(priceTokens(tier1.price, 10, 5));
+    expect(record?.upstreamCostMicros).toBeGreaterThan(priceTokens(primary.cost, 10, 5));
   });
 
   it('is not spend when the upstream refused the request by its status', async () => {

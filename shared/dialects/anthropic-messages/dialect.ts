@@ -18,7 +18,12 @@ import { windowHeaders } from '../../lifecycle/dialect.js';
 import type { RateDecision, RateLimits, UpstreamEvent, UpstreamRequest } from '../../ports.js';
 import { anthropicRateHeader, rateHeaderNames } from '../rate-limit-headers.js';
 import { anthropicErrorBody, anthropicErrorResponse } from './errors.js';
-import { type MessagesRequest, openToolUseIds, parseMessagesRequest } from './request.js';
+import {
+  type MessagesRequest,
+  MIN_THINKING_BUDGET,
+  openToolUseIds,
+  parseMessagesRequest,
+} from './request.js';
 import {
   generatedText,
   type Identity,
@@ -264,9 +269,6 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
     return anthropicErrorResponse(error, requestId);
   }
 }
-
-/** Anthropic's least extended-thinking budget. */
-const MIN_THINKING_BUDGET = 1_024;
 
 /**
  * Extended thinking's `budget_tokens` must stay below `max_tokens`. When the gateway lowers

@@ -210,7 +210,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
   if (!count) {
     refuseUnpricedParameters(body, REFUSED_PARAMETERS);
     refuseServerTools(body.tools);
-    validateThinkingBudget(body.thinking, maxTokens as number);
+    validateThinkingBudget(body.thinking);
   }
   // Unknown models are reported after type checks so a malformed body is always a 400.
   const auto = isAutoModel(model.toLowerCase());
@@ -304,20 +304,21 @@ export function openToolUseIds(messages: unknown, open: (id: string) => string):
   }
 }
 
+/** Anthropic's least extended-thinking budget. */
+export const MIN_THINKING_BUDGET = 1_024;
+
 /**
- * Extended thinking's budget, as Anthropic checks it: an integer of at least 1,024 tokens, below
- * `max_tokens`. Refused here, so a pair the upstream would refuse never reaches it.
+ * Extended thinking's budget, as Anthropic checks it: an integer of at least 1,024 tokens. Whether
+ * it stays below `max_tokens` is not checked: with interleaved thinking (a beta Claude Code sends)
+ * it may exceed it, and the upstream call lowers it below the cap it sends anyway.
  */
-function validateThinkingBudget(thinking: unknown, maxTokens: number): void {
+function validateThinkingBudget(thinking: unknown): void {
   if (!isObject(thinking) || thinking.type !== 'enabled') return;
   const budget = thinking.budget_tokens;
-  if (!Number.isSafeInteger(budget) || (budget as number) < 1024) {
+  if (!Number.isSafeInteger(budget) || (budget as number) < MIN_THINKING_BUDGET) {
     throw invalidRequest(
-      'thinking.enabled.budget_tokens: Input should be an integer greater than or equal to 1024',
+      `thinking.enabled.budget_tokens: Input should be an integer greater than or equal to ${MIN_THINKING_BUDGET}`,
       'thinking.budget_tokens',
     );
-  }
-  if ((budget as number) >= maxTokens) {
-    throw invalidRequest('`max_tokens` must be greater than `thinking.budget_tokens`', 'max_tokens');
   }
 }
