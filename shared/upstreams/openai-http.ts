@@ -92,13 +92,18 @@ export class HttpUpstream implements Upstream {
       ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
       ...(apiKey && request.auth === 'bearer+x-api-key' ? { 'x-api-key': apiKey } : {}),
     };
-    const res = await this.post(`${this.basePath}${request.path}`, headers, payload, signal, true);
+    const stream = request.body.stream === true;
+    const res = await this.post(`${this.basePath}${request.path}`, headers, payload, signal, true, stream);
     // A reader sees a failed body through its iterator; one that already left (or never came,
     // as when an attempt is abandoned) must not see it as an unhandled error.
     res.on('error', () => {});
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) {
-      return { ok: true, text: () => bodyText(res, Number.POSITIVE_INFINITY), events: () => sseEvents(res) };
+      return {
+        ok: true,
+        text: () => bodyText(res, Number.POSITIVE_INFINITY),
+        events: () => ({ [Symbol.asyncIterator]: () => readers.get(res) ?? new SseReader(res) }),
+      };
     }
     const failure = classifyFailure(status, await bodyText(res, MAX_ERROR_TEXT_BYTES, true));
     if (failure.kind === 'unauthorized') this.options.onUnauthorized?.(apiKey);
@@ -112,6 +117,7 @@ export class HttpUpstream implements Upstream {
     payload: Buffer,
     signal: AbortSignal,
     retryStale: boolean,
+    stream: boolean,
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
@@ -127,6 +133,10 @@ export class HttpUpstream implements Upstream {
         },
         (res) => {
           response = res;
+          // A stream's events are read from the response head on: the events that came with the
+          // head are then never lost to a connection that closes before the reader is asked for.
+          const status = res.statusCode ?? 0;
+          if (stream && status >= 200 && status < 300) readers.set(res, new SseReader(res));
           // Once the body is in or given up, an abort no longer touches the connection.
           res.once('close', () => signal.removeEventListener('abort', onAbort));
           resolve(res);
@@ -153,7 +163,7 @@ export class HttpUpstream implements Upstream {
           !signal.aborted
         ) {
           signal.removeEventListener('abort', onAbort);
-          resolve(this.post(path, headers, payload, signal, false));
+          resolve(this.post(path, headers, payload, signal, false, stream));
         } else reject(err);
       });
       req.setNoDelay(true);
@@ -181,9 +191,8 @@ const MAX_UNREAD_CHARS = 16 * 1024;
  * the socket and the reader (the largest part of a streamed chunk's cost). A reader that falls
  * behind by more than MAX_UNREAD_CHARS pauses the response until it catches up.
  */
-function sseEvents(res: IncomingMessage): { [Symbol.asyncIterator](): UpstreamEventIterator } {
-  return { [Symbol.asyncIterator]: () => new SseReader(res) };
-}
+/** The event reader of a streamed reply, attached when its head arrived. */
+const readers = new WeakMap<IncomingMessage, SseReader>();
 
 class SseReader implements UpstreamEventIterator {
   private readonly parser = new SseParser();

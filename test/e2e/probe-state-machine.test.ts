@@ -162,7 +162,8 @@ async function expectAccountGone(accountId: string | undefined): Promise<void> {
 
 /** A failed run: the execution fails, the failure is recorded at `step`, cleanup ran, /health is 503. */
 async function expectFailedAt(run: Execution, step: string, error: RegExp): Promise<ProbeResult> {
-  expect(run.error?.cause).toMatchObject({ name: 'ProbeFailed', message: step });
+  const outcome = JSON.stringify({ tasks: run.tasks, output: run.output, error: String(run.error ?? '') });
+  expect(run.error?.cause, outcome).toMatchObject({ name: 'ProbeFailed', message: step });
   expect(run.tasks.slice(-2)).toEqual(['CleanupAfterFailure', 'RecordFailed']);
   const result = await recorded();
   expect(result).toMatchObject({ passed: false, failingStep: step });
