@@ -162,8 +162,9 @@ export class RequestLogReports {
   private async rangeItems(query: Record<string, string | undefined>, by: string) {
     // A plain date ends the range with that whole UTC day, as the key holder's /v1/usage does.
     const until = parseTime(query.until, 'until', this.now(), { endOfDay: true });
-    // The default week ends with `until`'s own millisecond: seven whole days when it ends a day.
-    const since = parseTime(query.since, 'since', until + 1 - 7 * DAY_MS);
+    // The default range is the week before `until`: seven whole UTC days when `until` is a date.
+    const wholeDays = /^\d{4}-\d{2}-\d{2}$/.test(query.until ?? '');
+    const since = parseTime(query.since, 'since', until + (wholeDays ? 1 : 0) - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {
       throw invalidRequest(`Without accountId the range may span at most ${MAX_RANGE_DAYS} days.`, 'since');
