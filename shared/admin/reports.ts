@@ -1,9 +1,9 @@
 import type { DynamoDBDocumentClient, QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { queryAll } from '../adapters/dynamodb/client.js';
 import { TIER_IDS } from '../domain/catalog.js';
-import { nextUtcMidnight, utcDay } from '../domain/clock.js';
+import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
-import { parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
+import { isReportDate, parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
 import type { AdminReports } from './admin-api.js';
@@ -13,7 +13,6 @@ const BY_DAY_INDEX = REQUEST_LOG_TABLE.globalSecondaryIndexes[0]?.indexName ?? '
 const MAX_RANGE_DAYS = 31;
 /** A usage report counts at most this many requests (the newest of its range) and says so. */
 export const MAX_USAGE_ITEMS = 50_000;
-const DAY_MS = 86_400_000;
 
 type Item = Record<string, unknown>;
 
@@ -163,7 +162,7 @@ export class RequestLogReports {
     // A plain date ends the range with that whole UTC day, as the key holder's /v1/usage does.
     const until = parseTime(query.until, 'until', this.now(), { endOfDay: true });
     // The default range is the week before `until`: seven whole UTC days when `until` is a date.
-    const wholeDays = /^\d{4}-\d{2}-\d{2}$/.test(query.until ?? '');
+    const wholeDays = isReportDate(query.until ?? '');
     const since = parseTime(query.since, 'since', until + (wholeDays ? 1 : 0) - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {

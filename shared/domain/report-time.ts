@@ -1,3 +1,5 @@
+import { DAY_MS } from './clock.js';
+
 /**
  * The dates and times of the operator's reports (`/admin/usage`, `/admin/requests`, the CLI's
  * --since/--until): `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS[.fff]]`, with an optional `Z` or `±HH:MM`
@@ -8,7 +10,6 @@
 const REPORT_TIME =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 /** The Gregorian calendar repeats every 400 years; Date.UTC reads years 0–99 as 1900–1999. */
 const FOUR_CENTURIES_MS = 146_097 * DAY_MS;
@@ -28,6 +29,9 @@ function offsetMinutes(offset: string | undefined): number | undefined {
   if (hours > 23 || minutes > 59) return undefined;
   return (offset.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
 }
+
+/** A plain date (`YYYY-MM-DD`), which as the end of a range means that whole day. */
+export const isReportDate = (text: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(text);
 
 export interface ReportTimeOptions {
   /** A plain date means the end of that UTC day (23:59:59.999), as the end of a range does. */

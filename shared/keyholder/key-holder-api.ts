@@ -1,7 +1,7 @@
 import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
-import { nextUtcMidnight, utcDay } from '../domain/clock.js';
+import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
-import { parseReportTime } from '../domain/report-time.js';
+import { isReportDate, parseReportTime } from '../domain/report-time.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
 
@@ -18,7 +18,6 @@ export const MAX_USAGE_DAYS = 366;
 /** Recent requests: 20 by default, at most 100. */
 export const DEFAULT_RECENT_REQUESTS = 20;
 export const MAX_RECENT_REQUESTS = 100;
-const DAY_MS = 86_400_000;
 /**
  * Usage reports an account's keys may have read from the request log per minute on one instance,
  * beyond those the cache answers: a report reads up to 10,000 items, so a key that asks for a new
@@ -86,11 +85,9 @@ export interface RecentRequest {
   errorCode: string | null;
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
 function parseDay(value: string | undefined, param: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
-  const t = DATE.test(value) ? parseReportTime(value) : undefined;
+  const t = isReportDate(value) ? parseReportTime(value) : undefined;
   if (t === undefined) throw invalidRequest(`'${param}' must be a UTC date as YYYY-MM-DD.`, param);
   return t;
 }

@@ -93,7 +93,14 @@ export class HttpUpstream implements Upstream {
       ...(apiKey && request.auth === 'bearer+x-api-key' ? { 'x-api-key': apiKey } : {}),
     };
     const stream = request.body.stream === true;
-    const res = await this.post(`${this.basePath}${request.path}`, headers, payload, signal, true, stream);
+    const { res, reader } = await this.post(
+      `${this.basePath}${request.path}`,
+      headers,
+      payload,
+      signal,
+      true,
+      stream,
+    );
     // A reader sees a failed body through its iterator; one that already left (or never came,
     // as when an attempt is abandoned) must not see it as an unhandled error.
     res.on('error', () => {});
@@ -102,7 +109,7 @@ export class HttpUpstream implements Upstream {
       return {
         ok: true,
         text: () => bodyText(res, Number.POSITIVE_INFINITY),
-        events: () => ({ [Symbol.asyncIterator]: () => readers.get(res) ?? new SseReader(res) }),
+        events: () => ({ [Symbol.asyncIterator]: () => reader ?? new SseReader(res) }),
       };
     }
     const failure = classifyFailure(status, await bodyText(res, MAX_ERROR_TEXT_BYTES, true));
@@ -110,7 +117,12 @@ export class HttpUpstream implements Upstream {
     return { ok: false, failure };
   }
 
-  /** Resolves with the response head. A pooled connection found closed is replaced, once. */
+  /**
+   * Resolves with the response head, and for a successful stream its event reader, attached at
+   * once: the events that came with the head are then never lost to a connection that closes
+   * before they are asked for (as while the request's hold is placed). A pooled connection found
+   * closed is replaced, once.
+   */
   private post(
     path: string,
     headers: Record<string, string | number>,
@@ -118,7 +130,7 @@ export class HttpUpstream implements Upstream {
     signal: AbortSignal,
     retryStale: boolean,
     stream: boolean,
-  ): Promise<IncomingMessage> {
+  ): Promise<{ res: IncomingMessage; reader?: SseReader }> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       const req = this.request(
@@ -133,13 +145,11 @@ export class HttpUpstream implements Upstream {
         },
         (res) => {
           response = res;
-          // A stream's events are read from the response head on: the events that came with the
-          // head are then never lost to a connection that closes before the reader is asked for.
           const status = res.statusCode ?? 0;
-          if (stream && status >= 200 && status < 300) readers.set(res, new SseReader(res));
+          const reader = stream && status >= 200 && status < 300 ? new SseReader(res) : undefined;
           // Once the body is in or given up, an abort no longer touches the connection.
           res.once('close', () => signal.removeEventListener('abort', onAbort));
-          resolve(res);
+          resolve({ res, ...(reader ? { reader } : {}) });
         },
       );
       let response: IncomingMessage | undefined;
@@ -191,9 +201,6 @@ const MAX_UNREAD_CHARS = 16 * 1024;
  * the socket and the reader (the largest part of a streamed chunk's cost). A reader that falls
  * behind by more than MAX_UNREAD_CHARS pauses the response until it catches up.
  */
-/** The event reader of a streamed reply, attached when its head arrived. */
-const readers = new WeakMap<IncomingMessage, SseReader>();
-
 class SseReader implements UpstreamEventIterator {
   private readonly parser = new SseParser();
   private queue: UpstreamEvent[] = [];

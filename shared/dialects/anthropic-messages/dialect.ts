@@ -213,8 +213,7 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
   }
 
   parse(req: HttpRequest): MessagesParsed {
-    const parsed = parseMessagesRequest(parseJsonObject(req.body));
-    return { ...parsed, ...protocolHeaders(req), ...thinkingFloor(parsed.body.thinking) };
+    return { ...parseMessagesRequest(parseJsonObject(req.body)), ...protocolHeaders(req) };
   }
 
   /** A count_tokens body: the prompt fields only, no `max_tokens`. */
@@ -281,16 +280,6 @@ function thinkingWithin(thinking: unknown, outputCap: number): { thinking?: Json
   const budget = thinking.budget_tokens;
   if (typeof budget !== 'number' || budget < outputCap) return {};
   return { thinking: { ...thinking, budget_tokens: Math.max(MIN_THINKING_BUDGET, outputCap - 1) } };
-}
-
-/**
- * Extended thinking needs `max_tokens` above the least budget: a wallet that covers no more is
- * refused at admission (insufficient_quota) rather than sent a request the upstream rejects.
- */
-function thinkingFloor(thinking: unknown): Pick<ParsedRequest, 'minOutputTokens'> {
-  return isObject(thinking) && thinking.type === 'enabled'
-    ? { minOutputTokens: MIN_THINKING_BUDGET + 1 }
-    : {};
 }
 
 function protocolHeaders(req: HttpRequest): Pick<MessagesParsed, 'anthropicVersion' | 'anthropicBeta'> {

@@ -121,6 +121,8 @@ export interface MessagesRequest {
   stream: boolean;
   /** `max_tokens` (required by create, absent for count_tokens). */
   requestedMaxTokens: number | undefined;
+  /** With extended thinking, room for its least budget (ParsedRequest's). */
+  minOutputTokens?: number;
   choices: number;
   /** Image and document blocks, wherever they appear (tool results included). */
   mediaParts: number;
@@ -223,6 +225,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
     routeInput: () => messagesRouteInput(body, media.parts),
     stream: !count && body.stream === true,
     requestedMaxTokens: count ? undefined : (maxTokens as number),
+    ...(count ? {} : thinkingFloor(body.thinking)),
     choices: 1,
     mediaParts: media.parts,
     inlineMediaBytes: media.inlineBytes,
@@ -312,6 +315,16 @@ export const MIN_THINKING_BUDGET = 1_024;
  * it stays below `max_tokens` is not checked: with interleaved thinking (a beta Claude Code sends)
  * it may exceed it, and the upstream call lowers it below the cap it sends anyway.
  */
+/**
+ * Extended thinking needs `max_tokens` above the least budget: a wallet that covers no more is
+ * refused at admission (insufficient_quota) rather than sent a request the upstream rejects.
+ */
+function thinkingFloor(thinking: unknown): { minOutputTokens?: number } {
+  return isObject(thinking) && thinking.type === 'enabled'
+    ? { minOutputTokens: MIN_THINKING_BUDGET + 1 }
+    : {};
+}
+
 function validateThinkingBudget(thinking: unknown): void {
   if (!isObject(thinking) || thinking.type !== 'enabled') return;
   const budget = thinking.budget_tokens;
