@@ -24,9 +24,11 @@ const figures = JSON.parse(
 
 /**
  * The floor any artifact must keep on the held-out part, written here by hand rather than read
- * from figures.json (which a retrain rewrites): 635 of the 789 routed as labelled, 11 below.
+ * from figures.json (which a retrain rewrites): 672 of the 789 routed as labelled, 14 below. (The
+ * artifact before the Adam-fitted one had 635 and 11: the floor took 37 more routed as labelled for
+ * 3 more below, still within the 3% target.)
  */
-const HELD_OUT_FLOOR = { n: 789, agreement: 635 / 789, downward: 11 / 789 };
+const HELD_OUT_FLOOR = { n: 789, agreement: 672 / 789, downward: 14 / 789 };
 
 const examples = loadDataset();
 const { train, heldOut } = split(examples);
