@@ -46,6 +46,11 @@ export interface ParsedRequest {
   inlineMediaBytes: number;
   /** Tokens the media parts may count at most (the dialect's allowance per media kind). */
   mediaTokenBound: number;
+  /**
+   * Tokens an upstream adds to the prompt by itself for this request, which its bytes do not bound:
+   * the tool-use system prompt when tools or a response schema are in play (TOOL_PROMPT_TOKENS), else 0.
+   */
+  toolPromptTokens: number;
 }
 
 /** Who the client sees as the author of a response. */
