@@ -87,6 +87,11 @@ export interface Exchange {
   partialUsage?(): MeteredUsage | undefined;
   /** Text generated so far (content, reasoning, tool arguments), for an estimate. */
   generatedText(): string;
+  /**
+   * Output tokens generated so far whose text cannot be counted (Messages' redacted thinking, whose
+   * data is encrypted), estimated by the dialect; added to the estimate of generatedText's tokens.
+   */
+  opaqueOutputTokens?(): number;
 }
 
 /** A limited key's window (its limits and what is left of them) as response headers. */
