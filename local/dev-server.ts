@@ -109,8 +109,11 @@ function toEvent(req: IncomingMessage, body: Buffer, url: URL) {
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
-  const queryStringParameters: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) queryStringParameters[k] = v;
+  // As a Function URL does: a repeated parameter's values joined with commas, in order; no
+  // queryStringParameters at all without a query string.
+  const query: Record<string, string> = Object.create(null);
+  for (const [k, v] of url.searchParams) query[k] = Object.hasOwn(query, k) ? `${query[k]},${v}` : v;
+  const queryStringParameters = Object.keys(query).length > 0 ? query : undefined;
   const now = Date.now();
   return {
     version: '2.0',
@@ -118,7 +121,7 @@ function toEvent(req: IncomingMessage, body: Buffer, url: URL) {
     rawPath: url.pathname,
     rawQueryString: url.search.replace(/^\?/, ''),
     headers,
-    queryStringParameters,
+    ...(queryStringParameters ? { queryStringParameters } : {}),
     requestContext: {
       accountId: 'anonymous',
       apiId: 'local',

@@ -12,6 +12,7 @@ import {
 } from '../domain/errors.js';
 import { type Json, parseJsonObject } from '../domain/json-body.js';
 import { MAX_CREDIT_MICROS, MICROS_PER_USD, usdToMicros } from '../domain/money.js';
+import { oneQueryValue } from '../domain/query-params.js';
 import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { CatalogStore } from '../ports.js';
@@ -151,7 +152,10 @@ export class AdminApi {
         method: 'GET',
         pattern: /^\/admin\/accounts$/,
         run: async (req) => {
-          const query = parseInput(listQuery, { limit: req.query.limit, cursor: req.query.cursor });
+          const query = parseInput(listQuery, {
+            limit: oneQueryValue(req.query, 'limit'),
+            cursor: oneQueryValue(req.query, 'cursor'),
+          });
           const page = await accounts.listAccounts(
             query.limit ?? 50,
             query.cursor === undefined ? undefined : decodeCursor(query.cursor),
@@ -260,7 +264,7 @@ export class AdminApi {
         method: 'GET',
         pattern: /^\/admin\/usage$/,
         run: async (req) => {
-          await this.accountMustExist(req.query.accountId);
+          await this.accountMustExist(oneQueryValue(req.query, 'accountId'));
           return jsonResponse(200, await this.reports().usage(req.query));
         },
       },
@@ -268,7 +272,7 @@ export class AdminApi {
         method: 'GET',
         pattern: /^\/admin\/requests$/,
         run: async (req) => {
-          await this.accountMustExist(req.query.accountId);
+          await this.accountMustExist(oneQueryValue(req.query, 'accountId'));
           return jsonResponse(200, await this.reports().requests(req.query));
         },
       },

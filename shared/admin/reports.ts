@@ -3,6 +3,7 @@ import { queryAll } from '../adapters/dynamodb/client.js';
 import { TIER_IDS } from '../domain/catalog.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
+import { oneQueryValue } from '../domain/query-params.js';
 import { isReportDate, parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
@@ -115,7 +116,8 @@ export class RequestLogReports {
   ) {}
 
   async requests(query: Record<string, string | undefined>) {
-    const limit = query.limit === undefined ? 50 : Number(query.limit);
+    const limitValue = oneQueryValue(query, 'limit');
+    const limit = limitValue === undefined ? 50 : Number(limitValue);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw invalidRequest("'limit' must be an integer from 1 to 1000.", 'limit');
     }
@@ -160,10 +162,10 @@ export class RequestLogReports {
   /** The request-log items of a report's range, newest first, at most maxUsageItems of them. */
   private async rangeItems(query: Record<string, string | undefined>, by: string) {
     // A plain date ends the range with that whole UTC day, as the key holder's /v1/usage does.
-    const until = parseTime(query.until, 'until', this.now(), { endOfDay: true });
+    const until = parseTime(oneQueryValue(query, 'until'), 'until', this.now(), { endOfDay: true });
     // The default range is the week before `until`: seven whole UTC days when `until` is a date.
     const wholeDays = isReportDate(query.until ?? '');
-    const since = parseTime(query.since, 'since', until + (wholeDays ? 1 : 0) - 7 * DAY_MS);
+    const since = parseTime(oneQueryValue(query, 'since'), 'since', until + (wholeDays ? 1 : 0) - 7 * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (!query.accountId && until - since > MAX_RANGE_DAYS * DAY_MS) {
       throw invalidRequest(`Without accountId the range may span at most ${MAX_RANGE_DAYS} days.`, 'since');

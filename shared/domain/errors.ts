@@ -145,8 +145,14 @@ export const dailySpendLimit = (retryAfterSeconds: number): GatewayError =>
   });
 
 /** Idempotency-Key errors (DESIGN §16): the key, not the request, is at fault, so all are client errors. */
+export const IDEMPOTENCY_KEY_PARAM = 'Idempotency-Key';
+
+/** `param` names the header (OpenAI shape); Anthropic's shape has no `param`, so its message names it too. */
 export const invalidIdempotencyKey = (): GatewayError =>
-  invalidRequest('The Idempotency-Key header must be 1 to 255 printable ASCII characters.');
+  invalidRequest(
+    `The ${IDEMPOTENCY_KEY_PARAM} header must be 1 to 255 printable ASCII characters.`,
+    IDEMPOTENCY_KEY_PARAM,
+  );
 
 export const idempotencyInProgress = (): GatewayError =>
   new GatewayError({

@@ -1,6 +1,7 @@
 import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
+import { oneQueryValue } from '../domain/query-params.js';
 import { isReportDate, parseReportTime } from '../domain/report-time.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
@@ -174,8 +175,8 @@ export class KeyHolderApi {
     if (!KEY_HOLDER_GROUPINGS.includes(by as KeyHolderGrouping))
       throw invalidRequest("'by' must be day, tier or day,tier.", 'by');
     const today = Date.parse(`${utcDay(this.now())}T00:00:00.000Z`);
-    const until = parseDay(query.until, 'until', today);
-    const since = parseDay(query.since, 'since', until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
+    const until = parseDay(oneQueryValue(query, 'until'), 'until', today);
+    const since = parseDay(oneQueryValue(query, 'since'), 'since', until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (until - since >= MAX_USAGE_DAYS * DAY_MS)
       throw invalidRequest(`The range may span at most ${MAX_USAGE_DAYS} days.`, 'since');
@@ -210,8 +211,9 @@ export class KeyHolderApi {
 
   /** GET /v1/requests?limit: the account's newest requests, as its key holders may see them. */
   async requests(record: ApiKeyRecord, query: Record<string, string | undefined>) {
+    const limitValue = oneQueryValue(query, 'limit');
     const limit =
-      query.limit === undefined || query.limit === '' ? DEFAULT_RECENT_REQUESTS : Number(query.limit);
+      limitValue === undefined || limitValue === '' ? DEFAULT_RECENT_REQUESTS : Number(limitValue);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT_REQUESTS)
       throw invalidRequest(`'limit' must be an integer from 1 to ${MAX_RECENT_REQUESTS}.`, 'limit');
     const cacheKey = `${record.accountId}#${limit}`;

@@ -46,6 +46,11 @@ export interface ParsedRequest {
   inlineMediaBytes: number;
   /** Tokens the media parts may count at most (the dialect's allowance per media kind). */
   mediaTokenBound: number;
+  /**
+   * Tokens an upstream adds to the prompt by itself for this request, which its bytes do not bound:
+   * the tool-use system prompt when tools or a response schema are in play (TOOL_PROMPT_TOKENS), else 0.
+   */
+  toolPromptTokens: number;
 }
 
 /** Who the client sees as the author of a response. */
@@ -82,6 +87,11 @@ export interface Exchange {
   partialUsage?(): MeteredUsage | undefined;
   /** Text generated so far (content, reasoning, tool arguments), for an estimate. */
   generatedText(): string;
+  /**
+   * Output tokens generated so far whose text cannot be counted (Messages' redacted thinking, whose
+   * data is encrypted), estimated by the dialect; added to the estimate of generatedText's tokens.
+   */
+  opaqueOutputTokens?(): number;
 }
 
 /** A limited key's window (its limits and what is left of them) as response headers. */

@@ -1,3 +1,5 @@
+import { toolPromptAllowance } from '../domain/tool-prompt-allowance.js';
+
 /**
  * Usage estimates for a request that ended without the upstream's usage block: a client that left,
  * a cut stream, an upstream that failed mid-stream. The rule: never under-bill, never above the hold.
@@ -15,8 +17,8 @@
  * the chat template's tokens, each tool-using request the tool-use system prompt an upstream adds.
  *
  * Bound: an input estimate never exceeds the hold's input bound (the body's UTF-8 bytes plus the media
- * allowances). A byte-level BPE token covers at least one byte, so the text's bytes bound every real
- * tokenizer's count of it; the clip only takes what the margin adds beyond that.
+ * allowances and the tool-prompt allowance). A byte-level BPE token covers at least one byte, so the text's
+ * bytes bound every real tokenizer's count of it; the clip only takes what the margin adds beyond that.
  */
 
 /** Multiplier over the cl100k_base count, as a fraction (13/10): integer arithmetic, no float rounding. */
@@ -26,11 +28,7 @@ const MARGIN_DENOMINATOR = 10;
 export const TOKENS_PER_MESSAGE = 4;
 /** Tokens that prime the reply, once per request (OpenAI documents 3). */
 export const TOKENS_PER_REQUEST = 3;
-/**
- * The system prompt an upstream adds when tools or a response schema are in play: Anthropic documents
- * up to 530 tokens (346 for Claude 4 models).
- */
-export const TOOL_PROMPT_TOKENS = 600;
+export { TOOL_PROMPT_TOKENS } from '../domain/tool-prompt-allowance.js';
 
 /**
  * Longest piece handed to the tokenizer. Its BPE merge is quadratic in the length of one pre-token, and a
@@ -112,17 +110,11 @@ const withMargin = (tokens: number): number => Math.ceil((tokens * MARGIN_NUMERA
 /** A count from the caller as a whole number: negative, NaN or absent is 0, so no NaN reaches the ledger. */
 const wholeCount = (n: number | undefined): number => (n !== undefined && n > 0 ? Math.floor(n) : 0);
 
-const isNonEmptyArray = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
-
 /** Template tokens the upstream adds around what the body says: per message, per request, tool prompt. */
 function templateTokens(body: Record<string, unknown>): number {
   const messages = Array.isArray(body.messages) ? body.messages.length : 0;
   const system = body.system === undefined || body.system === null ? 0 : 1;
-  const format = body.response_format;
-  const schema =
-    typeof format === 'object' && format !== null && (format as { type?: unknown }).type !== 'text';
-  const tools = isNonEmptyArray(body.tools) || isNonEmptyArray(body.functions) || schema;
-  return TOKENS_PER_REQUEST + (messages + system) * TOKENS_PER_MESSAGE + (tools ? TOOL_PROMPT_TOKENS : 0);
+  return TOKENS_PER_REQUEST + (messages + system) * TOKENS_PER_MESSAGE + toolPromptAllowance(body);
 }
 
 export interface InputEstimateOptions {
@@ -136,7 +128,10 @@ export interface InputEstimateOptions {
    * knows where they are may blank them in `forwardedBody`; left in, they are counted and then clipped.
    */
   inlineMediaBytes?: number;
-  /** The hold's input bound: body bytes plus the media allowances. The estimate never exceeds it. */
+  /**
+   * The hold's input bound: body bytes plus the media and tool-prompt allowances. The estimate never
+   * exceeds it.
+   */
   byteBound: number;
   /** Epoch milliseconds after which counting stops and the estimate is the bound (safe, if generous). */
   deadline?: number;

@@ -186,12 +186,15 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     const deadline = Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs);
     // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
-    // held at its kind's allowance instead, whether it is a short URL or inline base64. No model
-    // reads more input than its context window, when every candidate states one.
+    // held at its kind's allowance instead, whether it is a short URL or inline base64, and the
+    // tool-use prompt an upstream adds for tools at its allowance. No model reads more input than
+    // its context window, when every candidate states one.
     const candidates = this.candidates(catalog, tier);
     const windows = candidates.map((m) => m.contextWindow);
     const inputBound = Math.min(
-      Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
+      Math.max(0, req.bodyBytes - request.inlineMediaBytes) +
+        request.mediaTokenBound +
+        request.toolPromptTokens,
       windows.every((w) => w !== undefined) ? Math.max(...(windows as number[])) : Number.POSITIVE_INFINITY,
     );
     const upstreamRequest = (model: UpstreamModel, outputCap: number) =>

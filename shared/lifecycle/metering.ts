@@ -51,6 +51,8 @@ export class Meter {
   partialUsage: () => MeteredUsage | undefined = () => undefined;
   /** Generated text so far; read at finish for an estimate when no usage came. */
   generated: () => string = () => '';
+  /** Generated output tokens with no text to count (redacted thinking), as the dialect estimated them. */
+  opaqueOutput: () => number = () => 0;
   private finished: Promise<Billed> | undefined;
   /** A hold item was placed (a free tier's holds 0 µ$ but is still an item the usage settles). */
   private held = false;
@@ -119,18 +121,19 @@ export class Meter {
     const reported = this.usage();
     if (reported) return { ...reported, source: 'upstream' };
     const text = this.generated();
+    const opaque = this.opaqueOutput();
     // Nothing generated and no model served: the upstream did no billable work for us.
-    if (this.served === undefined && text === '' && !this.promptSent) {
+    if (this.served === undefined && text === '' && opaque === 0 && !this.promptSent) {
       return { inputTokens: 0, outputTokens: 0, source: 'estimated' };
     }
     const partial = this.partialUsage();
     if (partial) {
       // The prompt was counted before the answer stopped: only the output is estimated.
-      const estimated = await estimateOutputTokens(text);
+      const estimated = (await estimateOutputTokens(text)) + opaque;
       return { ...partial, outputTokens: Math.max(partial.outputTokens, estimated), source: 'estimated' };
     }
     const [inputTokens, outputTokens] = await Promise.all([this.estimateInput(), estimateOutputTokens(text)]);
-    return { inputTokens, outputTokens, source: 'estimated' };
+    return { inputTokens, outputTokens: outputTokens + opaque, source: 'estimated' };
   }
 
   /** What the prompts of abandoned attempts may have cost upstream: the input estimate at each model's cost. */

@@ -29,6 +29,7 @@ function served(init: RelayInit, attempt: Attempt, exchange: Exchange): void {
   meter.usage = () => exchange.usage();
   meter.partialUsage = () => exchange.partialUsage?.();
   meter.generated = () => exchange.generatedText();
+  meter.opaqueOutput = () => exchange.opaqueOutputTokens?.() ?? 0;
 }
 
 /** A non-streaming attempt: the whole upstream body, recorded, then the client's body. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { anthropicErrorResponse } from '../../shared/dialects/anthropic-messages/errors.js';
 import { invalidApiKey, invalidRequest, upstreamError } from '../../shared/domain/errors.js';
 import { IDEMPOTENCY_TTL_MS, LEASE_MARGIN_MS } from '../../shared/gateway/idempotency.js';
 import { errorResponse, type HttpRequest, type HttpResponse } from '../../shared/http.js';
@@ -180,13 +181,33 @@ describe('Idempotency-Key: requests it leaves alone or refuses', () => {
     for (const key of ['', 'x'.repeat(256), 'clé', 'tab\there', 'line\nbreak', '\u007f']) {
       const res = await h.send(BODY, { key });
       expect(res.status, JSON.stringify(key)).toBe(400);
-      expect(errorOf(res)).toMatchObject({ type: 'invalid_request_error', code: 'invalid_request' });
+      expect(errorOf(res)).toEqual({
+        type: 'invalid_request_error',
+        code: 'invalid_request',
+        param: 'Idempotency-Key',
+        message: 'The Idempotency-Key header must be 1 to 255 printable ASCII characters.',
+      });
     }
     expect(h.counts.calls).toBe(0);
     for (const key of ['x'.repeat(255), ' ', '~', 'a b!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}']) {
       expect((await h.send(BODY, { key })).status, key).toBe(200);
     }
     expect(h.counts.calls).toBe(4);
+  });
+
+  it('names the header in the error for an invalid key on the Messages surface, whose shape has no param', async () => {
+    const h = harness(async (call, req) => completion(call, req), { errorResponse: anthropicErrorResponse });
+    const res = await h.send(BODY, { key: 'clé' });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body as string)).toEqual({
+      type: 'error',
+      error: {
+        type: 'invalid_request_error',
+        message: 'The Idempotency-Key header must be 1 to 255 printable ASCII characters.',
+      },
+      request_id: 'req-1',
+    });
+    expect(h.counts.calls).toBe(0);
   });
 
   it('passes a body that is not JSON to the route, which refuses it, and records nothing', async () => {

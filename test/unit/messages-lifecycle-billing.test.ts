@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { REDACTED_THINKING_CHARS_PER_TOKEN } from '../../shared/dialects/anthropic-messages/response.js';
 import { holdPrice, priceTokens, priceUsage } from '../../shared/domain/money.js';
 import { collect, harness, json, primary, sse, tier1, until } from '../support/chat-lifecycle-harness.js';
 
@@ -78,6 +79,36 @@ describe('a Messages stream that ends before its final usage', () => {
       // The client's final message_delta carries the counts it was billed on.
       expect(text).toContain(`"output_tokens":${record?.outputTokens}`);
     }
+  });
+
+  it('counts redacted thinking, whose data is opaque, at its stated ratio when the stream is cut', async () => {
+    const data = 'EuYBCkQYAiJA'.repeat(1_000); // 12,000 characters of encrypted thinking
+    const redacted = JSON.stringify({
+      type: 'content_block_start',
+      index: 0,
+      content_block: { type: 'redacted_thinking', data },
+    });
+    const textAt = (index: number, json: string) => json.replace('"index":0', `"index":${index}`);
+    const withRedacted = [
+      start,
+      redacted,
+      blockStop,
+      textAt(1, blockStart),
+      textAt(1, delta(TEXT)),
+      textAt(1, blockStop),
+      messageDelta({ output_tokens: 9 }),
+      stop,
+    ];
+    const plain = [start, blockStart, delta(TEXT), blockStop, messageDelta({ output_tokens: 9 }), stop];
+    const outputOf = async (events: string[], failAfter: number) => {
+      const h = harness({ messages: true, script: async () => sse(events, { failAfter }) });
+      await collect((await h.call({ stream: true, system: CACHED_SYSTEM, max_tokens: 8_000 })).body);
+      expect(h.usage[0]).toMatchObject({ status: 'upstream_error', usageSource: 'estimated' });
+      return h.usage[0]?.outputTokens ?? 0;
+    };
+    const cutWith = await outputOf(withRedacted, 6);
+    const cutWithout = await outputOf(plain, 4);
+    expect(cutWith - cutWithout).toBe(data.length / REDACTED_THINKING_CHARS_PER_TOKEN);
   });
 
   it('still takes the upstream’s count from a final message_delta with usage', async () => {

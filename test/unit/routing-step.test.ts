@@ -29,6 +29,7 @@ const request = (over: Partial<ParsedRequest> = {}): ParsedRequest => ({
   mediaParts: 0,
   inlineMediaBytes: 0,
   mediaTokenBound: 0,
+  toolPromptTokens: 0,
   ...over,
 });
 

@@ -53,7 +53,9 @@ export class MessagesTokenCounter {
           inlineMediaBytes: request.inlineMediaBytes,
           // As a hold's bound: no model reads more than its context window.
           byteBound: Math.min(
-            Math.max(0, req.bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound,
+            Math.max(0, req.bodyBytes - request.inlineMediaBytes) +
+              request.mediaTokenBound +
+              request.toolPromptTokens,
             tier.models[0]?.contextWindow ?? Number.POSITIVE_INFINITY,
           ),
         }));

@@ -29,6 +29,7 @@ import {
   type Identity,
   mergeUsage,
   messageDelta,
+  opaqueOutputTokens,
   type ReportedUsage,
   sanitizeBlock,
   sanitizeMessage,
@@ -71,6 +72,8 @@ class MessagesExchange implements Exchange {
   /** The upstream's usage is final: a whole body, or a stream's message_delta. */
   private final = false;
   private readonly text: string[] = [];
+  /** Output tokens of redacted thinking so far, which has no text to count. */
+  private opaqueTokens = 0;
   private contentSeen = false;
   private payload: Json | undefined;
   private finalDelta: Json | undefined;
@@ -99,7 +102,7 @@ class MessagesExchange implements Exchange {
     const payload = parseEvent(body);
     if (payload?.type !== 'message' || !Array.isArray(payload.content)) return false;
     this.payload = payload;
-    for (const block of payload.content) this.text.push(generatedText(block));
+    for (const block of payload.content) this.take(block);
     this.reported = mergeUsage(undefined, payload.usage);
     this.final = true;
     return true;
@@ -160,6 +163,7 @@ class MessagesExchange implements Exchange {
   private take(blockOrDelta: unknown): void {
     const text = generatedText(blockOrDelta);
     if (text !== '') this.text.push(text);
+    this.opaqueTokens += opaqueOutputTokens(blockOrDelta);
   }
 
   endedCleanly(): boolean {
@@ -196,6 +200,10 @@ class MessagesExchange implements Exchange {
 
   generatedText(): string {
     return this.text.join('');
+  }
+
+  opaqueOutputTokens(): number {
+    return this.opaqueTokens;
   }
 }
 

@@ -2,6 +2,7 @@ import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
 import { MEDIA_TOKEN_ALLOWANCE } from '../../domain/media-allowance.js';
+import { toolPromptAllowance } from '../../domain/tool-prompt-allowance.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
 import { type RefusedParameter, refuseUnpricedParameters } from '../refused-parameters.js';
@@ -130,6 +131,8 @@ export interface MessagesRequest {
   inlineMediaBytes: number;
   /** Tokens held for the media parts (MEDIA_TOKEN_ALLOWANCE per kind), as on the chat surface. */
   mediaTokenBound: number;
+  /** The upstream's own tool-use prompt, held for a request with tools (as on the chat surface). */
+  toolPromptTokens: number;
   /** The body as the client sent it; `model` and `max_tokens` are replaced upstream. */
   body: Json;
 }
@@ -230,6 +233,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
     mediaParts: media.parts,
     inlineMediaBytes: media.inlineBytes,
     mediaTokenBound: media.tokenBound,
+    toolPromptTokens: toolPromptAllowance(body),
     body,
   };
 }

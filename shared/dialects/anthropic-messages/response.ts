@@ -156,3 +156,18 @@ export function generatedText(blockOrDelta: unknown): string {
   }
   return text;
 }
+
+/**
+ * Characters of a `redacted_thinking` block's `data` per output token it stands for. The data is
+ * base64 (4 characters per 3 bytes) of encrypted thinking that the upstream bills as output tokens
+ * but that no tokenizer can count; thinking text runs at about 4 UTF-8 bytes per token in English
+ * and 3 in code or CJK, so one token per 3 decoded bytes leans towards over- rather than
+ * under-counting. The charge is bounded by the hold all the same.
+ */
+export const REDACTED_THINKING_CHARS_PER_TOKEN = 4;
+
+/** Output tokens of a block whose content is opaque (redacted thinking), for usage estimates. */
+export function opaqueOutputTokens(block: unknown): number {
+  if (!isObject(block) || block.type !== 'redacted_thinking' || typeof block.data !== 'string') return 0;
+  return Math.ceil(block.data.length / REDACTED_THINKING_CHARS_PER_TOKEN);
+}

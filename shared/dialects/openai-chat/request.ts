@@ -1,6 +1,7 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
 import { invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
+import { toolPromptAllowance } from '../../domain/tool-prompt-allowance.js';
 import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
 import { refuseUnpricedParameters } from '../refused-parameters.js';
@@ -41,6 +42,8 @@ export interface ChatRequest {
   inlineMediaBytes: number;
   /** Upper bound on the input tokens of the media parts (MEDIA_TOKEN_ALLOWANCE per kind). */
   mediaTokenBound: number;
+  /** The upstream's own tool-use prompt, held for a request with tools or a response schema. */
+  toolPromptTokens: number;
   /** The body to forward, minus `model`, `stream_options` and the token caps the gateway sets. */
   passThrough: Record<string, unknown>;
 }
@@ -87,6 +90,7 @@ export function parseChatRequest(body: Json): ChatRequest {
     mediaParts: media.parts,
     inlineMediaBytes: media.inlineBytes,
     mediaTokenBound: media.tokenBound,
+    toolPromptTokens: toolPromptAllowance(body),
     passThrough,
   };
 }
