@@ -85,6 +85,12 @@ export const requestLogKeys = {
   }),
 };
 
+/**
+ * The partition-key prefix of the spend guardrail's per-day items. The guardrail's and the
+ * reconciler's roles may Query the ledger only in partitions that start with it.
+ */
+export const GUARDRAIL_PARTITION_PREFIX = 'GUARDRAIL#';
+
 /** Key names of the ledger's item types, kept here so every adapter builds keys alike. */
 export const ledgerKeys = {
   accountProfile: (accountId: string) => ({ pk: `ACCOUNT#${accountId}`, sk: 'PROFILE' }),
@@ -109,7 +115,7 @@ export const ledgerKeys = {
   keyIdIndex: (keyId: string) => ({ pk: `KEYID#${keyId}`, sk: 'KEYID' }),
   catalogVersion: (version: number) => ({ pk: 'CATALOG', sk: `VERSION#${String(version).padStart(8, '0')}` }),
   catalogActive: () => ({ pk: 'CATALOG', sk: 'ACTIVE' }),
-  guardrailAggregate: (day: string, scope: string) => ({ pk: `GUARDRAIL#${day}`, sk: scope }),
+  guardrailAggregate: (day: string, scope: string) => ({ pk: `${GUARDRAIL_PARTITION_PREFIX}${day}`, sk: scope }),
   eventDedupe: (consumer: string, eventId: string) => ({ pk: `DEDUPE#${consumer}#${eventId}`, sk: 'DEDUPE' }),
   rateWindow: (keyId: string, window: string) => ({ pk: `RATE#${keyId}`, sk: window }),
   probeLast: () => ({ pk: 'PROBE', sk: 'LAST' }),

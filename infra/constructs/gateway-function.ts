@@ -41,6 +41,11 @@ export interface TableAccess {
   readonly items: readonly ItemAction[];
   /** Where Query is allowed: `'table'` for the base table, or index names from the table's definition. */
   readonly query?: readonly string[];
+  /**
+   * Query on the base table, but only of partitions whose key starts with one of these prefixes
+   * (an IAM condition on `dynamodb:LeadingKeys`): reading one kind of item, not the whole table.
+   */
+  readonly queryPartitionsStartingWith?: readonly string[];
 }
 
 /** Explicit statements for `access`: named actions on this table's ARN and on named index ARNs, nothing wider. */
@@ -64,6 +69,18 @@ export function tableAccessStatements(binding: GatewayTable, access: TableAccess
   });
   if (queryResources.length > 0) {
     statements.push(new PolicyStatement({ actions: ['dynamodb:Query'], resources: queryResources }));
+  }
+  const prefixes = access.queryPartitionsStartingWith ?? [];
+  if (prefixes.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': prefixes.map((prefix) => `${prefix}*`) },
+        },
+      }),
+    );
   }
   return statements;
 }

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
+import { GUARDRAIL_PARTITION_PREFIX } from '../../shared/tables.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
 import type { LedgerTables } from './ledger-tables.js';
@@ -24,7 +25,11 @@ export class SpendGuardrail extends Construct {
       logRetention: props.config.logRetentionDays,
     })
       .setEnvironment(ENV.dailySpendCapUsd, String(props.config.dailySpendCapUsd))
-      // Aggregates, dedupe markers and the tripped state: conditional puts and atomic counters, no deletes.
-      .bindTable(props.tables.ledger, { items: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'] });
+      // Aggregates, dedupe markers and the tripped state: conditional puts and atomic counters, no deletes;
+      // Query of the guardrail's own partitions only, to sum a day's sharded counters.
+      .bindTable(props.tables.ledger, {
+        items: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
+        queryPartitionsStartingWith: [GUARDRAIL_PARTITION_PREFIX],
+      });
   }
 }

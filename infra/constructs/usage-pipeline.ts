@@ -8,6 +8,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { USAGE_SOURCE } from '../../shared/domain/usage.js';
+import { GUARDRAIL_PARTITION_PREFIX } from '../../shared/tables.js';
 import { type RuleDefinition, USAGE_RULES } from '../../shared/events/rules.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
@@ -101,6 +102,8 @@ export class UsagePipeline extends Construct {
       .bindTable(tables.ledger, {
         items: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem'],
         query: ['holds-by-age'],
+        // The guardrail counts what it settles from an outbox: a Query of its day's sharded counters.
+        queryPartitionsStartingWith: [GUARDRAIL_PARTITION_PREFIX],
       })
       .bindTable(tables.requestLog, { items: ['PutItem'] });
 

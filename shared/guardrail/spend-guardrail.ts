@@ -106,8 +106,11 @@ export class SpendGuardrail {
         })),
       ]);
     } catch (err) {
-      if (conditionFailedAt(err, 0)) return { counted: false, day, trippedNow: false };
-      throw err;
+      if (!conditionFailedAt(err, 0)) throw err;
+      // Counted before. The delivery that counted it may have failed before its trip check (a throttled
+      // Query, a timeout), and this redelivery is the last chance to make it: the check is idempotent.
+      if (usage.upstreamCostMicros <= 0) return { counted: false, day, trippedNow: false };
+      return { counted: false, day, trippedNow: await this.tripIfOverCap(day) };
     }
     // Spend that cost nothing upstream cannot take the day over the cap.
     if (usage.upstreamCostMicros <= 0) return { counted: true, day, trippedNow: false };

@@ -106,20 +106,21 @@ describe('IAM: least privilege per function', () => {
     );
   });
 
-  it('guardrail: aggregates on the ledger without deletes', () => {
+  it('guardrail: aggregates on the ledger without deletes, and Query of its own partitions only', () => {
     expect(grantsOf('guardrail')).toEqual(
       [
         ...baseline('guardrail'),
         'dynamodb:ConditionCheckItem on ledger',
         'dynamodb:GetItem on ledger',
         'dynamodb:PutItem on ledger',
+        'dynamodb:Query on ledger if ForAllValues:StringLike dynamodb:LeadingKeys GUARDRAIL#*',
         'dynamodb:UpdateItem on ledger',
         'sqs:SendMessage on guardrailDlq',
       ].sort(),
     );
   });
 
-  it('reconciler: queries old holds by index only, settles them, logs abandoned requests', () => {
+  it('reconciler: queries old holds by index and the guardrail\'s own partitions only, settles them, logs abandoned requests', () => {
     expect(grantsOf('reconciler')).toEqual(
       [
         ...baseline('reconciler'),
@@ -129,6 +130,7 @@ describe('IAM: least privilege per function', () => {
         'dynamodb:PutItem on ledger',
         'dynamodb:UpdateItem on ledger',
         'dynamodb:Query on ledger/index/holds-by-age',
+        'dynamodb:Query on ledger if ForAllValues:StringLike dynamodb:LeadingKeys GUARDRAIL#*',
         'dynamodb:PutItem on requestLog',
       ].sort(),
     );
@@ -143,8 +145,9 @@ describe('IAM: least privilege per function', () => {
   });
 
   it('grants "*" only for X-Ray, which has no resource-level permissions', () => {
+    // The action and resource, not a condition's pattern (`GUARDRAIL#*` narrows a grant).
     const wildcards = LAMBDA_ENTRIES.flatMap((entry) => grantsOf(entry)).filter((grant) =>
-      grant.includes('*'),
+      (grant.split(' if ')[0] as string).includes('*'),
     );
     expect(new Set(wildcards)).toEqual(
       new Set(['xray:PutTelemetryRecords on *', 'xray:PutTraceSegments on *']),
@@ -174,8 +177,8 @@ describe('IAM: least privilege per function', () => {
     expect(grantsOf('probe')).toEqual(
       [
         ...baseline('probe'),
-        'lambda:InvokeFunction on adminFunction',
-        'lambda:InvokeFunctionUrl on adminFunction',
+        'lambda:InvokeFunction on adminFunction if Bool lambda:InvokedViaFunctionUrl true',
+        'lambda:InvokeFunctionUrl on adminFunction if StringEquals lambda:FunctionUrlAuthType AWS_IAM',
       ].sort(),
     );
     // Both conditioned to the IAM-authenticated URL: the probe cannot invoke the admin function directly.

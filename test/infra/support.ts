@@ -76,6 +76,16 @@ interface PolicyStatementJson {
   Effect: string;
   Action: string | string[];
   Resource: Json | Json[];
+  Condition?: Record<string, Record<string, string | boolean | string[]>>;
+}
+
+/** A statement's conditions as ` if Operator key value,value`, or '' without any. */
+function describeCondition(condition: PolicyStatementJson['Condition']): string {
+  if (condition === undefined) return '';
+  const parts = Object.entries(condition).flatMap(([operator, keys]) =>
+    Object.entries(keys).map(([key, value]) => `${operator} ${key} ${[value].flat().join(',')}`),
+  );
+  return ` if ${parts.join(' and ')}`;
 }
 
 /**
@@ -97,7 +107,8 @@ export function roleGrants(
       const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
       const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
       for (const action of actions) {
-        for (const resource of resources) grants.add(`${action} on ${describeResource(resource, names)}`);
+        for (const resource of resources)
+          grants.add(`${action} on ${describeResource(resource, names)}${describeCondition(statement.Condition)}`);
       }
     }
   }

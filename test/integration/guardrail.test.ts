@@ -96,6 +96,40 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
     expect(await lastMs.state()).toEqual({ tripped: true, resetsAt: nextDay });
   });
 
+  it('trips on a redelivery when the delivery that counted the spend failed before its trip check', async () => {
+    const otherDay = '2031-04-02';
+    const at = Date.parse(`${otherDay}T12:00:00.000Z`);
+    const flaky = createDocumentClient(inject('dynamodbEndpoint'));
+    let failQueries = 1;
+    flaky.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'QueryCommand' && failQueries-- > 0)
+          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+        return next(args);
+      },
+      { step: 'initialize', name: 'throttleOnce' },
+    );
+    const guardrail = new SpendGuardrail(flaky, ledger, 1_000, () => at);
+    const over = usageRecord({
+      upstreamCostMicros: 1_000,
+      startedAt: `${otherDay}T11:00:00.000Z`,
+      endedAt: `${otherDay}T11:00:00.000Z`,
+    });
+    // The count commits, then the trip check's Query fails: the invocation fails and is retried.
+    await expect(guardrail.record(over)).rejects.toThrow('Rate exceeded');
+    expect(await guardrail.totals(otherDay, scopes.global)).toMatchObject({
+      upstreamCostMicros: 1_000,
+      tripped: false,
+    });
+    // The retry is not counted again, but it trips the day.
+    expect(await guardrail.record(over)).toEqual({ counted: false, day: otherDay, trippedNow: true });
+    expect(await new DynamoGuardrailReader(db, ledger, 0, () => at).state()).toMatchObject({ tripped: true });
+    expect(await guardrail.totals(otherDay, scopes.global)).toMatchObject({
+      requests: 1,
+      upstreamCostMicros: 1_000,
+    });
+  });
+
   it('does not trip one micro-dollar below the cap', async () => {
     const guardrail = new SpendGuardrail(db, ledger, 1_000, () => now);
     const otherDay = '2031-04-01';
