@@ -115,7 +115,10 @@ export const ledgerKeys = {
   keyIdIndex: (keyId: string) => ({ pk: `KEYID#${keyId}`, sk: 'KEYID' }),
   catalogVersion: (version: number) => ({ pk: 'CATALOG', sk: `VERSION#${String(version).padStart(8, '0')}` }),
   catalogActive: () => ({ pk: 'CATALOG', sk: 'ACTIVE' }),
-  guardrailAggregate: (day: string, scope: string) => ({ pk: `${GUARDRAIL_PARTITION_PREFIX}${day}`, sk: scope }),
+  guardrailAggregate: (day: string, scope: string) => ({
+    pk: `${GUARDRAIL_PARTITION_PREFIX}${day}`,
+    sk: scope,
+  }),
   eventDedupe: (consumer: string, eventId: string) => ({ pk: `DEDUPE#${consumer}#${eventId}`, sk: 'DEDUPE' }),
   rateWindow: (keyId: string, window: string) => ({ pk: `RATE#${keyId}`, sk: window }),
   probeLast: () => ({ pk: 'PROBE', sk: 'LAST' }),

@@ -120,7 +120,7 @@ describe('IAM: least privilege per function', () => {
     );
   });
 
-  it('reconciler: queries old holds by index and the guardrail\'s own partitions only, settles them, logs abandoned requests', () => {
+  it("reconciler: queries old holds by index and the guardrail's own partitions only, settles them, logs abandoned requests", () => {
     expect(grantsOf('reconciler')).toEqual(
       [
         ...baseline('reconciler'),

@@ -108,7 +108,9 @@ export function roleGrants(
       const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
       for (const action of actions) {
         for (const resource of resources)
-          grants.add(`${action} on ${describeResource(resource, names)}${describeCondition(statement.Condition)}`);
+          grants.add(
+            `${action} on ${describeResource(resource, names)}${describeCondition(statement.Condition)}`,
+          );
       }
     }
   }
