@@ -1,5 +1,5 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { withoutSdkLogging } from '../adapters/sdk-client.js';
+import { sdkRequestHandler, withoutSdkLogging } from '../adapters/sdk-client.js';
 import type { PutEventsSender } from '../adapters/usage-publisher.js';
 
 /**
@@ -9,7 +9,9 @@ import type { PutEventsSender } from '../adapters/usage-publisher.js';
 let client: PutEventsSender | undefined;
 
 export function eventBridgeClient(): PutEventsSender {
-  client ??= withoutSdkLogging(new EventBridgeClient({ maxAttempts: 3 }));
+  client ??= withoutSdkLogging(
+    new EventBridgeClient({ maxAttempts: 3, requestHandler: sdkRequestHandler() }),
+  );
   return client;
 }
 

@@ -1,4 +1,4 @@
-import { withoutSdkLogging } from '../adapters/sdk-client.js';
+import { sdkRequestHandler, withoutSdkLogging } from '../adapters/sdk-client.js';
 import type { SecretSource } from '../config.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 
@@ -95,7 +95,9 @@ let client: { send(command: unknown): Promise<{ SecretString?: string }> } | und
 /** GetSecretValue with one Secrets Manager client per process, loaded on first use. */
 async function getSecretValue(secretArn: string): Promise<string> {
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  client ??= withoutSdkLogging(new SecretsManagerClient({})) as unknown as NonNullable<typeof client>;
+  client ??= withoutSdkLogging(
+    new SecretsManagerClient({ requestHandler: sdkRequestHandler() }),
+  ) as unknown as NonNullable<typeof client>;
   const out = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
   return out.SecretString ?? '';
 }

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, optionalEnv } from '../../config.js';
-import { withoutSdkLogging } from '../sdk-client.js';
+import { sdkRequestHandler, withoutSdkLogging } from '../sdk-client.js';
 
 /**
  * One document client per process (module singleton), reused across invocations so the
@@ -21,15 +21,17 @@ export function documentClient(): DynamoDBDocumentClient {
   return shared;
 }
 
-/** `instrument` wraps the raw client, e.g. with X-Ray tracing. */
+/** `instrument` wraps the raw client, e.g. with X-Ray tracing; `requestTimeoutMs` bounds each attempt. */
 export function createDocumentClient(
   endpoint?: string,
   instrument: (client: DynamoDBClient) => DynamoDBClient = (c) => c,
+  requestTimeoutMs?: number,
 ): DynamoDBDocumentClient {
   const raw = withoutSdkLogging(
     new DynamoDBClient({
       ...(endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1' } : {}),
       maxAttempts: 3,
+      requestHandler: sdkRequestHandler(requestTimeoutMs),
     }),
   );
   return DynamoDBDocumentClient.from(instrument(raw), {
