@@ -75,6 +75,11 @@ export class Reconciler {
 
   private async settleOne(hold: Record<string, unknown>, report: ReconcileReport): Promise<void> {
     const outbox = usageRecordSchema.safeParse(hold.outbox);
+    if (hold.outbox !== undefined && !outbox.success) {
+      // Usage is parked here but cannot be read (written by another version, say). Releasing the hold
+      // would let the request go uncharged for good: it stays, counted as failed, for someone to look.
+      throw new Error(`outbox does not parse: ${outbox.error.issues[0]?.message ?? 'invalid'}`);
+    }
     if (outbox.success) {
       // The spend first: the guardrail dedupes on the request id, so a run that fails after it
       // counts nothing twice, while settling first would delete the hold a failed count needs to

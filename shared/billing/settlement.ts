@@ -8,6 +8,12 @@ import { LateUsage, releaseRecordPut } from './late-usage.js';
 export const DEFAULT_REQUEST_LOG_RETENTION_DAYS = 90;
 
 const holdIsOpen = 'attribute_exists(pk) AND holdMicros = :hold';
+/**
+ * A release also needs the hold to have no outbox: the reconciler finds holds through an index that
+ * may not show an outbox written a moment before, and a hold with usage parked on it is settled, not
+ * released uncharged.
+ */
+const holdIsOpenWithoutOutbox = `${holdIsOpen} AND attribute_not_exists(outbox)`;
 const walletExists = 'attribute_exists(pk)';
 const logIsNew = 'attribute_not_exists(pk)';
 
@@ -62,9 +68,12 @@ export class Settlement {
    * record in the same transaction, so its usage, should it still arrive, is charged then.
    */
   async release(abandoned: UsageRecord): Promise<SettlementResult> {
-    const result = await this.close({ ...abandoned, chargeMicros: 0 }, 'abandoned', [
-      releaseRecordPut(this.ledgerTable, abandoned, this.now()),
-    ]);
+    const result = await this.close(
+      { ...abandoned, chargeMicros: 0 },
+      'abandoned',
+      [releaseRecordPut(this.ledgerTable, abandoned, this.now())],
+      holdIsOpenWithoutOutbox,
+    );
     return result === 'no_hold' ? NOT_SETTLED : result;
   }
 
@@ -84,6 +93,7 @@ export class Settlement {
     usage: UsageRecord,
     status: LogStatus,
     extra: Array<Record<string, unknown>> = [],
+    holdCondition = holdIsOpen,
   ): Promise<SettlementResult | 'no_hold'> {
     const holdMicros = usage.holdMicros;
     const chargeMicros = Math.min(Math.max(0, usage.chargeMicros), holdMicros);
@@ -92,7 +102,7 @@ export class Settlement {
       Delete: {
         TableName: this.ledgerTable,
         Key: ledgerKeys.hold(usage.accountId, usage.requestId),
-        ConditionExpression: holdIsOpen,
+        ConditionExpression: holdCondition,
         ExpressionAttributeValues: { ':hold': holdMicros },
       },
     };

@@ -1,6 +1,6 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
@@ -212,6 +212,96 @@ describe('the reconciler when the guardrail fails', () => {
       chargeMicros: guardBefore.chargeMicros + Number(item?.chargeMicros),
       requests: guardBefore.requests + 1,
     });
+  });
+});
+
+describe('holds with an outbox', () => {
+  /** A hold placed a second ago for a request whose function is gone, with `outbox` parked on it. */
+  async function heldWithOutbox(name: string, outbox: unknown) {
+    const credit = 50_000;
+    const { accountId, keyId } = await createAccount(runtime, name, credit);
+    const requestId = uniqueId(name);
+    const startedAt = new Date(Date.now() - 1_000).toISOString();
+    const store = new DynamoWalletStore(db, runtime.tables.ledger);
+    const hold = {
+      accountId,
+      keyId,
+      requestId,
+      tier: 'tier-2' as const,
+      catalogVersion: 1,
+      holdMicros: 12_345,
+      startedAt,
+    };
+    expect(await store.placeHold(hold)).toEqual({ ok: true });
+    await db.send(
+      new UpdateCommand({
+        TableName: runtime.tables.ledger,
+        Key: ledgerKeys.hold(accountId, requestId),
+        UpdateExpression: 'SET outbox = :usage',
+        ExpressionAttributeValues: { ':usage': outbox },
+      }),
+    );
+    return { ...hold, credit };
+  }
+  const reconciler = () =>
+    new Reconciler(
+      db,
+      runtime.tables.ledger,
+      new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog),
+      new SpendGuardrail(db, runtime.tables.ledger, Number.MAX_SAFE_INTEGER),
+      silentLog,
+    );
+
+  it('keeps a hold whose outbox does not parse, as a failure, instead of releasing it uncharged', async () => {
+    const hold = await heldWithOutbox('bad-outbox', { requestId: 'x', status: 'from a newer version' });
+    const report = await reconciler().reconcile(0);
+    expect(report).toMatchObject({ failed: 1, released: 0 });
+    expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
+    expect(await walletOf(db, runtime.tables.ledger, hold.accountId)).toEqual({
+      balanceMicros: hold.credit - 12_345,
+      heldMicros: 12_345,
+    });
+    expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
+    // Out of the way of the other tests' runs.
+    await db.send(
+      new UpdateCommand({
+        TableName: runtime.tables.ledger,
+        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
+        UpdateExpression: 'REMOVE outbox',
+      }),
+    );
+    expect(await reconciler().reconcile(0)).toMatchObject({ failed: 0 });
+  });
+
+  it('does not release a hold that gained an outbox after the reconciler read it', async () => {
+    const hold = await heldWithOutbox('late-outbox', { parked: true });
+    // As the reconciler would, having read the hold from the index before the outbox was written.
+    const settlement = new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog);
+    const released = await settlement.release({
+      ...hold,
+      model: '',
+      status: 'rejected',
+      inputTokens: 0,
+      outputTokens: 0,
+      usageSource: 'estimated',
+      upstreamCostMicros: 0,
+      chargeMicros: 0,
+      ttftMs: null,
+      latencyMs: 1_000,
+      endedAt: new Date().toISOString(),
+      stream: false,
+      surface: 'chat',
+    });
+    expect(released.settled).toBe(false);
+    expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
+    expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
+    await db.send(
+      new UpdateCommand({
+        TableName: runtime.tables.ledger,
+        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
+        UpdateExpression: 'REMOVE outbox',
+      }),
+    );
   });
 });
 
