@@ -161,18 +161,22 @@ export class DynamoAccountStore {
     }
     const profile = items.find((i) => i.sk === 'PROFILE');
     keys.push(ledgerKeys.accountIndex(String(profile?.createdAt), accountId));
-    // The profile goes last so a failed delete can be retried and still find the account.
-    keys.sort((a, b) => Number(a.sk === accountItems.profile) - Number(b.sk === accountItems.profile));
-    for (let i = 0; i < keys.length; i += 25) {
-      let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 8) throw new Error('DynamoDB kept returning unprocessed deletes');
-        const out = await this.db.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
-        );
-        requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
-        if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-      }
+    // The profile goes last, in a write of its own once every other item is gone, so a failed
+    // delete can be retried and still find the account (and its keys never outlive it). In one
+    // batch with them, DynamoDB could delete it while returning others as unprocessed.
+    const rest = keys.filter((k) => k.sk !== accountItems.profile);
+    for (let i = 0; i < rest.length; i += 25) await this.deleteBatch(rest.slice(i, i + 25));
+    await this.deleteBatch(keys.filter((k) => k.sk === accountItems.profile));
+  }
+
+  /** One BatchWriteItem of deletes, repeated for its unprocessed items until none are left. */
+  private async deleteBatch(keys: Array<Record<string, string>>): Promise<void> {
+    let requests = keys.map((Key) => ({ DeleteRequest: { Key } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > 8) throw new Error('DynamoDB kept returning unprocessed deletes');
+      const out = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+      requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
     }
   }
 
