@@ -14,7 +14,7 @@ export interface ReconcileReport {
   alreadySettled: number;
   /** Holds that threw; each is retried on the next run. */
   failed: number;
-  /** Whether spend settled from the outbox took the day to the guardrail's cap in this run. */
+  /** Whether spend settled from the outbox took today to the guardrail's cap in this run (a past day: no). */
   trippedGuardrail: boolean;
 }
 
@@ -86,10 +86,12 @@ export class Reconciler {
       // be tried again.
       const spend = await this.guardrail.record(outbox.data);
       const result = await this.settlement.settle(outbox.data);
-      if (spend.trippedNow) {
+      const trip = { day: spend.day, requestId: outbox.data.requestId };
+      // A past day tripped by late usage is history: the gateway refuses nothing for it.
+      if (spend.trippedNow && spend.today) {
         report.trippedGuardrail = true;
-        this.log.warn('daily spend guardrail tripped', { day: spend.day, requestId: outbox.data.requestId });
-      }
+        this.log.warn('daily spend guardrail tripped', trip);
+      } else if (spend.trippedNow) this.log.info('late usage tripped a day that is not today', trip);
       if (result.settled) report.fromOutbox++;
       else report.alreadySettled++;
       return;
