@@ -4,9 +4,10 @@ import middy from '@middy/core';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
 import { DynamoGuardrailReader } from '../adapters/dynamodb/guardrail-reader.js';
 import { Reconciler } from '../billing/reconciler.js';
-import { Settlement } from '../billing/settlement.js';
+import { Settlement, type SettlementResult } from '../billing/settlement.js';
 import { parseUsageEvent } from '../billing/usage-event.js';
 import type { BillingConfig, GuardrailConfig, ReconcilerConfig } from '../config.js';
+import type { UsageRecord } from '../domain/usage.js';
 import { SpendGuardrail } from '../guardrail/spend-guardrail.js';
 import type { Log } from '../http.js';
 import {
@@ -35,6 +36,12 @@ const settlementFor = (
   now: () => number = Date.now,
 ) => new Settlement(db, config.ledgerTable, config.requestLogTable, now, config.requestLogRetentionDays);
 
+/** A settled request's metrics, whoever settled it (billing, or the reconciler from the outbox). */
+function recordSettled(metrics: Metrics, usage: UsageRecord, result: SettlementResult): void {
+  recordUsageMetrics(metrics, usage);
+  if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
+}
+
 /** Settles one request's hold per usage event. Malformed events throw and go to the DLQ. */
 export function createBillingHandler(config: BillingConfig, { logger, metrics }: EventHandlerDeps) {
   const settlement = settlementFor(config, createDocumentClient(config.dynamodbEndpoint, traceClient));
@@ -52,8 +59,7 @@ export function createBillingHandler(config: BillingConfig, { logger, metrics }:
       logger.warn('late usage charged after release', { ...fields, debtMicros: result.debtMicros });
     } else logger.info(result.settled ? 'settled' : 'duplicate ignored', fields);
     // Counted once per request: a duplicate delivery emits no metrics either.
-    if (result.settled) recordUsageMetrics(metrics, usage);
-    if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
+    if (result.settled) recordSettled(metrics, usage, result);
   }
   return middy().use(tracingMiddleware()).handler(billing);
 }
@@ -96,6 +102,8 @@ export function createReconcilerHandler(
     new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros, now),
     log,
     now,
+    // Requests settled from the outbox never reach billing: their metrics are recorded here, once each.
+    (usage, result) => recordSettled(metrics, usage, result),
   );
   async function reconcile(): Promise<void> {
     const report = await reconciler.reconcile(config.reconcileAfterMs);

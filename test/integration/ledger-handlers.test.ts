@@ -8,9 +8,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTables } from '../../local/dynamodb-local.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
+import { Reconciler } from '../../shared/billing/reconciler.js';
+import { Settlement } from '../../shared/billing/settlement.js';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../../shared/domain/usage.js';
 import { SpendGuardrail, scopes } from '../../shared/guardrail/spend-guardrail.js';
-import type { Log } from '../../shared/http.js';
+import { type Log, silentLog } from '../../shared/http.js';
 import { ledgerKeys } from '../../shared/tables.js';
 import { EmfCapture, type EmittedMetric, valuesOf } from '../support/emf.js';
 import { usageRecord } from '../support/money-helpers.js';
@@ -210,5 +212,52 @@ describe('reconciler handler', () => {
     ]);
     const guardrail = new SpendGuardrail(db, tables.ledger, CAP_MICROS, () => now);
     expect(await guardrail.totals(yesterday, scopes.global)).toMatchObject({ tripped: true });
+  });
+
+  it("records an outbox settlement's usage metrics once, as billing would, and none for a released hold", async () => {
+    const tier = { ...SERVICE, tier: 'tier-2' };
+    expect(valuesOf(first, 'Requests', tier)).toEqual([1]);
+    expect(valuesOf(first, 'Errors', tier)).toEqual([1]);
+    expect(valuesOf(first, 'InputTokens', tier)).toEqual([7]);
+    expect(valuesOf(first, 'OutputTokens', tier)).toEqual([3]);
+    expect(valuesOf(first, 'ChargeMicros', tier)).toEqual([2_000]);
+    expect(valuesOf(first, 'UpstreamCostMicros', tier)).toEqual([CAP_MICROS]);
+    expect(valuesOf(first, 'Requests', { ...SERVICE, surface: 'chat' })).toEqual([1]);
+    // Nothing is left to settle: another run emits no usage.
+    const again = await handler().run();
+    expect(valuesOf(again, 'Requests', tier)).toEqual([]);
+    expect(valuesOf(again, 'GuardrailTripped', SERVICE)).toEqual([0]);
+  });
+
+  it('tells of no settlement for a hold that billing settled between the read and the outbox settlement', async () => {
+    const startedAt = `${yesterday}T23:59:51.000Z`;
+    const usage = usageRecord({
+      requestId: 'raced',
+      accountId,
+      keyId,
+      tier: 'tier-2',
+      holdMicros: 5_000,
+      startedAt,
+    });
+    await hold('raced', startedAt, usage);
+    const settlement = new Settlement(db, tables.ledger, tables.requestLog, () => now);
+    const settle = settlement.settle.bind(settlement);
+    // Billing's delivery settles it first; the reconciler's settlement then finds it done.
+    settlement.settle = async (record) => {
+      await settle(record);
+      return settle(record);
+    };
+    const told: string[] = [];
+    const reconciler = new Reconciler(
+      db,
+      tables.ledger,
+      settlement,
+      new SpendGuardrail(db, tables.ledger, CAP_MICROS, () => now),
+      silentLog,
+      () => now,
+      (settled) => told.push(settled.requestId),
+    );
+    expect(await reconciler.reconcile(0)).toMatchObject({ scanned: 1, alreadySettled: 1, fromOutbox: 0 });
+    expect(told).toEqual([]);
   });
 });
