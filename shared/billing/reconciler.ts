@@ -5,7 +5,7 @@ import { usageRecordSchema } from '../domain/usage-schema.js';
 import type { SpendGuardrail } from '../guardrail/spend-guardrail.js';
 import type { Log } from '../http.js';
 import { LEDGER_TABLE } from '../tables.js';
-import type { Settlement } from './settlement.js';
+import type { Settlement, SettlementResult } from './settlement.js';
 
 export interface ReconcileReport {
   scanned: number;
@@ -14,9 +14,15 @@ export interface ReconcileReport {
   alreadySettled: number;
   /** Holds that threw; each is retried on the next run. */
   failed: number;
-  /** Whether spend settled from the outbox took the day to the guardrail's cap in this run. */
+  /** Whether spend settled from the outbox took today to the guardrail's cap in this run (a past day: no). */
   trippedGuardrail: boolean;
 }
+
+/**
+ * Told of each request the reconciler settled from its outbox, once (not of one settled before, nor of a
+ * released hold: a release charges nothing, and its usage, should it arrive, is settled by billing).
+ */
+export type OutboxSettledListener = (usage: UsageRecord, result: SettlementResult) => void;
 
 const HOLDS_INDEX = LEDGER_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'holds-by-age';
 
@@ -35,6 +41,7 @@ export class Reconciler {
     private readonly guardrail: SpendGuardrail,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
+    private readonly onOutboxSettled: OutboxSettledListener = () => {},
   ) {}
 
   async reconcile(olderThanMs: number, maxHolds = 1_000): Promise<ReconcileReport> {
@@ -86,12 +93,16 @@ export class Reconciler {
       // be tried again.
       const spend = await this.guardrail.record(outbox.data);
       const result = await this.settlement.settle(outbox.data);
-      if (spend.trippedNow) {
+      const trip = { day: spend.day, requestId: outbox.data.requestId };
+      // A past day tripped by late usage is history: the gateway refuses nothing for it.
+      if (spend.trippedNow && spend.today) {
         report.trippedGuardrail = true;
-        this.log.warn('daily spend guardrail tripped', { day: spend.day, requestId: outbox.data.requestId });
-      }
-      if (result.settled) report.fromOutbox++;
-      else report.alreadySettled++;
+        this.log.warn('daily spend guardrail tripped', trip);
+      } else if (spend.trippedNow) this.log.info('late usage tripped a day that is not today', trip);
+      if (result.settled) {
+        report.fromOutbox++;
+        this.onOutboxSettled(outbox.data, result);
+      } else report.alreadySettled++;
       return;
     }
     const at = new Date(this.now()).toISOString();

@@ -40,7 +40,12 @@ export interface GuardrailOutcome {
   /** false for a duplicate: nothing was counted. */
   counted: boolean;
   day: string;
-  /** true when this event took the day's global upstream spend to the cap. */
+  /**
+   * Whether `day` is the current UTC day by the guardrail's clock. Only a trip of today makes the gateway
+   * refuse requests; late usage may still trip a past day, which is recorded but refuses nothing.
+   */
+  today: boolean;
+  /** true when this event took the day's global upstream spend to the cap (of `day`, which may be past). */
   trippedNow: boolean;
 }
 
@@ -67,7 +72,14 @@ export class SpendGuardrail {
 
   async record(usage: UsageRecord): Promise<GuardrailOutcome> {
     const day = utcDay(Date.parse(usage.endedAt));
-    const nowSeconds = Math.floor(this.now() / 1000);
+    const now = this.now();
+    const nowSeconds = Math.floor(now / 1000);
+    const outcome = (counted: boolean, trippedNow: boolean): GuardrailOutcome => ({
+      counted,
+      day,
+      today: day === utcDay(now),
+      trippedNow,
+    });
     const add = {
       UpdateExpression:
         'ADD requests :one, upstreamCostMicros :cost, chargeMicros :charge, inputTokens :in, outputTokens :out SET expiresAt = :exp',
@@ -109,12 +121,12 @@ export class SpendGuardrail {
       if (!conditionFailedAt(err, 0)) throw err;
       // Counted before. The delivery that counted it may have failed before its trip check (a throttled
       // Query, a timeout), and this redelivery is the last chance to make it: the check is idempotent.
-      if (usage.upstreamCostMicros <= 0) return { counted: false, day, trippedNow: false };
-      return { counted: false, day, trippedNow: await this.tripIfOverCap(day) };
+      if (usage.upstreamCostMicros <= 0) return outcome(false, false);
+      return outcome(false, await this.tripIfOverCap(day));
     }
     // Spend that cost nothing upstream cannot take the day over the cap.
-    if (usage.upstreamCostMicros <= 0) return { counted: true, day, trippedNow: false };
-    return { counted: true, day, trippedNow: await this.tripIfOverCap(day) };
+    if (usage.upstreamCostMicros <= 0) return outcome(true, false);
+    return outcome(true, await this.tripIfOverCap(day));
   }
 
   /** Trips the day once its global upstream spend is at or over the cap (a day tripped once stays so). */

@@ -4,9 +4,10 @@ import middy from '@middy/core';
 import { createDocumentClient } from '../adapters/dynamodb/client.js';
 import { DynamoGuardrailReader } from '../adapters/dynamodb/guardrail-reader.js';
 import { Reconciler } from '../billing/reconciler.js';
-import { Settlement } from '../billing/settlement.js';
+import { Settlement, type SettlementResult } from '../billing/settlement.js';
 import { parseUsageEvent } from '../billing/usage-event.js';
 import type { BillingConfig, GuardrailConfig, ReconcilerConfig } from '../config.js';
+import type { UsageRecord } from '../domain/usage.js';
 import { SpendGuardrail } from '../guardrail/spend-guardrail.js';
 import type { Log } from '../http.js';
 import {
@@ -25,10 +26,21 @@ import { traceClient, tracingMiddleware } from './tracing.js';
 export interface EventHandlerDeps {
   logger: Logger;
   metrics: Metrics;
+  /** The clock (tests set it); the UTC day it reads is the one the gateway enforces. */
+  now?: () => number;
 }
 
-const settlementFor = (config: BillingConfig, db: ReturnType<typeof createDocumentClient>) =>
-  new Settlement(db, config.ledgerTable, config.requestLogTable, Date.now, config.requestLogRetentionDays);
+const settlementFor = (
+  config: BillingConfig,
+  db: ReturnType<typeof createDocumentClient>,
+  now: () => number = Date.now,
+) => new Settlement(db, config.ledgerTable, config.requestLogTable, now, config.requestLogRetentionDays);
+
+/** A settled request's metrics, whoever settled it (billing, or the reconciler from the outbox). */
+function recordSettled(metrics: Metrics, usage: UsageRecord, result: SettlementResult): void {
+  recordUsageMetrics(metrics, usage);
+  if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
+}
 
 /** Settles one request's hold per usage event. Malformed events throw and go to the DLQ. */
 export function createBillingHandler(config: BillingConfig, { logger, metrics }: EventHandlerDeps) {
@@ -47,29 +59,30 @@ export function createBillingHandler(config: BillingConfig, { logger, metrics }:
       logger.warn('late usage charged after release', { ...fields, debtMicros: result.debtMicros });
     } else logger.info(result.settled ? 'settled' : 'duplicate ignored', fields);
     // Counted once per request: a duplicate delivery emits no metrics either.
-    if (result.settled) recordUsageMetrics(metrics, usage);
-    if (result.debtMicros) recordDebtMetric(metrics, result.debtMicros);
+    if (result.settled) recordSettled(metrics, usage, result);
   }
   return middy().use(tracingMiddleware()).handler(billing);
 }
 
-/** Adds one request to today's aggregates; trips the day at the cap. */
-export function createGuardrailHandler(config: GuardrailConfig, { logger, metrics }: EventHandlerDeps) {
+/** Adds one request to its day's aggregates; trips the day at the cap. */
+export function createGuardrailHandler(
+  config: GuardrailConfig,
+  { logger, metrics, now = Date.now }: EventHandlerDeps,
+) {
   const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
-  const guardrail = new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros);
+  const guardrail = new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros, now);
   // Today's state as the completions function reads it (and no more often).
-  const state = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs);
+  const state = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs, now);
   async function recordSpend(event: unknown): Promise<void> {
     const { eventId, usage } = parseUsageEvent(event);
     const outcome = await guardrail.record(usage);
-    if (outcome.trippedNow) {
-      logger.warn('daily spend guardrail tripped', {
-        day: outcome.day,
-        capMicros: config.dailySpendCapMicros,
-      });
-    }
+    // A past day tripped by late usage is history: the gateway refuses nothing for it, so no alarm.
+    const trippedToday = outcome.trippedNow && outcome.today;
+    const trip = { day: outcome.day, capMicros: config.dailySpendCapMicros };
+    if (trippedToday) logger.warn('daily spend guardrail tripped', trip);
+    else if (outcome.trippedNow) logger.info('late usage tripped a day that is not today', trip);
     // Every invocation, not only the trip: the alarm holds for as long as the gateway refuses requests.
-    publishGuardrailState(metrics, outcome.trippedNow || (await state.state()).tripped);
+    publishGuardrailState(metrics, trippedToday || (await state.state()).tripped);
     logger.info(outcome.counted ? 'counted' : 'duplicate ignored', { eventId, requestId: usage.requestId });
   }
   return middy().use(tracingMiddleware()).handler(recordSpend);
@@ -78,16 +91,19 @@ export function createGuardrailHandler(config: GuardrailConfig, { logger, metric
 /** Scheduled: settles stale holds from the outbox or releases them. */
 export function createReconcilerHandler(
   config: ReconcilerConfig,
-  { log, metrics }: { log: Log; metrics: Metrics },
+  { log, metrics, now = Date.now }: { log: Log; metrics: Metrics; now?: () => number },
 ) {
   const db = createDocumentClient(config.dynamodbEndpoint, traceClient);
-  const guardrailState = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs);
+  const guardrailState = new DynamoGuardrailReader(db, config.ledgerTable, config.guardrailCacheTtlMs, now);
   const reconciler = new Reconciler(
     db,
     config.ledgerTable,
-    settlementFor(config, db),
-    new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros),
+    settlementFor(config, db, now),
+    new SpendGuardrail(db, config.ledgerTable, config.dailySpendCapMicros, now),
     log,
+    now,
+    // Requests settled from the outbox never reach billing: their metrics are recorded here, once each.
+    (usage, result) => recordSettled(metrics, usage, result),
   );
   async function reconcile(): Promise<void> {
     const report = await reconciler.reconcile(config.reconcileAfterMs);

@@ -347,6 +347,14 @@ describe('alarm signals', () => {
     expect(valuesOf(stage.tripped ?? [], 'GuardrailTripped', SERVICE)).toEqual([1, 1]);
   });
 
+  it('counts a request settled from the outbox in its tier and surface metrics, once', () => {
+    const outbox = stage.outboxTrip ?? [];
+    expect(valuesOf(outbox, 'Requests', { ...SERVICE, tier: 'tier-3' })).toEqual([1]);
+    expect(valuesOf(outbox, 'Errors', { ...SERVICE, tier: 'tier-3' })).toEqual([0]);
+    expect(valuesOf(outbox, 'OutputTokens', { ...SERVICE, tier: 'tier-3' })).toEqual([3000]);
+    expect(valuesOf(outbox, 'Requests', { ...SERVICE, surface: 'chat' })).toEqual([1]);
+  });
+
   it('reports the debt a late charge records when the wallet cannot cover it', () => {
     expect(valuesOf(stage.debt ?? [], 'DebtRecordedMicros', SERVICE)).toEqual([995]);
   });

@@ -49,10 +49,10 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
 
     const outcomes = [];
     for (const cost of [400, 300, 299]) outcomes.push(await guardrail.record(record(cost)));
-    expect(outcomes.map((o) => [o.counted, o.trippedNow, o.day])).toEqual([
-      [true, false, day],
-      [true, false, day],
-      [true, false, day],
+    expect(outcomes.map((o) => [o.counted, o.trippedNow, o.day, o.today])).toEqual([
+      [true, false, day, true],
+      [true, false, day, true],
+      [true, false, day, true],
     ]);
     expect(await reader.state()).toEqual({ tripped: false, resetsAt: nextDay });
     expect(await guardrail.totals(day, scopes.global)).toMatchObject({
@@ -63,14 +63,14 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
 
     // One more micro-dollar reaches the cap: the day trips, once.
     const last = record(1);
-    expect(await guardrail.record(last)).toEqual({ counted: true, day, trippedNow: true });
+    expect(await guardrail.record(last)).toEqual({ counted: true, day, today: true, trippedNow: true });
     expect(await reader.state()).toEqual({ tripped: true, resetsAt: nextDay });
     expect(nextDay).toBe(nextUtcMidnight(now));
 
     // The same request again (a redelivery, or the outbox after the event): not counted.
-    expect(await guardrail.record(last)).toEqual({ counted: false, day, trippedNow: false });
+    expect(await guardrail.record(last)).toEqual({ counted: false, day, today: true, trippedNow: false });
     // Further spend the same day is counted but trips nothing new.
-    expect(await guardrail.record(record(5))).toEqual({ counted: true, day, trippedNow: false });
+    expect(await guardrail.record(record(5))).toEqual({ counted: true, day, today: true, trippedNow: false });
     expect(await guardrail.totals(day, scopes.global)).toMatchObject({
       requests: 5,
       upstreamCostMicros: 1_005,
@@ -122,7 +122,12 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
       tripped: false,
     });
     // The retry is not counted again, but it trips the day.
-    expect(await guardrail.record(over)).toEqual({ counted: false, day: otherDay, trippedNow: true });
+    expect(await guardrail.record(over)).toEqual({
+      counted: false,
+      day: otherDay,
+      today: true,
+      trippedNow: true,
+    });
     expect(await new DynamoGuardrailReader(db, ledger, 0, () => at).state()).toMatchObject({ tripped: true });
     expect(await guardrail.totals(otherDay, scopes.global)).toMatchObject({
       requests: 1,
@@ -130,16 +135,42 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
     });
   });
 
+  it('trips a past day on late usage, telling it is not today, which stays untripped', async () => {
+    // Just after UTC midnight; the request ended just before it.
+    const at = Date.parse('2031-05-02T00:00:01.000Z');
+    const guardrail = new SpendGuardrail(db, ledger, 1_000, () => at);
+    const late = usageRecord({
+      upstreamCostMicros: 1_000,
+      startedAt: '2031-05-01T23:59:58.000Z',
+      endedAt: '2031-05-01T23:59:59.999Z',
+    });
+    expect(await guardrail.record(late)).toEqual({
+      counted: true,
+      day: '2031-05-01',
+      today: false,
+      trippedNow: true,
+    });
+    expect(await guardrail.totals('2031-05-01', scopes.global)).toMatchObject({ tripped: true });
+    expect(await new DynamoGuardrailReader(db, ledger, 0, () => at).state()).toMatchObject({
+      tripped: false,
+    });
+  });
+
   it('does not trip one micro-dollar below the cap', async () => {
-    const guardrail = new SpendGuardrail(db, ledger, 1_000, () => now);
     const otherDay = '2031-04-01';
     const at = Date.parse(`${otherDay}T12:00:00.000Z`);
+    const guardrail = new SpendGuardrail(db, ledger, 1_000, () => at);
     const below = usageRecord({
       upstreamCostMicros: 999,
       startedAt: `${otherDay}T11:00:00.000Z`,
       endedAt: `${otherDay}T11:00:00.000Z`,
     });
-    expect(await guardrail.record(below)).toEqual({ counted: true, day: otherDay, trippedNow: false });
+    expect(await guardrail.record(below)).toEqual({
+      counted: true,
+      day: otherDay,
+      today: true,
+      trippedNow: false,
+    });
     expect(await new DynamoGuardrailReader(db, ledger, 0, () => at).state()).toEqual({
       tripped: false,
       resetsAt: Date.parse('2031-04-02T00:00:00.000Z'),
