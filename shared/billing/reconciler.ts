@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { HOLDS_INDEX_PARTITION } from '../adapters/dynamodb/wallet-store.js';
+import { HOLDS_INDEX_PARTITIONS } from '../adapters/dynamodb/wallet-store.js';
 import { API_SURFACES, type UsageRecord } from '../domain/usage.js';
 import { usageRecordSchema } from '../domain/usage-schema.js';
 import type { SpendGuardrail } from '../guardrail/spend-guardrail.js';
@@ -54,29 +54,32 @@ export class Reconciler {
       trippedGuardrail: false,
     };
     const cutoff = new Date(this.now() - olderThanMs).toISOString();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.ledgerTable,
-          IndexName: HOLDS_INDEX,
-          KeyConditionExpression: 'gsi1pk = :p AND gsi1sk < :cutoff',
-          ExpressionAttributeValues: { ':p': HOLDS_INDEX_PARTITION, ':cutoff': cutoff },
-          ExclusiveStartKey: startKey,
-          Limit: 100,
-        }),
-      );
-      for (const hold of page.Items ?? []) {
-        report.scanned++;
-        try {
-          await this.settleOne(hold, report);
-        } catch (err) {
-          report.failed++;
-          this.log.error('reconcile failed', { requestId: hold.requestId, err: (err as Error).message });
+    for (const partition of HOLDS_INDEX_PARTITIONS) {
+      if (report.scanned >= maxHolds) break;
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.ledgerTable,
+            IndexName: HOLDS_INDEX,
+            KeyConditionExpression: 'gsi1pk = :p AND gsi1sk < :cutoff',
+            ExpressionAttributeValues: { ':p': partition, ':cutoff': cutoff },
+            ExclusiveStartKey: startKey,
+            Limit: 100,
+          }),
+        );
+        for (const hold of page.Items ?? []) {
+          report.scanned++;
+          try {
+            await this.settleOne(hold, report);
+          } catch (err) {
+            report.failed++;
+            this.log.error('reconcile failed', { requestId: hold.requestId, err: (err as Error).message });
+          }
         }
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && report.scanned < maxHolds);
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && report.scanned < maxHolds);
+    }
     return report;
   }
 

@@ -7,6 +7,7 @@ import {
 } from '../adapters/dynamodb/client.js';
 import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
+import { shardOf } from '../domain/shard.js';
 import type { UsageRecord } from '../domain/usage.js';
 import { guardrailScopes, ledgerKeys } from '../tables.js';
 
@@ -25,11 +26,6 @@ const notYetTripped = 'attribute_not_exists(tripped)';
  * the hold transaction checks budgets against them.
  */
 const SHARDS = 8;
-const shardOf = (requestId: string): number => {
-  let h = 0;
-  for (let i = 0; i < requestId.length; i++) h = (h * 31 + requestId.charCodeAt(i)) >>> 0;
-  return h % SHARDS;
-};
 const isSharded = (scope: string): boolean =>
   scope === guardrailScopes.global || scope.startsWith(guardrailScopes.tierPrefix);
 const shardKey = (scope: string, shard: number): string => `${scope}#S${shard}`;
@@ -92,7 +88,7 @@ export class SpendGuardrail {
         ':exp': nowSeconds + AGGREGATE_TTL_SECONDS,
       },
     };
-    const shard = shardOf(usage.requestId);
+    const shard = shardOf(usage.requestId, SHARDS);
     const scopeList = [
       shardKey(scopes.global, shard),
       shardKey(scopes.tier(usage.tier), shard),

@@ -6,8 +6,8 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import {
   DynamoWalletStore,
-  HOLDS_INDEX_PARTITION,
   holdAgeKey,
+  holdsIndexPartition,
 } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { TIER_IDS } from '../../shared/domain/catalog.js';
 import { USAGE_DETAIL_TYPE, USAGE_SOURCE, type UsageRecord } from '../../shared/domain/usage.js';
@@ -164,7 +164,7 @@ beforeAll(async () => {
         TableName: runtime.tables.ledger,
         Item: {
           ...corrupt,
-          gsi1pk: HOLDS_INDEX_PARTITION,
+          gsi1pk: holdsIndexPartition('corrupt'),
           gsi1sk: holdAgeKey('2000-01-01T00:00:00.000Z', 'corrupt'),
         },
       }),

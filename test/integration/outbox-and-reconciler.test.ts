@@ -4,7 +4,11 @@ import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
-import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
+import {
+  DynamoWalletStore,
+  HOLDS_INDEX_SHARDS,
+  holdsIndexPartition,
+} from '../../shared/adapters/dynamodb/wallet-store.js';
 import { Reconciler } from '../../shared/billing/reconciler.js';
 import { Settlement } from '../../shared/billing/settlement.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
@@ -302,6 +306,50 @@ describe('holds with an outbox', () => {
         UpdateExpression: 'REMOVE outbox',
       }),
     );
+  });
+});
+
+describe('the holds-by-age index', () => {
+  it('spreads holds over its shards, and the reconciler finds them in each, and in the partition before them', async () => {
+    const { accountId, keyId } = await createAccount(runtime, 'shards', 100_000);
+    const store = new DynamoWalletStore(db, runtime.tables.ledger);
+    // Request ids until every shard has a hold.
+    const ids = new Map<string, string>();
+    for (let i = 0; ids.size < HOLDS_INDEX_SHARDS; i++) {
+      const requestId = uniqueId(`shard${i}`);
+      if (!ids.has(holdsIndexPartition(requestId))) ids.set(holdsIndexPartition(requestId), requestId);
+    }
+    const legacy = uniqueId('legacy');
+    for (const requestId of [...ids.values(), legacy]) {
+      const startedAt = new Date(Date.now() - 1_000).toISOString();
+      const hold = {
+        accountId,
+        keyId,
+        requestId,
+        tier: 'tier-1' as const,
+        catalogVersion: 1,
+        holdMicros: 100,
+        startedAt,
+      };
+      expect(await store.placeHold(hold)).toEqual({ ok: true });
+    }
+    // A hold placed before the index had shards.
+    await db.send(
+      new UpdateCommand({
+        TableName: runtime.tables.ledger,
+        Key: ledgerKeys.hold(accountId, legacy),
+        UpdateExpression: 'SET gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': 'HOLD' },
+      }),
+    );
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toHaveLength(HOLDS_INDEX_SHARDS + 1);
+
+    await runtime.runReconciler();
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toEqual([]);
+    expect(await walletOf(db, runtime.tables.ledger, accountId)).toEqual({
+      balanceMicros: 100_000,
+      heldMicros: 0,
+    });
   });
 });
 

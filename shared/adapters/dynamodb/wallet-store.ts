@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { shardOf } from '../../domain/shard.js';
 import type { UsageRecord } from '../../domain/usage.js';
 import type { HoldRequest, HoldResult, WalletStore } from '../../ports.js';
 import { guardrailScopes, ledgerKeys } from '../../tables.js';
@@ -11,7 +12,23 @@ const withinBudget = 'attribute_not_exists(pk) OR chargeMicros < :limit';
 
 /** Sort key of the sparse holds-by-age index: creation time, then request id. */
 export const holdAgeKey = (startedAt: string, requestId: string): string => `${startedAt}#${requestId}`;
-export const HOLDS_INDEX_PARTITION = 'HOLD';
+/**
+ * Holds are spread over this many partitions of the index, by request id: every hold is written to
+ * the index and deleted from it, and on one partition (about 1,000 writes a second at most) that
+ * would cap the whole gateway at about 500 requests a second.
+ */
+export const HOLDS_INDEX_SHARDS = 8;
+/** A request's partition in the holds-by-age index. */
+export const holdsIndexPartition = (requestId: string): string =>
+  `HOLD#${shardOf(requestId, HOLDS_INDEX_SHARDS)}`;
+/**
+ * Every partition the reconciler reads: the shards, and `HOLD`, the one partition of holds placed
+ * before the shards (they are at most the completions timeout old, so it empties soon after a deploy).
+ */
+export const HOLDS_INDEX_PARTITIONS: readonly string[] = [
+  'HOLD',
+  ...Array.from({ length: HOLDS_INDEX_SHARDS }, (_, shard) => `HOLD#${shard}`),
+];
 
 export class DynamoWalletStore implements WalletStore {
   constructor(
@@ -38,7 +55,7 @@ export class DynamoWalletStore implements WalletStore {
             TableName: this.tableName,
             Item: {
               ...ledgerKeys.hold(hold.accountId, hold.requestId),
-              gsi1pk: HOLDS_INDEX_PARTITION,
+              gsi1pk: holdsIndexPartition(hold.requestId),
               gsi1sk: holdAgeKey(hold.startedAt, hold.requestId),
               accountId: hold.accountId,
               keyId: hold.keyId,
