@@ -12,7 +12,7 @@ import {
 } from '../domain/errors.js';
 import { type Json, parseJsonObject } from '../domain/json-body.js';
 import { MAX_CREDIT_MICROS, MICROS_PER_USD, usdToMicros } from '../domain/money.js';
-import { oneQueryValue } from '../domain/query-params.js';
+import { oneQueryValue, queryCount } from '../domain/query-params.js';
 import type { ProbeResultRecorder } from '../gateway/health.js';
 import { errorResponse, type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
 import type { CatalogStore } from '../ports.js';
@@ -84,7 +84,7 @@ function parseAdminJson(raw: string): Json {
 
 export const MAX_ACCOUNTS_PAGE = 100;
 const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(MAX_ACCOUNTS_PAGE).optional(),
+  limit: z.number().optional(),
   cursor: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,400}$/)
@@ -153,7 +153,7 @@ export class AdminApi {
         pattern: /^\/admin\/accounts$/,
         run: async (req) => {
           const query = parseInput(listQuery, {
-            limit: oneQueryValue(req.query, 'limit'),
+            limit: queryCount(req.query, 'limit', 50, MAX_ACCOUNTS_PAGE),
             cursor: oneQueryValue(req.query, 'cursor'),
           });
           const page = await accounts.listAccounts(

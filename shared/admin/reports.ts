@@ -3,7 +3,7 @@ import { queryAll } from '../adapters/dynamodb/client.js';
 import { TIER_IDS } from '../domain/catalog.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
-import { oneQueryValue } from '../domain/query-params.js';
+import { oneQueryValue, queryCount } from '../domain/query-params.js';
 import { isReportDate, parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
@@ -116,11 +116,7 @@ export class RequestLogReports {
   ) {}
 
   async requests(query: Record<string, string | undefined>) {
-    const limitValue = oneQueryValue(query, 'limit');
-    const limit = limitValue === undefined ? 50 : Number(limitValue);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw invalidRequest("'limit' must be an integer from 1 to 1000.", 'limit');
-    }
+    const limit = queryCount(query, 'limit', 50, 1000);
     // One more than asked for tells whether there are more.
     const items = query.accountId
       ? await this.accountItems(query.accountId, 0, this.now() + DAY_MS, limit + 1)

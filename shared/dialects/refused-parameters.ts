@@ -1,4 +1,4 @@
-import { invalidRequest } from '../domain/errors.js';
+import { echo, invalidRequest } from '../domain/errors.js';
 import type { Json } from '../domain/json-body.js';
 
 /**
@@ -23,7 +23,7 @@ export function refuseUnpricedParameters(body: Json, refused: readonly RefusedPa
     if (value === undefined || value === null) continue;
     const values = Array.isArray(value) && allowed.length > 0 ? value : [value];
     if (values.every((v) => allowed.includes(v as string | boolean))) continue;
-    const what = allowed.length === 0 ? `'${param}'` : `'${param}: ${JSON.stringify(value)}'`;
+    const what = allowed.length === 0 ? `'${param}'` : `'${param}: ${echo(JSON.stringify(value))}'`;
     const instead =
       allowed.length === 0
         ? 'Omit it.'

@@ -72,13 +72,20 @@ export const notFound = (path: string): GatewayError =>
     message: `No route for ${path.slice(0, 200)}.`,
   });
 
+/** Characters of a client's value an error message repeats: enough to recognise it, never the whole of a huge one. */
+export const ECHO_CHARS = 64;
+
+/** `text` as an error message repeats it: at most ECHO_CHARS characters, marked when cut. */
+export const echo = (text: string, max = ECHO_CHARS): string =>
+  text.length <= max ? text : `${text.slice(0, max)}…`;
+
 /** An admin resource (an account, a key) that does not exist. */
 export const resourceNotFound = (kind: 'Account' | 'Key', id: string): GatewayError =>
   new GatewayError({
     status: 404,
     type: 'invalid_request_error',
     code: 'not_found',
-    message: `${kind} ${id.slice(0, 64)} does not exist.`,
+    message: `${kind} ${echo(id)} does not exist.`,
   });
 
 export const accountNotFound = (id: string): GatewayError => resourceNotFound('Account', id);

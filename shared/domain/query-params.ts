@@ -16,3 +16,21 @@ export function oneQueryValue(query: Record<string, string | undefined>, name: s
   }
   return value;
 }
+
+/**
+ * A count from the query string (`limit`): decimal digits only, from 1 to `max`, or `fallback` when
+ * absent or empty. `Number()` alone would take `0x10`, `1e2` and ` 5` as numbers.
+ */
+export function queryCount(
+  query: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  max: number,
+): number {
+  const value = oneQueryValue(query, name);
+  if (value === undefined || value === '') return fallback;
+  const count = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(count >= 1 && count <= max))
+    throw invalidRequest(`'${name}' must be an integer from 1 to ${max}.`, name);
+  return count;
+}

@@ -1,7 +1,7 @@
 import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
-import { oneQueryValue } from '../domain/query-params.js';
+import { oneQueryValue, queryCount } from '../domain/query-params.js';
 import { isReportDate, parseReportTime } from '../domain/report-time.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
@@ -211,11 +211,7 @@ export class KeyHolderApi {
 
   /** GET /v1/requests?limit: the account's newest requests, as its key holders may see them. */
   async requests(record: ApiKeyRecord, query: Record<string, string | undefined>) {
-    const limitValue = oneQueryValue(query, 'limit');
-    const limit =
-      limitValue === undefined || limitValue === '' ? DEFAULT_RECENT_REQUESTS : Number(limitValue);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT_REQUESTS)
-      throw invalidRequest(`'limit' must be an integer from 1 to ${MAX_RECENT_REQUESTS}.`, 'limit');
+    const limit = queryCount(query, 'limit', DEFAULT_RECENT_REQUESTS, MAX_RECENT_REQUESTS);
     const cacheKey = `${record.accountId}#${limit}`;
     return this.recent.get(cacheKey, async () => {
       const found = await this.log.requests({ accountId: record.accountId, limit: String(limit) });

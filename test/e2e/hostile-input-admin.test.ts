@@ -257,6 +257,19 @@ describe('hostile input to the admin API', () => {
     );
   });
 
+  it('takes a limit as decimal digits only, as a 400 naming it otherwise', async () => {
+    for (const path of [
+      '/admin/requests?limit=0x10',
+      '/admin/requests?limit=1e2',
+      '/admin/accounts?limit=0b11',
+    ]) {
+      const reply = await adminSend('GET', path);
+      expect(reply.status, path).toBe(400);
+      expect(JSON.parse(reply.text).error.param, path).toBe('limit');
+    }
+    expect((await adminSend('GET', '/admin/accounts?limit=2')).status).toBe(200);
+  });
+
   it('refuses a key given twice in an admin body with a 400 naming it', async () => {
     const catalog = JSON.stringify(DEFAULT_CATALOG);
     const cases: Array<[string, string, string, string]> = [

@@ -229,6 +229,10 @@ describe('GET /v1/usage', () => {
       ['/v1/usage?since=2026-03-02&until=2026-03-01', 'since'],
       ['/v1/usage?since=2020-01-01&until=2026-01-01', 'since'],
       ['/v1/requests?limit=0', 'limit'],
+      // Decimal digits only: JavaScript's Number() would read these as 16, 100 and 3.
+      ['/v1/requests?limit=0x10', 'limit'],
+      ['/v1/requests?limit=1e2', 'limit'],
+      ['/v1/requests?limit=%2B3', 'limit'],
     ];
     for (const [path, param] of cases) {
       const res = await read(path, account.key);

@@ -178,6 +178,10 @@ describe('parsing a Messages request', () => {
       expect(err, param).toMatchObject({ status: 400, code: 'invalid_request', param });
       expect(err.message).toMatch(/not available through this gateway: .+(price|hold)/);
     }
+    // A refused value is repeated in the message, but never a huge one whole.
+    const huge = thrown(() => parseMessagesRequest({ ...base, inference_geo: 'Z'.repeat(1_000_000) }));
+    expect(huge.message).toContain(`'inference_geo: "${'Z'.repeat(63)}…'`);
+    expect(huge.message.length).toBeLessThan(400);
     const accepted = {
       ...base,
       service_tier: 'standard_only',

@@ -1,5 +1,5 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
-import { invalidRequest, modelNotFound } from '../../domain/errors.js';
+import { echo, invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
 import { MEDIA_TOKEN_ALLOWANCE } from '../../domain/media-allowance.js';
 import { toolPromptAllowance } from '../../domain/tool-prompt-allowance.js';
@@ -100,7 +100,7 @@ function refuseServerTools(tools: unknown): void {
     const type = isObject(tool) ? tool.type : undefined;
     if (typeof type !== 'string' || !SERVER_TOOL.test(type)) return;
     throw invalidRequest(
-      `tools.${i}: the server tool '${type.slice(0, 64)}' is not available through this gateway: it is billed by the upstream per use, or brings in input the request cannot bound, which the tier price does not reflect. Omit it.`,
+      `tools.${i}: the server tool '${echo(type)}' is not available through this gateway: it is billed by the upstream per use, or brings in input the request cannot bound, which the tier price does not reflect. Omit it.`,
       `tools.${i}.type`,
     );
   });
@@ -194,7 +194,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
   const allowed = count ? COUNT_FIELDS : CREATE_FIELDS;
   const unknown = Object.keys(body).filter((k) => !allowed.has(k));
   if (unknown.length > 0) {
-    const names = unknown.slice(0, 8).map((k) => k.slice(0, 64));
+    const names = unknown.slice(0, 8).map((k) => echo(k));
     throw invalidRequest(`${names.join(', ')}: Extra inputs are not permitted`, names[0] ?? null);
   }
   const model = body.model;
