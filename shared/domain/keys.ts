@@ -21,3 +21,11 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i.exec(header);
   return match?.[1];
 }
+
+/**
+ * The key a request presents as either surface's clients send it: `x-api-key` (Anthropic's SDKs)
+ * or `Authorization: Bearer` (OpenAI's SDKs, and Claude Code's auth token).
+ */
+export function presentedKey(headers: Record<string, string | undefined>): string | undefined {
+  return headers['x-api-key'] || bearerToken(headers.authorization);
+}

@@ -6,6 +6,7 @@ import {
   modelNotFound,
   notFound,
 } from '../domain/errors.js';
+import { presentedKey } from '../domain/keys.js';
 import { SSE_DONE } from '../domain/sse.js';
 import type { ApiSurface } from '../domain/usage.js';
 import { type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../http.js';
@@ -181,7 +182,7 @@ export class PublicApi {
     // still refused as such, whatever became of the import.
     const readsP = this.deps.keyHolder();
     readsP.catch(() => {});
-    const record = await this.deps.auth.authenticate(req.headers.authorization);
+    const record = await this.deps.auth.authenticateKey(presentedKey(req.headers));
     const reads = await readsP;
     const payload =
       route === '/v1/key'
@@ -193,7 +194,7 @@ export class PublicApi {
   }
 
   private async models(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
-    await this.deps.auth.authenticate(req.headers.authorization);
+    await this.deps.auth.authenticateKey(presentedKey(req.headers));
     const catalog = await this.deps.catalog();
     return jsonResponse(
       200,
@@ -204,7 +205,7 @@ export class PublicApi {
 
   /** One tier, by tier id or alias, always as its canonical tier object; anything else is a 404. */
   private async model(req: HttpRequest, ctx: RequestContext, rawId: string): Promise<HttpResponse> {
-    await this.deps.auth.authenticate(req.headers.authorization);
+    await this.deps.auth.authenticateKey(presentedKey(req.headers));
     let id: string;
     try {
       id = decodeURIComponent(rawId);

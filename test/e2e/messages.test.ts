@@ -112,6 +112,23 @@ describe('non-streaming messages', () => {
   });
 });
 
+describe('reads', () => {
+  it('list the tiers with the SDK', async () => {
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual([...TIER_IDS, 'tier-auto']);
+    expect((await client.models.retrieve('tier-2')).id).toBe('tier-2');
+  });
+
+  it('take the key as x-api-key, as Anthropic clients send it, on every read', async () => {
+    for (const path of ['/v1/models', '/v1/models/tier-1', '/v1/key', '/v1/usage', '/v1/requests']) {
+      const res = await fetch(`${runtime.url}${path}`, { headers: { 'x-api-key': runtime.apiKey } });
+      expect(res.status, path).toBe(200);
+      await res.arrayBuffer();
+    }
+  });
+});
+
 describe('streaming messages', () => {
   it('stream schema-valid events in Anthropic order, with usage in message_start and message_delta', async () => {
     const { data: stream, response } = await client.messages

@@ -1,7 +1,7 @@
 import type { UpstreamModel } from '../../domain/catalog.js';
 import type { GatewayError } from '../../domain/errors.js';
 import { isObject, type Json, parseJsonObject } from '../../domain/json-body.js';
-import { bearerToken } from '../../domain/keys.js';
+import { presentedKey } from '../../domain/keys.js';
 import { sseFrame } from '../../domain/sse.js';
 import type { ToolCallIds } from '../../domain/tool-call-ids.js';
 import { normaliseUsage, tokenCount } from '../../domain/usage-normalise.js';
@@ -217,7 +217,7 @@ export class AnthropicMessagesDialect implements Dialect<MessagesParsed> {
 
   /** `x-api-key`, as Anthropic's clients send it, or a bearer token (Claude Code's auth token). */
   credentials(req: HttpRequest): string | undefined {
-    return req.headers['x-api-key'] || bearerToken(req.headers.authorization);
+    return presentedKey(req.headers);
   }
 
   parse(req: HttpRequest): MessagesParsed {
