@@ -252,6 +252,15 @@ describe('strict request validation', () => {
     expect(expectRefused({ ...BASE, tool_choice: 'sometimes' }, 'tool_choice').message).toBe(
       "'tool_choice' must be one of 'none', 'auto', 'required', or an object.",
     );
+    // Not a string at all: the enum's own string type is not offered as "or a string".
+    for (const value of [null, true, 3]) {
+      expect(expectRefused({ ...BASE, tool_choice: value }, 'tool_choice').message).toBe(
+        "'tool_choice' must be one of 'none', 'auto', 'required', or an object.",
+      );
+    }
+    expect(expectRefused({ ...BASE, reasoning_effort: 3 }, 'reasoning_effort').message).not.toContain(
+      'a string',
+    );
   });
 });
 

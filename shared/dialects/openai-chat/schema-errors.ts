@@ -64,19 +64,27 @@ const paramOf = (segments: readonly string[]): string => segments.join('.');
 function expected(violations: readonly Located[]): string {
   const values: string[] = [];
   const types: string[] = [];
+  // A branch that is an enum of strings reports its `type: string` too: that type is the enum's,
+  // not "any string", unless some other branch (a free string) reported it as well.
+  let stringTypes = 0;
+  let stringEnums = 0;
   for (const { violation } of violations) {
     if (violation.keyword === 'enum') {
-      for (const v of violation.params.allowedValues as unknown[])
-        if (v !== null) values.push(`'${String(v)}'`);
+      const allowed = violation.params.allowedValues as unknown[];
+      if (allowed.every((v) => typeof v === 'string' || v === null)) stringEnums++;
+      for (const v of allowed) if (v !== null) values.push(`'${String(v)}'`);
     } else {
       const type = violation.params.type;
       for (const t of Array.isArray(type) ? type : String(type).split(',')) {
+        if (t === 'string') stringTypes++;
         if (t !== 'null' && !types.includes(A_TYPE[t] ?? t)) types.push(A_TYPE[t] ?? t);
       }
     }
   }
+  const shown =
+    stringEnums > 0 && stringTypes <= stringEnums ? types.filter((t) => t !== A_TYPE.string) : types;
   const oneOf = values.length > 0 ? [`one of ${values.join(', ')}`] : [];
-  const all = [...oneOf, ...types];
+  const all = [...oneOf, ...shown];
   if (all.length <= 1) return all[0] ?? 'valid';
   return `${all.slice(0, -1).join(', ')}${values.length > 0 ? ',' : ''} or ${all.at(-1)}`;
 }
