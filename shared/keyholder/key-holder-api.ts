@@ -176,7 +176,9 @@ export class KeyHolderApi {
       throw invalidRequest("'by' must be day, tier or day,tier.", 'by');
     const today = Date.parse(`${utcDay(this.now())}T00:00:00.000Z`);
     const until = parseDay(oneQueryValue(query, 'until'), 'until', today);
-    const since = parseDay(oneQueryValue(query, 'since'), 'since', until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
+    // The default range never starts before 1970-01-01, the earliest date a report takes.
+    const defaultSince = Math.max(0, until - (DEFAULT_USAGE_DAYS - 1) * DAY_MS);
+    const since = parseDay(oneQueryValue(query, 'since'), 'since', defaultSince);
     if (since > until) throw invalidRequest("'since' must not be after 'until'.", 'since');
     if (until - since >= MAX_USAGE_DAYS * DAY_MS)
       throw invalidRequest(`The range may span at most ${MAX_USAGE_DAYS} days.`, 'since');

@@ -218,6 +218,10 @@ describe('GET /v1/usage', () => {
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const past = await read(`/v1/usage?by=day&since=${yesterday}&until=${yesterday}`, account.key);
     expect(past.json).toMatchObject({ since: yesterday, until: yesterday, rows: [], total: { requests: 0 } });
+    // The default 30 days before the earliest date start at that date, not at an error about 'since'.
+    const epoch = await read('/v1/usage?until=1970-01-01', account.key);
+    expect(epoch.status).toBe(200);
+    expect(epoch.json).toMatchObject({ since: '1970-01-01', until: '1970-01-01', rows: [] });
   });
 
   it('refuses a bad grouping or range with the parameter named', async () => {
