@@ -7,12 +7,11 @@ import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { hashApiKey } from '../../shared/domain/keys.js';
 import { accountItems, ledgerKeys } from '../../shared/tables.js';
 
-type DeleteRequest = { DeleteRequest: { Key: { sk: string | { S: string } } } };
-/** A delete's sort key, marshalled or not. */
-const sk = (r: DeleteRequest): string => {
-  const value = r.DeleteRequest.Key.sk;
-  return typeof value === 'string' ? value : value.S;
-};
+type Attribute = string | { S: string };
+type DeleteRequest = { DeleteRequest: { Key: { pk: Attribute; sk: Attribute } } };
+const text = (value: Attribute): string => (typeof value === 'string' ? value : value.S);
+/** A delete's key, marshalled or not. */
+const keyOf = (r: DeleteRequest) => ({ pk: text(r.DeleteRequest.Key.pk), sk: text(r.DeleteRequest.Key.sk) });
 
 /**
  * Deleting an account when DynamoDB returns part of a batch as unprocessed and then keeps failing:
@@ -28,43 +27,56 @@ describe('account delete under partial batch writes', () => {
     ({ ledger } = await createTables(endpoint, `ad${randomBytes(6).toString('hex')}`));
   });
 
-  it('keeps the profile until every other item is gone, so a retry finishes the delete', async () => {
-    const db = createDocumentClient(endpoint);
-    const store = new DynamoAccountStore(db, ledger);
-    const { account, apiKey } = await store.createAccount('partial', 1_000);
+  const cases: Array<[string, (key: { pk: string; sk: string }) => boolean]> = [
+    ['applies only the profile delete', (key) => key.sk === accountItems.profile],
+    ["applies every delete but the key's hash item", (key) => !key.pk.startsWith('APIKEY#')],
+  ];
+  it.each(cases)(
+    'when the first batch write %s and then the table fails, a retry still deletes it all',
+    async (_, applied) => {
+      const db = createDocumentClient(endpoint);
+      const store = new DynamoAccountStore(db, ledger);
+      const { account, apiKey } = await store.createAccount('partial', 1_000);
+      const hashItem = ledgerKeys.apiKey(hashApiKey(apiKey.key));
 
-    // The first batch write is applied to its profile delete only (if it holds one) and returns the
-    // rest as unprocessed; every later one fails, as a throttled table might.
-    const flaky = createDocumentClient(endpoint);
-    let batches = 0;
-    flaky.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== 'BatchWriteItemCommand') return next(args);
-        if (batches++ > 0) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-        const input = args.input as { RequestItems: Record<string, DeleteRequest[]> };
-        const requests = input.RequestItems[ledger] ?? [];
-        const profile = requests.filter((r) => sk(r) === accountItems.profile);
-        const others = requests.filter((r) => sk(r) !== accountItems.profile);
-        if (profile.length > 0) await next({ ...args, input: { RequestItems: { [ledger]: profile } } });
-        return {
-          output: { UnprocessedItems: others.length > 0 ? { [ledger]: others } : {} },
-          response: {},
-        } as never;
-      },
-      { step: 'initialize', name: 'partialBatch' },
-    );
-    await expect(new DynamoAccountStore(flaky, ledger).deleteAccount(account.id)).rejects.toThrow();
+      // The first batch write applies some of its deletes and returns the rest as unprocessed; every
+      // later one fails, as a throttled table might.
+      const flaky = createDocumentClient(endpoint);
+      let batches = 0;
+      flaky.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName !== 'BatchWriteItemCommand') return next(args);
+          if (batches++ > 0) throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+          const input = args.input as { RequestItems: Record<string, DeleteRequest[]> };
+          const requests = input.RequestItems[ledger] ?? [];
+          const done = requests.filter((r) => applied(keyOf(r)));
+          const others = requests.filter((r) => !applied(keyOf(r)));
+          if (done.length > 0) await next({ ...args, input: { RequestItems: { [ledger]: done } } });
+          return {
+            output: { UnprocessedItems: others.length > 0 ? { [ledger]: others } : {} },
+            response: {},
+          } as never;
+        },
+        { step: 'initialize', name: 'partialBatch' },
+      );
+      await expect(new DynamoAccountStore(flaky, ledger).deleteAccount(account.id)).rejects.toThrow();
 
-    const profile = await db.send(
-      new GetCommand({ TableName: ledger, Key: ledgerKeys.accountProfile(account.id), ConsistentRead: true }),
-    );
-    expect(profile.Item, 'the profile must remain while other items do').toBeDefined();
+      const profile = await db.send(
+        new GetCommand({
+          TableName: ledger,
+          Key: ledgerKeys.accountProfile(account.id),
+          ConsistentRead: true,
+        }),
+      );
+      expect(profile.Item, 'the profile must remain while other items do').toBeDefined();
 
-    // The operator retries: the account is found and everything goes, its key included.
-    await store.deleteAccount(account.id);
-    for (const key of [ledgerKeys.accountProfile(account.id), ledgerKeys.apiKey(hashApiKey(apiKey.key))]) {
-      const { Item } = await db.send(new GetCommand({ TableName: ledger, Key: key, ConsistentRead: true }));
-      expect(Item).toBeUndefined();
-    }
-  });
+      // The operator retries: the account is found and everything goes, its key's hash item included
+      // (the item a request authenticates with).
+      await store.deleteAccount(account.id);
+      for (const key of [ledgerKeys.accountProfile(account.id), hashItem]) {
+        const { Item } = await db.send(new GetCommand({ TableName: ledger, Key: key, ConsistentRead: true }));
+        expect(Item, JSON.stringify(key)).toBeUndefined();
+      }
+    },
+  );
 });

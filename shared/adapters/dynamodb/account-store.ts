@@ -153,20 +153,23 @@ export class DynamoAccountStore {
     if (!items.some((i) => i.sk === accountItems.profile)) throw accountNotFound(accountId);
     // Open holds stay: their requests are still running, and settlement (or the reconciler)
     // closes them and keeps their request-log items.
-    const keys: Array<Record<string, string>> = items
-      .filter((i) => !String(i.sk).startsWith(accountItems.holdPrefix))
+    type Key = Record<string, string>;
+    const own: Key[] = items
+      .filter((i) => !String(i.sk).startsWith(accountItems.holdPrefix) && i.sk !== accountItems.profile)
       .map((i) => ({ pk: String(i.pk), sk: String(i.sk) }));
-    for (const ref of items.filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))) {
-      keys.push(ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId)));
+    // Items outside the account's partition, found only through its KEY# items and its profile.
+    const derived: Key[] = items
+      .filter((i) => String(i.sk).startsWith(accountItems.keyPrefix))
+      .flatMap((ref) => [ledgerKeys.apiKey(String(ref.keyHash)), ledgerKeys.keyIdIndex(String(ref.keyId))]);
+    const profile = items.find((i) => i.sk === accountItems.profile);
+    derived.push(ledgerKeys.accountIndex(String(profile?.createdAt), accountId));
+    // In order, each step only once the one before is wholly done, so a delete that fails part-way
+    // can be retried and still finds everything left: first the items found through others (a key's
+    // hash item, which authenticates it), then the account's own, and the profile last. Within one
+    // batch, DynamoDB may delete some items and return others as unprocessed.
+    for (const step of [derived, own, [ledgerKeys.accountProfile(accountId)]]) {
+      for (let i = 0; i < step.length; i += 25) await this.deleteBatch(step.slice(i, i + 25));
     }
-    const profile = items.find((i) => i.sk === 'PROFILE');
-    keys.push(ledgerKeys.accountIndex(String(profile?.createdAt), accountId));
-    // The profile goes last, in a write of its own once every other item is gone, so a failed
-    // delete can be retried and still find the account (and its keys never outlive it). In one
-    // batch with them, DynamoDB could delete it while returning others as unprocessed.
-    const rest = keys.filter((k) => k.sk !== accountItems.profile);
-    for (let i = 0; i < rest.length; i += 25) await this.deleteBatch(rest.slice(i, i + 25));
-    await this.deleteBatch(keys.filter((k) => k.sk === accountItems.profile));
   }
 
   /** One BatchWriteItem of deletes, repeated for its unprocessed items until none are left. */
