@@ -104,7 +104,15 @@ export class Reconciler {
       } else if (spend.trippedNow) this.log.info('late usage tripped a day that is not today', trip);
       if (result.settled) {
         report.fromOutbox++;
-        this.onOutboxSettled(outbox.data, result);
+        // The money is settled: a listener that fails (metrics) must not count the hold as failed.
+        try {
+          this.onOutboxSettled(outbox.data, result);
+        } catch (err) {
+          this.log.error('outbox settlement not reported', {
+            requestId: outbox.data.requestId,
+            err: (err as Error).message,
+          });
+        }
       } else report.alreadySettled++;
       return;
     }

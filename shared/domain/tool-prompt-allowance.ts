@@ -10,12 +10,25 @@ export const TOOL_PROMPT_TOKENS = 600;
 
 const isNonEmptyArray = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
-/** Whether a request body (client's or forwarded) declares tools, functions or a response schema. */
+/** A response format that constrains the answer (anything but plain text). */
+const isSchema = (format: unknown): boolean =>
+  typeof format === 'object' && format !== null && (format as { type?: unknown }).type !== 'text';
+
+/**
+ * Whether a request body (client's or forwarded) declares tools, functions or a response schema:
+ * chat's `response_format`, or Messages' `output_format` and `output_config.format`.
+ */
 export function usesToolPrompt(body: Record<string, unknown>): boolean {
-  const format = body.response_format;
-  const schema =
-    typeof format === 'object' && format !== null && (format as { type?: unknown }).type !== 'text';
-  return isNonEmptyArray(body.tools) || isNonEmptyArray(body.functions) || schema;
+  const config = body.output_config;
+  const configFormat =
+    typeof config === 'object' && config !== null ? (config as { format?: unknown }).format : undefined;
+  return (
+    isNonEmptyArray(body.tools) ||
+    isNonEmptyArray(body.functions) ||
+    isSchema(body.response_format) ||
+    isSchema(body.output_format) ||
+    isSchema(configFormat)
+  );
 }
 
 /** The tokens to allow for the upstream's own tool-use prompt: TOOL_PROMPT_TOKENS or 0. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { holdPrice, priceTokens } from '../../shared/domain/money.js';
-import { TOOL_PROMPT_TOKENS } from '../../shared/domain/tool-prompt-allowance.js';
+import { TOOL_PROMPT_TOKENS, usesToolPrompt } from '../../shared/domain/tool-prompt-allowance.js';
 import { chunk, collect, harness, json, sse, tier1 } from '../support/chat-lifecycle-harness.js';
 
 /**
@@ -101,5 +101,15 @@ describe('the hold of a request with tools', () => {
     await collect((await h.call({ max_tokens: CAP })).body);
     const body = { model: 'tier-1', messages: [{ role: 'user', content: 'hi' }], max_tokens: CAP };
     expect(h.holds[0]?.holdMicros).toBe(priceTokens(holdPrice(tier1.price), bytesOf(body), CAP));
+  });
+
+  it("is added for a response schema on either surface: chat's response_format, Messages' output_format or output_config", () => {
+    const schema = { type: 'json_schema', schema: { type: 'object' } };
+    expect(usesToolPrompt({ response_format: { type: 'json_schema', json_schema: {} } })).toBe(true);
+    expect(usesToolPrompt({ output_format: schema })).toBe(true);
+    expect(usesToolPrompt({ output_config: { format: schema } })).toBe(true);
+    expect(usesToolPrompt({ output_config: { effort: 'high' } })).toBe(false);
+    expect(usesToolPrompt({ response_format: { type: 'text' } })).toBe(false);
+    expect(usesToolPrompt({ tools: [] })).toBe(false);
   });
 });

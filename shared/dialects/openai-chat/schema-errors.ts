@@ -1,4 +1,4 @@
-import { type GatewayError, invalidRequest } from '../../domain/errors.js';
+import { ECHO_CHARS, type GatewayError, invalidRequest } from '../../domain/errors.js';
 import type { Json } from '../../domain/json-body.js';
 import type { SchemaViolation } from './request-validator.generated.js';
 
@@ -11,7 +11,6 @@ import type { SchemaViolation } from './request-validator.generated.js';
 
 /** Keywords that only summarise their branches' violations. */
 const SUMMARIES = new Set(['oneOf', 'anyOf', 'allOf', 'not', 'if', 'discriminator']);
-const MAX_KEY_CHARS = 64;
 
 const A_TYPE: Record<string, string> = {
   string: 'a string',
@@ -48,11 +47,11 @@ function locate(violation: SchemaViolation, body: Json): Located {
   const keys = violation.instancePath === '' ? [] : violation.instancePath.slice(1).split('/');
   for (const raw of keys) {
     const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    segments.push(Array.isArray(value) ? `[${key}]` : key.slice(0, MAX_KEY_CHARS));
+    segments.push(Array.isArray(value) ? `[${key}]` : key.slice(0, ECHO_CHARS));
     value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
   }
   const child = violation.params.missingProperty ?? violation.params.additionalProperty;
-  if (typeof child === 'string') segments.push(child.slice(0, MAX_KEY_CHARS));
+  if (typeof child === 'string') segments.push(child.slice(0, ECHO_CHARS));
   if (violation.keyword === 'discriminator' && typeof violation.params.tag === 'string')
     segments.push(violation.params.tag);
   return { violation, segments };
