@@ -137,6 +137,25 @@ export interface InputEstimateOptions {
   deadline?: number;
 }
 
+/**
+ * The input tokens a request can count at most, as its hold is sized: UTF-8 bytes bound a text
+ * prompt's tokens from above; a media part (image, audio, file) counts at its kind's allowance
+ * instead, whether a short URL or inline base64; the tool-use prompt an upstream adds for tools at
+ * its allowance. No model reads more input than its context window, when every model that may
+ * serve the request states one.
+ */
+export function inputTokenBound(
+  bodyBytes: number,
+  request: { inlineMediaBytes: number; mediaTokenBound: number; toolPromptTokens: number },
+  contextWindows: ReadonlyArray<number | undefined>,
+): number {
+  const windows = contextWindows.every((w) => w !== undefined) && contextWindows.length > 0;
+  return Math.min(
+    Math.max(0, bodyBytes - request.inlineMediaBytes) + request.mediaTokenBound + request.toolPromptTokens,
+    windows ? Math.max(...(contextWindows as number[])) : Number.POSITIVE_INFINITY,
+  );
+}
+
 /** The tokens held per media part on average, for an estimate that counts parts × allowance. */
 export const mediaAllowancePerPart = (request: { mediaParts: number; mediaTokenBound: number }): number =>
   request.mediaParts > 0 ? Math.ceil(request.mediaTokenBound / request.mediaParts) : 0;

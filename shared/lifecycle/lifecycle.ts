@@ -9,7 +9,7 @@ import { Admission, type AdmissionRequest, RefusedAfterHold } from './admission.
 import { Attempts } from './attempts.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { Dialect, ParsedRequest } from './dialect.js';
-import { estimateInputTokens, mediaAllowancePerPart } from './estimate.js';
+import { estimateInputTokens, inputTokenBound, mediaAllowancePerPart } from './estimate.js';
 import { Funds, type FundsOptions } from './funds.js';
 import { Meter } from './metering.js';
 import { type RelayInit, relayBody, relayStream } from './relay.js';
@@ -185,17 +185,11 @@ export class RequestLifecycle<R extends ParsedRequest> {
     const { dialect, deps } = this;
     const cap = Math.min(request.requestedMaxTokens ?? tier.maxOutputTokens, tier.maxOutputTokens);
     const deadline = Math.min(ctx.deadline, startedAt + tier.totalTimeoutMs);
-    // UTF-8 bytes bound a text prompt's tokens from above; a media part (image, audio, file) is
-    // held at its kind's allowance instead, whether it is a short URL or inline base64, and the
-    // tool-use prompt an upstream adds for tools at its allowance. No model reads more input than
-    // its context window, when every candidate states one.
     const candidates = this.candidates(catalog, tier);
-    const windows = candidates.map((m) => m.contextWindow);
-    const inputBound = Math.min(
-      Math.max(0, req.bodyBytes - request.inlineMediaBytes) +
-        request.mediaTokenBound +
-        request.toolPromptTokens,
-      windows.every((w) => w !== undefined) ? Math.max(...(windows as number[])) : Number.POSITIVE_INFINITY,
+    const inputBound = inputTokenBound(
+      req.bodyBytes,
+      request,
+      candidates.map((m) => m.contextWindow),
     );
     const upstreamRequest = (model: UpstreamModel, outputCap: number) =>
       dialect.upstreamRequest(request, model, outputCap);

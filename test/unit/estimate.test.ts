@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   estimateInputTokens,
   estimateOutputTokens,
+  inputTokenBound,
   pieceEnd,
   TOKENS_PER_MESSAGE,
   TOOL_PROMPT_TOKENS,
@@ -267,5 +268,16 @@ describe('pieceEnd', () => {
     const text = 'word '.repeat(100);
     for (const piece of piecesOf(text).slice(1)) expect(piece.startsWith(' ')).toBe(true);
     expect(piecesOf(text).reduce((sum, piece) => sum + reference(piece), 0)).toBe(reference(text));
+  });
+});
+
+describe('inputTokenBound, the hold and count_tokens alike', () => {
+  const request = { inlineMediaBytes: 1_000, mediaTokenBound: 48_200, toolPromptTokens: 600 };
+  it('counts text bytes, media at its allowance and the tool prompt, within the largest context window', () => {
+    expect(inputTokenBound(5_000, request, [])).toBe(4_000 + 48_200 + 600);
+    expect(inputTokenBound(5_000, request, [200_000, 1_000_000])).toBe(52_800);
+    expect(inputTokenBound(5_000, request, [10_000, 20_000])).toBe(20_000);
+    // A model that states no window reads any length: no bound from the others.
+    expect(inputTokenBound(5_000, request, [10_000, undefined])).toBe(52_800);
   });
 });

@@ -3,7 +3,7 @@ import { asGatewayError } from '../../domain/errors.js';
 import { isObject } from '../../domain/json-body.js';
 import type { Authenticator } from '../../gateway/auth.js';
 import { type HttpRequest, type HttpResponse, jsonResponse, type Log } from '../../http.js';
-import { estimateInputTokens, mediaAllowancePerPart } from '../../lifecycle/estimate.js';
+import { estimateInputTokens, inputTokenBound, mediaAllowancePerPart } from '../../lifecycle/estimate.js';
 import type { RequestContext } from '../../lifecycle/lifecycle.js';
 import type { Upstream } from '../../ports.js';
 import { type AnthropicMessagesDialect, type MessagesParsed, upstreamHeaders } from './dialect.js';
@@ -51,12 +51,11 @@ export class MessagesTokenCounter {
           mediaParts: request.mediaParts,
           mediaAllowance: mediaAllowancePerPart(request),
           inlineMediaBytes: request.inlineMediaBytes,
-          // As a hold's bound: no model reads more than its context window.
-          byteBound: Math.min(
-            Math.max(0, req.bodyBytes - request.inlineMediaBytes) +
-              request.mediaTokenBound +
-              request.toolPromptTokens,
-            tier.models[0]?.contextWindow ?? Number.POSITIVE_INFINITY,
+          // As a hold's bound.
+          byteBound: inputTokenBound(
+            req.bodyBytes,
+            request,
+            tier.models.map((m) => m.contextWindow),
           ),
         }));
       return jsonResponse(200, { input_tokens: inputTokens }, headers);
