@@ -1,5 +1,6 @@
 /** Load shapes: sequential with the targets interleaved request by request, and fixed concurrency. */
 import { performance } from 'node:perf_hooks';
+import { seededRandom } from '../shared/domain/seeded-random.js';
 import { type RequestSpec, requestBody, type Sample, type Target, timedRequest } from './client.js';
 
 export interface TargetSamples {
@@ -37,17 +38,7 @@ export function tallyErrors(samples: readonly Sample[]): ErrorTally {
   return { count, examples: [...examples] };
 }
 
-/** Deterministic PRNG (mulberry32), so a run's request order can be reproduced. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A random permutation of 0..n-1 (Fisher–Yates). */
 export function shuffled(n: number, random: () => number): number[] {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
+import { seededRandom } from '../../shared/domain/seeded-random.js';
 import { higher } from '../../shared/routing/auto.js';
 import { Classifier, decide, type RouterModel, softmax } from '../../shared/routing/classifier.js';
 import { extractFeatures, type Features } from '../../shared/routing/features.js';
@@ -50,18 +51,6 @@ interface Weights {
   b: Float64Array;
 }
 
-/** A seeded generator (mulberry32): the visiting order is part of what makes the artifact reproducible. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Adam's moment estimates for one parameter vector, updated only where a gradient was gathered. */
 class Adam {
   private readonly m: Float64Array;
@@ -96,7 +85,7 @@ function fitAdam(xs: Features[], ys: number[], dim: number, underCost: number, l
   const adamW = new Adam(w.length);
   const adamB = new Adam(CLASSES);
   const classes = Array.from({ length: CLASSES }, (_, c) => c);
-  const random = generator(TRAINING.seed);
+  const random = seededRandom(TRAINING.seed);
   const order = xs.map((_, i) => i);
   let t = 0;
   for (let epoch = 0; epoch < TRAINING.epochs; epoch++) {
