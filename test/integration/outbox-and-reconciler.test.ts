@@ -219,24 +219,26 @@ describe('the reconciler when the guardrail fails', () => {
   });
 });
 
+/** A hold placed a second ago, as by a request whose function is gone. */
+async function placeOldHold(hold: {
+  accountId: string;
+  keyId: string;
+  requestId: string;
+  tier: 'tier-1' | 'tier-2';
+  holdMicros: number;
+}) {
+  const placed = { ...hold, catalogVersion: 1, startedAt: new Date(Date.now() - 1_000).toISOString() };
+  expect(await new DynamoWalletStore(db, runtime.tables.ledger).placeHold(placed)).toEqual({ ok: true });
+  return placed;
+}
+
 describe('holds with an outbox', () => {
   /** A hold placed a second ago for a request whose function is gone, with `outbox` parked on it. */
   async function heldWithOutbox(name: string, outbox: unknown) {
     const credit = 50_000;
     const { accountId, keyId } = await createAccount(runtime, name, credit);
     const requestId = uniqueId(name);
-    const startedAt = new Date(Date.now() - 1_000).toISOString();
-    const store = new DynamoWalletStore(db, runtime.tables.ledger);
-    const hold = {
-      accountId,
-      keyId,
-      requestId,
-      tier: 'tier-2' as const,
-      catalogVersion: 1,
-      holdMicros: 12_345,
-      startedAt,
-    };
-    expect(await store.placeHold(hold)).toEqual({ ok: true });
+    const hold = await placeOldHold({ accountId, keyId, requestId, tier: 'tier-2', holdMicros: 12_345 });
     await db.send(
       new UpdateCommand({
         TableName: runtime.tables.ledger,
@@ -312,7 +314,6 @@ describe('holds with an outbox', () => {
 describe('the holds-by-age index', () => {
   it('spreads holds over its shards, and the reconciler finds them in each, and in the partition before them', async () => {
     const { accountId, keyId } = await createAccount(runtime, 'shards', 100_000);
-    const store = new DynamoWalletStore(db, runtime.tables.ledger);
     // Request ids until every shard has a hold.
     const ids = new Map<string, string>();
     for (let i = 0; ids.size < HOLDS_INDEX_SHARDS; i++) {
@@ -320,19 +321,8 @@ describe('the holds-by-age index', () => {
       if (!ids.has(holdsIndexPartition(requestId))) ids.set(holdsIndexPartition(requestId), requestId);
     }
     const legacy = uniqueId('legacy');
-    for (const requestId of [...ids.values(), legacy]) {
-      const startedAt = new Date(Date.now() - 1_000).toISOString();
-      const hold = {
-        accountId,
-        keyId,
-        requestId,
-        tier: 'tier-1' as const,
-        catalogVersion: 1,
-        holdMicros: 100,
-        startedAt,
-      };
-      expect(await store.placeHold(hold)).toEqual({ ok: true });
-    }
+    for (const requestId of [...ids.values(), legacy])
+      await placeOldHold({ accountId, keyId, requestId, tier: 'tier-1', holdMicros: 100 });
     // A hold placed before the index had shards.
     await db.send(
       new UpdateCommand({
