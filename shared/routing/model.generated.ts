@@ -2,7 +2,7 @@
 import type { RouterModel } from './classifier.js';
 
 export const ROUTER_MODEL: RouterModel = {
-  version: 'r1-76a2ecf971ff',
+  version: 'r1-38ec52b398e6',
   dim: 16384,
   scale: 0.0287599,
   bias: [0.0996, 0.0461, -0.237, 0.0558],
