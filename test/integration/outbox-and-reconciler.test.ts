@@ -1,14 +1,10 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
-import {
-  DynamoWalletStore,
-  HOLDS_INDEX_SHARDS,
-  holdsIndexPartition,
-} from '../../shared/adapters/dynamodb/wallet-store.js';
+import { DynamoWalletStore } from '../../shared/adapters/dynamodb/wallet-store.js';
 import { Reconciler } from '../../shared/billing/reconciler.js';
 import { Settlement } from '../../shared/billing/settlement.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
@@ -215,130 +211,6 @@ describe('the reconciler when the guardrail fails', () => {
       spendMicros: guardBefore.spendMicros + Number(item?.upstreamCostMicros),
       chargeMicros: guardBefore.chargeMicros + Number(item?.chargeMicros),
       requests: guardBefore.requests + 1,
-    });
-  });
-});
-
-/** A hold placed a second ago, as by a request whose function is gone. */
-async function placeOldHold(hold: {
-  accountId: string;
-  keyId: string;
-  requestId: string;
-  tier: 'tier-1' | 'tier-2';
-  holdMicros: number;
-}) {
-  const placed = { ...hold, catalogVersion: 1, startedAt: new Date(Date.now() - 1_000).toISOString() };
-  expect(await new DynamoWalletStore(db, runtime.tables.ledger).placeHold(placed)).toEqual({ ok: true });
-  return placed;
-}
-
-describe('holds with an outbox', () => {
-  /** A hold placed a second ago for a request whose function is gone, with `outbox` parked on it. */
-  async function heldWithOutbox(name: string, outbox: unknown) {
-    const credit = 50_000;
-    const { accountId, keyId } = await createAccount(runtime, name, credit);
-    const requestId = uniqueId(name);
-    const hold = await placeOldHold({ accountId, keyId, requestId, tier: 'tier-2', holdMicros: 12_345 });
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(accountId, requestId),
-        UpdateExpression: 'SET outbox = :usage',
-        ExpressionAttributeValues: { ':usage': outbox },
-      }),
-    );
-    return { ...hold, credit };
-  }
-  const reconciler = () =>
-    new Reconciler(
-      db,
-      runtime.tables.ledger,
-      new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog),
-      new SpendGuardrail(db, runtime.tables.ledger, Number.MAX_SAFE_INTEGER),
-      silentLog,
-    );
-
-  it('keeps a hold whose outbox does not parse, as a failure, instead of releasing it uncharged', async () => {
-    const hold = await heldWithOutbox('bad-outbox', { requestId: 'x', status: 'from a newer version' });
-    const report = await reconciler().reconcile(0);
-    expect(report).toMatchObject({ failed: 1, released: 0 });
-    expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
-    expect(await walletOf(db, runtime.tables.ledger, hold.accountId)).toEqual({
-      balanceMicros: hold.credit - 12_345,
-      heldMicros: 12_345,
-    });
-    expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
-    // Out of the way of the other tests' runs.
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
-        UpdateExpression: 'REMOVE outbox',
-      }),
-    );
-    expect(await reconciler().reconcile(0)).toMatchObject({ failed: 0 });
-  });
-
-  it('does not release a hold that gained an outbox after the reconciler read it', async () => {
-    const hold = await heldWithOutbox('late-outbox', { parked: true });
-    // As the reconciler would, having read the hold from the index before the outbox was written.
-    const settlement = new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog);
-    const released = await settlement.release({
-      ...hold,
-      model: '',
-      status: 'rejected',
-      inputTokens: 0,
-      outputTokens: 0,
-      usageSource: 'estimated',
-      upstreamCostMicros: 0,
-      chargeMicros: 0,
-      ttftMs: null,
-      latencyMs: 1_000,
-      endedAt: new Date().toISOString(),
-      stream: false,
-      surface: 'chat',
-    });
-    expect(released.settled).toBe(false);
-    expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
-    expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
-        UpdateExpression: 'REMOVE outbox',
-      }),
-    );
-  });
-});
-
-describe('the holds-by-age index', () => {
-  it('spreads holds over its shards, and the reconciler finds them in each, and in the partition before them', async () => {
-    const { accountId, keyId } = await createAccount(runtime, 'shards', 100_000);
-    // Request ids until every shard has a hold.
-    const ids = new Map<string, string>();
-    for (let i = 0; ids.size < HOLDS_INDEX_SHARDS; i++) {
-      const requestId = uniqueId(`shard${i}`);
-      if (!ids.has(holdsIndexPartition(requestId))) ids.set(holdsIndexPartition(requestId), requestId);
-    }
-    const legacy = uniqueId('legacy');
-    for (const requestId of [...ids.values(), legacy])
-      await placeOldHold({ accountId, keyId, requestId, tier: 'tier-1', holdMicros: 100 });
-    // A hold placed before the index had shards.
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(accountId, legacy),
-        UpdateExpression: 'SET gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': 'HOLD' },
-      }),
-    );
-    expect(await openHolds(db, runtime.tables.ledger, accountId)).toHaveLength(HOLDS_INDEX_SHARDS + 1);
-
-    await runtime.runReconciler();
-    expect(await openHolds(db, runtime.tables.ledger, accountId)).toEqual([]);
-    expect(await walletOf(db, runtime.tables.ledger, accountId)).toEqual({
-      balanceMicros: 100_000,
-      heldMicros: 0,
     });
   });
 });
