@@ -72,6 +72,15 @@ describe('holds with an outbox', () => {
       silentLog,
     );
 
+  const removeOutbox = (hold: { accountId: string; requestId: string }) =>
+    db.send(
+      new UpdateCommand({
+        TableName: runtime.tables.ledger,
+        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
+        UpdateExpression: 'REMOVE outbox',
+      }),
+    );
+
   it('keeps a hold whose outbox does not parse, as a failure, instead of releasing it uncharged', async () => {
     const hold = await heldWithOutbox('bad-outbox', { requestId: 'x', status: 'from a newer version' });
     const report = await reconciler().reconcile(0);
@@ -83,13 +92,7 @@ describe('holds with an outbox', () => {
     });
     expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
     // Out of the way of the other tests' runs.
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
-        UpdateExpression: 'REMOVE outbox',
-      }),
-    );
+    await removeOutbox(hold);
     expect(await reconciler().reconcile(0)).toMatchObject({ failed: 0 });
   });
 
@@ -115,13 +118,7 @@ describe('holds with an outbox', () => {
     expect(released.settled).toBe(false);
     expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
     expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
-        UpdateExpression: 'REMOVE outbox',
-      }),
-    );
+    await removeOutbox(hold);
   });
 });
 
