@@ -311,3 +311,58 @@ describe('the upstream call', () => {
     }
   });
 });
+
+describe('content blocks', () => {
+  const request = (content: unknown[]) => ({
+    model: 'tier-1',
+    max_tokens: 16,
+    messages: [{ role: 'user', content }],
+  });
+  const refusal = (content: unknown[]) => {
+    try {
+      parseMessagesRequest(request(content));
+    } catch (err) {
+      return err as { status: number; param: string; message: string };
+    }
+    throw new Error('not refused');
+  };
+
+  it('refuses a known block without the field it cannot do without, naming it, before any upstream call', () => {
+    const cases: Array<[unknown[], string]> = [
+      [[{ type: 'text', text: 5 }], 'messages.0.content.0.text'],
+      [
+        [
+          { type: 'text', text: 'ok' },
+          { type: 'image', source: null },
+        ],
+        'messages.0.content.1.source',
+      ],
+      [[{ type: 'document' }], 'messages.0.content.0.source'],
+      [[{ type: 'tool_use', id: 'toolu_1', name: 'f', input: 'x' }], 'messages.0.content.0.input'],
+      [[{ type: 'tool_result', content: 'ok' }], 'messages.0.content.0.tool_use_id'],
+      [
+        [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'text' }] }],
+        'messages.0.content.0.content.0.text',
+      ],
+      [[{ type: 'tool_result', tool_use_id: 't', content: 5 }], 'messages.0.content.0.content'],
+      [[{ type: 'thinking', signature: 's' }], 'messages.0.content.0.thinking'],
+    ];
+    for (const [content, param] of cases) {
+      const err = refusal(content);
+      expect(err, param).toMatchObject({ status: 400, param });
+      expect(err.message).toContain(param);
+    }
+  });
+
+  it('passes well-formed blocks, and blocks of kinds it does not know, as they are', () => {
+    const content = [
+      { type: 'text', text: 'hi', cache_control: { type: 'ephemeral' } },
+      { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+      { type: 'tool_result', tool_use_id: 't', content: [{ type: 'text', text: 'sunny' }] },
+      { type: 'tool_result', tool_use_id: 'u' },
+      { type: 'thinking', thinking: 'hmm', signature: 's' },
+      { type: 'some_future_block', anything: 1 },
+    ];
+    expect(() => parseMessagesRequest(request(content))).not.toThrow();
+  });
+});

@@ -260,7 +260,44 @@ function validateMessages(messages: unknown): void {
         `${param}.content`,
       );
     }
+    if (Array.isArray(content)) content.forEach((block, j) => validateBlock(block, `${param}.content.${j}`));
   });
+}
+
+/**
+ * The fields a known content block cannot do without, checked here so that a malformed one is a 400
+ * naming it, before any hold or upstream call, rather than the upstream's refusal, which reaches the
+ * client without the field's name. A block of another type passes as it is: new kinds of blocks must
+ * keep working.
+ */
+const BLOCK_FIELDS: Readonly<
+  Record<string, ReadonlyArray<readonly [string, (v: unknown) => boolean, string]>>
+> = {
+  text: [['text', isString, 'a valid string']],
+  image: [['source', isObject, 'an object']],
+  document: [['source', isObject, 'an object']],
+  tool_use: [
+    ['id', isString, 'a valid string'],
+    ['name', isString, 'a valid string'],
+    ['input', isObject, 'an object'],
+  ],
+  tool_result: [['tool_use_id', isString, 'a valid string']],
+  thinking: [['thinking', isString, 'a valid string']],
+};
+
+function validateBlock(block: Record<string, unknown>, param: string): void {
+  for (const [field, valid, expected] of BLOCK_FIELDS[block.type as string] ?? []) {
+    if (!valid(block[field]))
+      throw invalidRequest(`${param}.${field}: Input should be ${expected}`, `${param}.${field}`);
+  }
+  const inner = block.type === 'tool_result' ? block.content : undefined;
+  if (inner === undefined || typeof inner === 'string') return;
+  if (!Array.isArray(inner) || !inner.every((b) => isObject(b) && typeof b.type === 'string'))
+    throw invalidRequest(
+      `${param}.content: Input should be a string or a list of content blocks`,
+      `${param}.content`,
+    );
+  inner.forEach((b, k) => validateBlock(b as Record<string, unknown>, `${param}.content.${k}`));
 }
 
 /**
