@@ -260,7 +260,9 @@ function validateMessages(messages: unknown): void {
         `${param}.content`,
       );
     }
-    if (Array.isArray(content)) content.forEach((block, j) => validateBlock(block, `${param}.content.${j}`));
+    if (Array.isArray(content)) {
+      for (const [j, block] of content.entries()) validateBlock(block, `${param}.content.${j}`);
+    }
   });
 }
 
@@ -297,7 +299,7 @@ function validateBlock(block: Record<string, unknown>, param: string): void {
       `${param}.content: Input should be a string or a list of content blocks`,
       `${param}.content`,
     );
-  inner.forEach((b, k) => validateBlock(b as Record<string, unknown>, `${param}.content.${k}`));
+  for (const [k, b] of inner.entries()) validateBlock(b as Record<string, unknown>, `${param}.content.${k}`);
 }
 
 /**
