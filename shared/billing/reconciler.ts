@@ -116,29 +116,7 @@ export class Reconciler {
       } else report.alreadySettled++;
       return;
     }
-    const at = new Date(this.now()).toISOString();
-    const abandoned: UsageRecord = {
-      requestId: String(hold.requestId),
-      accountId: String(hold.accountId),
-      keyId: String(hold.keyId),
-      tier: hold.tier as UsageRecord['tier'],
-      catalogVersion: Number(hold.catalogVersion),
-      model: '',
-      status: 'rejected',
-      inputTokens: 0,
-      outputTokens: 0,
-      usageSource: 'estimated',
-      upstreamCostMicros: 0,
-      chargeMicros: 0,
-      holdMicros: Number(hold.holdMicros),
-      ttftMs: null,
-      latencyMs: Math.max(0, this.now() - Date.parse(String(hold.startedAt))),
-      startedAt: String(hold.startedAt),
-      endedAt: at,
-      stream: false,
-      // Holds placed before surfaces were recorded came through chat completions.
-      surface: API_SURFACES.find((surface) => surface === hold.surface) ?? 'chat',
-    };
+    const abandoned = abandonedUsage(hold, this.now());
     // Not counted by the guardrail: nothing was spent as far as we know. Should the usage arrive
     // later, its event reaches the guardrail (counted once, by request id) and settlement charges
     // it from the release record.
@@ -148,4 +126,33 @@ export class Reconciler {
       this.log.warn('hold released in full: request abandoned', { requestId: abandoned.requestId });
     } else report.alreadySettled++;
   }
+}
+
+/**
+ * The usage record of a hold whose request is gone without usage: nothing generated, nothing
+ * charged, the hold released in full. Released records are read back by late usage, if it comes.
+ */
+export function abandonedUsage(hold: Record<string, unknown>, now: number): UsageRecord {
+  return {
+    requestId: String(hold.requestId),
+    accountId: String(hold.accountId),
+    keyId: String(hold.keyId),
+    tier: hold.tier as UsageRecord['tier'],
+    catalogVersion: Number(hold.catalogVersion),
+    model: '',
+    status: 'rejected',
+    inputTokens: 0,
+    outputTokens: 0,
+    usageSource: 'estimated',
+    upstreamCostMicros: 0,
+    chargeMicros: 0,
+    holdMicros: Number(hold.holdMicros),
+    ttftMs: null,
+    latencyMs: Math.max(0, now - Date.parse(String(hold.startedAt))),
+    startedAt: String(hold.startedAt),
+    endedAt: new Date(now).toISOString(),
+    stream: false,
+    // Holds placed before surfaces were recorded came through chat completions.
+    surface: API_SURFACES.find((surface) => surface === hold.surface) ?? 'chat',
+  };
 }

@@ -9,7 +9,7 @@ import {
   HOLDS_INDEX_SHARDS,
   holdsIndexPartition,
 } from '../../shared/adapters/dynamodb/wallet-store.js';
-import { Reconciler } from '../../shared/billing/reconciler.js';
+import { abandonedUsage, Reconciler } from '../../shared/billing/reconciler.js';
 import { Settlement } from '../../shared/billing/settlement.js';
 import { SpendGuardrail } from '../../shared/guardrail/spend-guardrail.js';
 import { silentLog } from '../../shared/http.js';
@@ -100,21 +100,7 @@ describe('holds with an outbox', () => {
     const hold = await heldWithOutbox('late-outbox', { parked: true });
     // As the reconciler would, having read the hold from the index before the outbox was written.
     const settlement = new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog);
-    const released = await settlement.release({
-      ...hold,
-      model: '',
-      status: 'rejected',
-      inputTokens: 0,
-      outputTokens: 0,
-      usageSource: 'estimated',
-      upstreamCostMicros: 0,
-      chargeMicros: 0,
-      ttftMs: null,
-      latencyMs: 1_000,
-      endedAt: new Date().toISOString(),
-      stream: false,
-      surface: 'chat',
-    });
+    const released = await settlement.release(abandonedUsage(hold, Date.now()));
     expect(released.settled).toBe(false);
     expect(await openHolds(db, runtime.tables.ledger, hold.accountId)).toHaveLength(1);
     expect(await logItems(db, runtime.tables.requestLog, hold.accountId)).toEqual([]);
