@@ -79,6 +79,16 @@ export const ECHO_CHARS = 64;
 export const echo = (text: string, max = ECHO_CHARS): string =>
   text.length <= max ? text : `${text.slice(0, max)}…`;
 
+/** Values an error message lists, at most. */
+const ECHO_VALUES = 8;
+
+/** `values` as an error message lists them: each echoed, comma-separated, the first ECHO_VALUES only. */
+export const echoList = (values: readonly string[]): string =>
+  values
+    .slice(0, ECHO_VALUES)
+    .map((v) => echo(v))
+    .join(', ') + (values.length > ECHO_VALUES ? `, and ${values.length - ECHO_VALUES} more` : '');
+
 /** An admin resource (an account, a key) that does not exist. */
 export const resourceNotFound = (kind: 'Account' | 'Key', id: string): GatewayError =>
   new GatewayError({

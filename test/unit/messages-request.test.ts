@@ -363,6 +363,12 @@ describe('content blocks', () => {
       { type: 'thinking', thinking: 'hmm', signature: 's' },
       { type: 'some_future_block', anything: 1 },
     ];
-    expect(() => parseMessagesRequest(request(content))).not.toThrow();
+    const calls = [
+      { type: 'tool_use', id: 't', name: 'weather', input: {} },
+      { type: 'tool_use', id: 'u', name: 'weather', input: {} },
+    ];
+    const body = request(content);
+    body.messages = [{ role: 'assistant', content: calls }, ...body.messages];
+    expect(() => parseMessagesRequest(body)).not.toThrow();
   });
 });

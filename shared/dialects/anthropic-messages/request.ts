@@ -1,5 +1,5 @@
 import { resolveTierId, type TierId } from '../../domain/catalog.js';
-import { echo, invalidRequest, modelNotFound } from '../../domain/errors.js';
+import { echo, echoList, invalidRequest, modelNotFound } from '../../domain/errors.js';
 import { isObject, type Json } from '../../domain/json-body.js';
 import { MEDIA_TOKEN_ALLOWANCE } from '../../domain/media-allowance.js';
 import { toolPromptAllowance } from '../../domain/tool-prompt-allowance.js';
@@ -7,6 +7,7 @@ import { AUTO_DEFAULT_TIER, isAutoModel } from '../../routing/auto.js';
 import type { RouteInput } from '../../routing/features.js';
 import { type RefusedParameter, refuseUnpricedParameters } from '../refused-parameters.js';
 import { messagesRouteInput } from './route-input.js';
+import { validateToolTurns } from './tool-turns.js';
 
 /**
  * The top-level fields of Anthropic's Messages API (beta fields Claude Code sends included). They
@@ -194,8 +195,7 @@ export function parseMessagesRequest(body: Json, { count = false } = {}): Messag
   const allowed = count ? COUNT_FIELDS : CREATE_FIELDS;
   const unknown = Object.keys(body).filter((k) => !allowed.has(k));
   if (unknown.length > 0) {
-    const names = unknown.slice(0, 8).map((k) => echo(k));
-    throw invalidRequest(`${names.join(', ')}: Extra inputs are not permitted`, names[0] ?? null);
+    throw invalidRequest(`${echoList(unknown)}: Extra inputs are not permitted`, echo(unknown[0] as string));
   }
   const model = body.model;
   if (model === undefined || model === null) throw invalidRequest('model: Field required', 'model');
@@ -264,6 +264,7 @@ function validateMessages(messages: unknown): void {
       for (const [j, block] of content.entries()) validateBlock(block, `${param}.content.${j}`);
     }
   });
+  validateToolTurns(messages);
 }
 
 /**

@@ -10,6 +10,7 @@ import { REFUSED_PARAMETERS } from './request-rules.js';
 import { validateChatRequest } from './request-validator.generated.js';
 import { chatRouteInput } from './route-input.js';
 import { schemaViolationError } from './schema-errors.js';
+import { validateToolTurns } from './tool-turns.js';
 
 /**
  * Every OpenAI chat-completions parameter passes through to the upstream untouched, once the
@@ -62,6 +63,7 @@ export function parseChatRequest(body: Json): ChatRequest {
   }
   if (!validateChatRequest(body)) throw schemaViolationError(validateChatRequest.errors ?? [], body);
   refuseUnpricedParameters(body, REFUSED_PARAMETERS);
+  validateToolTurns(body.messages as Json[]);
   // Unknown models are reported after the schema so a malformed body is always a 400.
   const auto = isAutoModel(body.model as string);
   const tier = auto ? AUTO_DEFAULT_TIER : resolveTierId(body.model as string);
