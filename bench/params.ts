@@ -12,6 +12,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --requests N             sequential requests per path (default 150; quick 30)
   --concurrency N          requests in flight in the concurrent runs (default 32)
   --concurrent-requests N  requests per concurrent run (default 480; quick 128)
+  --warm-up N              unrecorded requests first, so the gateway's code runs optimised, as
+                           in a function that has served traffic (default 1200; quick 200; 0: none)
   --json-out PATH          where to write the JSON (default bench/results/latest.json)
   --ops-out PATH           where to write the operations and CPU measured per request
                            (default cost/measured-ops.json, which npm run cost reads)
@@ -23,6 +25,10 @@ export const REQUEST_TIMEOUT_MS = 15_000;
 /** Per phase; a phase that runs longer stops early and is marked truncated. */
 export const SEQUENTIAL_PHASE_MAX_MS = 60_000;
 export const CONCURRENT_PHASE_MAX_MS = 20_000;
+/** The warm-up's requests in flight: enough to get through it quickly, few enough never to queue. */
+export const WARM_UP_CONCURRENCY = 8;
+/** The warm-up, which can fail only by erring or by running out of this. */
+export const WARM_UP_MAX_MS = 60_000;
 /** Waiting for the local bus to finish billing the previous phase's requests. */
 export const SETTLE_MAX_MS = 30_000;
 /** The whole run, as a last resort. */
@@ -41,6 +47,8 @@ export interface Params {
   concurrentRequests: number;
   concurrentWarmup: number;
   holdProbeRequests: number;
+  /** Unrecorded requests through every path before the first phase. */
+  warmUpRequests: number;
   jsonOut: string;
   opsOut: string;
   verbose: boolean;
@@ -69,6 +77,7 @@ export function parseParams(argv: string[]): Params | undefined {
       requests: { type: 'string' },
       concurrency: { type: 'string' },
       'concurrent-requests': { type: 'string' },
+      'warm-up': { type: 'string' },
       'json-out': { type: 'string' },
       'ops-out': { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -91,6 +100,7 @@ export function parseParams(argv: string[]): Params | undefined {
     concurrentRequests: intFlag('concurrent-requests', values['concurrent-requests'], quick ? 128 : 480),
     concurrentWarmup: concurrency,
     holdProbeRequests: quick ? 20 : 50,
+    warmUpRequests: intFlag('warm-up', values['warm-up'], quick ? 200 : 1200, 0),
     jsonOut: resolve(values['json-out'] ?? resolve(results, 'latest.json')),
     opsOut: resolve(values['ops-out'] ?? resolve(benchDir, '..', 'cost', 'measured-ops.json')),
     verbose: values.verbose === true,

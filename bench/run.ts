@@ -24,6 +24,8 @@ import {
   RUN_MAX_MS,
   SEQUENTIAL_PHASE_MAX_MS,
   USAGE,
+  WARM_UP_CONCURRENCY,
+  WARM_UP_MAX_MS,
 } from './params.js';
 import { log, PhaseRunner, seconds } from './phases.js';
 import { measuredOps, resultJson, writeJson } from './result.js';
@@ -104,6 +106,18 @@ async function main(): Promise<number> {
       Math.ceil(p.holdProbeRequests / 10),
     );
     log(seconds(performance.now() - probeStarted));
+    const warmUp = (spec: RequestSpec, total: number) =>
+      runner.warmUp(`warm-up: ${spec.stream ? 'streaming' : 'non-streaming'} x${total}, not recorded`, {
+        name: 'warm-up',
+        targets: [floor, gateway, gatewayNoHold, gatewayAdmitFirst],
+        spec,
+        total,
+        concurrency: WARM_UP_CONCURRENCY,
+        warmup: 0,
+        maxMs: WARM_UP_MAX_MS,
+      });
+    await warmUp(streaming, Math.ceil((p.warmUpRequests * 3) / 4));
+    await warmUp(buffered, Math.floor(p.warmUpRequests / 4));
     const seqStream = await runner.sequential(`sequential streaming x${seq} (5 paths)`, {
       name: 'sequential-stream',
       targets: [direct, floor, gateway, gatewayNoHold, gatewayAdmitFirst],
