@@ -67,7 +67,13 @@ const createKeyBody = z.strictObject({
 });
 const creditBody = z.strictObject({
   amountUsd: creditAmount.refine((v) => v > 0, 'must be greater than 0'),
-  reference: z.string().trim().min(1).max(128),
+  // Echoed by the CLI and in reports, like a name: no control characters.
+  reference: z
+    .string()
+    .trim()
+    .min(1)
+    .max(128)
+    .refine((v) => !hasControlCharacters(v), NO_CONTROL_CHARACTERS),
 });
 const rollbackBody = z.strictObject({ version: z.number().int().positive() });
 
