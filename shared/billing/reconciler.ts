@@ -25,6 +25,8 @@ export interface ReconcileReport {
 export type OutboxSettledListener = (usage: UsageRecord, result: SettlementResult) => void;
 
 const HOLDS_INDEX = LEDGER_TABLE.globalSecondaryIndexes[0]?.indexName ?? 'holds-by-age';
+/** Stale holds read from one partition of the holds index at a time, at most. */
+const PAGE_SIZE = 100;
 
 /**
  * Settles holds that outlived the completions function: from the outbox when the function
@@ -54,10 +56,16 @@ export class Reconciler {
       trippedGuardrail: false,
     };
     const cutoff = new Date(this.now() - olderThanMs).toISOString();
-    for (const partition of HOLDS_INDEX_PARTITIONS) {
-      if (report.scanned >= maxHolds) break;
-      let startKey: Record<string, unknown> | undefined;
-      do {
+    // The partitions a page at a time, in turns: one with more stale holds than a run can take, or
+    // with holds that fail every run (an outbox that does not parse stays), cannot keep the holds
+    // of the others from being reached.
+    const pageSize = Math.min(PAGE_SIZE, Math.ceil(maxHolds / HOLDS_INDEX_PARTITIONS.length));
+    const cursors = new Map<string, Record<string, unknown> | undefined>(
+      HOLDS_INDEX_PARTITIONS.map((partition) => [partition, undefined]),
+    );
+    while (cursors.size > 0 && report.scanned < maxHolds) {
+      for (const [partition, startKey] of cursors) {
+        if (report.scanned >= maxHolds) break;
         const page = await this.db.send(
           new QueryCommand({
             TableName: this.ledgerTable,
@@ -65,7 +73,7 @@ export class Reconciler {
             KeyConditionExpression: 'gsi1pk = :p AND gsi1sk < :cutoff',
             ExpressionAttributeValues: { ':p': partition, ':cutoff': cutoff },
             ExclusiveStartKey: startKey,
-            Limit: 100,
+            Limit: Math.min(pageSize, maxHolds - report.scanned),
           }),
         );
         for (const hold of page.Items ?? []) {
@@ -77,8 +85,9 @@ export class Reconciler {
             this.log.error('reconcile failed', { requestId: hold.requestId, err: (err as Error).message });
           }
         }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey && report.scanned < maxHolds);
+        if (page.LastEvaluatedKey) cursors.set(partition, page.LastEvaluatedKey);
+        else cursors.delete(partition);
+      }
     }
     return report;
   }

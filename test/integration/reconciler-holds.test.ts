@@ -46,6 +46,24 @@ async function placeOldHold(hold: {
   return placed;
 }
 
+const reconciler = () =>
+  new Reconciler(
+    db,
+    runtime.tables.ledger,
+    new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog),
+    new SpendGuardrail(db, runtime.tables.ledger, Number.MAX_SAFE_INTEGER),
+    silentLog,
+  );
+
+const removeOutbox = (hold: { accountId: string; requestId: string }) =>
+  db.send(
+    new UpdateCommand({
+      TableName: runtime.tables.ledger,
+      Key: ledgerKeys.hold(hold.accountId, hold.requestId),
+      UpdateExpression: 'REMOVE outbox',
+    }),
+  );
+
 describe('holds with an outbox', () => {
   /** A hold placed a second ago for a request whose function is gone, with `outbox` parked on it. */
   async function heldWithOutbox(name: string, outbox: unknown) {
@@ -63,24 +81,6 @@ describe('holds with an outbox', () => {
     );
     return { ...hold, credit };
   }
-  const reconciler = () =>
-    new Reconciler(
-      db,
-      runtime.tables.ledger,
-      new Settlement(db, runtime.tables.ledger, runtime.tables.requestLog),
-      new SpendGuardrail(db, runtime.tables.ledger, Number.MAX_SAFE_INTEGER),
-      silentLog,
-    );
-
-  const removeOutbox = (hold: { accountId: string; requestId: string }) =>
-    db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(hold.accountId, hold.requestId),
-        UpdateExpression: 'REMOVE outbox',
-      }),
-    );
-
   it('keeps a hold whose outbox does not parse, as a failure, instead of releasing it uncharged', async () => {
     const hold = await heldWithOutbox('bad-outbox', { requestId: 'x', status: 'from a newer version' });
     const report = await reconciler().reconcile(0);
@@ -137,5 +137,42 @@ describe('the holds-by-age index', () => {
       balanceMicros: 100_000,
       heldMicros: 0,
     });
+  });
+
+  it('reads the partitions in turns, so one full of holds that fail every run keeps no other waiting', async () => {
+    const { accountId, keyId } = await createAccount(runtime, 'turns', 100_000);
+    const inShard = (shard: string, label: string): string => {
+      for (let i = 0; ; i++) {
+        const requestId = uniqueId(`${label}${i}`);
+        if (holdsIndexPartition(requestId) === shard) return requestId;
+      }
+    };
+    // More holds than a run may take, all in one shard, each with an outbox that does not parse.
+    const maxHolds = 18;
+    const stuck = Array.from({ length: maxHolds + 2 }, (_, i) => inShard('HOLD#0', `stuck${i}-`));
+    for (const requestId of stuck) {
+      await placeOldHold({ accountId, keyId, requestId, tier: 'tier-1', holdMicros: 100 });
+      await db.send(
+        new UpdateCommand({
+          TableName: runtime.tables.ledger,
+          Key: ledgerKeys.hold(accountId, requestId),
+          UpdateExpression: 'SET outbox = :bad',
+          ExpressionAttributeValues: { ':bad': { unreadable: true } },
+        }),
+      );
+    }
+    const waiting = inShard('HOLD#5', 'waiting');
+    await placeOldHold({ accountId, keyId, requestId: waiting, tier: 'tier-1', holdMicros: 100 });
+
+    const report = await reconciler().reconcile(0, maxHolds);
+    expect(report.scanned).toBe(maxHolds);
+    expect(report.released).toBe(1);
+    const open = (await openHolds(db, runtime.tables.ledger, accountId)) as Array<{ requestId: string }>;
+    expect(open.map((h) => h.requestId).sort()).toEqual([...stuck].sort());
+
+    // Out of the way of the other tests' runs.
+    for (const requestId of stuck) await removeOutbox({ accountId, requestId });
+    await reconciler().reconcile(0);
+    expect(await openHolds(db, runtime.tables.ledger, accountId)).toEqual([]);
   });
 });
