@@ -42,7 +42,7 @@ describe('chat completions: tool messages out of order', () => {
         { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
       ],
       'messages.[1].role',
-      /messages with role 'tool' must be a response to a preceding message with 'tool_calls'/,
+      /messages with role 'tool' must be a response to a preceeding message with 'tool_calls'/,
     ],
     [
       'a tool message answering a call that was not made',
@@ -52,7 +52,7 @@ describe('chat completions: tool messages out of order', () => {
         { role: 'tool', tool_call_id: 'call_9', content: 'sunny' },
       ],
       'messages.[2].tool_call_id',
-      /'tool_call_id' of 'call_9' not found in 'tool_calls'/,
+      /'tool_call_id' of 'call_9' not found in 'tool_calls' of previous message\./,
     ],
     [
       'a call left unanswered before the next user message',

@@ -39,9 +39,9 @@ function turnsOf(messages: readonly unknown[]): Turn[] {
  * - a `tool_result` answers a `tool_use` of the assistant turn just before it;
  * - an assistant turn with `tool_use` blocks that a user turn follows has every one answered there.
  *
- * Consecutive messages of one role count as one turn, as the API merges them; an assistant turn
- * with calls that ends the conversation is left to the upstream. This refuses only what the API
- * refuses, never more.
+ * Consecutive messages of one role are read as one turn (the API merges them into one, though it
+ * may check these rules message by message, which refuses more); an assistant turn with calls that
+ * ends the conversation is left to the upstream. So this refuses nothing the API accepts.
  */
 export function validateToolTurns(messages: readonly unknown[]): void {
   const turns = turnsOf(messages);

@@ -11,23 +11,24 @@ import { isObject, type Json } from '../../domain/json-body.js';
  * - once such an assistant message is followed by anything but tool messages, every call has had
  *   its answer.
  *
- * An assistant message with calls that ends the conversation is left to the upstream, as is an id
- * answered twice: this refuses only what OpenAI's API refuses.
+ * The messages are OpenAI's own, spelling included. What OpenAI may also refuse but this does not
+ * check (calls left unanswered at the end of the conversation, an id answered twice) is left to the
+ * upstream: this refuses nothing OpenAI's API accepts.
  */
 export function validateToolTurns(messages: readonly Json[]): void {
-  let calls: { at: number; ids: string[]; answered: Set<string> } | undefined;
+  let calls: { at: number; ids: Set<string>; answered: Set<string> } | undefined;
   for (const [i, message] of messages.entries()) {
     if (message.role === 'tool') {
       if (!calls) {
         throw invalidRequest(
-          "Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls'.",
+          "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
           `messages.[${i}].role`,
         );
       }
       const id = message.tool_call_id as string;
-      if (!calls.ids.includes(id)) {
+      if (!calls.ids.has(id)) {
         throw invalidRequest(
-          `Invalid parameter: 'tool_call_id' of '${echo(id)}' not found in 'tool_calls' of the preceding assistant message (messages.[${calls.at}]).`,
+          `Invalid parameter: 'tool_call_id' of '${echo(id)}' not found in 'tool_calls' of previous message.`,
           `messages.[${i}].tool_call_id`,
         );
       }
@@ -35,7 +36,7 @@ export function validateToolTurns(messages: readonly Json[]): void {
       continue;
     }
     if (calls) {
-      const open = calls.ids.filter((id) => !calls?.answered.has(id));
+      const open = [...calls.ids].filter((id) => !calls?.answered.has(id));
       if (open.length > 0) {
         throw invalidRequest(
           `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${echoList(open)}`,
@@ -45,7 +46,7 @@ export function validateToolTurns(messages: readonly Json[]): void {
     }
     calls = undefined;
     if (message.role === 'assistant' && Array.isArray(message.tool_calls) && message.tool_calls.length > 0) {
-      const ids = message.tool_calls.filter(isObject).map((call) => call.id as string);
+      const ids = new Set(message.tool_calls.filter(isObject).map((call) => call.id as string));
       calls = { at: i, ids, answered: new Set() };
     }
   }
