@@ -4,7 +4,14 @@ import { TIER_IDS } from '../domain/catalog.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidRequest } from '../domain/errors.js';
 import { oneQueryValue, queryCount } from '../domain/query-params.js';
-import { isReportDate, parseReportTime, type ReportTimeOptions } from '../domain/report-time.js';
+import {
+  EARLIEST_REPORT_TIME,
+  isReportDate,
+  LATEST_REPORT_TIME,
+  parseReportTime,
+  REPORT_RANGE_TEXT,
+  type ReportTimeOptions,
+} from '../domain/report-time.js';
 import { type SpendGuardrail, scopes } from '../guardrail/spend-guardrail.js';
 import { REQUEST_LOG_TABLE, requestLogKeys } from '../tables.js';
 import type { AdminReports } from './admin-api.js';
@@ -68,10 +75,6 @@ const emptyRow = (group: string): UsageRow => ({
   marginMicros: 0,
 });
 
-/** Report times: a range whose ends, and the default week before them, print as ISO 8601. */
-const EARLIEST = Date.UTC(1970, 0, 1);
-const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-
 function parseTime(
   value: string | undefined,
   param: string,
@@ -86,8 +89,9 @@ function parseTime(
       param,
     );
   }
-  if (t < EARLIEST || t > LATEST)
-    throw invalidRequest(`'${param}' must be between 1970-01-01 and 9999-12-31.`, param);
+  // A range whose ends, and the default week before them, print as ISO 8601.
+  if (t < EARLIEST_REPORT_TIME || t > LATEST_REPORT_TIME)
+    throw invalidRequest(`'${param}' must be ${REPORT_RANGE_TEXT}.`, param);
   return t;
 }
 

@@ -143,12 +143,17 @@ export const budgetExceeded = (scope: 'key' | 'account'): GatewayError =>
     headers: { 'x-should-retry': 'false' },
   });
 
-export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string> = {}): GatewayError =>
+/** A 429: `what` (this key, by default) has reached its rate limit. */
+export const rateLimited = (
+  retryAfterSeconds: number,
+  headers: Record<string, string> = {},
+  what = 'this key',
+): GatewayError =>
   new GatewayError({
     status: 429,
     type: 'rate_limit_error',
     code: 'rate_limit_exceeded',
-    message: `Rate limit reached for this key. Retry after ${retryAfterSeconds} s.`,
+    message: `Rate limit reached for ${what}. Retry after ${retryAfterSeconds} s.`,
     headers: { ...headers, 'retry-after': String(retryAfterSeconds) },
   });
 

@@ -31,6 +31,11 @@ function offsetMinutes(offset: string | undefined): number | undefined {
 }
 
 /** A plain date (`YYYY-MM-DD`), which as the end of a range means that whole day. */
+/** The times a report takes: ISO 8601 prints them with a four-digit year from the epoch on. */
+export const EARLIEST_REPORT_TIME = Date.UTC(1970, 0, 1);
+export const LATEST_REPORT_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+export const REPORT_RANGE_TEXT = 'between 1970-01-01 and 9999-12-31';
+
 export const isReportDate = (text: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(text);
 
 export interface ReportTimeOptions {

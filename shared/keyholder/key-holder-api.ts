@@ -2,7 +2,13 @@ import type { AccountBalance } from '../adapters/dynamodb/account-reader.js';
 import { DAY_MS, nextUtcMidnight, utcDay } from '../domain/clock.js';
 import { invalidApiKey, invalidRequest, rateLimited } from '../domain/errors.js';
 import { oneQueryValue, queryCount } from '../domain/query-params.js';
-import { isReportDate, parseReportTime } from '../domain/report-time.js';
+import {
+  EARLIEST_REPORT_TIME,
+  isReportDate,
+  LATEST_REPORT_TIME,
+  parseReportTime,
+  REPORT_RANGE_TEXT,
+} from '../domain/report-time.js';
 import { TtlCache } from '../domain/ttl-cache.js';
 import type { ApiKeyRecord } from '../ports.js';
 
@@ -90,6 +96,8 @@ function parseDay(value: string | undefined, param: string, fallback: number): n
   if (value === undefined || value === '') return fallback;
   const t = isReportDate(value) ? parseReportTime(value) : undefined;
   if (t === undefined) throw invalidRequest(`'${param}' must be a UTC date as YYYY-MM-DD.`, param);
+  if (t < EARLIEST_REPORT_TIME || t > LATEST_REPORT_TIME)
+    throw invalidRequest(`'${param}' must be ${REPORT_RANGE_TEXT}.`, param);
   return t;
 }
 
@@ -104,7 +112,7 @@ export class KeyHolderApi {
   private readonly balances: TtlCache<string, AccountBalance | undefined>;
   private readonly spent: TtlCache<string, number>;
   private readonly usageReports: TtlCache<string, UsageReport>;
-  private readonly recent: TtlCache<string, { data: RecentRequest[]; hasMore: boolean }>;
+  private readonly recent: TtlCache<string, { requests: RecentRequest[]; hasMore: boolean }>;
   /** Per account: report queries left in its bucket, as of `at`. */
   private readonly queries = new Map<string, { left: number; at: number }>();
 
@@ -164,7 +172,10 @@ export class KeyHolderApi {
       MAX_USAGE_QUERIES_PER_MINUTE,
       seen ? seen.left + (now - seen.at) * QUERIES_PER_MS : MAX_USAGE_QUERIES_PER_MINUTE,
     );
-    if (left < 1) throw rateLimited(Math.max(1, Math.ceil((1 - left) / QUERIES_PER_MS / 1000)));
+    if (left < 1) {
+      const retryAfter = Math.max(1, Math.ceil((1 - left) / QUERIES_PER_MS / 1000));
+      throw rateLimited(retryAfter, {}, "this account's usage reports");
+    }
     if (!seen && this.queries.size >= 10_000) this.queries.clear(); // bounded: the busy accounts
     this.queries.set(accountId, { left: left - 1, at: now });
   }
@@ -214,11 +225,19 @@ export class KeyHolderApi {
   /** GET /v1/requests?limit: the account's newest requests, as its key holders may see them. */
   async requests(record: ApiKeyRecord, query: Record<string, string | undefined>) {
     const limit = queryCount(query, 'limit', DEFAULT_RECENT_REQUESTS, MAX_RECENT_REQUESTS);
-    const cacheKey = `${record.accountId}#${limit}`;
-    return this.recent.get(cacheKey, async () => {
-      const found = await this.log.requests({ accountId: record.accountId, limit: String(limit) });
-      return { data: found.requests.map(recentRequest), hasMore: found.truncated };
+    // The most any limit asks for, read once per account and cached: a key that tries every limit
+    // in turn gets one query's worth of reads every RECENT_REQUESTS_CACHE_TTL_MS, not a hundred.
+    const newest = await this.recent.get(record.accountId, async () => {
+      const found = await this.log.requests({
+        accountId: record.accountId,
+        limit: String(MAX_RECENT_REQUESTS),
+      });
+      return { requests: found.requests.map(recentRequest), hasMore: found.truncated };
     });
+    return {
+      data: newest.requests.slice(0, limit),
+      hasMore: newest.hasMore || newest.requests.length > limit,
+    };
   }
 }
 

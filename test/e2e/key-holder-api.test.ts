@@ -232,6 +232,9 @@ describe('GET /v1/usage', () => {
       ['/v1/usage?until=yesterday', 'until'],
       ['/v1/usage?since=2026-03-02&until=2026-03-01', 'since'],
       ['/v1/usage?since=2020-01-01&until=2026-01-01', 'since'],
+      // Before the epoch: named as the date the client sent, not the default start it never did.
+      ['/v1/usage?until=0100-01-01', 'until'],
+      ['/v1/usage?since=1969-12-31', 'since'],
       ['/v1/requests?limit=0', 'limit'],
       // Decimal digits only: JavaScript's Number() would read these as 16, 100 and 3.
       ['/v1/requests?limit=0x10', 'limit'],
@@ -243,6 +246,24 @@ describe('GET /v1/usage', () => {
       expect(res.status, path).toBe(400);
       assertValid(validateError, res.json);
       expect((res.json.error as { param: string }).param, path).toBe(param);
+    }
+  });
+});
+
+describe('recent requests', () => {
+  it('answers every limit from one read of the newest, newest first, saying whether there are more', async () => {
+    const account = await newAccount('recent', 1);
+    await spend(account, 'tier-1', 3);
+    const all = (await read('/v1/requests', account.key)).json;
+    expect(all.hasMore).toBe(false);
+    const ids = (all.data as Array<{ requestId: string; startedAt: string }>).map((r) => r.requestId);
+    expect(ids).toHaveLength(3);
+    for (const limit of [1, 2, 3, 4]) {
+      const page = (await read(`/v1/requests?limit=${limit}`, account.key)).json;
+      expect((page.data as Array<{ requestId: string }>).map((r) => r.requestId)).toEqual(
+        ids.slice(0, limit),
+      );
+      expect(page.hasMore, `limit ${limit}`).toBe(limit < 3);
     }
   });
 });

@@ -174,6 +174,8 @@ describe('KeyHolderApi', () => {
     for (let i = 0; i < MAX_USAGE_QUERIES_PER_MINUTE; i++) await api.usage(record, { since: day(i + 1) });
     const err = await refusal(api.usage(record, { since: day(40) }));
     expect([err.status, err.code]).toEqual([429, 'rate_limit_exceeded']);
+    // The bucket is the account's, shared by its keys: the message says so.
+    expect(err.message).toMatch(/^Rate limit reached for this account's usage reports. Retry after \d+ s.$/);
     expect(err.headers['retry-after']).toBe('5'); // one query comes back every 5 s
     // The account's other keys share its allowance; the cache still answers what it holds.
     const other = await refusal(api.usage({ ...record, keyId: 'key_2' }, { since: day(41) }));

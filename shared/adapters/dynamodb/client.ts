@@ -107,7 +107,16 @@ export async function queryAll(
   const items: Item[] = [];
   let startKey: Item | undefined;
   do {
-    const page = await db.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    // Without a Limit, DynamoDB reads (and bills) a whole 1 MB page whatever the caller keeps.
+    const wanted = limit - items.length;
+    const pageLimit = Number.isFinite(wanted) ? Math.min(wanted, input.Limit ?? wanted) : input.Limit;
+    const page = await db.send(
+      new QueryCommand({
+        ...input,
+        ExclusiveStartKey: startKey,
+        ...(pageLimit === undefined ? {} : { Limit: pageLimit }),
+      }),
+    );
     items.push(...(page.Items ?? []));
     startKey = page.LastEvaluatedKey;
   } while (startKey && items.length < limit);
