@@ -118,6 +118,8 @@ export interface UsageReport {
   until: string;
   rows: UsageRow[];
   total: Omit<UsageRow, 'key'>;
+  /** The report counted only the newest requests of its range (the gateway's cap per report). */
+  truncated: boolean;
 }
 
 export interface RecentRequest {

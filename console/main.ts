@@ -28,6 +28,17 @@ const keyInput = $<HTMLInputElement>('key');
 const forget = $<HTMLButtonElement>('forget');
 const problem = $('problem');
 const dashboard = $('dashboard');
+const playground = $<HTMLFormElement>('playground');
+const send = $<HTMLButtonElement>('send');
+const reply = $('reply');
+const outcome = $('outcome');
+/** The playground's request in flight, if any. */
+let running: AbortController | undefined;
+/**
+ * The key whose dashboard is shown or being opened. A refresh started for another key (a playground
+ * request of a key since forgotten, say) renders nothing, so one key's figures never show under another.
+ */
+let activeKey: string | undefined;
 
 function showProblem(err: unknown): void {
   problem.textContent =
@@ -125,6 +136,7 @@ async function refresh(key: string): Promise<void> {
     getJson<{ data: RecentRequest[] }>('/v1/requests?limit=20', key),
     getJson<{ data: Array<{ id: string }> }>('/v1/models', key),
   ]);
+  if (key !== activeKey) return;
   renderKey(view);
   drawSpendChart(
     $<SVGSVGElement & HTMLElement>('chart'),
@@ -132,8 +144,11 @@ async function refresh(key: string): Promise<void> {
     usage.rows,
     $('legend'),
   );
+  // A report counts the newest requests of its range only, up to the gateway's cap: say so, as the
+  // older days would otherwise look idle.
   $('usage-total').textContent =
-    `${money(usage.total.chargeMicros)} over ${usage.total.requests} requests, ${usage.since} to ${usage.until} (UTC)`;
+    `${money(usage.total.chargeMicros)} over ${usage.total.requests} requests, ${usage.since} to ${usage.until} (UTC)` +
+    (usage.truncated ? ': the newest requests only, so the earlier days are incomplete' : '');
   renderRecent(recent.data);
   const tier = $<HTMLSelectElement>('tier');
   const chosen = tier.value;
@@ -148,8 +163,19 @@ async function refresh(key: string): Promise<void> {
   tier.value = models.data.some((m) => m.id === chosen) ? chosen : (models.data[0]?.id ?? '');
 }
 
+/** Stops the playground's request in flight and clears what it showed. */
+function stopPlayground(): void {
+  running?.abort();
+  running = undefined;
+  reply.replaceChildren();
+  outcome.textContent = '';
+  delete outcome.dataset.state;
+}
+
 async function open(key: string): Promise<void> {
   clearProblem();
+  if (key !== currentKey()) stopPlayground();
+  activeKey = key;
   form.setAttribute('aria-busy', 'true');
   try {
     await refresh(key);
@@ -162,6 +188,7 @@ async function open(key: string): Promise<void> {
       sessionStorage.removeItem(KEY_ITEM);
       dashboard.hidden = true;
     }
+    activeKey = currentKey() ?? undefined;
     showProblem(err);
   } finally {
     form.removeAttribute('aria-busy');
@@ -176,18 +203,14 @@ form.addEventListener('submit', (event) => {
 });
 
 forget.addEventListener('click', () => {
+  stopPlayground();
+  activeKey = undefined;
   sessionStorage.removeItem(KEY_ITEM);
   dashboard.hidden = true;
   forget.hidden = true;
   clearProblem();
   keyInput.focus();
 });
-
-const playground = $<HTMLFormElement>('playground');
-const send = $<HTMLButtonElement>('send');
-const reply = $('reply');
-const outcome = $('outcome');
-let running: AbortController | undefined;
 
 playground.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -205,6 +228,7 @@ playground.addEventListener('submit', (event) => {
   playground.setAttribute('aria-busy', 'true');
   runPlayground(key, $<HTMLSelectElement>('tier').value, prompt, reply, controller.signal)
     .then(async (result) => {
+      if (controller.signal.aborted) return;
       const charge =
         result.chargeMicros === undefined
           ? 'charge not yet settled'
@@ -218,11 +242,14 @@ playground.addEventListener('submit', (event) => {
       }, VIEW_CACHE_SECONDS * 1000);
     })
     .catch((err: unknown) => {
+      // Stopped for another request, another key or none: nothing to report.
+      if (controller.signal.aborted) return;
       outcome.textContent = '';
       outcome.dataset.state = 'failed';
       showProblem(err);
     })
     .finally(() => {
+      if (running !== controller && running !== undefined) return;
       send.disabled = false;
       playground.removeAttribute('aria-busy');
     });

@@ -283,4 +283,51 @@ describe('the console', () => {
     expect(await page.locator('#dashboard').isHidden()).toBe(true);
     await page.close();
   });
+
+  it('stops a streaming playground reply when its key is forgotten, and shows the next key only its own figures', async () => {
+    const bravo = await admin(runtime, 'POST', '/admin/accounts', { name: 'Bravo', creditUsd: 1 });
+    expect(bravo.status).toBe(201);
+    const bravoKey = (bravo.json.apiKey as { key: string }).key;
+    const page = await openConsole();
+    await pasteKey(page, runtime.apiKey);
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    const demoName = (await page.locator('#account-name').textContent()) ?? '';
+    expect(demoName).not.toBe('Bravo');
+
+    // A reply at 5 tokens a second: still streaming when its key is forgotten.
+    await page.getByLabel('Prompt', { exact: true }).fill('Write slowly fault:slow tokens:40');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.locator('#reply').textContent(), { timeout: 10_000 }).not.toBe('');
+    await page.getByRole('button', { name: 'Forget key' }).click();
+    expect(await page.locator('#reply').textContent()).toBe('');
+    expect(await page.locator('#outcome').textContent()).toBe('');
+
+    await pasteKey(page, bravoKey);
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    await expect.poll(() => page.locator('#account-name').textContent()).toBe('Bravo');
+    // Long enough for several more tokens of the forgotten reply, had it gone on.
+    await page.waitForTimeout(1_500);
+    expect(await page.locator('#reply').textContent()).toBe('');
+    expect(await page.locator('#problem').isHidden()).toBe(true);
+    expect(await page.locator('#account-name').textContent()).toBe('Bravo');
+    expect(await page.getByRole('button', { name: 'Send' }).isEnabled()).toBe(true);
+    await page.close();
+  });
+
+  it('says when a usage report counted only the newest requests of its range', async () => {
+    const page = await openConsole();
+    // The gateway caps a key holder's report at 10,000 requests; this account has far fewer, so
+    // the report the page gets is the gateway's own, marked truncated on its way.
+    await page.route('**/v1/usage?*', async (route) => {
+      const response = await route.fetch();
+      const report = (await response.json()) as Record<string, unknown>;
+      await route.fulfill({ response, json: { ...report, truncated: true } });
+    });
+    await pasteKey(page, runtime.apiKey);
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    await expect
+      .poll(() => page.locator('#usage-total').textContent())
+      .toMatch(/the newest requests only, so the earlier days are incomplete$/);
+    await page.close();
+  });
 });
