@@ -4,6 +4,7 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { TIER_ALIASES, TIER_IDS, type TierId } from '../../shared/domain/catalog.js';
 import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import {
+  askWithWeatherTool,
   assertAnthropic,
   validateAnthropicError,
   validateMessage,
@@ -173,12 +174,7 @@ describe('tools', () => {
   it('seal the upstream tool-use id and open it again in the tool result that answers it', async () => {
     const tag = marker();
     const question = ask(`What is the weather in Paris? ${tag}`);
-    const first = await client.messages.create({
-      model: 'tier-3',
-      max_tokens: 256,
-      tools: [WEATHER_TOOL],
-      messages: question,
-    });
+    const first = await askWithWeatherTool(client, question);
     assertAnthropic(validateMessage, first);
     expect(first.stop_reason).toBe('tool_use');
     const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
@@ -188,19 +184,14 @@ describe('tools', () => {
     expect(JSON.stringify(first)).not.toContain('toolu_');
 
     // The demo upstream refuses a tool result that answers no tool use it minted.
-    const second = await client.messages.create({
-      model: 'tier-3',
-      max_tokens: 256,
-      tools: [WEATHER_TOOL],
-      messages: [
-        ...question,
-        { role: 'assistant', content: first.content },
-        {
-          role: 'user',
-          content: [{ type: 'tool_result', tool_use_id: use?.id ?? '', content: '18°C, sunny' }],
-        },
-      ],
-    });
+    const second = await askWithWeatherTool(client, [
+      ...question,
+      { role: 'assistant', content: first.content },
+      {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: use?.id ?? '', content: '18°C, sunny' }],
+      },
+    ]);
     assertAnthropic(validateMessage, second);
     expect(second.stop_reason).toBe('end_turn');
     const upstream = upstreamRequestsWith(runtime, tag).at(-1)?.body.messages as Array<{ content: unknown }>;

@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { describe, expect, it } from 'vitest';
-import { assertAnthropic, validateAnthropicError, WEATHER_TOOL } from '../support/anthropic-helpers.js';
+import { askWithWeatherTool, assertAnthropic, validateAnthropicError } from '../support/anthropic-helpers.js';
 import { marker, upstreamRequestsWith } from '../support/e2e-helpers.js';
 import { expectUntouched, ownAccount, runtime, useHostileInputRuntime } from '../support/hostile-input.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
@@ -170,25 +170,15 @@ describe('messages: tool results out of order', () => {
     const question: Anthropic.MessageParam[] = [
       { role: 'user', content: `What is the weather in Paris? ${tag}` },
     ];
-    const first = await client.messages.create({
-      model: 'tier-3',
-      max_tokens: 256,
-      tools: [WEATHER_TOOL],
-      messages: question,
-    });
+    const first = await askWithWeatherTool(client, question);
     const asked = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
     expect(asked).toBeDefined();
-    const reply = await client.messages.create({
-      model: 'tier-3',
-      max_tokens: 256,
-      tools: [WEATHER_TOOL],
-      messages: [
-        ...question,
-        { role: 'assistant', content: first.content },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: asked?.id ?? '', content: 'sunny' }] },
-        { role: 'user', content: 'And tomorrow?' },
-      ],
-    });
+    const reply = await askWithWeatherTool(client, [
+      ...question,
+      { role: 'assistant', content: first.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: asked?.id ?? '', content: 'sunny' }] },
+      { role: 'user', content: 'And tomorrow?' },
+    ]);
     expect(reply.role).toBe('assistant');
     expect(upstreamRequestsWith(runtime, tag)).toHaveLength(2);
   });

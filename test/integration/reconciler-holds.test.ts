@@ -55,6 +55,22 @@ const reconciler = () =>
     silentLog,
   );
 
+/** Sets one attribute of a hold item, as the function or an older version would have left it. */
+const setOnHold = (
+  hold: { accountId: string; requestId: string },
+  name: 'outbox' | 'gsi1pk',
+  value: unknown,
+) =>
+  db.send(
+    new UpdateCommand({
+      TableName: runtime.tables.ledger,
+      Key: ledgerKeys.hold(hold.accountId, hold.requestId),
+      UpdateExpression: 'SET #name = :value',
+      ExpressionAttributeNames: { '#name': name },
+      ExpressionAttributeValues: { ':value': value },
+    }),
+  );
+
 const removeOutbox = (hold: { accountId: string; requestId: string }) =>
   db.send(
     new UpdateCommand({
@@ -71,14 +87,7 @@ describe('holds with an outbox', () => {
     const { accountId, keyId } = await createAccount(runtime, name, credit);
     const requestId = uniqueId(name);
     const hold = await placeOldHold({ accountId, keyId, requestId, tier: 'tier-2', holdMicros: 12_345 });
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(accountId, requestId),
-        UpdateExpression: 'SET outbox = :usage',
-        ExpressionAttributeValues: { ':usage': outbox },
-      }),
-    );
+    await setOnHold({ accountId, requestId }, 'outbox', outbox);
     return { ...hold, credit };
   }
   it('keeps a hold whose outbox does not parse, as a failure, instead of releasing it uncharged', async () => {
@@ -121,14 +130,7 @@ describe('the holds-by-age index', () => {
     for (const requestId of [...ids.values(), legacy])
       await placeOldHold({ accountId, keyId, requestId, tier: 'tier-1', holdMicros: 100 });
     // A hold placed before the index had shards.
-    await db.send(
-      new UpdateCommand({
-        TableName: runtime.tables.ledger,
-        Key: ledgerKeys.hold(accountId, legacy),
-        UpdateExpression: 'SET gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': 'HOLD' },
-      }),
-    );
+    await setOnHold({ accountId, requestId: legacy }, 'gsi1pk', 'HOLD');
     expect(await openHolds(db, runtime.tables.ledger, accountId)).toHaveLength(HOLDS_INDEX_SHARDS + 1);
 
     await runtime.runReconciler();
@@ -152,14 +154,7 @@ describe('the holds-by-age index', () => {
     const stuck = Array.from({ length: maxHolds + 2 }, (_, i) => inShard('HOLD#0', `stuck${i}-`));
     for (const requestId of stuck) {
       await placeOldHold({ accountId, keyId, requestId, tier: 'tier-1', holdMicros: 100 });
-      await db.send(
-        new UpdateCommand({
-          TableName: runtime.tables.ledger,
-          Key: ledgerKeys.hold(accountId, requestId),
-          UpdateExpression: 'SET outbox = :bad',
-          ExpressionAttributeValues: { ':bad': { unreadable: true } },
-        }),
-      );
+      await setOnHold({ accountId, requestId }, 'outbox', { unreadable: true });
     }
     const waiting = inShard('HOLD#5', 'waiting');
     await placeOldHold({ accountId, keyId, requestId: waiting, tier: 'tier-1', holdMicros: 100 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type Anthropic from '@anthropic-ai/sdk';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { LocalRuntime } from '../../local/runtime.js';
 import {
@@ -108,6 +109,16 @@ export const WEATHER_TOOL = {
     required: ['location'],
   },
 };
+
+/** Asks tier-3, with WEATHER_TOOL, `question`: the demo upstream answers with a call of the tool. */
+export function askWithWeatherTool(client: Anthropic, question: Anthropic.MessageParam[]) {
+  return client.messages.create({
+    model: 'tier-3',
+    max_tokens: 256,
+    tools: [WEATHER_TOOL],
+    messages: question,
+  });
+}
 
 /** The Messages dialect with a fixed tool-id key, and requests for it: fixtures of the unit tests. */
 export const unitToolIds = new ToolCallIds('unit test tool ids');
