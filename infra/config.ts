@@ -1,6 +1,6 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { DEFAULT_UPSTREAM_BASE_URL } from '../shared/config.js';
+import { DEFAULT_UPSTREAM_BASE_URL, MAX_PROBE_INTERVAL_MINUTES } from '../shared/config.js';
 import { usdToMicros } from '../shared/domain/money.js';
 
 /**
@@ -58,7 +58,7 @@ export function readConfig(scope: Construct): TiergateConfig {
       context('probeIntervalMinutes'),
       CONFIG_DEFAULTS.probeIntervalMinutes,
       1,
-      1440,
+      MAX_PROBE_INTERVAL_MINUTES,
     ),
     alarmEmail: optionalEmail('alarmEmail', context('alarmEmail')),
     upstreamBaseUrl: httpsUrl('upstreamBaseUrl', context('upstreamBaseUrl'), CONFIG_DEFAULTS.upstreamBaseUrl),

@@ -8,8 +8,8 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_UPSTREAM_BASE_URL,
   ENV,
-  intEnv,
   optionalEnv,
+  probeIntervalMinutes,
 } from '../shared/config.js';
 import { hashApiKey } from '../shared/domain/keys.js';
 import { USAGE_RULES } from '../shared/events/rules.js';
@@ -106,7 +106,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 let started = false;
 
 /** The probe interval the local handlers use for /health freshness. */
-const probeIntervalMs = (): number => intEnv(ENV.probeIntervalMinutes, 360) * 60_000;
+const probeIntervalMs = (): number => probeIntervalMinutes() * 60_000;
 
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   // Handler modules read their configuration once, at import: one runtime per process.

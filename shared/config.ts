@@ -91,6 +91,17 @@ export function optionalEnv(name: string, env: Env = process.env): string | unde
 }
 
 /** A non-negative integer from the environment, capped at `max`, or the default when unset. */
+/**
+ * The longest probe interval: the probe alarm's period equals it and CloudWatch caps periods at a
+ * day. The stack refuses more; locally a larger value is read as this (a timer beyond 2^31 ms would
+ * fire at once, again and again).
+ */
+export const MAX_PROBE_INTERVAL_MINUTES = 1440;
+
+/** PROBE_INTERVAL_MINUTES: 360 by default, at most MAX_PROBE_INTERVAL_MINUTES; 0 turns the local probe off. */
+export const probeIntervalMinutes = (env: Env = process.env): number =>
+  intEnv(ENV.probeIntervalMinutes, 360, MAX_PROBE_INTERVAL_MINUTES, env);
+
 export function intEnv(
   name: string,
   fallback: number,
@@ -192,7 +203,7 @@ export function readCompletionsConfig(env: Env = process.env): CompletionsConfig
     catalogCacheTtlMs: optionalInt(ENV.catalogCacheTtlMs),
     keyCacheTtlMs: optionalInt(ENV.keyCacheTtlMs),
     guardrailCacheTtlMs: optionalInt(ENV.guardrailCacheTtlMs),
-    probeIntervalMs: intEnv(ENV.probeIntervalMinutes, 360, Number.MAX_SAFE_INTEGER, env) * 60_000,
+    probeIntervalMs: probeIntervalMinutes(env) * 60_000,
   };
 }
 

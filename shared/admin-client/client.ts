@@ -20,7 +20,16 @@ export interface AdminClientOptions {
   token?: string;
   fetch: typeof fetch;
   credentials: CredentialSource;
+  /** How long a call may take, answer included, before it fails (default ADMIN_CALL_TIMEOUT_MS). */
+  timeoutMs?: number;
 }
+
+/**
+ * An admin call, answer included, gives up after this long: a hung connection must not hold the CLI,
+ * or the local probe scheduler, which runs no probe while one is in flight, forever. Longer than any
+ * report takes (the admin function's own timeout is 30 s).
+ */
+export const ADMIN_CALL_TIMEOUT_MS = 60_000;
 
 /** The server answered with an error status. */
 export class ApiError extends Error {
@@ -94,6 +103,7 @@ export function buildUrl(base: URL, path: string, query: Query = {}): URL {
 
 function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError') return 'no answer in time';
   // fetch reports "fetch failed" and keeps the useful detail (ECONNREFUSED, ENOTFOUND...) in cause.
   const cause = err.cause;
   if (cause instanceof Error) {
@@ -164,6 +174,7 @@ export class AdminClient {
         method: request.method,
         headers,
         ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? ADMIN_CALL_TIMEOUT_MS),
       });
       text = await response.text();
     } catch (err) {

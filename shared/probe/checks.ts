@@ -179,11 +179,31 @@ function shapeProblem(error: z.ZodError): string {
   return `field ${path} is not as OpenAI specifies (${issue?.code ?? 'invalid'})`;
 }
 
-/** A non-streaming answer: its shape, usage, the gateway id and no upstream names. */
+/**
+ * How an answer ended that means the model answered: it stopped, or reached the probe's output cap.
+ * Anything else (a content filter, a tool call) is no answer to "reply OK".
+ */
+export const ANSWERED_FINISH_REASONS: ReadonlySet<string> = new Set(['stop', 'length']);
+
+/**
+ * Problems unless the model said something and finished as a model that answered does: a reply with
+ * no text (a reasoning model that spent the cap thinking, a filter that blanked it) is what every
+ * client would get, so it fails the probe however well-formed it is.
+ */
+export function answerProblems(text: string, finishReason: unknown): string[] {
+  const problems: string[] = [];
+  if (text.trim() === '') problems.push('the answer has no text');
+  if (typeof finishReason !== 'string' || !ANSWERED_FINISH_REASONS.has(finishReason))
+    problems.push('the answer did not finish with stop or length');
+  return problems;
+}
+
+/** A non-streaming answer: its shape, usage, the gateway id, some text, and no upstream names. */
 export function checkCompletion(body: unknown, terms: readonly string[]): string[] {
   const parsed = completionShape.safeParse(body);
-  const problems = parsed.success ? [] : [shapeProblem(parsed.error)];
-  return [...problems, ...bodyLeaks(body, terms)];
+  if (!parsed.success) return [shapeProblem(parsed.error), ...bodyLeaks(body, terms)];
+  const [choice] = parsed.data.choices;
+  return [...answerProblems(choice?.message.content ?? '', choice?.finish_reason), ...bodyLeaks(body, terms)];
 }
 
 export interface ParsedStream {
@@ -240,6 +260,7 @@ export function checkStream(text: string, terms: readonly string[]): string[] {
       chunk.choices.some((choice) => isObject(choice) && typeof choice.finish_reason === 'string'),
   );
   if (!finished) problems.push('no chunk carries a finish_reason');
+  else problems.push(...answerProblems(streamedText(chunks), lastFinishReason(chunks)));
   if (!chunks.some((chunk) => isObject(chunk) && isObject(chunk.usage))) {
     problems.push('no usage chunk although stream_options.include_usage was set');
   }
@@ -251,6 +272,28 @@ export function checkStream(text: string, terms: readonly string[]): string[] {
     }
   }
   return problems;
+}
+
+/** The first choice's text, as a client joins its deltas. */
+function streamedText(chunks: readonly unknown[]): string {
+  let text = '';
+  for (const chunk of chunks) {
+    const choice = isObject(chunk) && Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+    const content = isObject(choice) && isObject(choice.delta) ? choice.delta.content : undefined;
+    if (typeof content === 'string') text += content;
+  }
+  return text;
+}
+
+/** The last finish_reason a chunk carried. */
+function lastFinishReason(chunks: readonly unknown[]): unknown {
+  let reason: unknown;
+  for (const chunk of chunks) {
+    if (!isObject(chunk) || !Array.isArray(chunk.choices)) continue;
+    for (const choice of chunk.choices)
+      if (isObject(choice) && typeof choice.finish_reason === 'string') reason = choice.finish_reason;
+  }
+  return reason;
 }
 
 /** The gateway's request id from a response id (`chatcmpl-<request id>`). */

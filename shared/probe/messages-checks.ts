@@ -1,7 +1,7 @@
 import * as z from 'zod/v4';
 import { SseParser } from '../domain/sse.js';
 import { normaliseUsage } from '../domain/usage-normalise.js';
-import { bodyLeaks, PROBE_TIER } from './checks.js';
+import { answerProblems, bodyLeaks, PROBE_TIER } from './checks.js';
 
 /**
  * What the Messages step checks in a streamed Anthropic Messages answer, as a pure function: the event grammar,
@@ -108,6 +108,11 @@ export function checkMessagesStream(text: string, terms: readonly string[]): Mes
     problems.push('the stream has no single message_delta with a stop reason and usage');
   }
   if (!types.includes('content_block_delta')) problems.push('the stream carried no content');
+  else if (delta.success) {
+    // As on chat: some text, and a stop a model that answered gives (end_turn or the cap).
+    const finish = STOP_AS_FINISH[delta.data.delta.stop_reason];
+    problems.push(...answerProblems(streamedText(events), finish));
+  }
   for (const event of events) {
     const leaks = bodyLeaks(event.data, terms);
     if (leaks.length > 0) {
@@ -126,6 +131,19 @@ export function checkMessagesStream(text: string, terms: readonly string[]): Mes
   }
   const reported = { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
   return { problems, messageId, reported };
+}
+
+/** Anthropic's stop reasons of an answer, as chat's finish reasons. */
+const STOP_AS_FINISH: Readonly<Record<string, string>> = { end_turn: 'stop', max_tokens: 'length' };
+
+/** The text of the stream's text deltas, joined. */
+function streamedText(events: readonly StreamEvent[]): string {
+  let text = '';
+  for (const { data } of events) {
+    const delta = data.type === 'content_block_delta' ? (data.delta as Record<string, unknown>) : undefined;
+    if (delta?.type === 'text_delta' && typeof delta.text === 'string') text += delta.text;
+  }
+  return text;
 }
 
 /** The gateway's request id from a Messages id (`msg_<request id>`). */

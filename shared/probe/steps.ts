@@ -268,11 +268,21 @@ export async function cleanup(env: ProbeEnv, state: ProbeState): Promise<ProbeSt
   return { ...rest, steps: [...state.steps, t.pass()] };
 }
 
+/**
+ * The run's result from the final state, saved; `recorded` is false when a run that finished later
+ * was already stored (this one is then not what /health shows).
+ */
+export async function recordRun(
+  env: ProbeEnv,
+  state: ProbeState,
+): Promise<{ result: ProbeResult; recorded: boolean }> {
+  const result = probeResult(state, env.now());
+  return { result, recorded: await saveProbeResult(env, result) };
+}
+
 /** Record: the run's result from the final state, saved. */
 export async function record(env: ProbeEnv, state: ProbeState): Promise<ProbeResult> {
-  const result = probeResult(state, env.now());
-  await saveProbeResult(env, result);
-  return result;
+  return (await recordRun(env, state)).result;
 }
 
 /** The tasks of the state machine, by the `step` of their event. */

@@ -1,7 +1,7 @@
 import * as z from 'zod/v4';
 import type { Log } from '../http.js';
 import type { ProbeEnv } from './env.js';
-import { asTaskFailure, PROBE_TASKS, type ProbeTaskName, probeStateSchema } from './steps.js';
+import { asTaskFailure, PROBE_TASKS, type ProbeTaskName, probeStateSchema, recordRun } from './steps.js';
 
 /** The event each state machine task sends the probe function: which step, and the state so far. */
 export const probeTaskEvent = z.object({
@@ -41,10 +41,12 @@ export function createProbeTask(deps: ProbeTaskDeps) {
     if (step === 'record') {
       let passed = false;
       try {
-        const result = await PROBE_TASKS.record(env, state);
-        passed = result.passed;
+        const { result, recorded } = await recordRun(env, state);
+        // As the local runner counts a run: a pass that is not what /health shows is no success.
+        passed = result.passed && recorded;
         deps.log.info('probe recorded', {
-          passed,
+          passed: result.passed,
+          recorded,
           failingStep: result.failingStep,
           startedAt: state.startedAt,
         });

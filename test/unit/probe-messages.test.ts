@@ -44,6 +44,21 @@ function stream(parts: { start?: unknown; delta?: unknown; end?: string } = {}):
 }
 
 describe('probe checks: a streamed Messages answer', () => {
+  it('fails a stream without text, or one that stopped as no answer does (a refusal, a tool call)', () => {
+    const blank = stream().replace('OK, says Anthropic', ' ');
+    expect(checkMessagesStream(blank, TERMS).problems).toEqual(['the answer has no text']);
+    const refused = stream({
+      delta: { type: 'message_delta', delta: { stop_reason: 'refusal' }, usage: { output_tokens: 2 } },
+    });
+    expect(checkMessagesStream(refused, TERMS).problems).toEqual([
+      'the answer did not finish with stop or length',
+    ]);
+    const capped = stream({
+      delta: { type: 'message_delta', delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 2 } },
+    });
+    expect(checkMessagesStream(capped, TERMS).problems).toEqual([]);
+  });
+
   it('accepts a conforming stream and reads the usage its client was told, cache tokens as input', () => {
     expect(checkMessagesStream(stream(), TERMS)).toEqual({
       problems: [],

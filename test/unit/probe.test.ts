@@ -123,7 +123,10 @@ describe('probe checks: OpenAI shapes and leaks', () => {
     expect(checkStream(errored, TERMS)).toEqual(
       expect.arrayContaining(['the stream ended with an error frame', 'the stream did not end with [DONE]']),
     );
-    const noUsage = sse(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }), '[DONE]');
+    const noUsage = sse(
+      chunk({ choices: [{ index: 0, delta: { content: 'OK' }, finish_reason: 'stop' }] }),
+      '[DONE]',
+    );
     expect(checkStream(noUsage, TERMS)).toEqual([
       'no usage chunk although stream_options.include_usage was set',
     ]);
@@ -136,6 +139,29 @@ describe('probe checks: OpenAI shapes and leaks', () => {
       '[DONE]',
     );
     expect(checkStream(twoIds, TERMS)).toContain('the chunks do not share one id');
+  });
+
+  it('fails an answer without text, or one that did not finish as an answer, however well-formed', () => {
+    const reply = (content: string | null, finish: string) =>
+      completion({ choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish }] });
+    // A reasoning model that spent the cap thinking, a filter that blanked the reply.
+    expect(checkCompletion(reply(null, 'length'), TERMS)).toEqual(['the answer has no text']);
+    expect(checkCompletion(reply('  ', 'stop'), TERMS)).toEqual(['the answer has no text']);
+    expect(checkCompletion(reply('OK', 'content_filter'), TERMS)).toEqual([
+      'the answer did not finish with stop or length',
+    ]);
+    expect(checkCompletion(reply('OK', 'length'), TERMS)).toEqual([]);
+    const usageChunk = chunk({ choices: [], usage: completion().usage });
+    const blank = sse(
+      chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }),
+      chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }] }),
+      usageChunk,
+      '[DONE]',
+    );
+    expect(checkStream(blank, TERMS)).toEqual([
+      'the answer has no text',
+      'the answer did not finish with stop or length',
+    ]);
   });
 });
 
@@ -314,7 +340,7 @@ describe('probe task (the Lambda handler logic)', () => {
     });
   });
 
-  it('publishes ProbeSuccess 1 for a recorded pass, 0 for a failure and 0 when recording fails', async () => {
+  it('publishes ProbeSuccess 1 for a recorded pass, 0 for a failure, when recording fails or stores nothing', async () => {
     const published: boolean[] = [];
     const make = (recordAnswer: unknown) =>
       createProbeTask({
@@ -339,7 +365,11 @@ describe('probe task (the Lambda handler logic)', () => {
     await expect(
       make(Object.assign(new Error('unavailable'), { status: 503 }))({ step: 'record', state: passedState }),
     ).rejects.toThrow('unavailable');
-    expect(published).toEqual([true, false, false]);
+    // A pass not stored (a run that finished later was) is not what /health shows: as the local runner counts it.
+    await expect(make({ recorded: false })({ step: 'record', state: passedState })).resolves.toMatchObject({
+      passed: true,
+    });
+    expect(published).toEqual([true, false, false, false]);
   });
 });
 
