@@ -50,7 +50,7 @@ export class TiergateStack extends Stack {
       publicUrl: this.api.completionsUrl,
       adminUrl: this.api.adminUrl,
     });
-    this.observability.addProbeAlarms(config.probeIntervalMinutes);
+    this.observability.addProbeAlarms(config.probeIntervalMinutes, this.probe.stateMachine);
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Public API root (/health, /v1/...); OpenAI SDKs take <ApiUrl>v1 as their base URL',

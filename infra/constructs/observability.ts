@@ -12,6 +12,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import {
   DEBT_RECORDED_METRIC,
@@ -174,13 +175,18 @@ export class Observability extends Construct {
   }
 
   /**
-   * The synthetic probe's two alarms, which SyntheticProbe hooks up with its schedule:
+   * The synthetic probe's three alarms, which SyntheticProbe hooks up with its schedule:
    * - `ProbeFailed`: a run failed (ProbeSuccess 0). Missing data keeps the state, so it stays in ALARM until a
    *   run passes; that no run reports at all is the other alarm's business.
    * - `ProbeMissing`: no run passed within two probe intervals, missing data counting as breaching, so a probe
    *   that stopped running (schedule, state machine or Record broken) alarms as loudly as one that fails.
+   * - `ProbeRunFailed`: a run of the state machine failed, timed out or was aborted, so it recorded nothing;
+   *   at once, rather than when ProbeMissing's two intervals are up.
    */
-  addProbeAlarms(intervalMinutes: number): { failed: Alarm; missing: Alarm } {
+  addProbeAlarms(
+    intervalMinutes: number,
+    stateMachine: IStateMachine,
+  ): { failed: Alarm; missing: Alarm; runs: Alarm } {
     const probeSuccess = (statistic: string, period: Duration) =>
       gatewayMetric(PROBE_SUCCESS_METRIC, { statistic, period });
     const failed = this.alarm('ProbeFailed', probeSuccess('Minimum', FIVE_MINUTES), {
@@ -201,6 +207,31 @@ export class Observability extends Construct {
       datapointsToAlarm: 2,
       treatMissingData: TreatMissingData.BREACHING,
     });
+    // A run that ends without its Record task (the probe function crashing at start-up, so that Record fails
+    // too; the execution's 20-minute limit) publishes no ProbeSuccess, which only ProbeMissing would notice,
+    // up to two intervals later. Step Functions' own counts of such runs say so at once.
+    const runs = this.alarm(
+      'ProbeRunFailed',
+      new MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          failed: stateMachine.metricFailed({ period: FIVE_MINUTES, statistic: 'Sum' }),
+          timedOut: stateMachine.metricTimedOut({ period: FIVE_MINUTES, statistic: 'Sum' }),
+          aborted: stateMachine.metricAborted({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        },
+        label: 'Probe runs that failed, timed out or were aborted',
+        period: FIVE_MINUTES,
+      }),
+      {
+        alarmDescription:
+          'A synthetic probe run ended without recording its result (failed, timed out or aborted): see the ' +
+          'state machine execution in the Step Functions console.',
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      },
+    );
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Synthetic probe (1 = passed)',
@@ -209,7 +240,7 @@ export class Observability extends Construct {
         width: 24,
       }),
     );
-    return { failed, missing };
+    return { failed, missing, runs };
   }
 
   private rateAlarm(alarmDescription: string): AlarmOptions {

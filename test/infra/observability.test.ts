@@ -146,6 +146,29 @@ describe('alarms', () => {
     });
   });
 
+  it("alarms at once when a probe run ends without recording (failed, timed out, aborted), from Step Functions' own metrics", () => {
+    const alarm = alarmsByName().get('ProbeRunFailed') as { Metrics: Array<Record<string, unknown>> };
+    expect(alarm).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef()],
+    });
+    const byId = new Map(alarm.Metrics.map((query) => [query.Id, query]));
+    expect(byId.get('expr_1')?.Expression).toBe('FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)');
+    const machine = JSON.stringify(ref(logicalId(stack.probe.stateMachine)));
+    for (const [id, name] of [
+      ['failed', 'ExecutionsFailed'],
+      ['timedOut', 'ExecutionsTimedOut'],
+      ['aborted', 'ExecutionsAborted'],
+    ]) {
+      const stat = byId.get(id)?.MetricStat as { Metric: { Namespace: string; MetricName: string } };
+      expect(stat.Metric).toMatchObject({ Namespace: 'AWS/States', MetricName: name });
+      expect(JSON.stringify(stat.Metric)).toContain(machine);
+    }
+  });
+
   it('alarms when late usage records a debt on an account', () => {
     expect(alarmsByName().get('DebtRecorded')).toMatchObject({
       Namespace: 'Tiergate',
@@ -166,7 +189,7 @@ describe('alarms', () => {
   });
 
   it('sends every alarm, and its recovery, to the topic', () => {
-    expect(stack.observability.alarms.length).toBe(11);
+    expect(stack.observability.alarms.length).toBe(12);
     template.resourceCountIs('AWS::CloudWatch::Alarm', stack.observability.alarms.length);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: [topicRef()],
