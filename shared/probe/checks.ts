@@ -1,4 +1,5 @@
 import * as z from 'zod/v4';
+import type { TierId } from '../domain/catalog.js';
 import { isObject } from '../domain/json-body.js';
 import { SseParser } from '../domain/sse.js';
 
@@ -7,8 +8,8 @@ import { SseParser } from '../domain/sse.js';
  * names an upstream model or provider. Each returns problems as short texts that quote no response content.
  */
 
-/** The tier the probe calls: the cheapest and fastest. */
-export const PROBE_TIER = 'tier-1';
+/** The tier the probe streams from, on both surfaces: the cheapest and fastest. Every other tier gets one plain completion. */
+export const PROBE_TIER: TierId = 'tier-1';
 
 /**
  * Provider names that must never reach a client (DESIGN §2), besides the catalog's own model ids and their
@@ -140,22 +141,23 @@ const usage = z
 
 const gatewayId = z.string().regex(/^chatcmpl-[A-Za-z0-9]+$/);
 
-const completionShape = z.object({
-  id: gatewayId,
-  object: z.literal('chat.completion'),
-  created: z.number().int().positive(),
-  model: z.literal(PROBE_TIER),
-  choices: z
-    .array(
-      z.object({
-        index: z.number().int().nonnegative(),
-        message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }),
-        finish_reason: z.string(),
-      }),
-    )
-    .min(1),
-  usage,
-});
+const completionShape = (tier: TierId) =>
+  z.object({
+    id: gatewayId,
+    object: z.literal('chat.completion'),
+    created: z.number().int().positive(),
+    model: z.literal(tier),
+    choices: z
+      .array(
+        z.object({
+          index: z.number().int().nonnegative(),
+          message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }),
+          finish_reason: z.string(),
+        }),
+      )
+      .min(1),
+    usage,
+  });
 
 const chunkShape = z.object({
   id: gatewayId,
@@ -198,9 +200,13 @@ export function answerProblems(text: string, finishReason: unknown): string[] {
   return problems;
 }
 
-/** A non-streaming answer: its shape, usage, the gateway id, some text, and no upstream names. */
-export function checkCompletion(body: unknown, terms: readonly string[]): string[] {
-  const parsed = completionShape.safeParse(body);
+/** A non-streaming answer of `tier`: its shape, usage, the gateway id, some text, and no upstream names. */
+export function checkCompletion(
+  body: unknown,
+  terms: readonly string[],
+  tier: TierId = PROBE_TIER,
+): string[] {
+  const parsed = completionShape(tier).safeParse(body);
   if (!parsed.success) return [shapeProblem(parsed.error), ...bodyLeaks(body, terms)];
   const [choice] = parsed.data.choices;
   return [...answerProblems(choice?.message.content ?? '', choice?.finish_reason), ...bodyLeaks(body, terms)];

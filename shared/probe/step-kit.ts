@@ -96,9 +96,13 @@ export function failedCall(result: CallResult): string {
 }
 
 /** The gateway's own headers: the probe's tier, a request id, and nothing that names an upstream. */
-export function gatewayHeaderProblems(result: CallResult, terms: readonly string[]): string[] {
+export function gatewayHeaderProblems(
+  result: CallResult,
+  terms: readonly string[],
+  tier: string = PROBE_TIER,
+): string[] {
   const problems = headerLeaks(result.headers, terms);
-  if (result.headers.get('x-tier') !== PROBE_TIER) problems.push(`header x-tier is not ${PROBE_TIER}`);
+  if (result.headers.get('x-tier') !== tier) problems.push(`header x-tier is not ${tier}`);
   if (!result.headers.get('x-request-id')) problems.push('header x-request-id is missing');
   return problems;
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod/v4';
 import { segment } from '../admin-client/client.js';
+import { TIER_IDS, type TierId } from '../domain/catalog.js';
 import { usdToMicros } from '../domain/money.js';
 import { checkCompletion, checkStream, PROBE_TIER, parseSse, requestIdOf } from './checks.js';
 import type { ProbeEnv } from './env.js';
@@ -112,30 +113,41 @@ async function deleteAccount(env: ProbeEnv, accountId: string): Promise<void> {
 }
 
 /**
- * Complete: through the public Function URL, a tier-1 completion, plain and streamed. Both must conform to the
- * OpenAI shapes, carry usage, name only the tier, and show no upstream model or provider anywhere.
+ * Complete: through the public Function URL, a tier-1 completion, plain and streamed, then a plain one on every
+ * other tier, so a broken model on any tier fails the probe. Each must conform to the OpenAI shapes, carry
+ * usage, answer, name only its tier, and show no upstream model or provider anywhere.
  */
 export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
   const t = timer(env, 'Complete');
   const apiKey = need(state.apiKey, 'the probe key', 'Complete');
   const terms = await catalogLeakTerms(env, t);
-  const request = {
-    model: PROBE_TIER,
-    messages: [{ role: 'user', content: PROBE_PROMPT }],
-    max_completion_tokens: PROBE_MAX_COMPLETION_TOKENS,
-  };
+  const calls: Array<{ tier: TierId; mode: 'non-streaming' | 'streaming' }> = [
+    { tier: PROBE_TIER, mode: 'non-streaming' },
+    { tier: PROBE_TIER, mode: 'streaming' },
+    ...TIER_IDS.filter((tier) => tier !== PROBE_TIER).map((tier) => ({
+      tier,
+      mode: 'non-streaming' as const,
+    })),
+  ];
   const requestIds: string[] = [];
-  for (const mode of ['non-streaming', 'streaming'] as const) {
+  for (const { tier, mode } of calls) {
+    const request = {
+      model: tier,
+      messages: [{ role: 'user', content: PROBE_PROMPT }],
+      max_completion_tokens: PROBE_MAX_COMPLETION_TOKENS,
+    };
     const body =
       mode === 'streaming' ? { ...request, stream: true, stream_options: { include_usage: true } } : request;
+    // The tier-1 calls keep their names; the others are named by their tier.
+    const label = tier === PROBE_TIER ? mode : `${tier} ${mode}`;
     let result: CallResult;
     try {
       result = await callPublicApi(env, '/v1/chat/completions', { authorization: `Bearer ${apiKey}` }, body);
     } catch (err) {
-      throw t.fail(`${mode} completion: no answer (${noAnswer(err)})`, err);
+      throw t.fail(`${label} completion: no answer (${noAnswer(err)})`, err);
     }
-    if (result.status !== 200) throw t.fail(`${mode} completion: ${failedCall(result)}`);
-    const problems = gatewayHeaderProblems(result, terms);
+    if (result.status !== 200) throw t.fail(`${label} completion: ${failedCall(result)}`);
+    const problems = gatewayHeaderProblems(result, terms, tier);
     let responseId: unknown;
     if (mode === 'streaming') {
       if (!result.headers.get('content-type')?.includes('text/event-stream')) {
@@ -149,14 +161,14 @@ export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeS
       try {
         parsed = JSON.parse(result.text);
       } catch {
-        throw t.fail(`${mode} completion: the body is not JSON`);
+        throw t.fail(`${label} completion: the body is not JSON`);
       }
-      problems.push(...checkCompletion(parsed, terms));
+      problems.push(...checkCompletion(parsed, terms, tier));
       responseId = (parsed as { id?: unknown } | null)?.id;
     }
     const requestId = result.headers.get('x-request-id') ?? '';
     if (requestIdOf(responseId) !== requestId) problems.push('the id does not carry the x-request-id');
-    if (problems.length > 0) throw t.fail(`${mode} completion: ${problems.join('; ')}`);
+    if (problems.length > 0) throw t.fail(`${label} completion: ${problems.join('; ')}`);
     requestIds.push(requestId);
   }
   return { ...state, requestIds, steps: [...state.steps, t.pass()] };

@@ -4,6 +4,8 @@ import { ExecutionError, type RunOptions, StateMachine } from 'aws-local-stepfun
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
+import type { TierId } from '../../shared/domain/catalog.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { hashApiKey } from '../../shared/domain/keys.js';
 import type { ProbeResult } from '../../shared/probe/result.js';
 import type { ProbeState } from '../../shared/probe/steps.js';
@@ -231,23 +233,27 @@ describe('synthetic probe state machine (local execution of the synthesized defi
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'ok', probe: { passed: true, at: result.at } });
     expect(probeSuccessMetrics()).toEqual([1]);
-    // The probe called the upstream as a client would: tier-1, plain and streamed, with a reasoning-safe cap.
+    // The probe called the upstream as a client would: tier-1 plain and streamed, then every other tier
+    // plain, each with a reasoning-safe cap, each on its tier's first model.
     const calls = demoUpstream(runtime).requests.filter((r) =>
       JSON.stringify(r.body.messages).includes('health check'),
     );
-    // Chat plain, chat streamed (max_completion_tokens), then Messages streamed (Anthropic's max_tokens).
-    expect(calls.map((r) => [r.stream, 'max_tokens' in r.body])).toEqual([
-      [false, false],
-      [true, false],
-      [true, true],
+    const firstModel = (tier: TierId) => DEFAULT_CATALOG.tiers[tier].models[0]?.id;
+    // Chat (max_completion_tokens), then Messages streamed (Anthropic's max_tokens).
+    expect(calls.map((r) => [r.body.model, r.stream, 'max_tokens' in r.body])).toEqual([
+      [firstModel('tier-1'), false, false],
+      [firstModel('tier-1'), true, false],
+      [firstModel('tier-2'), false, false],
+      [firstModel('tier-3'), false, false],
+      [firstModel('tier-4'), false, false],
+      [firstModel('tier-1'), true, true],
     ]);
-    for (const call of calls.slice(0, 2)) {
+    for (const call of calls.slice(0, 5)) {
       expect(call.body.max_completion_tokens).toBeGreaterThanOrEqual(16);
       expect(call.body).not.toHaveProperty('max_tokens');
     }
     // The Messages completion (a Claude model name) went upstream as the same tier-1 model.
-    expect(calls[2]?.body.max_tokens).toBeGreaterThanOrEqual(16);
-    expect(calls[2]?.body.model).toBe(calls[0]?.body.model);
+    expect(calls[5]?.body.max_tokens).toBeGreaterThanOrEqual(16);
   });
 
   it('auth broken (the key lookup finds nothing): fails at Complete, cleans up, /health 503', async () => {
@@ -290,7 +296,15 @@ describe('synthetic probe state machine (local execution of the synthesized defi
       'CleanupAfterFailure',
       'RecordFailed',
     ]);
-    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 3 request-log items/);
+    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 6 request-log items/);
+  });
+
+  it('one tier broken (every tier-3 model fails): fails at Complete naming the tier, cleans up, /health 503', async () => {
+    for (const model of DEFAULT_CATALOG.tiers['tier-3'].models)
+      demoUpstream(runtime).injectFault({ model: model.id, fault: { kind: 'status', status: 500 } });
+    const run = await execute();
+    expect(run.tasks).toEqual(['SignUp', 'Complete', 'CleanupAfterFailure', 'RecordFailed']);
+    await expectFailedAt(run, 'Complete', /^tier-3 non-streaming completion: HTTP 502/);
   });
 
   it('Messages broken (the upstream fails every Messages request): fails at Messages, cleans up, /health 503', async () => {
