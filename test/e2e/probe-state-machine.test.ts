@@ -17,7 +17,7 @@ import {
   stateMachineDefinition,
   testStack,
 } from '../infra/support.js';
-import { demoUpstream } from '../support/e2e-helpers.js';
+import { demoUpstream, rawRequest } from '../support/e2e-helpers.js';
 import { admin, startTestRuntime } from '../support/runtime.js';
 
 /**
@@ -335,6 +335,22 @@ describe('synthetic probe state machine (local execution of the synthesized defi
       'VerifyBilling',
       /Messages request was billed on \d+\/\d+ .* its client was told/,
     );
+  });
+
+  it('a step run again after a service error made requests of its own: they are billed, and the run still passes', async () => {
+    const run = await execute({
+      // As a Complete that Step Functions retried would leave: a charged request whose id no step kept.
+      Complete: async (output) => {
+        const res = await rawRequest(
+          runtime,
+          { model: 'tier-2', messages: [{ role: 'user', content: 'This is a health check, tried twice.' }] },
+          { apiKey: String((output as ProbeState).apiKey) },
+        );
+        expect(res.status).toBe(200);
+        await res.text();
+      },
+    });
+    expect(run.output).toMatchObject({ passed: true });
   });
 
   it('Messages stream cut after its first content: fails at Messages (no message_stop), cleans up', async () => {
