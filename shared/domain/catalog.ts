@@ -17,9 +17,11 @@ export const TIER_DESCRIPTIONS: Readonly<Record<TierId, string>> = {
   'tier-4': 'reasoning',
 };
 
+export const isTierId = (value: string): value is TierId => (TIER_IDS as readonly string[]).includes(value);
+
 /** The canonical tier id for a client's `model` value (tier id or alias), or undefined. */
 export function resolveTierId(model: string): TierId | undefined {
-  if ((TIER_IDS as readonly string[]).includes(model)) return model as TierId;
+  if (isTierId(model)) return model;
   return Object.hasOwn(TIER_ALIASES, model) ? TIER_ALIASES[model] : undefined;
 }
 

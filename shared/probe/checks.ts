@@ -212,6 +212,17 @@ export function checkCompletion(
   return [...answerProblems(choice?.message.content ?? '', choice?.finish_reason), ...bodyLeaks(body, terms)];
 }
 
+/**
+ * A tier-auto answer's `x-tier-route`: an auto route with its reason (`auto; rule:tools`, `auto; model:0.82`).
+ * `auto; fallback` means the router did not load, so every tier-auto request is served by the default tier:
+ * clients still get answers, but not the tier they were promised, and the operator pays for it.
+ */
+export function autoRouteProblems(route: string | null): string[] {
+  if (route === null || !/^auto; \S/.test(route)) return ['header x-tier-route is not an auto route'];
+  if (route === 'auto; fallback') return ['tier-auto served by its fallback tier (the router did not load)'];
+  return [];
+}
+
 export interface ParsedStream {
   /** JSON payloads, in order; `[DONE]` excluded. */
   chunks: unknown[];

@@ -1,8 +1,16 @@
 import * as z from 'zod/v4';
 import { segment } from '../admin-client/client.js';
-import { TIER_IDS, type TierId } from '../domain/catalog.js';
+import { isTierId, TIER_IDS, type TierId } from '../domain/catalog.js';
 import { usdToMicros } from '../domain/money.js';
-import { checkCompletion, checkStream, PROBE_TIER, parseSse, requestIdOf } from './checks.js';
+import { AUTO_TIER } from '../routing/auto.js';
+import {
+  autoRouteProblems,
+  checkCompletion,
+  checkStream,
+  PROBE_TIER,
+  parseSse,
+  requestIdOf,
+} from './checks.js';
 import type { ProbeEnv } from './env.js';
 import { completeMessages } from './messages-step.js';
 import { probeResult, saveProbeResult } from './outcome.js';
@@ -46,7 +54,7 @@ export { PROBE_MAX_COMPLETION_TOKENS } from './step-kit.js';
  * ProbeStepError; the state machine (and `runProbe`, its local twin) threads the state from task to task.
  */
 
-/** Credit of the throwaway account: covers the holds of two small tier-1 requests at any sane price. */
+/** Credit of the throwaway account: covers the hold of each of its small requests (they run one at a time) at any sane price. */
 export const PROBE_CREDIT_USD = 0.1;
 
 const createdAccount = z.object({
@@ -112,34 +120,39 @@ async function deleteAccount(env: ProbeEnv, accountId: string): Promise<void> {
   }
 }
 
+/** What Complete asks for: a tier, or tier-auto, which must say which tier served it and why. */
+type ProbeModel = TierId | typeof AUTO_TIER;
+
 /**
  * Complete: through the public Function URL, a tier-1 completion, plain and streamed, then a plain one on every
- * other tier, so a broken model on any tier fails the probe. Each must conform to the OpenAI shapes, carry
+ * other tier, so a broken model on any tier fails the probe, and one on tier-auto, so a router that did not load
+ * (every auto request then served by the default tier) fails it too. Each must conform to the OpenAI shapes, carry
  * usage, answer, name only its tier, and show no upstream model or provider anywhere.
  */
 export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeState> {
   const t = timer(env, 'Complete');
   const apiKey = need(state.apiKey, 'the probe key', 'Complete');
   const terms = await catalogLeakTerms(env, t);
-  const calls: Array<{ tier: TierId; mode: 'non-streaming' | 'streaming' }> = [
-    { tier: PROBE_TIER, mode: 'non-streaming' },
-    { tier: PROBE_TIER, mode: 'streaming' },
+  const calls: Array<{ model: ProbeModel; mode: 'non-streaming' | 'streaming' }> = [
+    { model: PROBE_TIER, mode: 'non-streaming' },
+    { model: PROBE_TIER, mode: 'streaming' },
     ...TIER_IDS.filter((tier) => tier !== PROBE_TIER).map((tier) => ({
-      tier,
+      model: tier,
       mode: 'non-streaming' as const,
     })),
+    { model: AUTO_TIER, mode: 'non-streaming' },
   ];
   const requestIds: string[] = [];
-  for (const { tier, mode } of calls) {
+  for (const { model, mode } of calls) {
     const request = {
-      model: tier,
+      model,
       messages: [{ role: 'user', content: PROBE_PROMPT }],
       max_completion_tokens: PROBE_MAX_COMPLETION_TOKENS,
     };
     const body =
       mode === 'streaming' ? { ...request, stream: true, stream_options: { include_usage: true } } : request;
-    // The tier-1 calls keep their names; the others are named by their tier.
-    const label = tier === PROBE_TIER ? mode : `${tier} ${mode}`;
+    // The tier-1 calls keep their names; the others are named by their model.
+    const label = model === PROBE_TIER ? mode : `${model} ${mode}`;
     let result: CallResult;
     try {
       result = await callPublicApi(env, '/v1/chat/completions', { authorization: `Bearer ${apiKey}` }, body);
@@ -147,7 +160,17 @@ export async function complete(env: ProbeEnv, state: ProbeState): Promise<ProbeS
       throw t.fail(`${label} completion: no answer (${noAnswer(err)})`, err);
     }
     if (result.status !== 200) throw t.fail(`${label} completion: ${failedCall(result)}`);
-    const problems = gatewayHeaderProblems(result, terms, tier);
+    const problems: string[] = [];
+    let tier: TierId;
+    if (model === AUTO_TIER) {
+      const served = result.headers.get('x-tier') ?? '';
+      tier = isTierId(served) ? served : PROBE_TIER;
+      if (!isTierId(served)) problems.push('header x-tier names no tier');
+      problems.push(...autoRouteProblems(result.headers.get('x-tier-route')));
+    } else {
+      tier = model;
+    }
+    problems.push(...gatewayHeaderProblems(result, terms, tier));
     let responseId: unknown;
     if (mode === 'streaming') {
       if (!result.headers.get('content-type')?.includes('text/event-stream')) {

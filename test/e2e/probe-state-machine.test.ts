@@ -234,7 +234,7 @@ describe('synthetic probe state machine (local execution of the synthesized defi
     expect(body).toMatchObject({ status: 'ok', probe: { passed: true, at: result.at } });
     expect(probeSuccessMetrics()).toEqual([1]);
     // The probe called the upstream as a client would: tier-1 plain and streamed, then every other tier
-    // plain, each with a reasoning-safe cap, each on its tier's first model.
+    // and tier-auto plain, each with a reasoning-safe cap, each on its tier's first model.
     const calls = demoUpstream(runtime).requests.filter((r) =>
       JSON.stringify(r.body.messages).includes('health check'),
     );
@@ -246,14 +246,16 @@ describe('synthetic probe state machine (local execution of the synthesized defi
       [firstModel('tier-2'), false, false],
       [firstModel('tier-3'), false, false],
       [firstModel('tier-4'), false, false],
+      // tier-auto: the health check is an easy request, routed to tier-1.
+      [firstModel('tier-1'), false, false],
       [firstModel('tier-1'), true, true],
     ]);
-    for (const call of calls.slice(0, 5)) {
+    for (const call of calls.slice(0, 6)) {
       expect(call.body.max_completion_tokens).toBeGreaterThanOrEqual(16);
       expect(call.body).not.toHaveProperty('max_tokens');
     }
     // The Messages completion (a Claude model name) went upstream as the same tier-1 model.
-    expect(calls[5]?.body.max_tokens).toBeGreaterThanOrEqual(16);
+    expect(calls[6]?.body.max_tokens).toBeGreaterThanOrEqual(16);
   });
 
   it('auth broken (the key lookup finds nothing): fails at Complete, cleans up, /health 503', async () => {
@@ -296,7 +298,7 @@ describe('synthetic probe state machine (local execution of the synthesized defi
       'CleanupAfterFailure',
       'RecordFailed',
     ]);
-    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 6 request-log items/);
+    await expectFailedAt(run, 'VerifyBilling', /billing did not settle within 3 s: 0 of 7 request-log items/);
   });
 
   it('one tier broken (every tier-3 model fails): fails at Complete naming the tier, cleans up, /health 503', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { probeCli } from '../../local/probe.js';
 import {
+  autoRouteProblems,
   bodyLeaks,
   catalogModelIds,
   checkCompletion,
@@ -12,6 +13,7 @@ import type { ProbeAdmin, ProbeEnv } from '../../shared/probe/env.js';
 import { probeResultBody, redactSecrets } from '../../shared/probe/result.js';
 import {
   asTaskFailure,
+  complete,
   failedStepResult,
   type ProbeState,
   ProbeStepError,
@@ -308,6 +310,67 @@ describe('SignUp', () => {
       'POST /admin/accounts/acct_1/keys',
       'DELETE /admin/accounts/acct_1',
     ]);
+  });
+});
+
+describe('Complete', () => {
+  const catalog = { catalog: { tiers: { 'tier-1': { models: [{ id: 'openai/gpt-4o-mini' }] } } } };
+  /** A gateway that answers every tier, and tier-auto on `autoTier` with `route` as its x-tier-route. */
+  const gateway =
+    (autoTier: string, route: string | undefined): typeof fetch =>
+    async (_url, init) => {
+      const request = JSON.parse(String(init?.body)) as { model: string; stream?: boolean };
+      const tier = request.model === 'tier-auto' ? autoTier : request.model;
+      const requestId = `req${Math.random().toString(36).slice(2, 10)}`;
+      const id = `chatcmpl-${requestId}`;
+      const headers: Record<string, string> = { 'x-tier': tier, 'x-request-id': requestId };
+      if (request.model === 'tier-auto' && route !== undefined) headers['x-tier-route'] = route;
+      if (request.stream) {
+        headers['content-type'] = 'text/event-stream';
+        const stream = sse(
+          chunk({ id, model: tier }),
+          chunk({ id, model: tier, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
+          chunk({
+            id,
+            model: tier,
+            choices: [],
+            usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 },
+          }),
+          '[DONE]',
+        );
+        return new Response(stream, { status: 200, headers });
+      }
+      return Response.json(completion({ id, model: tier }), { status: 200, headers });
+    };
+  const run = (answer: typeof fetch) => {
+    const { env } = fakeEnv(() => catalog);
+    env.fetch = answer;
+    return complete(env, { startedAt: '2026-01-01T00:00:00.000Z', steps: [], apiKey: KEY });
+  };
+
+  it("asks every tier and tier-auto, and takes the tier tier-auto names as the answer's tier", async () => {
+    const state = await run(gateway('tier-3', 'auto; model:0.82'));
+    expect(state.requestIds).toHaveLength(6);
+    expect(state.steps.at(-1)).toMatchObject({ name: 'Complete', passed: true });
+  });
+
+  it('fails when tier-auto was served without its router, or says nothing of its route or tier', async () => {
+    await expect(run(gateway('tier-2', 'auto; fallback'))).rejects.toThrow(
+      'tier-auto non-streaming completion: tier-auto served by its fallback tier (the router did not load)',
+    );
+    await expect(run(gateway('tier-2', undefined))).rejects.toThrow(
+      'tier-auto non-streaming completion: header x-tier-route is not an auto route',
+    );
+    await expect(run(gateway('tier-auto', 'auto; rule:tools'))).rejects.toThrow(
+      /^tier-auto non-streaming completion: header x-tier names no tier/,
+    );
+  });
+
+  it('reads an auto route by its form', () => {
+    expect(autoRouteProblems('auto; rule:tools')).toEqual([]);
+    expect(autoRouteProblems('auto; llm:tier-3')).toEqual([]);
+    expect(autoRouteProblems('auto;')).toEqual(['header x-tier-route is not an auto route']);
+    expect(autoRouteProblems('shadow; model:0.5')).toEqual(['header x-tier-route is not an auto route']);
   });
 });
 
