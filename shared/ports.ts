@@ -168,7 +168,14 @@ export interface StoredResponse {
 export type IdempotencyRecord =
   | { state: 'in_flight'; requestId: string; bodyHash: string; leaseUntil: number }
   | { state: 'completed'; requestId: string; bodyHash: string; response: StoredResponse }
-  | { state: 'completed_too_large'; requestId: string; bodyHash: string };
+  | { state: 'completed_too_large'; requestId: string; bodyHash: string }
+  | { state: 'completed_unstored'; requestId: string; bodyHash: string };
+
+/**
+ * How a request that holds a claim completed: its result, or only that it was too large to store,
+ * or that storing it failed (a small marker, so a repeat is refused rather than run and charged again).
+ */
+export type IdempotencyOutcome = StoredResponse | 'too_large' | 'unstored';
 
 export interface IdempotencyClaim {
   accountId: string;
@@ -189,15 +196,10 @@ export interface IdempotencyStore {
   /** Takes the key for a request, or returns the live record that holds it: one winner per key. */
   claim(claim: IdempotencyClaim): Promise<ClaimResult>;
   /**
-   * Stores the result of the request that holds the claim (or only that it was too large to
-   * store); false when that request no longer holds it.
+   * Stores how the request that holds the claim completed; false when that request no longer
+   * holds it.
    */
-  complete(
-    accountId: string,
-    key: string,
-    requestId: string,
-    result: StoredResponse | 'too_large',
-  ): Promise<boolean>;
+  complete(accountId: string, key: string, requestId: string, result: IdempotencyOutcome): Promise<boolean>;
   /** Frees the key after a failed attempt, so a retry may run; only the claiming request can. */
   release(accountId: string, key: string, requestId: string): Promise<void>;
 }

@@ -204,6 +204,17 @@ export const idempotencyResultTooLarge = (): GatewayError =>
     headers: { 'x-should-retry': 'false' },
   });
 
+export const idempotencyResultNotStored = (): GatewayError =>
+  new GatewayError({
+    status: 409,
+    type: 'invalid_request_error',
+    code: 'idempotency_result_not_stored',
+    message:
+      'The request with this Idempotency-Key completed, but its result could not be stored for replay. ' +
+      'Use a new key to run it again.',
+    headers: { 'x-should-retry': 'false' },
+  });
+
 export const upstreamError = (cause?: unknown): GatewayError =>
   new GatewayError({
     status: 502,

@@ -4,11 +4,12 @@ import {
   type GatewayError,
   idempotencyInProgress,
   idempotencyKeyReused,
+  idempotencyResultNotStored,
   idempotencyResultTooLarge,
   invalidIdempotencyKey,
 } from '../domain/errors.js';
 import { describeError, type HttpRequest, type HttpResponse, type Log } from '../http.js';
-import type { IdempotencyRecord, IdempotencyStore, StoredResponse } from '../ports.js';
+import type { IdempotencyOutcome, IdempotencyRecord, IdempotencyStore, StoredResponse } from '../ports.js';
 
 /**
  * `Idempotency-Key` (DESIGN §16) around one route, as a wrapper that sees only HTTP requests and
@@ -26,7 +27,10 @@ export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
  */
 export const MAX_STORED_RESULT_BYTES = 350_000;
 
-/** An unfinished claim holds its key this long past the request's deadline, then a retry may run. */
+/**
+ * An unfinished claim holds its key this long past the request's deadline (the function's, or the
+ * longest a tier lets a request run, whichever comes first), then a retry may run.
+ */
 export const LEASE_MARGIN_MS = 60_000;
 
 const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -50,6 +54,11 @@ export interface IdempotencyOptions {
   route: string;
   /** The authenticated account of a request; a client error when it has none. */
   accountOf(req: HttpRequest): Promise<string>;
+  /**
+   * The longest any request may run (the catalog's longest tier time limit): an attempt that died
+   * frees its key this long after it began, not at the function's deadline.
+   */
+  longestRequestMs?: () => Promise<number>;
   /** The route's error shape. */
   errorResponse(err: GatewayError, requestId: string): HttpResponse;
   /**
@@ -84,7 +93,6 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
       if (Number(req.headers[RETRY_COUNT_HEADER]) > 0) options.countRetryWithoutKey?.();
       return handler(req, ctx);
     }
-    if (!KEY_PATTERN.test(key)) return options.errorResponse(invalidIdempotencyKey(), ctx.requestId);
     // A body that is not a JSON object is refused by the route; nothing is recorded for it.
     const bodyHash = canonicalBodyHash(options.route, req.body);
     if (bodyHash === undefined) return handler(req, ctx);
@@ -92,17 +100,19 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
     try {
       accountId = await options.accountOf(req);
     } catch (err) {
-      // No account (a 401): the route answers in its own words. Anything else is a server error.
+      // No account (a 401, which comes before a bad header): the route answers in its own words.
+      // Anything else is a server error.
       if (asGatewayError(err).status < 500) return handler(req, ctx);
       throw err;
     }
+    if (!KEY_PATTERN.test(key)) return options.errorResponse(invalidIdempotencyKey(), ctx.requestId);
     const started = now();
     const claim: Claim = { accountId, key, requestId: ctx.requestId };
     const result = await store.claim({
       ...claim,
       bodyHash,
       now: started,
-      leaseUntil: Math.max(ctx.deadline, started) + LEASE_MARGIN_MS,
+      leaseUntil: (await requestEnd(started, ctx.deadline)) + LEASE_MARGIN_MS,
       expiresAt: started + IDEMPOTENCY_TTL_MS,
     });
     if (!result.claimed) return answerRepeat(result.record, bodyHash, ctx);
@@ -125,11 +135,26 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
     return recordStream(response, response.body, claim);
   };
 
+  /** When a request that began at `started` ends at the latest. */
+  async function requestEnd(started: number, deadline: number): Promise<number> {
+    let end = deadline;
+    try {
+      const longest = await options.longestRequestMs?.();
+      if (longest !== undefined) end = Math.min(end, started + longest);
+    } catch {
+      // Without the catalog the function's deadline bounds it.
+    }
+    return Math.max(end, started);
+  }
+
   function answerRepeat(record: IdempotencyRecord, bodyHash: string, ctx: RouteContext): HttpResponse {
     if (record.bodyHash !== bodyHash) return options.errorResponse(idempotencyKeyReused(), ctx.requestId);
     if (record.state === 'in_flight') return options.errorResponse(idempotencyInProgress(), ctx.requestId);
     if (record.state === 'completed_too_large') {
       return options.errorResponse(idempotencyResultTooLarge(), ctx.requestId);
+    }
+    if (record.state === 'completed_unstored') {
+      return options.errorResponse(idempotencyResultNotStored(), ctx.requestId);
     }
     log.info('idempotent replay', { requestId: ctx.requestId, originalRequestId: record.requestId });
     const { status, headers, body } = record.response;
@@ -196,17 +221,28 @@ export function withIdempotency(handler: RouteHandler, options: IdempotencyOptio
     };
   }
 
-  /** Never throws: the client gets its response even when the record cannot be written. */
-  async function complete(claim: Claim, result: StoredResponse | 'too_large'): Promise<void> {
+  /**
+   * Never throws: the client gets its response even when the record cannot be written. When the
+   * result cannot be stored, a small marker says the request completed, so a repeat is refused
+   * (409, not to be retried) rather than left in progress until the lease ends and then run and
+   * charged again.
+   */
+  async function complete(claim: Claim, result: IdempotencyOutcome): Promise<void> {
+    const { requestId } = claim;
     try {
-      const stored = await store.complete(claim.accountId, claim.key, claim.requestId, result);
-      if (!stored) log.warn('idempotency claim lost before completion', { requestId: claim.requestId });
-      if (result === 'too_large') {
-        log.info('idempotent result too large to store', { requestId: claim.requestId });
-      }
+      const stored = await store.complete(claim.accountId, claim.key, requestId, result);
+      if (!stored) log.warn('idempotency claim lost before completion', { requestId });
+      if (result === 'too_large') log.info('idempotent result too large to store', { requestId });
+      return;
+    } catch (err) {
+      log.warn('idempotent result not stored', { requestId, err: describeError(err) });
+    }
+    if (result === 'unstored') return;
+    try {
+      await store.complete(claim.accountId, claim.key, requestId, 'unstored');
     } catch (err) {
       // The claim stays in flight until its lease ends; a retry after that runs again.
-      log.warn('idempotent result not stored', { requestId: claim.requestId, err: describeError(err) });
+      log.error('idempotency claim left in flight', { requestId, err: describeError(err) });
     }
   }
 

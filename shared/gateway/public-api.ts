@@ -101,6 +101,8 @@ export class PublicApi {
     const common = {
       store: deps.idempotency,
       countRetryWithoutKey: deps.countRetryWithoutIdempotencyKey,
+      longestRequestMs: async () =>
+        Math.max(...Object.values((await deps.catalog()).tiers).map((tier) => tier.totalTimeoutMs)),
       log: deps.log,
       now: deps.now,
     };

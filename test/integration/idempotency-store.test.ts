@@ -131,14 +131,20 @@ describe('DynamoIdempotencyStore', () => {
     expect(storedBody(await store.claim({ ...claim, requestId: 'req-b' }))).toEqual(frames);
   });
 
-  it('records a result too large to store', async () => {
-    const claim = claimOf();
-    await store.claim(claim);
-    expect(await store.complete(claim.accountId, claim.key, 'req-a', 'too_large')).toBe(true);
-    expect(await store.claim({ ...claim, requestId: 'req-b' })).toEqual({
-      claimed: false,
-      record: { state: 'completed_too_large', requestId: 'req-a', bodyHash: 'hash-1' },
-    });
+  it('records a result too large to store, or one that could not be stored, as completed', async () => {
+    for (const [outcome, state] of [
+      ['too_large', 'completed_too_large'],
+      ['unstored', 'completed_unstored'],
+    ] as const) {
+      const claim = claimOf();
+      await store.claim(claim);
+      expect(await store.complete(claim.accountId, claim.key, 'req-a', outcome)).toBe(true);
+      // Completed for good: a later claim, even once the lease has run out, finds it.
+      expect(await store.claim({ ...claim, requestId: 'req-b', now: claim.leaseUntil + 1 })).toEqual({
+        claimed: false,
+        record: { state, requestId: 'req-a', bodyHash: 'hash-1' },
+      });
+    }
   });
 
   it('frees a released key for the next claim; only the claiming request can release or complete', async () => {

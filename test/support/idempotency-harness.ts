@@ -11,6 +11,7 @@ import {
 import type {
   ClaimResult,
   IdempotencyClaim,
+  IdempotencyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
   StoredResponse,
@@ -27,6 +28,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     IdempotencyRecord & { expiresAt: number; released?: boolean; accountId: string }
   >();
   failWrites = false;
+  /** Only the writes of a whole result fail (as one too large for an item would); markers pass. */
+  failResults = false;
 
   async claim(claim: IdempotencyClaim): Promise<ClaimResult> {
     const id = `${claim.accountId}\n${claim.key}`;
@@ -51,15 +54,23 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return { claimed: true };
   }
 
-  async complete(accountId: string, key: string, requestId: string, result: StoredResponse | 'too_large') {
-    if (this.failWrites) throw new Error('storage unavailable');
+  async complete(accountId: string, key: string, requestId: string, result: IdempotencyOutcome) {
+    if (this.failWrites || (this.failResults && typeof result !== 'string')) {
+      throw new Error('storage unavailable');
+    }
     const held = this.owned(accountId, key, requestId);
     if (!held) return false;
     const { bodyHash, expiresAt } = held;
     this.items.set(
       `${accountId}\n${key}`,
-      result === 'too_large'
-        ? { state: 'completed_too_large', requestId, bodyHash, expiresAt, accountId }
+      typeof result === 'string'
+        ? {
+            state: result === 'too_large' ? 'completed_too_large' : 'completed_unstored',
+            requestId,
+            bodyHash,
+            expiresAt,
+            accountId,
+          }
         : {
             state: 'completed',
             requestId,

@@ -152,6 +152,53 @@ describe('Idempotency-Key: buffered responses', () => {
     expect(h.counts.calls).toBe(1);
   });
 
+  it('frees a key held by a crashed attempt once the longest a tier lets a request run has passed, not at the function deadline', async () => {
+    const hang = gate<HttpResponse>();
+    const longest = 10_000;
+    const h = harness(async (call, req) => (call === 1 ? hang.promise : completion(call, req)), {
+      longestRequestMs: async () => longest,
+    });
+    void h.send(BODY, { key: 'k-1' });
+    await new Promise((resolve) => setImmediate(resolve));
+    h.clock.now += longest + LEASE_MARGIN_MS - 1;
+    expect((await h.send(BODY, { key: 'k-1' })).status).toBe(409);
+    h.clock.now += 1;
+    expect((await h.send(BODY, { key: 'k-1' })).headers['x-request-id']).toBe('call2');
+
+    // Without the catalog, the function's deadline bounds the lease.
+    const unknown = harness(async (call, req) => (call === 1 ? hang.promise : completion(call, req)), {
+      longestRequestMs: async () => {
+        throw new Error('catalog unavailable');
+      },
+    });
+    void unknown.send(BODY, { key: 'k-1' });
+    await new Promise((resolve) => setImmediate(resolve));
+    unknown.clock.now += DEADLINE_MS + LEASE_MARGIN_MS - 1;
+    expect((await unknown.send(BODY, { key: 'k-1' })).status).toBe(409);
+    unknown.clock.now += 1;
+    expect((await unknown.send(BODY, { key: 'k-1' })).status).toBe(200);
+  });
+
+  it('marks a completed request whose result cannot be stored: a repeat is 409 and never runs or charges again', async () => {
+    const h = harness(async (call, req) => completion(call, req));
+    h.store.failResults = true;
+    const first = await h.send(BODY, { key: 'k-1' });
+    expect(first.status).toBe(200);
+    expect(h.store.state('acct-1', 'k-1')).toBe('completed_unstored');
+    // Not "in progress" for the lease's length, then run again: refused now and after the lease too.
+    for (const wait of [0, DEADLINE_MS + LEASE_MARGIN_MS]) {
+      h.clock.now += wait;
+      const repeat = await h.send(BODY, { key: 'k-1' });
+      expect(repeat.status).toBe(409);
+      expect(errorOf(repeat)).toMatchObject({
+        type: 'invalid_request_error',
+        code: 'idempotency_result_not_stored',
+      });
+      expect(repeat.headers['x-should-retry']).toBe('false');
+    }
+    expect(h.counts.calls).toBe(1);
+  });
+
   it('still answers when the result cannot be stored', async () => {
     const h = harness(async (call, req) => completion(call, req));
     h.store.failWrites = true;
@@ -221,9 +268,11 @@ describe('Idempotency-Key: requests it leaves alone or refuses', () => {
   it('leaves an unauthenticated request to the route (its 401), and fails on a broken key store', async () => {
     const h = harness(async () => errorResponse(invalidApiKey(), 'r'));
     expect((await h.send(BODY, { key: 'k-1', account: '' })).status).toBe(401);
+    // A bad key header is no reason to answer before the 401.
+    expect((await h.send(BODY, { key: 'clé', account: '' })).status).toBe(401);
     expect(h.store.items.size).toBe(0);
     await expect(h.send(BODY, { key: 'k-1', account: 'broken' })).rejects.toThrow('key store down');
-    expect(h.counts.calls).toBe(1);
+    expect(h.counts.calls).toBe(2);
   });
 });
 

@@ -2,6 +2,7 @@ import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk
 import type {
   ClaimResult,
   IdempotencyClaim,
+  IdempotencyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
   StoredResponse,
@@ -69,18 +70,20 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     accountId: string,
     key: string,
     requestId: string,
-    result: StoredResponse | 'too_large',
+    result: IdempotencyOutcome,
   ): Promise<boolean> {
-    const stored = result !== 'too_large';
+    if (typeof result === 'string') {
+      return this.update(accountId, key, requestId, 'SET #state = :state REMOVE leaseUntil', {
+        ':state': result === 'too_large' ? 'completed_too_large' : 'completed_unstored',
+      });
+    }
     return this.update(
       accountId,
       key,
       requestId,
-      stored
-        ? 'SET #state = :state, #response = :response REMOVE leaseUntil'
-        : 'SET #state = :state REMOVE leaseUntil',
-      stored ? { ':state': 'completed', ':response': result } : { ':state': 'completed_too_large' },
-      stored ? { '#response': 'response' } : {},
+      'SET #state = :state, #response = :response REMOVE leaseUntil',
+      { ':state': 'completed', ':response': result },
+      { '#response': 'response' },
     );
   }
 
@@ -135,7 +138,8 @@ function toRecord(item: Record<string, unknown>): IdempotencyRecord {
       };
     }
     case 'completed_too_large':
-      return { state: 'completed_too_large', ...common };
+    case 'completed_unstored':
+      return { state: item.state, ...common };
     default:
       throw new Error(`unknown idempotency record state ${String(item.state).slice(0, 32)}`);
   }
