@@ -123,14 +123,9 @@ export interface InputEstimateOptions {
   /** Tokens allowed for each media part, as the hold allows them. */
   mediaAllowance: number;
   /**
-   * UTF-8 bytes of inline media payloads (base64 data) in the body as the client sent it. They are billed
-   * through the media allowance, not as text, so the text's bound is the body's other bytes. A caller that
-   * knows where they are may blank them in `forwardedBody`; left in, they are counted and then clipped.
-   */
-  inlineMediaBytes?: number;
-  /**
-   * The hold's input bound: body bytes plus the media and tool-prompt allowances. The estimate never
-   * exceeds it.
+   * The hold's input bound (`inputTokenBound`): the body's bytes less its inline media payloads, plus the
+   * media and tool-prompt allowances. The estimate never exceeds it; inline media left in `forwardedBody`
+   * are counted as text and then clipped to it.
    */
   byteBound: number;
   /** Epoch milliseconds after which counting stops and the estimate is the bound (safe, if generous). */
@@ -170,8 +165,7 @@ export async function estimateInputTokens(
   forwardedBody: Record<string, unknown>,
   opts: InputEstimateOptions,
 ): Promise<number> {
-  const byteBound = wholeCount(opts.byteBound);
-  const bound = byteBound - Math.min(byteBound, wholeCount(opts.inlineMediaBytes));
+  const bound = wholeCount(opts.byteBound);
   const media = wholeCount(opts.mediaParts) * wholeCount(opts.mediaAllowance);
   const fixed = templateTokens(forwardedBody) + media;
   if (fixed >= bound) return bound;

@@ -192,6 +192,34 @@ describe('POST /v1/messages/count_tokens', () => {
     }
   });
 
+  it('estimates a prompt with an inline image at its text and the image allowance, not zero', async () => {
+    const text = `describe ${marker()} ${'word '.repeat(2_000)}`;
+    const image = {
+      type: 'base64',
+      media_type: 'image/png',
+      data: Buffer.alloc(300_000, 7).toString('base64'),
+    };
+    const countWith = async (content: unknown[]) => {
+      demoUpstream(runtime).injectFault({
+        fault: { kind: 'status', status: 404 },
+        model: tier1Primary,
+        times: 1,
+      });
+      const payload = { model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content }] };
+      const res = await messagesRequest(runtime, payload, countPath);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { input_tokens: number }).input_tokens;
+    };
+    const textOnly = await countWith([{ type: 'text', text }]);
+    const withImage = await countWith([
+      { type: 'image', source: image },
+      { type: 'text', text },
+    ]);
+    // The 400 KB of base64 count at the image's allowance, on top of the text (once counted as 0).
+    expect(textOnly).toBeGreaterThan(2_000);
+    expect(withImage).toBeGreaterThan(textOnly);
+  });
+
   it('needs a key, refuses generation fields, and charges nothing', async () => {
     await expectAnthropicError(
       await messagesRequest(runtime, { model: 'tier-1', messages: [] }, { ...countPath, apiKey: null }),

@@ -50,7 +50,6 @@ export class MessagesTokenCounter {
         (await estimateInputTokens(body, {
           mediaParts: request.mediaParts,
           mediaAllowance: mediaAllowancePerPart(request),
-          inlineMediaBytes: request.inlineMediaBytes,
           // As a hold's bound.
           byteBound: inputTokenBound(
             req.bodyBytes,
