@@ -35,13 +35,15 @@ export function tokenCount(v: unknown): number | undefined {
  * - Anthropic: `input_tokens` excludes `cache_read_input_tokens` and `cache_creation_input_tokens`,
  *   so the three together are the prompt; thinking is part of `output_tokens`.
  * Either may carry `cost` (USD), as OpenRouter reports it. Undefined when the prompt or the output
- * count is missing. A part reported larger than its whole is cut to the whole, so the counts
- * always add up.
+ * count is missing, or the prompt is 0: no model reads an empty prompt (its template alone has
+ * tokens), so that is a placeholder some compatible servers send, and billing on it would serve the
+ * prompt free; the request is then billed on the gateway's estimate. A part reported larger than
+ * its whole is cut to the whole, so the counts always add up.
  */
 export function normaliseUsage(raw: unknown): NormalisedUsage | undefined {
   if (!isObject(raw)) return undefined;
   const counts = raw.prompt_tokens !== undefined ? fromOpenAi(raw) : fromAnthropic(raw);
-  if (!counts) return undefined;
+  if (!counts || counts.inputTokens === 0) return undefined;
   const cost = reportedCost(raw);
   return cost === undefined ? counts : { ...counts, upstreamCostMicros: cost };
 }

@@ -48,6 +48,25 @@ describe('streams', () => {
     }
   });
 
+  it('bills on the estimate, not free, when every usage block reports a prompt of 0 tokens', async () => {
+    const answer = 'word '.repeat(300);
+    const zero = { prompt_tokens: 0, completion_tokens: 0 };
+    const events = [chunk(answer, { usage: zero }), chunk(null, { choices: [], usage: zero }), '[DONE]'];
+    const h = harness({ script: async () => sse(events) });
+    const text = await collect(
+      (await h.call({ stream: true, stream_options: { include_usage: true } })).body,
+    );
+    const record = h.usage[0];
+    expect(record).toMatchObject({ status: 'ok', usageSource: 'estimated' });
+    expect(record?.inputTokens).toBeGreaterThan(0);
+    expect(record?.outputTokens).toBeGreaterThanOrEqual(300);
+    expect(record?.chargeMicros).toBeGreaterThan(0);
+    // The client is told the counts it was billed on.
+    expect(text).toContain(
+      `"prompt_tokens":${record?.inputTokens},"completion_tokens":${record?.outputTokens}`,
+    );
+  });
+
   it('ends a stream that fails after the first byte with an error frame and no [DONE]', async () => {
     const h = harness({ script: async () => sse(good, { failAfter: 2 }) });
     const res = await h.call({ stream: true });

@@ -116,6 +116,39 @@ describe('a Messages stream that ends before its final usage', () => {
     await collect((await h.call({ stream: true, system: CACHED_SYSTEM })).body);
     expect(h.usage[0]).toMatchObject({ usageSource: 'upstream', ...reportedPrompt, outputTokens: 9 });
   });
+
+  it('keeps message_start’s prompt when a compatible server’s message_delta reports it as 0, and tells the client', async () => {
+    const zeroed = {
+      input_tokens: 0,
+      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: 0,
+      output_tokens: 9,
+    };
+    const events = [start, blockStart, delta(TEXT), blockStop, messageDelta(zeroed), stop];
+    const h = harness({ messages: true, script: async () => sse(events) });
+    const text = await collect((await h.call({ stream: true, system: CACHED_SYSTEM })).body);
+    const record = h.usage[0];
+    expect(record).toMatchObject({ usageSource: 'upstream', ...reportedPrompt, outputTokens: 9 });
+    expect(record?.chargeMicros).toBe(priceUsage(tier1.price, record as NonNullable<typeof record>));
+    // The final message_delta tells the client the counts it was billed on, not the zeros.
+    const final = text.split('\n').find((line) => line.includes('"message_delta"')) ?? '';
+    expect(JSON.parse(final.slice('data: '.length)).usage).toMatchObject({ ...PROMPT, output_tokens: 9 });
+  });
+
+  it('bills on the estimate when the upstream reports a prompt of 0 tokens, which no model reads', async () => {
+    const zeroStart = start.replace(
+      '"input_tokens":5,"cache_read_input_tokens":20000',
+      '"input_tokens":0,"cache_read_input_tokens":0',
+    );
+    expect(zeroStart).not.toBe(start);
+    const events = [zeroStart, blockStart, delta(TEXT), blockStop, messageDelta({ output_tokens: 9 }), stop];
+    const h = harness({ messages: true, script: async () => sse(events) });
+    await collect((await h.call({ stream: true, system: CACHED_SYSTEM })).body);
+    const record = h.usage[0];
+    expect(record).toMatchObject({ status: 'ok', usageSource: 'estimated' });
+    // The 140 KB system prompt is billed, not served free.
+    expect(record?.inputTokens).toBeGreaterThan(20_000);
+  });
 });
 
 describe('OpenRouter BYOK', () => {

@@ -172,8 +172,12 @@ class MessagesExchange implements Exchange {
 
   endFrames(billed: Billed): string[] {
     const delta = this.finalDelta ?? { delta: { stop_reason: 'end_turn' } };
-    // The upstream's usage when it was billed on it, else the counts it was billed on.
-    const usage = (this.usage() && sanitizeUsage(delta.usage)) || usageOf(billed);
+    // The upstream's usage when it was billed on it (its counts as merged over the stream, so the client
+    // is told what it was billed on), else the counts it was billed on.
+    const usage =
+      (this.usage() &&
+        sanitizeUsage({ ...(isObject(delta.usage) ? delta.usage : {}), ...this.reportedCounts() })) ||
+      usageOf(billed);
     return [frame(messageDelta(delta, usage)), frame({ type: 'message_stop' })];
   }
 
@@ -183,6 +187,15 @@ class MessagesExchange implements Exchange {
 
   usage(): MeteredUsage | undefined {
     return this.final ? normaliseUsage(this.reported) : undefined;
+  }
+
+  /** The token counts reported over the stream, merged; those never reported are left out. */
+  private reportedCounts(): Json {
+    const counts: Json = {};
+    for (const [field, value] of Object.entries(this.reported ?? {})) {
+      if (field.endsWith('_tokens') && value !== undefined) counts[field] = value;
+    }
+    return counts;
   }
 
   /** message_start's exact prompt counts (and its output count so far), without a cost. */

@@ -51,7 +51,11 @@ export interface ReportedUsage {
   cost_details?: Json;
 }
 
-/** Merges a usage block into what was reported before; a later non-null count wins. */
+/**
+ * Merges a usage block into what was reported before. Anthropic's counts are cumulative, so a count
+ * never goes down: the larger wins, and a compatible server's placeholder 0 in message_delta does not
+ * wipe out the prompt that message_start reported.
+ */
 export function mergeUsage(before: ReportedUsage | undefined, raw: unknown): ReportedUsage | undefined {
   if (!isObject(raw)) return before;
   const merged: ReportedUsage = { ...before };
@@ -62,7 +66,7 @@ export function mergeUsage(before: ReportedUsage | undefined, raw: unknown): Rep
     'cache_read_input_tokens',
   ] as const) {
     const n = tokenCount(raw[field]);
-    if (n !== undefined) merged[field] = n;
+    if (n !== undefined) merged[field] = Math.max(merged[field] ?? 0, n);
   }
   if (typeof raw.cost === 'number') merged.cost = raw.cost;
   if (typeof raw.is_byok === 'boolean') merged.is_byok = raw.is_byok;
