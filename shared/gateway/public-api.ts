@@ -92,6 +92,9 @@ function route(path: string): { key: string; modelId?: string } {
   return model ? { key: '/v1/models/{id}', modelId: model[1] ?? '' } : { key: path };
 }
 
+/** Both request id headers: OpenAI clients read `x-request-id`, Anthropic clients `request-id`. */
+const requestIdHeaders = (requestId: string) => ({ 'request-id': requestId, 'x-request-id': requestId });
+
 /** The public routes of the completions function. */
 export class PublicApi {
   private readonly chatCompletions: RouteHandler;
@@ -143,9 +146,10 @@ export class PublicApi {
         case '/v1/messages/count_tokens':
           return await this.deps.countTokens.handle(req, ctx);
         case '/':
+          // Anthropic clients probe it: both request id headers, as on every Messages response.
           return req.method === 'HEAD'
-            ? { status: 200, headers: { 'x-request-id': ctx.requestId }, body: '' }
-            : jsonResponse(200, { status: 'ok' }, { 'x-request-id': ctx.requestId });
+            ? { status: 200, headers: requestIdHeaders(ctx.requestId), body: '' }
+            : jsonResponse(200, { status: 'ok' }, requestIdHeaders(ctx.requestId));
         case '/v1/models':
           return await this.models(req, ctx);
         case '/v1/models/{id}':

@@ -106,9 +106,14 @@ describe('POST /v1/messages over raw HTTP', () => {
   });
 
   it('answers HEAD / and GET /, and shapes routing and body errors as Anthropic errors', async () => {
-    expect((await fetch(`${runtime.url}/`, { method: 'HEAD' })).status).toBe(200);
+    const head = await fetch(`${runtime.url}/`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
     const root = await fetch(`${runtime.url}/`);
     expect(root.status).toBe(200);
+    for (const res of [head, root]) {
+      expect(res.headers.get('request-id')).toMatch(/^[0-9a-f]{24}$/);
+      expect(res.headers.get('x-request-id')).toBe(res.headers.get('request-id'));
+    }
     await root.text();
     await expectAnthropicError(await fetch(`${runtime.url}/v1/messages`), 405, 'invalid_request_error');
     await expectAnthropicError(

@@ -191,6 +191,77 @@ describe('framing a stream', () => {
   });
 });
 
+describe('fields beyond text and tool use', () => {
+  const identity = { requestId: 'a1b2c3', tier: 'tier-2' as const, created: 1 };
+  const refusal = {
+    type: 'refusal',
+    category: 'cyber',
+    explanation: 'Claude X refused; retry on the fallback model.',
+    fallback_credit_token: 'fct_upstream',
+  };
+  const edits = {
+    applied_edits: [{ type: 'clear_tool_uses_20250919', cleared_tool_uses: 2, cleared_input_tokens: 500 }],
+  };
+  const serverResult = {
+    type: 'future_tool_result',
+    tool_use_id: 'srvtoolu_01X',
+    content: [{ type: 'result', url: 'https://example.com' }],
+    provider_meta: 'anthropic/claude-leakmodel',
+    model: 'claude-leakmodel',
+  };
+
+  it('keeps a block of a type it does not know to the schema’s fields, sealing its tool-use id', async () => {
+    const x = dialect.exchange(await prepared(), identity);
+    const start = x.event(event({ type: 'content_block_start', index: 0, content_block: serverResult }));
+    const block = JSON.parse(start.frames[0]?.split('data: ')[1] ?? '').content_block;
+    expect(Object.keys(block).sort()).toEqual(['content', 'tool_use_id', 'type']);
+    expect(ids.open(block.tool_use_id)).toBe('srvtoolu_01X');
+    expect(JSON.stringify(block)).not.toMatch(/leakmodel/);
+  });
+
+  it('passes on a refusal’s category and the context edits applied, in a body and at a stream’s end', async () => {
+    const body = dialect.exchange(await prepared(), identity);
+    expect(
+      body.complete(
+        JSON.stringify({
+          type: 'message',
+          role: 'assistant',
+          model: 'claude-x',
+          content: [serverResult],
+          stop_reason: 'refusal',
+          stop_sequence: null,
+          stop_details: refusal,
+          context_management: edits,
+          usage: { input_tokens: 5, output_tokens: 0 },
+        }),
+      ),
+    ).toBe(true);
+    const message = body.body({ inputTokens: 5, outputTokens: 0, chargeMicros: 0 }) as Record<
+      string,
+      unknown
+    >;
+    expect(message.stop_details).toEqual({ type: 'refusal', category: 'cyber' });
+    expect(message.context_management).toEqual(edits);
+    expect(JSON.stringify(message)).not.toMatch(/leakmodel|Claude|fct_/);
+
+    const stream = dialect.exchange(await prepared(), identity);
+    stream.event(
+      event({
+        type: 'message_delta',
+        delta: { stop_reason: 'refusal', stop_details: refusal },
+        context_management: edits,
+        usage: { output_tokens: 0 },
+      }),
+    );
+    const [delta] = frames(stream.endFrames({ inputTokens: 5, outputTokens: 0, chargeMicros: 0 }));
+    expect(delta).toMatchObject({
+      delta: { stop_reason: 'refusal', stop_details: { type: 'refusal', category: 'cyber' } },
+      context_management: edits,
+    });
+    expect(JSON.stringify(delta)).not.toMatch(/Claude|fct_/);
+  });
+});
+
 describe('errors in the Messages shape', () => {
   it('maps every gateway error to its Anthropic status and type, with the request id headers', () => {
     const cases: Array<[GatewayError, number, string]> = [

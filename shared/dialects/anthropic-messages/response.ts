@@ -105,24 +105,99 @@ const BLOCK_FIELDS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * A content block (or delta) as the client sees it. Server-tool result blocks, whose fields are
- * content, keep them; every id naming an upstream tool use is sealed.
+ * The fields of any other block type (server-tool results, MCP, container uploads, tool search and
+ * those Anthropic adds later): every top-level field of a content block in Anthropic's schema
+ * (@anthropic-ai/sdk 1.10.0's beta content blocks). A field an upstream adds beside them (a
+ * provider, a model, a native id) is not among them.
+ */
+const SCHEMA_BLOCK_FIELDS = [
+  'type',
+  'id',
+  'tool_use_id',
+  'name',
+  'input',
+  'content',
+  'text',
+  'citations',
+  'thinking',
+  'signature',
+  'data',
+  'source',
+  'title',
+  'url',
+  'context',
+  'cache_control',
+  'caller',
+  'is_error',
+  'error_code',
+  'file_id',
+  'file_type',
+  'server_name',
+  'mcp_server_name',
+  'tool_name',
+  'toolset_name',
+  'tool',
+  'tools',
+  'tool_changes',
+  'tool_references',
+  'encrypted_content',
+  'encrypted_stdout',
+  'stdout',
+  'stderr',
+  'return_code',
+  'page_age',
+  'retrieved_at',
+  'stop_reason',
+  'trigger',
+  'from',
+  'to',
+  'lines',
+  'num_lines',
+  'total_lines',
+  'start_line',
+  'is_file_update',
+  'old_start',
+  'old_lines',
+  'new_start',
+  'new_lines',
+];
+
+/**
+ * A content block (or delta) as the client sees it: the fields of its type in Anthropic's schema;
+ * every id naming an upstream tool use is sealed.
  */
 export function sanitizeBlock(block: unknown, identity: Identity): Json {
   if (!isObject(block)) return { type: 'text', text: '' };
   const type = typeof block.type === 'string' ? block.type : 'text';
-  const fields = BLOCK_FIELDS[type];
-  const out = fields ? pick(block, fields) : { ...block };
+  const out = pick(block, BLOCK_FIELDS[type] ?? SCHEMA_BLOCK_FIELDS);
   if (typeof out.id === 'string' && type.endsWith('tool_use')) out.id = identity.sealId(out.id);
   if (typeof out.tool_use_id === 'string') out.tool_use_id = identity.sealId(out.tool_use_id);
   if (type === 'text' && out.text === undefined) out.text = '';
   return out;
 }
 
-const stopFields = (source: Json): Json => ({
-  stop_reason: typeof source.stop_reason === 'string' ? source.stop_reason : null,
-  stop_sequence: typeof source.stop_sequence === 'string' ? source.stop_sequence : null,
-});
+/**
+ * Why the answer stopped. A refusal's `stop_details` keep its type and category; its explanation
+ * (free text) and fallback credit token (redeemable only with the upstream's own model) are dropped.
+ */
+function stopFields(source: Json): Json {
+  const out: Json = {
+    stop_reason: typeof source.stop_reason === 'string' ? source.stop_reason : null,
+    stop_sequence: typeof source.stop_sequence === 'string' ? source.stop_sequence : null,
+  };
+  if (isObject(source.stop_details)) out.stop_details = pick(source.stop_details, ['type', 'category']);
+  else if (source.stop_details === null) out.stop_details = null;
+  return out;
+}
+
+/** The context-management edits the upstream applied (`context_management`, a beta the client asked for). */
+function contextManagement(source: Json): Json {
+  const cm = source.context_management;
+  if (cm === null) return { context_management: null };
+  return isObject(cm) && Array.isArray(cm.applied_edits)
+    ? { context_management: { applied_edits: cm.applied_edits.filter(isObject) } }
+    : {};
+}
 
 /** A Message (a non-streaming body, or the message of a stream's message_start). */
 export function sanitizeMessage(upstream: Json, identity: Identity, usage: Json): Json {
@@ -134,6 +209,7 @@ export function sanitizeMessage(upstream: Json, identity: Identity, usage: Json)
     model: identity.tier,
     content: content.map((b) => sanitizeBlock(b, identity)),
     ...stopFields(upstream),
+    ...contextManagement(upstream),
     usage,
   };
 }
@@ -141,7 +217,7 @@ export function sanitizeMessage(upstream: Json, identity: Identity, usage: Json)
 /** A message_delta event: the stop reason and the final usage. */
 export function messageDelta(upstream: Json, usage: Json): Json {
   const delta = isObject(upstream.delta) ? upstream.delta : {};
-  return { type: 'message_delta', delta: stopFields(delta), usage };
+  return { type: 'message_delta', delta: stopFields(delta), ...contextManagement(upstream), usage };
 }
 
 const GENERATED_FIELDS = ['text', 'thinking', 'partial_json'];
