@@ -1,3 +1,4 @@
+import { resolveMessagesTier } from '../dialects/anthropic-messages/request.js';
 import { type Catalog, resolveTierId, TIER_IDS, type TierId } from '../domain/catalog.js';
 import {
   asGatewayError,
@@ -92,6 +93,20 @@ function route(path: string): { key: string; modelId?: string } {
   return model ? { key: '/v1/models/{id}', modelId: model[1] ?? '' } : { key: path };
 }
 
+/** Bodies larger than this are not read again for their model on the way out of a refusal. */
+const MAX_REREAD_BODY_CHARS = 1_000_000;
+
+/** The tier a Messages body's `model` names, if it parses and names one. */
+function requestedMessagesTier(body: string): TierId | undefined {
+  if (body.length > MAX_REREAD_BODY_CHARS) return undefined;
+  try {
+    const model = (JSON.parse(body) as { model?: unknown } | null)?.model;
+    return typeof model === 'string' ? resolveMessagesTier(model) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Both request id headers: OpenAI clients read `x-request-id`, Anthropic clients `request-id`. */
 const requestIdHeaders = (requestId: string) => ({ 'request-id': requestId, 'x-request-id': requestId });
 
@@ -131,6 +146,37 @@ export class PublicApi {
   }
 
   async handle(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
+    const response = await this.dispatch(req, ctx);
+    return response.status >= 400 && errorSurfaceOf(req.path) === 'messages'
+      ? this.withTierHeaders(req, response)
+      : response;
+  }
+
+  /**
+   * DESIGN §12: every Messages response names the catalog version, and the tier its request names,
+   * refusals before the tier was resolved (a bad key, a malformed body, an unknown path) included.
+   * A request that names no tier (an unknown model, tier-auto before routing) gets no `x-tier`.
+   */
+  private async withTierHeaders(req: HttpRequest, response: HttpResponse): Promise<HttpResponse> {
+    if (response.headers['x-tier-catalog-version'] !== undefined) return response;
+    let version: number;
+    try {
+      version = (await this.deps.catalog()).version;
+    } catch {
+      return response;
+    }
+    const tier = response.headers['x-tier'] ?? requestedMessagesTier(req.body);
+    return {
+      ...response,
+      headers: {
+        ...response.headers,
+        'x-tier-catalog-version': String(version),
+        ...(tier === undefined ? {} : { 'x-tier': tier }),
+      },
+    };
+  }
+
+  private async dispatch(req: HttpRequest, ctx: RequestContext): Promise<HttpResponse> {
     const path = routePath(req.path);
     const { key, modelId } = route(path);
     const allowed = Object.hasOwn(ROUTES, key) ? ROUTES[key] : undefined;

@@ -18,7 +18,7 @@ import {
   upstreamRequestsWith,
 } from '../support/e2e-helpers.js';
 import { createAccount, logItems, walletOf } from '../support/money-helpers.js';
-import { startTestRuntime } from '../support/runtime.js';
+import { admin, startTestRuntime } from '../support/runtime.js';
 
 /** The Messages routes over raw HTTP: headers, protocol headers upstream, routing, count_tokens. */
 
@@ -103,6 +103,36 @@ describe('POST /v1/messages over raw HTTP', () => {
     expect(cached.status).toBe(200);
     await cached.text();
     expect(servedUpstreamRequest(runtime, sysTag).body.system).toEqual(system);
+  });
+
+  it('names the catalog version on refusals before the tier is known, and the tier when the body names one', async () => {
+    const version = String(
+      ((await admin(runtime, 'GET', '/admin/tiers')).json as { version: number }).version,
+    );
+    const haiku = { model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] };
+    const cases: Array<[string, Response, string | null]> = [
+      ['bad key', await messagesRequest(runtime, haiku, { apiKey: 'tg-wrong' }), 'tier-1'],
+      ['unknown field', await messagesRequest(runtime, { ...haiku, model: 'Sonnet', nope: 1 }), 'tier-2'],
+      ['malformed JSON', await messagesRequest(runtime, '{"model":'), null],
+      ['unknown model', await messagesRequest(runtime, { ...haiku, model: 'gpt-4o' }), null],
+      ['unknown path', await messagesRequest(runtime, haiku, { path: '/v1/messages/nope' }), 'tier-1'],
+      [
+        'count_tokens, bad key',
+        await messagesRequest(
+          runtime,
+          { model: 'opus', messages: [] },
+          { path: '/v1/messages/count_tokens', apiKey: 'tg-wrong' },
+        ),
+        'tier-3',
+      ],
+    ];
+    for (const [name, res, tier] of cases) {
+      expect(res.status, name).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('x-tier-catalog-version'), name).toBe(version);
+      expect(res.headers.get('x-tier'), name).toBe(tier);
+      expect(res.headers.get('request-id'), name).toBe(res.headers.get('x-request-id'));
+      await res.text();
+    }
   });
 
   it('answers HEAD / and GET /, and shapes routing and body errors as Anthropic errors', async () => {
