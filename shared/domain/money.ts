@@ -69,6 +69,14 @@ export interface TokenCounts {
  * / 1,000,000) micro-USD, exactly: the one rounding is up, over the whole sum.
  */
 export function priceUsage(price: TokenPrice, counts: TokenCounts): number {
+  return ceilMicros(priceNumerator(price, counts));
+}
+
+/** A sum of price numerators (micro-USD × 1,000,000) in micro-USD, a fraction rounded up: once, over the whole sum. */
+export const ceilMicros = (numerator: bigint): number => Number((numerator + 999_999n) / 1_000_000n);
+
+/** The price of `counts` in millionths of a micro-USD, exact: add these up and round once with `ceilMicros`. */
+export function priceNumerator(price: TokenPrice, counts: TokenCounts): bigint {
   const { inputTokens, outputTokens } = counts;
   const cached = counts.cachedInputTokens ?? 0;
   const written = counts.cacheWriteTokens ?? 0;
@@ -79,12 +87,12 @@ export function priceUsage(price: TokenPrice, counts: TokenCounts): number {
   if (cached + written > inputTokens) {
     throw new RangeError('cachedInputTokens + cacheWriteTokens must not exceed inputTokens');
   }
-  const numerator =
+  return (
     BigInt(inputTokens - cached - written) * BigInt(price.inputMicrosPerMTok) +
     BigInt(cached) * BigInt(price.cachedInputMicrosPerMTok ?? price.inputMicrosPerMTok) +
     BigInt(written) * BigInt(price.cacheWriteMicrosPerMTok ?? price.inputMicrosPerMTok) +
-    BigInt(outputTokens) * BigInt(price.outputMicrosPerMTok);
-  return Number((numerator + 999_999n) / 1_000_000n);
+    BigInt(outputTokens) * BigInt(price.outputMicrosPerMTok)
+  );
 }
 
 /** The price of input and output tokens with no cache reads or writes. */

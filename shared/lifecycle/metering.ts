@@ -1,5 +1,5 @@
 import type { Tier, UpstreamModel } from '../domain/catalog.js';
-import { priceUsage, type TokenPrice } from '../domain/money.js';
+import { ceilMicros, priceNumerator, priceUsage, type TokenPrice } from '../domain/money.js';
 import type { ApiSurface, UsageRecord, UsageRoute, UsageStatus } from '../domain/usage.js';
 import { describeError, type Log } from '../http.js';
 import type { ApiKeyRecord, UsagePublisher, WalletStore } from '../ports.js';
@@ -136,19 +136,22 @@ export class Meter {
     return { inputTokens, outputTokens: outputTokens + opaque, source: 'estimated' };
   }
 
-  /** What the prompts of abandoned attempts may have cost upstream: the input estimate at each model's cost. */
-  private async abandonedPromptCost(): Promise<number> {
-    if (this.abandoned.length === 0) return 0;
+  /**
+   * What the prompts of abandoned attempts may have cost upstream: the input estimate at each model's
+   * cost, unrounded (DESIGN §13 rounds the whole sum once).
+   */
+  private async abandonedPromptCost(): Promise<bigint> {
+    if (this.abandoned.length === 0) return 0n;
     const inputTokens = await this.estimateInput();
     return this.abandoned.reduce(
-      (sum, model) => sum + priceUsage(model.cost, { inputTokens, outputTokens: 0 }),
-      0,
+      (sum, model) => sum + priceNumerator(model.cost, { inputTokens, outputTokens: 0 }),
+      0n,
     );
   }
 
   private async record(status: UsageStatus, errorCode?: string): Promise<Billed> {
     const { tier, key, requestId } = this.init;
-    const [{ source, upstreamCostMicros: reportedCost, ...counts }, abandonedMicros] = await Promise.all([
+    const [{ source, upstreamCostMicros: reportedCost, ...counts }, abandoned] = await Promise.all([
       this.counts(),
       this.abandonedPromptCost(),
     ]);
@@ -165,8 +168,11 @@ export class Meter {
         holdMicros: this.holdMicros,
       });
     }
-    // The upstream's own cost when it reports one, else the catalog's price of the serving model.
-    const catalogCost = model ? priceUsage(model.cost, counts) : 0;
+    // The upstream's own cost when it reports one (whole micro-USD), else the catalog's price of the
+    // serving model; with the abandoned attempts' prompts, rounded up once over the sum.
+    const catalogCost = model ? priceNumerator(model.cost, counts) : 0n;
+    const upstreamCostMicros =
+      reportedCost === undefined ? ceilMicros(catalogCost + abandoned) : reportedCost + ceilMicros(abandoned);
     const endedAt = this.deps.now();
     const { route, shadowPrice } = this.init;
     // An escalation call's cost is upstream spend of this request (the guardrail counts it).
@@ -185,9 +191,9 @@ export class Meter {
       cacheWriteTokens: counts.cacheWriteTokens ?? 0,
       reasoningTokens: counts.reasoningTokens ?? 0,
       usageSource: source,
-      upstreamCostMicros: (reportedCost ?? catalogCost) + escalationMicros + abandonedMicros,
+      upstreamCostMicros: upstreamCostMicros + escalationMicros,
       // 'upstream' only when the whole figure is the upstream's own (no abandoned prompt's estimate in it).
-      upstreamCostSource: reportedCost === undefined || abandonedMicros > 0 ? 'catalog' : 'upstream',
+      upstreamCostSource: reportedCost === undefined || abandoned > 0n ? 'catalog' : 'upstream',
       chargeMicros,
       holdMicros: this.holdMicros,
       ...(clipped ? { clippedChargeMicros: fullCharge } : {}),

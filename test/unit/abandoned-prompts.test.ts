@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { compileCatalog } from '../../shared/domain/catalog.js';
+import { parseCatalogDocument } from '../../shared/domain/catalog-schema.js';
+import { DEFAULT_CATALOG } from '../../shared/domain/default-catalog.js';
 import { priceTokens } from '../../shared/domain/money.js';
 import type { UpstreamReply } from '../../shared/ports.js';
 import {
@@ -41,6 +44,28 @@ describe('the prompt of an abandoned attempt', () => {
     const served = priceTokens(secondary.cost, 4, 2);
     expect(record?.chargeMicros).toBeGreaterThan(0);
     expect(record?.upstreamCostMicros).toBeGreaterThan(served);
+  });
+
+  it('is rounded up once with the serving model’s cost, not once per attempt (DESIGN §13)', async () => {
+    // At a micro-USD per million tokens each part is a small fraction of a micro-USD: the whole is 1.
+    const doc = structuredClone(DEFAULT_CATALOG);
+    doc.tiers['tier-1'].ttftTimeoutMs = 200;
+    for (const model of doc.tiers['tier-1'].models) {
+      Object.assign(model, { inputUsdPerMTok: 0.000001, outputUsdPerMTok: 0.000001 });
+      delete model.cachedInputUsdPerMTok;
+      delete model.cacheWriteUsdPerMTok;
+    }
+    const tiny = compileCatalog(parseCatalogDocument(doc), 3, '2026-01-01T00:00:00.000Z');
+    const h = harness({
+      catalog: tiny,
+      script: (body, signal) => (body.model === primary.id ? silent(signal) : Promise.resolve(sse(answer))),
+    });
+    await collect((await h.call({ stream: true })).body);
+    expect(h.usage[0]).toMatchObject({
+      status: 'ok',
+      attempts: [{ outcome: 'timeout' }],
+      upstreamCostMicros: 1,
+    });
   });
 
   it('is upstream spend, with nothing charged, when every model timed out', async () => {
