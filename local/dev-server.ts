@@ -1,7 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { requestTooLarge } from '../shared/domain/errors.js';
+import { GatewayError, requestTooLarge } from '../shared/domain/errors.js';
 import { CONSOLE_PATHS } from '../shared/runtime/console-handler.js';
 import { pathErrorResponse } from '../shared/runtime/surface-errors.js';
 import { isStreamingHandler, LocalResponseStream } from './awslambda-shim.js';
@@ -45,6 +45,13 @@ const ADMIN_MAX_BODY_BYTES = 262_144;
 
 function errorBody(_status: number, type: string, code: string, message: string): string {
   return JSON.stringify({ error: { message, type, param: null, code } });
+}
+
+/** The path of the request line at the start of what node:http could not parse, else `/`. */
+function requestPath(raw: Buffer | undefined): string {
+  const line = raw?.subarray(0, 2048).toString('latin1').split('\r\n', 1)[0] ?? '';
+  const target = /^[A-Z]+ (\/[^ ?#]*)/.exec(line)?.[1];
+  return target ?? '/';
 }
 
 /** Requests node:http refuses itself: status, reason phrase, error code and message. */
@@ -240,15 +247,19 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     });
   });
   // Requests node:http refuses before any handler runs (oversized or malformed heads) still get
-  // an OpenAI-shaped error, not a bare status line.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // an error in the shape of their path's surface (Anthropic's on /v1/messages), not a bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
     if (!socket.writable) return socket.destroy();
     const [status, reason, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? CLIENT_ERRORS.default;
-    const body = errorBody(status, 'invalid_request_error', code, message);
     const requestId = randomUUID().replace(/-/g, '').slice(0, 24);
+    const error = new GatewayError({ status, type: 'invalid_request_error', code, message });
+    const refusal = pathErrorResponse(requestPath(err.rawPacket), error, requestId);
+    const body = typeof refusal.body === 'string' ? refusal.body : '';
+    const head = Object.entries({ ...refusal.headers, connection: 'close' })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\n` +
-        `content-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\n${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   });
   server.keepAliveTimeout = 65_000;

@@ -135,6 +135,17 @@ describe('POST /v1/messages over raw HTTP', () => {
     }
   });
 
+  it('answers request headers the HTTP server refuses as too large in the Anthropic shape', async () => {
+    for (const path of ['/v1/messages', '/v1/messages/count_tokens?beta=true']) {
+      const res = await messagesRequest(runtime, body('x'), {
+        path,
+        headers: { 'x-big': 'v'.repeat(40_000) },
+      });
+      const message = await expectAnthropicError(res, 431, 'invalid_request_error');
+      expect(message).toBe('The request headers are too large.');
+    }
+  });
+
   it('answers HEAD / and GET /, and shapes routing and body errors as Anthropic errors', async () => {
     const head = await fetch(`${runtime.url}/`, { method: 'HEAD' });
     expect(head.status).toBe(200);
