@@ -49,6 +49,23 @@ export class ToolCallIds {
     return `${PREFIX}${sealed.toString('base64url')}`;
   }
 
+  /**
+   * Seals for one response: each upstream id is sealed once, so the chunks that repeat it (some
+   * upstreams send the id on every argument delta) and a result that refers to it (a server tool's)
+   * all carry the same client id.
+   */
+  sealer(): (upstreamId: string) => string {
+    const sealed = new Map<string, string>();
+    return (upstreamId) => {
+      let id = sealed.get(upstreamId);
+      if (id === undefined) {
+        id = this.seal(upstreamId);
+        sealed.set(upstreamId, id);
+      }
+      return id;
+    };
+  }
+
   /** The upstream id inside a sealed id; anything else is returned as it is. */
   open(id: string): string {
     if (!id.startsWith(PREFIX)) return id;

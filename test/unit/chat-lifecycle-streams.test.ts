@@ -15,6 +15,7 @@ import {
   secondary,
   sse,
   tier1,
+  toolIds,
   until,
 } from '../support/chat-lifecycle-harness.js';
 
@@ -394,6 +395,53 @@ describe('tool-call ids', () => {
     const calls = (sent[1]?.tool_calls ?? []) as Array<{ id: string }>;
     expect(calls[0]?.id).toBe('toolu_01XYZ');
     expect(sent[2]?.tool_call_id).toBe('toolu_01XYZ');
+  });
+
+  it('gives one upstream id one client id in every chunk that repeats it', async () => {
+    const call = (args: string) =>
+      chunk(null, {
+        choices: [
+          {
+            index: 0,
+            delta: {
+              tool_calls: [
+                { index: 0, id: 'toolu_01R', type: 'function', function: { name: 'f', arguments: args } },
+              ],
+            },
+          },
+        ],
+      });
+    const h = harness({ script: async () => sse([call('{"a"'), call(':1}'), '[DONE]']) });
+    const text = await collect((await h.call({ stream: true })).body);
+    const ids = [...text.matchAll(/"id":"(call_[^"]+)"/g)].map((m) => m[1]);
+    expect(ids).toHaveLength(2);
+    expect(ids[0]).toBe(ids[1]);
+    expect(toolIds.open(ids[0] ?? '')).toBe('toolu_01R');
+  });
+});
+
+describe('the first content of a stream, from which it is relayed', () => {
+  const deltas: Array<[string, Record<string, unknown>]> = [
+    ['a refusal', { refusal: 'I cannot help with that.' }],
+    ['a legacy function_call', { function_call: { name: 'lookup', arguments: '{"q":' } }],
+    [
+      'a custom tool call',
+      { tool_calls: [{ index: 0, id: 'ctc_1', type: 'custom', custom: { name: 'sql', input: 'SELECT' } }] },
+    ],
+  ];
+  it.each(deltas)('is %s: relayed at once, not held until the upstream finishes', async (_name, delta) => {
+    // The upstream sends one delta and then nothing: held back as "no content yet", the first-token
+    // timeout would abandon it and ask the next model.
+    const h = harness({
+      script: async () => sse([chunk(null, { choices: [{ index: 0, delta }] })], { hangAfter: 1 }),
+    });
+    const res = await h.call({ stream: true });
+    expect(res.status).toBe(200);
+    const iterator = (res.body as AsyncIterable<string>)[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.value).toContain(JSON.stringify(Object.keys(delta)[0]));
+    expect(h.calls).toHaveLength(1);
+    await iterator.return?.();
   });
 });
 

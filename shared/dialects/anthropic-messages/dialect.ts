@@ -83,19 +83,7 @@ class MessagesExchange implements Exchange {
   constructor(ids: ToolCallIds, client: ClientIdentity) {
     this.requestId = client.requestId;
     // One sealed id per upstream id, so a server tool's use and its result still pair up.
-    const sealed = new Map<string, string>();
-    this.identity = {
-      id: `msg_${client.requestId}`,
-      tier: client.tier,
-      sealId: (upstreamId) => {
-        let id = sealed.get(upstreamId);
-        if (id === undefined) {
-          id = ids.seal(upstreamId);
-          sealed.set(upstreamId, id);
-        }
-        return id;
-      },
-    };
+    this.identity = { id: `msg_${client.requestId}`, tier: client.tier, sealId: ids.sealer() };
   }
 
   complete(body: string): boolean {

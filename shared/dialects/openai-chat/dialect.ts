@@ -71,7 +71,8 @@ class ChatExchange implements Exchange {
       id: `chatcmpl-${client.requestId}`,
       tier: client.tier,
       created: client.created,
-      ...(ids ? { toolCallId: (upstreamId: string) => ids.seal(upstreamId) } : {}),
+      // One sealed id per upstream id, however many chunks repeat it.
+      ...(ids ? { toolCallId: ids.sealer() } : {}),
     };
     this.framer = new ChunkFramer(this.identity);
   }

@@ -202,23 +202,36 @@ export function textChoice(choices: unknown): string | undefined {
   return `[{"index":${index},"finish_reason":${finish},${logprobs}"delta":{${fields}}}]`;
 }
 
-/** Generated text and tool arguments in a chunk's delta or a message, for usage estimates. */
+/** The name and arguments of a function call, or the name and input of a custom tool call. */
+function callText(call: unknown): string {
+  if (!isObject(call)) return '';
+  let text = '';
+  for (const [part, fields] of [
+    [call.function, ['name', 'arguments']],
+    [call.custom, ['name', 'input']],
+  ] as const) {
+    if (!isObject(part)) continue;
+    for (const field of fields) if (typeof part[field] === 'string') text += part[field];
+  }
+  return text;
+}
+
+/**
+ * Generated text in a chunk's delta or a message: content, a refusal, reasoning, and tool calls
+ * (function, custom, and the legacy `function_call`). What it finds is the answer's first content
+ * (the stream is relayed from then on) and what an estimate of the output counts.
+ */
 export function generatedText(choiceDeltaOrMessage: unknown): string {
   if (!isObject(choiceDeltaOrMessage)) return '';
-  let text = typeof choiceDeltaOrMessage.content === 'string' ? choiceDeltaOrMessage.content : '';
+  const { content, refusal, function_call: functionCall } = choiceDeltaOrMessage;
+  let text = typeof content === 'string' ? content : '';
+  if (typeof refusal === 'string') text += refusal;
   // Reasoning: OpenRouter's name, else DeepSeek's and vLLM's (which some send beside it, the same text).
   const { reasoning, reasoning_content: reasoningContent } = choiceDeltaOrMessage;
   if (typeof reasoning === 'string') text += reasoning;
   else if (typeof reasoningContent === 'string') text += reasoningContent;
+  text += callText({ function: functionCall });
   const calls = choiceDeltaOrMessage.tool_calls;
-  if (Array.isArray(calls)) {
-    for (const c of calls) {
-      if (isObject(c) && isObject(c.function)) {
-        const fn = c.function;
-        if (typeof fn.name === 'string') text += fn.name;
-        if (typeof fn.arguments === 'string') text += fn.arguments;
-      }
-    }
-  }
+  if (Array.isArray(calls)) for (const call of calls) text += callText(call);
   return text;
 }
