@@ -26,10 +26,17 @@ const MAX_ERROR_TEXT_BYTES = 16_384;
 
 const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long/i;
 
+/**
+ * Statuses that say this model cannot serve now, whatever the request: overloaded, timed out, down,
+ * or not found or gone (a model the catalog names that the upstream no longer serves, or no provider
+ * that takes it, as OpenRouter's "No endpoints found" 404): the next model is tried.
+ */
+const UNAVAILABLE = new Set([404, 408, 410, 429]);
+
 /** Maps an upstream's HTTP status and error text to the lifecycle's typed failure. */
 export function classifyFailure(status: number, errorText: string): UpstreamFailure {
   const outcome = `status_${status}`;
-  if (status === 429 || status === 408 || status >= 500) return { kind: 'unavailable', outcome };
+  if (UNAVAILABLE.has(status) || status >= 500) return { kind: 'unavailable', outcome };
   // The gateway's own upstream credentials or funding: an operator problem, not the client's.
   if (status === 401 || status === 403 || status === 402) return { kind: 'unauthorized', outcome };
   if (CONTEXT_LENGTH.test(errorText)) return { kind: 'context_length', outcome: 'context_length' };

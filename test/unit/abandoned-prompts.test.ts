@@ -119,6 +119,22 @@ describe('the prompt of an abandoned attempt', () => {
     expect(record?.upstreamCostMicros).toBeGreaterThan(priceTokens(primary.cost, 10, 5));
   });
 
+  it('is not spend, and the next model serves, when the upstream no longer has the model (404)', async () => {
+    const h = harness({
+      script: async (body) =>
+        body.model === primary.id ? json(404, { error: { message: 'No endpoints found.' } }) : sse(answer),
+    });
+    const res = await h.call({ stream: true });
+    expect(res.status).toBe(200);
+    await collect(res.body);
+    expect(h.usage[0]).toMatchObject({
+      status: 'ok',
+      model: secondary.id,
+      attempts: [{ outcome: 'status_404' }],
+    });
+    expect(h.usage[0]?.upstreamCostMicros).toBe(priceTokens(secondary.cost, 4, 2));
+  });
+
   it('is not spend when the upstream refused the request by its status', async () => {
     const h = harness({
       script: async (body) =>

@@ -96,6 +96,8 @@ describe('HttpUpstream', () => {
     const cases: Array<[string, string, string]> = [
       ['503', 'overloaded', 'unavailable'],
       ['429', 'slow down', 'unavailable'],
+      ['404', 'No endpoints found for this model.', 'unavailable'],
+      ['410', 'This model has been retired.', 'unavailable'],
       ['400', 'maximum context length is 128000 tokens', 'context_length'],
       ['400', 'bad parameter', 'refused'],
     ];
