@@ -115,8 +115,10 @@ describe('parameter pass-through', () => {
       model: 'tier-1',
       messages: [{ role: 'user', content: `cap ${tag4} tokens:3` }],
     });
+    // As max_completion_tokens, which reasoning models require (they refuse max_tokens).
     const body4 = servedUpstreamRequest(runtime, tag4).body;
-    expect(body4.max_tokens ?? body4.max_completion_tokens).toBe(cap);
+    expect(body4.max_completion_tokens).toBe(cap);
+    expect(body4).not.toHaveProperty('max_tokens');
   });
 });
 
@@ -135,7 +137,7 @@ describe('wallet-limited output cap', () => {
     assertValid(validateCompletion, res);
     expect(res.model).toBe('tier-1');
     const price = DEFAULT_CATALOG.tiers['tier-1'].price;
-    const sent = servedUpstreamRequest(runtime, tag).body.max_tokens as number;
+    const sent = servedUpstreamRequest(runtime, tag).body.max_completion_tokens as number;
     // The cap sent upstream is what the wallet can pay for: below the tier cap, above the minimum.
     expect(sent).toBeLessThan(DEFAULT_CATALOG.tiers['tier-1'].maxOutputTokens);
     expect(sent).toBeGreaterThanOrEqual(16);

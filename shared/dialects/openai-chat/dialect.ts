@@ -175,7 +175,7 @@ export class OpenAiChatDialect implements Dialect<ChatParsed> {
     const body: Json = {
       ...request.passThrough,
       model: model.id,
-      [request.usesCompletionTokens ? 'max_completion_tokens' : 'max_tokens']: outputCap,
+      [request.usesMaxTokens ? 'max_tokens' : 'max_completion_tokens']: outputCap,
     };
     if (request.stream) {
       body.stream = true;

@@ -32,8 +32,12 @@ export interface ChatRequest {
   requestedMaxTokens: number | undefined;
   /** Choices requested (n); the output cap applies to each. */
   choices: number;
-  /** The client used max_completion_tokens (reasoning models want it) rather than max_tokens. */
-  usesCompletionTokens: boolean;
+  /**
+   * The client capped its output with `max_tokens` alone: the cap goes upstream under that name.
+   * Otherwise (`max_completion_tokens`, or no cap) it goes as `max_completion_tokens`, which every
+   * OpenAI model takes and reasoning models require.
+   */
+  usesMaxTokens: boolean;
   /** Content parts that are not text (images, audio, files): their tokens are not bounded by bytes. */
   mediaParts: number;
   /**
@@ -88,7 +92,10 @@ export function parseChatRequest(body: Json): ChatRequest {
     includeUsage: isObject(streamOptions) && streamOptions.include_usage === true,
     requestedMaxTokens: requested ?? undefined,
     choices: typeof body.n === 'number' ? body.n : 1,
-    usesCompletionTokens: body.max_completion_tokens !== undefined && body.max_completion_tokens !== null,
+    usesMaxTokens:
+      body.max_tokens !== undefined &&
+      body.max_tokens !== null &&
+      (body.max_completion_tokens === undefined || body.max_completion_tokens === null),
     mediaParts: media.parts,
     inlineMediaBytes: media.inlineBytes,
     mediaTokenBound: media.tokenBound,
