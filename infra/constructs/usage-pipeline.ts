@@ -8,7 +8,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../shared/config.js';
 import { USAGE_SOURCE } from '../../shared/domain/usage.js';
-import { type RuleDefinition, USAGE_RULES } from '../../shared/events/rules.js';
+import { type RuleDefinition, USAGE_ARCHIVE_RETENTION_DAYS, USAGE_RULES } from '../../shared/events/rules.js';
 import { GUARDRAIL_PARTITION_PREFIX } from '../../shared/tables.js';
 import type { TiergateConfig } from '../config.js';
 import { GatewayFunction } from './gateway-function.js';
@@ -21,7 +21,7 @@ export type UsageConsumer = RuleDefinition['target'];
 export const RULE_MAX_EVENT_AGE = Duration.hours(24);
 export const RULE_RETRY_ATTEMPTS = 185;
 /** Archived usage events can be replayed after a billing or guardrail bug; consumers are idempotent. */
-export const ARCHIVE_RETENTION = Duration.days(90);
+export const ARCHIVE_RETENTION = Duration.days(USAGE_ARCHIVE_RETENTION_DAYS);
 
 // PutRule's JSON keys → CDK's EventPattern keys. Anything else (e.g. a top-level "$or") has no CDK equivalent
 // and must fail synth rather than be dropped.

@@ -27,6 +27,12 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
+ * How long the bus archives usage events, which can be replayed after a billing or guardrail bug
+ * (the consumers are idempotent for at least this long).
+ */
+export const USAGE_ARCHIVE_RETENTION_DAYS = 90;
+
+/**
  * The rules on the usage bus. The CDK stack and the local bus both read these, so what runs locally is what is
  * deployed. Both consumers need every usage event: billing settles every hold, and the guardrail counts upstream
  * cost whatever the request's outcome (a failed request can still have been charged upstream).

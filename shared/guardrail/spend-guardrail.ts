@@ -7,12 +7,16 @@ import {
 } from '../adapters/dynamodb/client.js';
 import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
+import { USAGE_ARCHIVE_RETENTION_DAYS } from '../events/rules.js';
 import { shardOf } from '../domain/shard.js';
 import type { UsageRecord } from '../domain/usage.js';
 import { guardrailScopes, ledgerKeys } from '../tables.js';
 
-/** Dedupe markers outlive any redelivery (EventBridge retries for at most 24 h). */
-const DEDUPE_TTL_SECONDS = 3 * 86_400;
+/**
+ * Dedupe markers outlive any redelivery: EventBridge's retries (24 h), a dead letter's redrive (its
+ * queue keeps it 14 days) and a replay from the bus's archive.
+ */
+export const DEDUPE_TTL_SECONDS = (USAGE_ARCHIVE_RETENTION_DAYS + 1) * 86_400;
 /** Aggregates are kept for reports, then expire. */
 const AGGREGATE_TTL_SECONDS = 400 * 86_400;
 
@@ -67,7 +71,11 @@ export class SpendGuardrail {
   ) {}
 
   async record(usage: UsageRecord): Promise<GuardrailOutcome> {
+    // The day's upstream spend is counted when it is spent (the request's end); an account's and a
+    // key's on the day the request started, as the hold checks their budgets and the request log and
+    // reports count it, so a request across midnight charges the budget of the day it was admitted on.
     const day = utcDay(Date.parse(usage.endedAt));
+    const budgetDay = utcDay(Date.parse(usage.startedAt));
     const now = this.now();
     const nowSeconds = Math.floor(now / 1000);
     const outcome = (counted: boolean, trippedNow: boolean): GuardrailOutcome => ({
@@ -89,11 +97,11 @@ export class SpendGuardrail {
       },
     };
     const shard = shardOf(usage.requestId, SHARDS);
-    const scopeList = [
-      shardKey(scopes.global, shard),
-      shardKey(scopes.tier(usage.tier), shard),
-      scopes.account(usage.accountId),
-      scopes.key(usage.keyId),
+    const counters: Array<[day: string, scope: string]> = [
+      [day, shardKey(scopes.global, shard)],
+      [day, shardKey(scopes.tier(usage.tier), shard)],
+      [budgetDay, scopes.account(usage.accountId)],
+      [budgetDay, scopes.key(usage.keyId)],
     ];
     try {
       await transactWrite(this.db, [
@@ -109,8 +117,8 @@ export class SpendGuardrail {
             ConditionExpression: firstDelivery,
           },
         },
-        ...scopeList.map((scope) => ({
-          Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(day, scope), ...add },
+        ...counters.map(([counterDay, scope]) => ({
+          Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(counterDay, scope), ...add },
         })),
       ]);
     } catch (err) {

@@ -1,7 +1,7 @@
 // First: the AWS SDK creates a bare `awslambda` global on import, which the shim would then leave alone.
 import '../../local/awslambda-shim.js';
 import { randomBytes } from 'node:crypto';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import OpenAI, { type APIError } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createTables } from '../../local/dynamodb-local.js';
@@ -9,7 +9,9 @@ import type { LocalRuntime } from '../../local/runtime.js';
 import { createDocumentClient } from '../../shared/adapters/dynamodb/client.js';
 import { DynamoGuardrailReader } from '../../shared/adapters/dynamodb/guardrail-reader.js';
 import { nextUtcMidnight } from '../../shared/domain/clock.js';
+import { USAGE_ARCHIVE_RETENTION_DAYS } from '../../shared/events/rules.js';
 import { SpendGuardrail, scopes } from '../../shared/guardrail/spend-guardrail.js';
+import { ledgerKeys } from '../../shared/tables.js';
 import { rawRequest, roomInUtcDay, waitFor } from '../support/e2e-helpers.js';
 import { usageRecord } from '../support/money-helpers.js';
 import { assertValid, validateError } from '../support/openai-schema.js';
@@ -94,6 +96,42 @@ describe('spend guardrail against DynamoDB Local (injected clock)', () => {
     // The last millisecond of the tripped day is still tripped.
     const lastMs = new DynamoGuardrailReader(db, ledger, 0, () => nextDay - 1);
     expect(await lastMs.state()).toEqual({ tripped: true, resetsAt: nextDay });
+  });
+
+  it('counts a request across midnight on its end day globally, and on its start day for its account and key', async () => {
+    const guardrail = new SpendGuardrail(db, ledger, 1_000_000, () => now);
+    const [d1, d2] = ['2031-05-01', '2031-05-02'];
+    const late = usageRecord({
+      requestId: `req-${randomBytes(6).toString('hex')}`,
+      accountId: 'acct-midnight',
+      keyId: 'key-midnight',
+      tier: 'tier-2',
+      upstreamCostMicros: 300,
+      chargeMicros: 400,
+      holdMicros: 500,
+      startedAt: `${d1}T23:59:58.000Z`,
+      endedAt: `${d2}T00:00:03.000Z`,
+    });
+    expect(await guardrail.record(late)).toMatchObject({ counted: true, day: d2 });
+    // The budget of the day it was admitted on, as the hold checks it and the request log counts it.
+    for (const scope of [scopes.account('acct-midnight'), scopes.key('key-midnight')]) {
+      expect(await guardrail.totals(d1, scope), scope).toMatchObject({ requests: 1, chargeMicros: 400 });
+      expect(await guardrail.totals(d2, scope), scope).toMatchObject({ requests: 0, chargeMicros: 0 });
+    }
+    // The day's upstream spend, when it was spent.
+    expect(await guardrail.totals(d2, scopes.global)).toMatchObject({ requests: 1, upstreamCostMicros: 300 });
+    expect(await guardrail.totals(d1, scopes.global)).toMatchObject({ requests: 0 });
+  });
+
+  it('keeps its dedupe marker as long as the bus archives the event, so a replay is not counted twice', async () => {
+    const guardrail = new SpendGuardrail(db, ledger, 1_000_000, () => now);
+    const usage = record(7);
+    await guardrail.record(usage);
+    const marker = await db.send(
+      new GetCommand({ TableName: ledger, Key: ledgerKeys.eventDedupe('guardrail', usage.requestId) }),
+    );
+    const keptDays = ((marker.Item?.expiresAt as number) * 1000 - now) / 86_400_000;
+    expect(keptDays).toBeGreaterThan(USAGE_ARCHIVE_RETENTION_DAYS);
   });
 
   it('trips on a redelivery when the delivery that counted the spend failed before its trip check', async () => {
