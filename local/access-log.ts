@@ -52,13 +52,13 @@ export class UsageCharges {
   /** Wraps an EventBridge client so every usage event it publishes is noted on the way. */
   tap(client: PutEventsSender): PutEventsSender {
     return {
-      send: (command) => {
+      send: (command, options) => {
         if (command instanceof PutEventsCommand) {
           for (const entry of command.input.Entries ?? []) {
             if (entry.DetailType === USAGE_DETAIL_TYPE && entry.Detail) this.note(entry.Detail);
           }
         }
-        return client.send(command);
+        return client.send(command, options);
       },
     };
   }

@@ -42,7 +42,7 @@ export interface RequestContext {
 }
 
 /** How long an input estimate may count before it settles for the hold's bound. */
-const ESTIMATE_BUDGET_MS = 2_000;
+export const ESTIMATE_BUDGET_MS = 2_000;
 
 export const newRequestId = (): string => randomBytes(12).toString('hex');
 

@@ -5,10 +5,17 @@ import {
   PutEventsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { describe, expect, it } from 'vitest';
+import { ABORT_MARGIN_MS } from '../../infra/constructs/chat-api.js';
 import { eventBridgeClientFor, MAX_ENTRY_BYTES, type PutEventsEntry } from '../../local/put-events.js';
-import type { PutEventsSender } from '../../shared/adapters/usage-publisher.js';
+import {
+  EventBridgeUsagePublisher,
+  PUBLISH_TIMEOUT_MS,
+  type PutEventsSender,
+} from '../../shared/adapters/usage-publisher.js';
 import type { RuleDefinition } from '../../shared/events/rules.js';
+import { ESTIMATE_BUDGET_MS } from '../../shared/lifecycle/lifecycle.js';
 import { entry, makeBus, recorder, STATUS_RULES, UUID, useLocalBuses } from '../support/local-event-bus.js';
+import { usageRecord } from '../support/money-helpers.js';
 
 /** The LocalEventBus interface: putEvents validation, construction, and the EventBridge client in front of it. */
 
@@ -218,5 +225,24 @@ describe('eventBridgeClientFor', () => {
     await expect(client.send(new PutEventsCommand({ Entries: [] }))).rejects.toMatchObject({
       name: 'ValidationException',
     });
+  });
+});
+
+describe('EventBridgeUsagePublisher', () => {
+  it('gives up on a PutEvents that does not answer in time, so the request can still write its outbox', async () => {
+    let signal: AbortSignal | undefined;
+    const hanging: PutEventsSender = {
+      send: (_command, options) =>
+        new Promise((_resolve, reject) => {
+          signal = options?.abortSignal;
+          signal?.addEventListener('abort', () => reject(signal?.reason));
+        }),
+    };
+    const publisher = new EventBridgeUsagePublisher(hanging, 'bus', 20);
+    await expect(publisher.publish(usageRecord())).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(signal?.aborted).toBe(true);
+    // A request cut off at its deadline estimates its input, publishes, then writes its outbox, all
+    // within the function's abort margin (a second is left for the outbox write).
+    expect(ESTIMATE_BUDGET_MS + PUBLISH_TIMEOUT_MS + 1_000).toBeLessThanOrEqual(ABORT_MARGIN_MS);
   });
 });
