@@ -7,9 +7,9 @@ import {
 } from '../adapters/dynamodb/client.js';
 import { GUARDRAIL_STATE_SCOPE } from '../adapters/dynamodb/guardrail-reader.js';
 import { utcDay } from '../domain/clock.js';
-import { USAGE_ARCHIVE_RETENTION_DAYS } from '../events/rules.js';
 import { shardOf } from '../domain/shard.js';
 import type { UsageRecord } from '../domain/usage.js';
+import { USAGE_ARCHIVE_RETENTION_DAYS } from '../events/rules.js';
 import { guardrailScopes, ledgerKeys } from '../tables.js';
 
 /**
@@ -118,7 +118,11 @@ export class SpendGuardrail {
           },
         },
         ...counters.map(([counterDay, scope]) => ({
-          Update: { TableName: this.tableName, Key: ledgerKeys.guardrailAggregate(counterDay, scope), ...add },
+          Update: {
+            TableName: this.tableName,
+            Key: ledgerKeys.guardrailAggregate(counterDay, scope),
+            ...add,
+          },
         })),
       ]);
     } catch (err) {

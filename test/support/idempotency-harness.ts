@@ -14,7 +14,6 @@ import type {
   IdempotencyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
-  StoredResponse,
 } from '../../shared/ports.js';
 
 /** The Idempotency-Key wrapper around a scripted route, over an in-memory store and clock (unit tests). */
